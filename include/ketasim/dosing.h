@@ -1,0 +1,69 @@
+/* ketasim — a case's regimen expanded into dose events.
+ *
+ * Each dose of each regimen line is split over its route's targets
+ * (fraction, lag time, zero-order input duration). A target with no duration
+ * of its own takes the line's (`duration`, 0 = bolus). The result is a list
+ * of boluses and a list of zero-order inputs ("infusions"); overlapping
+ * infusions add up. The breakpoints are every time at which the input
+ * changes: the solver integrates between them and never steps across one.
+ *
+ * A ks_schedule is a reusable buffer: build it for one case, then the next;
+ * it grows as needed and is freed with ks_schedule_free().
+ */
+#ifndef KETASIM_DOSING_H
+#define KETASIM_DOSING_H
+
+#include <stddef.h>
+
+#include "ketasim/error.h"
+#include "ketasim/model.h"
+#include "ketasim/scenario.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ks_bolus {
+  double t_h;
+  size_t compartment;
+  double amount_mg;
+} ks_bolus;
+
+typedef struct ks_infusion {
+  double start_h, end_h;
+  size_t compartment;
+  double rate_mg_per_h;
+} ks_infusion;
+
+typedef struct ks_schedule {
+  ks_bolus *boluses; /* sorted by time */
+  size_t n_boluses, cap_boluses;
+  ks_infusion *infusions;
+  size_t n_infusions, cap_infusions;
+  double *breaks; /* sorted, distinct times at which the input changes */
+  size_t n_breaks, cap_breaks;
+} ks_schedule;
+
+/* Expands a case's regimen with the route targets evaluated in `sys` for the
+ * case's subject. Fails only when out of memory. */
+ks_status ks_schedule_build(ks_schedule *sch, const ks_system *sys,
+                            const ks_case *c, ks_error *err);
+
+/* Frees the buffers (not the struct itself) and zeroes it. */
+void ks_schedule_free(ks_schedule *sch);
+
+/* Total amount (mg) entering compartments by time t_h (boluses at or before
+ * t_h, infusions up to t_h). Per compartment if `per_compartment` is not
+ * NULL ([n_compartments], overwritten). Returns the total. */
+double ks_schedule_dosed_mg(const ks_schedule *sch, double t_h,
+                            size_t n_compartments, double *per_compartment);
+
+/* Input rate (mg/h) per compartment on the segment that starts at breakpoint
+ * index k: the sum of infusions active at the segment's midpoint. */
+void ks_schedule_rates(const ks_schedule *sch, size_t k, double t_end_h,
+                       size_t n_compartments, double *rate_mg_per_h);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,105 @@
+/* ketasim — scenario files: which model, which subject, which doses, which
+ * output.
+ *
+ * A scenario (YAML, see docs/scenario-format.md) names a model, a subject,
+ * one regimen or several named `arms`, the output grid and the solver
+ * tolerances. Every quantity carries its unit and is converted on load; after
+ * loading, a scenario holds only internal units (h, mg, kg, L).
+ *
+ * Cases. Each arm is one case (a scenario without arms has one case labelled
+ * "base"). A case's result depends only on its index.
+ *
+ * Thread-safety: a loaded scenario is immutable; ks_scenario_case() may be
+ * called from several threads at once.
+ */
+#ifndef KETASIM_SCENARIO_H
+#define KETASIM_SCENARIO_H
+
+#include <stddef.h>
+
+#include "ketasim/error.h"
+#include "ketasim/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ks_scenario ks_scenario;
+
+/* One regimen line after unit conversion. Doses are in mg, or in mg per kg of
+ * body weight where dose_per_kg is set; the dosing stage multiplies by the
+ * case's weight. */
+typedef struct ks_dose_line {
+  size_t route;      /* index into the model's routes */
+  double start_h;    /* time of the first dose */
+  double every_h;    /* interval between doses; 0 with count == 1 */
+  size_t count;      /* number of doses (>= 1) */
+  const double *dose; /* [count] amount of each dose (escalation) */
+  int dose_per_kg;   /* doses are mg/kg */
+  double duration_h; /* zero-order input time; 0 = bolus */
+  int line;          /* line in the scenario file, for messages */
+} ks_dose_line;
+
+/* One case: borrowed views into the scenario, valid while it lives. */
+typedef struct ks_case {
+  size_t index;
+  const char *label;
+  ks_subject subject;
+  const double *overrides; /* [n_parameters], NaN = model value; or NULL */
+  const ks_dose_line *lines;
+  size_t n_lines;
+} ks_case;
+
+typedef enum ks_solver_method {
+  KS_METHOD_CVODE = 0
+} ks_solver_method;
+
+/* Output and solver settings (defaults in brackets). */
+typedef struct ks_scenario_settings {
+  const double *times_h; /* output grid [0 .. end by step] */
+  size_t n_times;
+  size_t n_analytes; /* analytes written [all of the model's] */
+  const size_t *analytes;
+  int amounts;  /* write amount [case, compartment, time] [0] */
+  int profiles; /* write concentration profiles [1] */
+  int float32;  /* profiles as float32 [0] */
+  double rtol;  /* relative tolerance [1e-6] */
+  double atol_mg; /* absolute tolerance for amounts; NaN = scaled to the
+                     largest dose: 1e-3 * rtol * dose [NaN] */
+  long max_steps; /* CVODE steps per segment [100000] */
+  ks_solver_method method;
+} ks_scenario_settings;
+
+/* Options for loading. `model_path` lists directories searched for
+ * `model: NAME` (as NAME.yaml) before the scenario's own directory, its
+ * ../models, and the models directory the program was built with. */
+typedef struct ks_scenario_options {
+  const char *const *model_path;
+  size_t n_model_path;
+} ks_scenario_options;
+
+/* Loads a scenario and its model. `opts` may be NULL. */
+ks_status ks_scenario_load(const char *path, const ks_scenario_options *opts,
+                           ks_scenario **scenario, ks_error *err);
+
+/* Frees the scenario (and its model), sets *scenario to NULL. Accepts NULL. */
+void ks_scenario_free(ks_scenario **scenario);
+
+const ks_model *ks_scenario_model(const ks_scenario *s);
+const char *ks_scenario_title(const ks_scenario *s);
+const char *ks_scenario_text(const ks_scenario *s);
+const char *ks_scenario_path(const ks_scenario *s);
+const ks_scenario_settings *ks_scenario_settings_get(const ks_scenario *s);
+size_t ks_scenario_n_cases(const ks_scenario *s);
+
+/* Fills *c with case i (< n_cases). */
+void ks_scenario_case(const ks_scenario *s, size_t i, ks_case *c);
+
+/* Largest single dose of any case in mg (per-kg doses times the case's
+ * weight); used to scale absolute tolerances. */
+double ks_scenario_max_dose_mg(const ks_scenario *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,295 @@
+#define _POSIX_C_SOURCE 200809L
+/* ketasim — command-line program: parse arguments, call the library, report.
+ *
+ * Exit status (documented in the README):
+ *   0  success
+ *   1  invalid input (scenario, model, unit, value)
+ *   2  usage error (unknown command or option)
+ *   3  the output was written but some cases failed to solve
+ *   4  I/O or HDF5 error (unreadable input, unwritable output)
+ *   5  out of memory or internal error
+ *   130, 143  interrupted by SIGINT / SIGTERM (no output file is left)
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ketasim/model.h"
+#include "ketasim/run.h"
+#include "ketasim/scenario.h"
+
+enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_CASES = 3, EXIT_IO = 4,
+       EXIT_INTERNAL = 5 };
+
+static volatile sig_atomic_t g_stop = 0; /* set by the signal handler only */
+static volatile sig_atomic_t g_signal = 0;
+
+static void on_signal(int sig) {
+  g_stop = 1;
+  g_signal = sig;
+}
+
+static const char usage[] =
+    "usage: ketasim run SCENARIO [-o OUT.h5] [-j THREADS] [--quiet]\n"
+    "       ketasim check SCENARIO\n"
+    "       ketasim --help | --version\n"
+    "\n"
+    "  run     simulate every case of SCENARIO, write OUT.h5 (default: the\n"
+    "          scenario's name with .h5, in the current directory) and print\n"
+    "          Cmax, Tmax and AUC per case and analyte\n"
+    "  check   validate SCENARIO and its model without simulating; print the\n"
+    "          number of cases and the expected output size\n"
+    "\n"
+    "options:\n"
+    "  -o, --output FILE    output file (HDF5, netCDF-4/CF layout)\n"
+    "  -j, --threads N      threads (default: all cores)\n"
+    "  -q, --quiet          print nothing but errors\n"
+    "\n"
+    "exit status: 0 ok, 1 invalid input, 2 usage, 3 some cases failed,\n"
+    "             4 I/O error, 5 internal error, 130/143 interrupted\n";
+
+static int exit_code(ks_status st) {
+  switch (st) {
+  case KS_OK:
+    return 0;
+  case KS_ERR_IO:
+  case KS_ERR_HDF5:
+    return EXIT_IO;
+  case KS_ERR_ARG:
+    return EXIT_USAGE;
+  case KS_ERR_NOMEM:
+  case KS_ERR_SOLVER:
+    return EXIT_INTERNAL;
+  case KS_ERR_INTERRUPTED:
+    return g_signal == SIGTERM ? 143 : 130;
+  default:
+    return EXIT_INPUT;
+  }
+}
+
+static int report(const ks_error *err) {
+  char line[2048];
+  fprintf(stderr, "ketasim: %s\n", ks_error_format(err, line, sizeof line));
+  return exit_code(err->status);
+}
+
+typedef struct args {
+  const char *command, *scenario, *output;
+  int threads, quiet;
+} args;
+
+static int parse_args(int argc, char **argv, args *a) {
+  memset(a, 0, sizeof *a);
+  for (int i = 1; i < argc; i++) {
+    const char *s = argv[i];
+    if (!strcmp(s, "-o") || !strcmp(s, "--output") || !strcmp(s, "-j") ||
+        !strcmp(s, "--threads")) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "ketasim: error: option '%s' needs a value\n", s);
+        return EXIT_USAGE;
+      }
+      const char *v = argv[++i];
+      if (s[1] == 'o' || s[2] == 'o') {
+        a->output = v;
+        continue;
+      }
+      char *end;
+      errno = 0;
+      long n = strtol(v, &end, 10);
+      if (errno || *end || n < 1 || n > 4096) {
+        fprintf(stderr,
+                "ketasim: error: --threads needs a whole number from 1 to "
+                "4096, got '%s'\n",
+                v);
+        return EXIT_USAGE;
+      }
+      a->threads = (int)n;
+    } else if (!strcmp(s, "-q") || !strcmp(s, "--quiet")) {
+      a->quiet = 1;
+    } else if (s[0] == '-' && s[1]) {
+      fprintf(stderr, "ketasim: error: unknown option '%s'\n%s", s, usage);
+      return EXIT_USAGE;
+    } else if (!a->command) {
+      a->command = s;
+    } else if (!a->scenario) {
+      a->scenario = s;
+    } else {
+      fprintf(stderr, "ketasim: error: unexpected argument '%s'\n", s);
+      return EXIT_USAGE;
+    }
+  }
+  return 0;
+}
+
+/* ---- summary table ------------------------------------------------------ */
+
+typedef struct printer {
+  const ks_scenario *s;
+  int quiet;
+  size_t shown;
+} printer;
+
+#define KS_SUMMARY_MAX_ROWS 40
+
+static void print_header(const ks_scenario *s) {
+  (void)s;
+  printf("%-24s %-14s %12s %9s %14s\n", "case", "analyte", "Cmax", "Tmax",
+         "AUC");
+  printf("%-24s %-14s %12s %9s %14s\n", "", "", "ng/mL", "h", "ng*h/mL");
+}
+
+static void on_block(void *user, size_t first, size_t n, const double *cmax,
+                     const double *tmax, const double *auc,
+                     const int32_t *status) {
+  printer *p = user;
+  if (p->quiet)
+    return;
+  const ks_scenario_settings *st = ks_scenario_settings_get(p->s);
+  const ks_model *m = ks_scenario_model(p->s);
+  for (size_t i = 0; i < n && p->shown < KS_SUMMARY_MAX_ROWS; i++, p->shown++) {
+    ks_case c;
+    ks_scenario_case(p->s, first + i, &c);
+    for (size_t a = 0; a < st->n_analytes; a++) {
+      size_t k = i * st->n_analytes + a;
+      const char *an = ks_model_analyte_name(m, st->analytes[a]);
+      if (status[i])
+        printf("%-24.24s %-14s %12s %9s %14s\n", a ? "" : c.label, an,
+               "failed", "-", "-");
+      else
+        printf("%-24.24s %-14s %12.4g %9.3f %14.5g\n", a ? "" : c.label, an,
+               cmax[k], tmax[k], auc[k]);
+    }
+  }
+}
+
+static void default_output(const char *scenario, char *buf, size_t size) {
+  const char *base = strrchr(scenario, '/');
+  base = base ? base + 1 : scenario;
+  snprintf(buf, size, "%s", base);
+  char *dot = strrchr(buf, '.');
+  if (dot && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml")))
+    *dot = '\0';
+  size_t len = strlen(buf);
+  snprintf(buf + len, size - len, ".h5");
+}
+
+static void join_args(int argc, char **argv, char *buf, size_t size) {
+  size_t len = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < argc && len < size; i++)
+    len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? " " : "",
+                            argv[i]);
+}
+
+static int cmd_run(const args *a, int argc, char **argv) {
+  ks_error err;
+  ks_error_clear(&err);
+  ks_scenario *s = NULL;
+  ks_status st = ks_scenario_load(a->scenario, NULL, &s, &err);
+  if (st != KS_OK)
+    return report(&err);
+  char out[4096], cmdline[4096];
+  if (a->output)
+    snprintf(out, sizeof out, "%s", a->output);
+  else
+    default_output(a->scenario, out, sizeof out);
+  join_args(argc, argv, cmdline, sizeof cmdline);
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  printer p = {s, a->quiet, 0};
+  if (!a->quiet) {
+    printf("%s\n", ks_scenario_title(s));
+    print_header(s);
+  }
+  ks_run_options o = ks_run_options_default();
+  o.threads = a->threads;
+  o.output_path = out;
+  o.command_line = cmdline;
+  o.on_block = on_block;
+  o.user = &p;
+  o.stop = &g_stop;
+  ks_run_result r;
+  st = ks_run(s, &o, &r, &err);
+  int code = 0;
+  if (st != KS_OK) {
+    code = report(&err);
+  } else {
+    if (!a->quiet && r.n_cases > p.shown)
+      printf("... %zu more cases in %s\n", r.n_cases - p.shown, out);
+    if (r.n_failed)
+      fprintf(stderr, "ketasim: %zu of %zu cases failed; first: %s\n",
+              r.n_failed, r.n_cases, r.first_failure);
+    if (!a->quiet)
+      fprintf(stderr,
+              "ketasim: %zu cases, %zu failed, %.3f s, %.0f cases/s, wrote %s\n",
+              r.n_cases, r.n_failed, r.wall_s,
+              r.wall_s > 0 ? (double)r.n_cases / r.wall_s : 0.0, out);
+    code = r.n_failed ? EXIT_CASES : 0;
+  }
+  ks_scenario_free(&s);
+  return code;
+}
+
+static int cmd_check(const args *a) {
+  ks_error err;
+  ks_error_clear(&err);
+  ks_scenario *s = NULL;
+  if (ks_scenario_load(a->scenario, NULL, &s, &err) != KS_OK)
+    return report(&err);
+  const ks_model *m = ks_scenario_model(s);
+  const ks_scenario_settings *st = ks_scenario_settings_get(s);
+  double mb = (double)ks_run_estimate_bytes(s) / 1e6;
+  printf("%s: ok\n", a->scenario);
+  printf("  model      %s (%s): %zu compartments, %zu analytes, %zu "
+         "parameters, %zu routes\n",
+         ks_model_name(m), ks_model_path(m), ks_model_n_compartments(m),
+         ks_model_n_analytes(m), ks_model_n_parameters(m),
+         ks_model_n_routes(m));
+  printf("  cases      %zu\n", ks_scenario_n_cases(s));
+  printf("  output     %zu time points from %g h to %g h, %zu analytes\n",
+         st->n_times, st->times_h[0], st->times_h[st->n_times - 1],
+         st->n_analytes);
+  printf("  size       %.3f MB (uncompressed estimate)\n", mb);
+  ks_scenario_free(&s);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  args a;
+  int rc = parse_args(argc, argv, &a);
+  if (rc)
+    return rc;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      fputs(usage, stdout);
+      return 0;
+    }
+    if (!strcmp(argv[i], "--version")) {
+      printf("ketasim %s (SUNDIALS %s, HDF5 %s)\n", ks_version(),
+             ks_sundials_version(), ks_hdf5_version());
+      return 0;
+    }
+  }
+  if (!a.command) {
+    fputs(usage, stderr);
+    return EXIT_USAGE;
+  }
+  int is_run = !strcmp(a.command, "run"), is_check = !strcmp(a.command, "check");
+  if (!is_run && !is_check) {
+    fprintf(stderr, "ketasim: error: unknown command '%s'\n%s", a.command,
+            usage);
+    return EXIT_USAGE;
+  }
+  if (!a.scenario) {
+    fprintf(stderr, "ketasim: error: '%s' needs a scenario file\n%s",
+            a.command, usage);
+    return EXIT_USAGE;
+  }
+  return is_run ? cmd_run(&a, argc, argv) : cmd_check(&a);
+}

@@ -1,0 +1,162 @@
+#include "ketasim/dosing.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util_internal.h"
+
+/* Breakpoints closer than this (relative) are one: 40 min computed two ways
+ * must not leave a sliver segment for the solver to start on. */
+#define KS_BREAK_TOL 1e-12
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem) {
+  if (need <= *cap)
+    return 1;
+  size_t c = *cap ? *cap : 16;
+  while (c < need)
+    c *= 2;
+  void *np = ks__realloc(*p, c * elem);
+  if (!np)
+    return 0;
+  *p = np;
+  *cap = c;
+  return 1;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static int cmp_bolus(const void *a, const void *b) {
+  const ks_bolus *x = a, *y = b;
+  if (x->t_h != y->t_h)
+    return (x->t_h > y->t_h) - (x->t_h < y->t_h);
+  return (x->compartment > y->compartment) - (x->compartment < y->compartment);
+}
+
+static int same_time(double a, double b) {
+  return fabs(a - b) <= KS_BREAK_TOL * fmax(1.0, fmax(fabs(a), fabs(b)));
+}
+
+static ks_status add_input(ks_schedule *s, const ks_route_target *t,
+                           double when_h, double amount_mg, double line_dur_h,
+                           ks_error *err) {
+  double dur = t->duration_h >= 0 ? t->duration_h : line_dur_h;
+  double t0 = when_h + t->lag_h;
+  if (amount_mg <= 0)
+    return KS_OK;
+  if (dur <= 0) {
+    if (!grow((void **)&s->boluses, &s->cap_boluses, s->n_boluses + 1,
+              sizeof *s->boluses))
+      return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+    s->boluses[s->n_boluses++] = (ks_bolus){t0, t->compartment, amount_mg};
+    return KS_OK;
+  }
+  if (!grow((void **)&s->infusions, &s->cap_infusions, s->n_infusions + 1,
+            sizeof *s->infusions))
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  s->infusions[s->n_infusions++] =
+      (ks_infusion){t0, t0 + dur, t->compartment, amount_mg / dur};
+  return KS_OK;
+}
+
+static ks_status make_breaks(ks_schedule *s, ks_error *err) {
+  size_t need = s->n_boluses + 2 * s->n_infusions;
+  if (!grow((void **)&s->breaks, &s->cap_breaks, need + 1, sizeof *s->breaks))
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  size_t n = 0;
+  for (size_t i = 0; i < s->n_boluses; i++)
+    s->breaks[n++] = s->boluses[i].t_h;
+  for (size_t i = 0; i < s->n_infusions; i++) {
+    s->breaks[n++] = s->infusions[i].start_h;
+    s->breaks[n++] = s->infusions[i].end_h;
+  }
+  qsort(s->breaks, n, sizeof *s->breaks, cmp_double);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (k == 0 || !same_time(s->breaks[k - 1], s->breaks[i]))
+      s->breaks[k++] = s->breaks[i];
+  s->n_breaks = k;
+  /* Snap bolus times onto their breakpoint so the solver's equality test is
+   * exact. */
+  size_t j = 0;
+  for (size_t i = 0; i < s->n_boluses; i++) {
+    while (j + 1 < k && !same_time(s->breaks[j], s->boluses[i].t_h) &&
+           s->breaks[j] < s->boluses[i].t_h)
+      j++;
+    s->boluses[i].t_h = s->breaks[j];
+  }
+  return KS_OK;
+}
+
+ks_status ks_schedule_build(ks_schedule *s, const ks_system *sys,
+                            const ks_case *c, ks_error *err) {
+  s->n_boluses = s->n_infusions = s->n_breaks = 0;
+  for (size_t l = 0; l < c->n_lines; l++) {
+    const ks_dose_line *ln = &c->lines[l];
+    double scale = ln->dose_per_kg ? c->subject.weight_kg : 1.0;
+    size_t first = sys->route_first[ln->route];
+    size_t last = sys->route_first[ln->route + 1];
+    for (size_t k = 0; k < ln->count; k++) {
+      double when = ln->start_h + (double)k * ln->every_h;
+      double dose = ln->dose[k] * scale;
+      for (size_t t = first; t < last; t++) {
+        const ks_route_target *tg = &sys->targets[t];
+        ks_status rc =
+            add_input(s, tg, when, dose * tg->fraction, ln->duration_h, err);
+        if (rc != KS_OK)
+          return rc;
+      }
+    }
+  }
+  qsort(s->boluses, s->n_boluses, sizeof *s->boluses, cmp_bolus);
+  return make_breaks(s, err);
+}
+
+void ks_schedule_free(ks_schedule *s) {
+  if (!s)
+    return;
+  ks__free(s->boluses);
+  ks__free(s->infusions);
+  ks__free(s->breaks);
+  memset(s, 0, sizeof *s);
+}
+
+double ks_schedule_dosed_mg(const ks_schedule *s, double t_h, size_t nc,
+                            double *per) {
+  double total = 0;
+  if (per)
+    memset(per, 0, nc * sizeof *per);
+  for (size_t i = 0; i < s->n_boluses; i++)
+    if (s->boluses[i].t_h <= t_h) {
+      total += s->boluses[i].amount_mg;
+      if (per)
+        per[s->boluses[i].compartment] += s->boluses[i].amount_mg;
+    }
+  for (size_t i = 0; i < s->n_infusions; i++) {
+    const ks_infusion *f = &s->infusions[i];
+    double span = fmin(t_h, f->end_h) - f->start_h;
+    if (span <= 0)
+      continue;
+    double a = f->rate_mg_per_h * span;
+    total += a;
+    if (per)
+      per[f->compartment] += a;
+  }
+  return total;
+}
+
+void ks_schedule_rates(const ks_schedule *s, size_t k, double t_end_h,
+                       size_t nc, double *rate) {
+  memset(rate, 0, nc * sizeof *rate);
+  double a = s->breaks[k];
+  double b = k + 1 < s->n_breaks ? s->breaks[k + 1] : fmax(t_end_h, a + 1.0);
+  double mid = 0.5 * (a + b);
+  for (size_t i = 0; i < s->n_infusions; i++) {
+    const ks_infusion *f = &s->infusions[i];
+    if (f->start_h <= mid && mid < f->end_h)
+      rate[f->compartment] += f->rate_mg_per_h;
+  }
+}

@@ -1,0 +1,917 @@
+/* HDF5 output written to netCDF-4/CF rules; the contract is in output.h.
+ *
+ * What makes a plain HDF5 file a netCDF-4 file that xarray, netCDF-C, R and
+ * MATLAB read without special code (the rules netCDF-C itself follows):
+ *   - link and attribute creation order tracked and indexed, on the file (root
+ *     group) and on every dataset;
+ *   - each dimension is a coordinate variable made a dimension scale with
+ *     H5DSset_scale(ds, its own name), and attached to every axis that uses it;
+ *   - text attributes are scalar fixed-length strings (netCDF's NC_CHAR), text
+ *     variables variable-length UTF-8 strings (NC_STRING).
+ */
+#define _POSIX_C_SOURCE 200809L /* fsync, getpid, gmtime_r, strerror_r */
+
+#include "ketasim/output.h"
+
+#include "version_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <hdf5_hl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Deflate level, measured on 2000 cases x 2 analytes x 481 times of float64
+ * concentration curves (sums of exponentials from varied parameters), with
+ * shuffle, 512 KiB chunks:
+ *   level 1: 14.6 MiB -> 11.3 MiB (77 %), write 0.21 s
+ *   level 4: 14.6 MiB -> 11.2 MiB (76 %), write 0.35 s
+ *   level 6: 14.6 MiB -> 11.1 MiB (76 %), write 0.62 s
+ * Solver output has noisy low mantissa bytes that no level compresses; the
+ * gain is in the exponent and high mantissa bytes, which level 1 already
+ * takes. Level 1 writes about 1.7x faster for 1 % more bytes. */
+#ifndef KS_OUTPUT_DEFLATE_LEVEL
+#define KS_OUTPUT_DEFLATE_LEVEL 1
+#endif
+
+/* Chunks hold whole cases, about 512 KiB: below the 1 MiB chunk cache that
+ * readers (h5py, netCDF-C, R) get by default, so reading one case decompresses
+ * one chunk once; large enough that deflate and the chunk index stay cheap. */
+#define KS_CHUNK_TARGET_BYTES ((hsize_t)512 * 1024)
+
+/* Blocks arrive in any order and need not align with chunks, so the edge
+ * chunk of a block waits in the writer's cache for its neighbour instead of
+ * being compressed, evicted and read back. w0 = 1 evicts fully written chunks
+ * first. */
+#define KS_CHUNK_CACHE_BYTES ((size_t)(8 * KS_CHUNK_TARGET_BYTES))
+#define KS_CHUNK_CACHE_SLOTS ((size_t)521) /* prime, >> chunks that fit */
+
+#define KS_CRT_ORDER (H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED)
+
+/* A variable-length string is stored as a 16-byte global heap reference. */
+#define KS_VLEN_REF_BYTES 16
+/* ks_output_estimate_bytes() assumes case labels of at most this many bytes. */
+#define KS_LABEL_BYTES_GUESS 64
+
+enum { KS_DIM_CASE, KS_DIM_ANALYTE, KS_DIM_TIME, KS_DIM_COMPARTMENT, KS_NDIM };
+
+static const char *const ks_dim_names[KS_NDIM] = {"case", "analyte", "time",
+                                                  "compartment"};
+
+/* Names a case variable cannot take. */
+static const char *const ks_reserved_names[] = {
+    "case",   "analyte",    "time",   "compartment",   "concentration",
+    "amount", "cmax",       "tmax",   "auc",           "case_label",
+    "status", "scenario_text", "model_text"};
+
+struct ks_output {
+  hid_t file;
+  hid_t dim[KS_NDIM]; /* coordinate variables, which are the dimension scales */
+  hid_t conc, amount, cmax, tmax, auc, label, status;
+  hid_t *case_var; /* [n_case_vars] */
+  hid_t str_type;  /* variable-length UTF-8 string, in memory and in the file */
+  size_t n_cases, n_analytes, n_times, n_compartments, n_case_vars;
+  size_t prof_bytes;      /* bytes per concentration/amount element in the file */
+  unsigned char *written; /* [n_cases], 1 once the case has been written */
+  size_t n_written;
+  uint64_t bytes_written;
+  char *path, *tmp_path, *dir;
+};
+
+/* One dataset to define. Axis 0 of a chunked dataset is `case`. */
+typedef struct var_def {
+  const char *name;
+  hid_t type; /* file type */
+  int rank;   /* 0..3 */
+  int dims[3];  /* KS_DIM_* of each axis */
+  int chunked;  /* chunk over cases */
+  int compress; /* shuffle + deflate */
+  int has_fill;
+  double fill; /* converted by HDF5 to the file type */
+  int is_scale; /* coordinate variable: made the scale of dims[0] */
+  const char *units;
+  const char *long_name;
+} var_def;
+
+/* ---- HDF5 error handling ------------------------------------------------ */
+
+/* The library must not print: HDF5's automatic error printing is switched
+ * off for the duration of each public call and the caller's handler put back
+ * afterwards. */
+typedef struct h5_quiet {
+  H5E_auto2_t func;
+  void *data;
+} h5_quiet;
+
+static void quiet_begin(h5_quiet *q) {
+  q->func = NULL;
+  q->data = NULL;
+  H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+static void quiet_end(const h5_quiet *q) {
+  H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
+}
+
+/* Releases ids (any kind; negative ones skipped). Every HDF5 call clears the
+ * error stack on entry, closes included, so after a failure the stack is
+ * parked and put back: the report then names the call that failed.
+ * Returns 0 if ok, else -1. */
+static int release(int ok, hid_t *ids, size_t n) {
+  hid_t stack = ok ? H5I_INVALID_HID : H5Eget_current_stack();
+  for (size_t i = 0; i < n; i++)
+    if (ids[i] >= 0)
+      H5Idec_ref(ids[i]);
+  if (stack >= 0)
+    H5Eset_current_stack(stack);
+  return ok ? 0 : -1;
+}
+
+typedef struct h5_cause {
+  char desc[320];
+  int io; /* the innermost error is a file or low-level I/O error */
+} h5_cause;
+
+static herr_t take_innermost(unsigned n, const H5E_error2_t *e, void *data) {
+  h5_cause *c = data;
+  if (n == 0) {
+    snprintf(c->desc, sizeof c->desc, "%s", e->desc ? e->desc : "");
+    c->io = e->maj_num == H5E_IO || e->maj_num == H5E_FILE;
+  }
+  return 0;
+}
+
+/* Records the failure on HDF5's error stack: KS_ERR_IO when the innermost
+ * cause is the file system (disk full, permissions), else KS_ERR_HDF5. */
+static ks_status h5_fail(ks_error *err, const char *path, const char *what) {
+  h5_cause c = {"", 0};
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, take_innermost, &c);
+  return ks_error_set(err, c.io ? KS_ERR_IO : KS_ERR_HDF5, NULL,
+                      "cannot write output '%s': %s%s%s%s", path, what,
+                      c.desc[0] ? " (" : "", c.desc, c.desc[0] ? ")" : "");
+}
+
+static ks_status os_fail(ks_error *err, const char *path, const char *what,
+                         const char *name, int errnum) {
+  char msg[128];
+  if (strerror_r(errnum, msg, sizeof msg) != 0)
+    snprintf(msg, sizeof msg, "error %d", errnum);
+  return ks_error_set(err, KS_ERR_IO, NULL, "cannot write output '%s': %s '%s': %s",
+                      path, what, name, msg);
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static char *dup_str(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *d = malloc(n);
+  if (d)
+    memcpy(d, s, n);
+  return d;
+}
+
+static const char *or_empty(const char *s) { return s ? s : ""; }
+
+/* a * b, or UINT64_MAX when that overflows. */
+static uint64_t sat_mul(uint64_t a, uint64_t b) {
+  return (a != 0 && b > UINT64_MAX / a) ? UINT64_MAX : a * b;
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b) {
+  return b > UINT64_MAX - a ? UINT64_MAX : a + b;
+}
+
+static uint64_t strings_bytes(const char *const *s, size_t n) {
+  uint64_t total = 0;
+  for (size_t i = 0; i < n; i++)
+    total = sat_add(total, strlen(or_empty(s[i])));
+  return total;
+}
+
+/* The directory part of `path`: "." when there is none, "/" for the root. */
+static char *dir_of(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash)
+    return dup_str(".");
+  size_t n = (size_t)(slash - path);
+  while (n > 1 && path[n - 1] == '/')
+    n--;
+  if (n == 0)
+    n = 1;
+  char *dir = malloc(n + 1);
+  if (dir) {
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+  }
+  return dir;
+}
+
+/* ---- validation ---------------------------------------------------------- */
+
+static ks_status check_target(const char *path, const char *dir, ks_error *err) {
+  struct stat st;
+  if (stat(dir, &st) != 0)
+    return (errno == ENOENT || errno == ENOTDIR)
+               ? ks_error_set(err, KS_ERR_IO, NULL,
+                              "cannot write output '%s': directory '%s' does "
+                              "not exist", path, dir)
+               : os_fail(err, path, "cannot access directory", dir, errno);
+  if (!S_ISDIR(st.st_mode))
+    return ks_error_set(err, KS_ERR_IO, NULL,
+                        "cannot write output '%s': '%s' is not a directory",
+                        path, dir);
+  if (access(dir, W_OK | X_OK) != 0)
+    return ks_error_set(err, KS_ERR_IO, NULL,
+                        "cannot write output '%s': directory '%s' is not "
+                        "writable", path, dir);
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+    return ks_error_set(err, KS_ERR_IO, NULL,
+                        "cannot write output '%s': it is a directory", path);
+  return KS_OK;
+}
+
+static int is_reserved(const char *name) {
+  for (size_t i = 0; i < sizeof ks_reserved_names / sizeof *ks_reserved_names; i++)
+    if (strcmp(name, ks_reserved_names[i]) == 0)
+      return 1;
+  return 0;
+}
+
+static ks_status check_case_vars(const ks_output_layout *l, ks_error *err) {
+  if (l->n_case_vars > 0 && !l->case_vars)
+    return ks_error_set(err, KS_ERR_ARG, NULL, "output layout: case_vars is NULL");
+  for (size_t i = 0; i < l->n_case_vars; i++) {
+    const char *name = l->case_vars[i].name;
+    if (!name || !name[0] || strchr(name, '/') || strcmp(name, ".") == 0)
+      return ks_error_set(err, KS_ERR_ARG, NULL,
+                          "output layout: case variable %zu has an invalid "
+                          "name '%s'", i, or_empty(name));
+    if (is_reserved(name))
+      return ks_error_set(err, KS_ERR_ARG, NULL,
+                          "output layout: case variable name '%s' is reserved",
+                          name);
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(name, l->case_vars[j].name) == 0)
+        return ks_error_set(err, KS_ERR_ARG, NULL,
+                            "output layout: case variable '%s' appears twice",
+                            name);
+  }
+  return KS_OK;
+}
+
+static int any_null(const char *const *s, size_t n) {
+  if (!s)
+    return 1;
+  for (size_t i = 0; i < n; i++)
+    if (!s[i])
+      return 1;
+  return 0;
+}
+
+static int has_amounts(const ks_output_layout *l) {
+  return l->profiles && l->n_compartments > 0;
+}
+
+static ks_status check_layout(const ks_output_layout *l, ks_error *err) {
+  if (!l)
+    return ks_error_set(err, KS_ERR_ARG, NULL, "output layout is NULL");
+  if (l->n_cases == 0 || l->n_analytes == 0 || l->n_times == 0)
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "output layout: %zu cases, %zu analytes, %zu times; "
+                        "each must be at least 1",
+                        l->n_cases, l->n_analytes, l->n_times);
+  uint64_t cells = sat_mul(sat_mul(l->n_cases, l->n_analytes + l->n_compartments),
+                           sat_mul(l->n_times, 8));
+  if (cells == UINT64_MAX || l->n_cases > SIZE_MAX / 2)
+    return ks_error_set(err, KS_ERR_LIMIT, NULL, "output layout is too large");
+  if (any_null(l->analyte_names, l->n_analytes))
+    return ks_error_set(err, KS_ERR_ARG, NULL, "output layout: analyte name missing");
+  if (has_amounts(l) && any_null(l->compartment_names, l->n_compartments))
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "output layout: compartment name missing");
+  if (!l->times_h)
+    return ks_error_set(err, KS_ERR_ARG, NULL, "output layout: times_h is NULL");
+  for (size_t i = 0; i < l->n_times; i++)
+    if (!isfinite(l->times_h[i]) || (i > 0 && !(l->times_h[i] > l->times_h[i - 1])))
+      return ks_error_set(err, KS_ERR_ARG, NULL,
+                          "output layout: output times must be finite and "
+                          "strictly increasing (time %zu is %g h)",
+                          i, l->times_h[i]);
+  return check_case_vars(l, err);
+}
+
+/* ---- defining datasets --------------------------------------------------- */
+
+/* Chunk shape for a dataset whose axis 0 is `case`: all of the inner axes and
+ * as many cases as fit KS_CHUNK_TARGET_BYTES, so that a case's profile is one
+ * read of one chunk. When one case alone exceeds the target (a very long time
+ * grid), a chunk holds one case and the last axis is cut into equal pieces
+ * of about the target size. */
+static void case_chunk(int rank, const hsize_t *dims, hsize_t elem_bytes,
+                       hsize_t *chunk) {
+  hsize_t inner = elem_bytes;
+  for (int i = 1; i < rank; i++) {
+    chunk[i] = dims[i];
+    inner *= dims[i];
+  }
+  if (inner <= KS_CHUNK_TARGET_BYTES) {
+    hsize_t per = KS_CHUNK_TARGET_BYTES / inner;
+    chunk[0] = per < dims[0] ? per : dims[0];
+    return;
+  }
+  chunk[0] = 1;
+  if (rank > 1) {
+    hsize_t pieces = (inner + KS_CHUNK_TARGET_BYTES - 1) / KS_CHUNK_TARGET_BYTES;
+    chunk[rank - 1] = (dims[rank - 1] + pieces - 1) / pieces;
+  }
+}
+
+static hsize_t dim_len(const ks_output *out, int dim) {
+  switch (dim) {
+  case KS_DIM_CASE:
+    return out->n_cases;
+  case KS_DIM_ANALYTE:
+    return out->n_analytes;
+  case KS_DIM_TIME:
+    return out->n_times;
+  default:
+    return out->n_compartments;
+  }
+}
+
+static int set_chunking(const ks_output *out, const var_def *v, hid_t dcpl,
+                        hid_t dapl) {
+  hsize_t dims[3], chunk[3];
+  for (int i = 0; i < v->rank; i++)
+    dims[i] = dim_len(out, v->dims[i]);
+  size_t elem = H5Tis_variable_str(v->type) > 0 ? KS_VLEN_REF_BYTES
+                                                 : H5Tget_size(v->type);
+  if (elem == 0)
+    return -1;
+  case_chunk(v->rank, dims, elem, chunk);
+  return (H5Pset_chunk(dcpl, v->rank, chunk) >= 0 &&
+          (!v->compress || (H5Pset_shuffle(dcpl) >= 0 &&
+                            H5Pset_deflate(dcpl, KS_OUTPUT_DEFLATE_LEVEL) >= 0)) &&
+          H5Pset_chunk_cache(dapl, KS_CHUNK_CACHE_SLOTS, KS_CHUNK_CACHE_BYTES,
+                             1.0) >= 0)
+             ? 0
+             : -1;
+}
+
+/* A scalar, fixed-length, NUL-terminated UTF-8 string: what netCDF-C reads as
+ * an NC_CHAR text attribute. The terminating NUL is stored (size strlen + 1):
+ * h5netcdf decodes fixed-length strings to str only when they are longer than
+ * one byte, so units "h" stored as one byte would reach xarray as b"h". For
+ * the same reason an empty string is stored as two NULs. */
+static int put_text_attr(hid_t obj, const char *name, const char *value) {
+  static const char empty[2] = {'\0', '\0'};
+  size_t len = strlen(value);
+  const char *buf = len ? value : empty;
+  hid_t ids[3] = {H5Tcopy(H5T_C_S1), H5Screate(H5S_SCALAR), H5I_INVALID_HID};
+  int ok = ids[0] >= 0 && ids[1] >= 0 &&
+           H5Tset_size(ids[0], len ? len + 1 : sizeof empty) >= 0 &&
+           H5Tset_strpad(ids[0], H5T_STR_NULLTERM) >= 0 &&
+           H5Tset_cset(ids[0], H5T_CSET_UTF8) >= 0 &&
+           (ids[2] = H5Acreate2(obj, name, ids[0], ids[1], H5P_DEFAULT,
+                                H5P_DEFAULT)) >= 0 &&
+           H5Awrite(ids[2], ids[0], buf) >= 0;
+  return release(ok, ids, 3);
+}
+
+static int describe(const ks_output *out, const var_def *v, hid_t ds) {
+  if (v->is_scale && H5DSset_scale(ds, ks_dim_names[v->dims[0]]) < 0)
+    return -1;
+  if (put_text_attr(ds, "units", v->units) < 0 ||
+      put_text_attr(ds, "long_name", v->long_name) < 0)
+    return -1;
+  for (int i = 0; i < v->rank && !v->is_scale; i++)
+    if (H5DSattach_scale(ds, out->dim[v->dims[i]], (unsigned)i) < 0)
+      return -1;
+  return 0;
+}
+
+/* Creates the dataset with its attributes and dimension scales; returns its
+ * id, or a negative id with HDF5's error stack describing the failure. */
+static hid_t define_var(const ks_output *out, const var_def *v) {
+  hsize_t dims[3];
+  for (int i = 0; i < v->rank; i++)
+    dims[i] = dim_len(out, v->dims[i]);
+  hid_t ids[4] = {v->rank ? H5Screate_simple(v->rank, dims, NULL)
+                          : H5Screate(H5S_SCALAR),
+                  H5Pcreate(H5P_DATASET_CREATE), H5Pcreate(H5P_DATASET_ACCESS),
+                  H5I_INVALID_HID};
+  int ok = ids[0] >= 0 && ids[1] >= 0 && ids[2] >= 0 &&
+           H5Pset_attr_creation_order(ids[1], KS_CRT_ORDER) >= 0 &&
+           H5Pset_obj_track_times(ids[1], 0) >= 0 && /* reproducible bytes */
+           (!v->chunked || set_chunking(out, v, ids[1], ids[2]) >= 0) &&
+           (!v->has_fill ||
+            H5Pset_fill_value(ids[1], H5T_NATIVE_DOUBLE, &v->fill) >= 0) &&
+           (ids[3] = H5Dcreate2(out->file, v->name, v->type, ids[0], H5P_DEFAULT,
+                                ids[1], ids[2])) >= 0 &&
+           describe(out, v, ids[3]) >= 0;
+  hid_t ds = ids[3];
+  if (ok)
+    ids[3] = H5I_INVALID_HID; /* keep the dataset open */
+  return release(ok, ids, 4) == 0 ? ds : H5I_INVALID_HID;
+}
+
+/* Writes cases [first, first + n) of a dataset whose axis 0 is `case`, all of
+ * the other axes, from a dense case-major buffer. */
+static int write_cases(hid_t ds, hsize_t first, hsize_t n, hid_t memtype,
+                       const void *buf) {
+  hsize_t start[3] = {first, 0, 0}, count[3];
+  hid_t ids[2] = {H5Dget_space(ds), H5I_INVALID_HID};
+  int rank = ids[0] >= 0 ? H5Sget_simple_extent_ndims(ids[0]) : -1;
+  int ok = rank >= 1 && rank <= 3 &&
+           H5Sget_simple_extent_dims(ids[0], count, NULL) >= 0;
+  count[0] = n;
+  ok = ok && H5Sselect_hyperslab(ids[0], H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+       (ids[1] = H5Screate_simple(rank, count, NULL)) >= 0 &&
+       H5Dwrite(ds, memtype, ids[1], ids[0], H5P_DEFAULT, buf) >= 0;
+  return release(ok, ids, 2);
+}
+
+/* Writes column `col` of a row-major [n][ncols] buffer into cases
+ * [first, first + n) of a [case] dataset. */
+static int write_column(hid_t ds, hsize_t first, hsize_t n, hsize_t ncols,
+                        hsize_t col, const double *buf) {
+  hsize_t fstart[1] = {first}, fcount[1] = {n};
+  hsize_t mdims[2] = {n, ncols}, mstart[2] = {0, col}, mcount[2] = {n, 1};
+  hid_t ids[2] = {H5Dget_space(ds), H5Screate_simple(2, mdims, NULL)};
+  int ok = ids[0] >= 0 && ids[1] >= 0 &&
+           H5Sselect_hyperslab(ids[0], H5S_SELECT_SET, fstart, NULL, fcount, NULL) >= 0 &&
+           H5Sselect_hyperslab(ids[1], H5S_SELECT_SET, mstart, NULL, mcount, NULL) >= 0 &&
+           H5Dwrite(ds, H5T_NATIVE_DOUBLE, ids[1], ids[0], H5P_DEFAULT, buf) >= 0;
+  return release(ok, ids, 2);
+}
+
+static int write_all(hid_t ds, hid_t memtype, const void *buf) {
+  return H5Dwrite(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0 ? 0 : -1;
+}
+
+/* ---- the file and its variables ------------------------------------------ */
+
+static ks_status open_file(ks_output *out, ks_error *err) {
+  if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0)
+    return ks_error_set(err, KS_ERR_HDF5, NULL,
+                        "cannot write output '%s': this HDF5 library has no "
+                        "deflate filter", out->path);
+  hid_t ids[3] = {H5Pcreate(H5P_FILE_CREATE), H5Pcreate(H5P_FILE_ACCESS),
+                  H5I_INVALID_HID};
+  int ok = ids[0] >= 0 && ids[1] >= 0 &&
+           H5Pset_link_creation_order(ids[0], KS_CRT_ORDER) >= 0 &&
+           H5Pset_attr_creation_order(ids[0], KS_CRT_ORDER) >= 0 &&
+           /* close everything with the file, so no handle keeps it open */
+           H5Pset_fclose_degree(ids[1], H5F_CLOSE_STRONG) >= 0 &&
+           (out->file = H5Fcreate(out->tmp_path, H5F_ACC_TRUNC, ids[0], ids[1])) >= 0 &&
+           (ids[2] = H5Tcopy(H5T_C_S1)) >= 0 &&
+           H5Tset_size(ids[2], H5T_VARIABLE) >= 0 &&
+           H5Tset_cset(ids[2], H5T_CSET_UTF8) >= 0;
+  if (ok) {
+    out->str_type = ids[2];
+    ids[2] = H5I_INVALID_HID;
+  }
+  if (release(ok, ids, 3) < 0)
+    return h5_fail(err, out->path, "cannot create its temporary file");
+  return KS_OK;
+}
+
+static ks_status define_coords(ks_output *out, const ks_output_layout *l,
+                               ks_error *err) {
+  const var_def defs[KS_NDIM] = {
+      {"case", H5T_STD_I64LE, 1, {KS_DIM_CASE}, 1, 1, 0, 0, 1, "1", "case index"},
+      {"analyte", out->str_type, 1, {KS_DIM_ANALYTE}, 0, 0, 0, 0, 1, "1", "analyte"},
+      {"time", H5T_IEEE_F64LE, 1, {KS_DIM_TIME}, 0, 0, 0, 0, 1, "h",
+       "time after the start of the first dose"},
+      {"compartment", out->str_type, 1, {KS_DIM_COMPARTMENT}, 0, 0, 0, 0, 1, "1",
+       "model compartment"}};
+  int n = out->n_compartments > 0 ? KS_NDIM : KS_DIM_COMPARTMENT;
+  for (int d = 0; d < n; d++)
+    if ((out->dim[d] = define_var(out, &defs[d])) < 0)
+      return h5_fail(err, out->path, "cannot define a dimension");
+  int ok = write_all(out->dim[KS_DIM_ANALYTE], out->str_type, l->analyte_names) >= 0 &&
+           write_all(out->dim[KS_DIM_TIME], H5T_NATIVE_DOUBLE, l->times_h) >= 0 &&
+           (n < KS_NDIM ||
+            write_all(out->dim[KS_DIM_COMPARTMENT], out->str_type,
+                      l->compartment_names) >= 0);
+  if (!ok)
+    return h5_fail(err, out->path, "cannot write a coordinate variable");
+  out->bytes_written += strings_bytes(l->analyte_names, l->n_analytes) +
+                        (uint64_t)l->n_times * 8;
+  if (n == KS_NDIM)
+    out->bytes_written += strings_bytes(l->compartment_names, l->n_compartments);
+  return KS_OK;
+}
+
+/* case = 0..N-1, written a chunk-sized piece at a time. */
+static ks_status write_case_index(ks_output *out, ks_error *err) {
+  enum { PIECE = 65536 };
+  int64_t *idx = malloc(PIECE * sizeof *idx);
+  if (!idx)
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  int ok = 1;
+  for (size_t first = 0; ok && first < out->n_cases; first += PIECE) {
+    size_t n = out->n_cases - first < PIECE ? out->n_cases - first : PIECE;
+    for (size_t i = 0; i < n; i++)
+      idx[i] = (int64_t)(first + i);
+    ok = write_cases(out->dim[KS_DIM_CASE], first, n, H5T_NATIVE_INT64, idx) >= 0;
+  }
+  free(idx);
+  if (!ok)
+    return h5_fail(err, out->path, "cannot write variable 'case'");
+  out->bytes_written += (uint64_t)out->n_cases * 8;
+  return KS_OK;
+}
+
+static ks_status define_profiles(ks_output *out, const ks_output_layout *l,
+                                 ks_error *err) {
+  hid_t ptype = l->float32 ? H5T_IEEE_F32LE : H5T_IEEE_F64LE;
+  const var_def conc = {"concentration", ptype, 3,
+                        {KS_DIM_CASE, KS_DIM_ANALYTE, KS_DIM_TIME}, 1, 1, 1, (double)NAN,
+                        0, "ng/mL", "plasma concentration"};
+  const var_def amount = {"amount", ptype, 3,
+                          {KS_DIM_CASE, KS_DIM_COMPARTMENT, KS_DIM_TIME}, 1, 1, 1,
+                          (double)NAN, 0, "mg", "amount of drug in compartment"};
+  if ((out->conc = define_var(out, &conc)) < 0)
+    return h5_fail(err, out->path, "cannot define variable 'concentration'");
+  if (has_amounts(l) && (out->amount = define_var(out, &amount)) < 0)
+    return h5_fail(err, out->path, "cannot define variable 'amount'");
+  return KS_OK;
+}
+
+static ks_status define_metrics(ks_output *out, ks_error *err) {
+  const double nan = (double)NAN;
+  const var_def defs[] = {
+      {"cmax", H5T_IEEE_F64LE, 2, {KS_DIM_CASE, KS_DIM_ANALYTE}, 1, 1, 1, nan, 0,
+       "ng/mL", "peak plasma concentration"},
+      {"tmax", H5T_IEEE_F64LE, 2, {KS_DIM_CASE, KS_DIM_ANALYTE}, 1, 1, 1, nan, 0,
+       "h", "time of peak plasma concentration"},
+      {"auc", H5T_IEEE_F64LE, 2, {KS_DIM_CASE, KS_DIM_ANALYTE}, 1, 1, 1, nan, 0,
+       "ng*h/mL", "area under the concentration-time curve over the output window"},
+      /* The strings live uncompressed in the global heap; deflate would only
+       * squeeze their 16-byte references. */
+      {"case_label", out->str_type, 1, {KS_DIM_CASE}, 1, 0, 0, 0, 0, "1",
+       "case label"},
+      /* -1 marks a case never written; ks_output_commit() refuses to leave one. */
+      {"status", H5T_STD_I32LE, 1, {KS_DIM_CASE}, 1, 1, 1, -1.0, 0, "1",
+       "solver status (0 = solved)"}};
+  hid_t *ids[] = {&out->cmax, &out->tmax, &out->auc, &out->label, &out->status};
+  for (size_t i = 0; i < sizeof defs / sizeof *defs; i++)
+    if ((*ids[i] = define_var(out, &defs[i])) < 0) {
+      char what[96];
+      snprintf(what, sizeof what, "cannot define variable '%s'", defs[i].name);
+      return h5_fail(err, out->path, what);
+    }
+  return KS_OK;
+}
+
+static ks_status define_case_vars(ks_output *out, const ks_output_layout *l,
+                                  ks_error *err) {
+  for (size_t i = 0; i < l->n_case_vars; i++) {
+    const ks_output_case_var *cv = &l->case_vars[i];
+    const var_def def = {cv->name, H5T_IEEE_F64LE, 1, {KS_DIM_CASE}, 1, 1, 1,
+                         (double)NAN, 0, cv->units ? cv->units : "1",
+                         cv->long_name ? cv->long_name : cv->name};
+    if ((out->case_var[i] = define_var(out, &def)) < 0) {
+      char what[96];
+      snprintf(what, sizeof what, "cannot define variable '%.60s'", cv->name);
+      return h5_fail(err, out->path, what);
+    }
+  }
+  return KS_OK;
+}
+
+static ks_status put_text_var(ks_output *out, const char *name, const char *text,
+                              const char *long_name, ks_error *err) {
+  const var_def def = {name, out->str_type, 0, {0}, 0, 0, 0, 0, 0, "1", long_name};
+  const char *value = or_empty(text);
+  hid_t ds = define_var(out, &def);
+  int ok = ds >= 0 && write_all(ds, out->str_type, &value) >= 0;
+  if (release(ok, &ds, 1) < 0) {
+    char what[96];
+    snprintf(what, sizeof what, "cannot write variable '%s'", name);
+    return h5_fail(err, out->path, what);
+  }
+  out->bytes_written += strlen(value);
+  return KS_OK;
+}
+
+static void utc_now(char *buf, size_t size) {
+  time_t now = time(NULL);
+  struct tm tm;
+  if (now == (time_t)-1 || !gmtime_r(&now, &tm) ||
+      strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    snprintf(buf, size, "unknown");
+}
+
+static ks_status put_root_attrs(ks_output *out, const ks_output_layout *l,
+                                ks_error *err) {
+  char created[32];
+  utc_now(created, sizeof created);
+  const char *attrs[][2] = {{"Conventions", "CF-1.8"},
+                            {"title", or_empty(l->title)},
+                            {"ketasim_version", ks_version_string()},
+                            {"sundials_version", ks_sundials_version_string()},
+                            {"hdf5_version", ks_hdf5_version_string()},
+                            {"created_utc", created},
+                            {"command_line", or_empty(l->command_line)}};
+  for (size_t i = 0; i < sizeof attrs / sizeof *attrs; i++)
+    if (put_text_attr(out->file, attrs[i][0], attrs[i][1]) < 0)
+      return h5_fail(err, out->path, "cannot write the file's attributes");
+  return KS_OK;
+}
+
+/* ---- writer lifetime ----------------------------------------------------- */
+
+static void writer_free(ks_output *out) {
+  free(out->case_var);
+  free(out->written);
+  free(out->tmp_path);
+  free(out->dir);
+  free(out->path);
+  free(out);
+}
+
+static ks_output *writer_new(const char *path, const ks_output_layout *l) {
+  ks_output *out = calloc(1, sizeof *out);
+  if (!out)
+    return NULL;
+  out->file = out->conc = out->amount = out->cmax = out->tmax = out->auc =
+      out->label = out->status = out->str_type = H5I_INVALID_HID;
+  for (int d = 0; d < KS_NDIM; d++)
+    out->dim[d] = H5I_INVALID_HID;
+  out->n_cases = l->n_cases;
+  out->n_analytes = l->n_analytes;
+  out->n_times = l->n_times;
+  out->n_compartments = has_amounts(l) ? l->n_compartments : 0;
+  out->n_case_vars = l->n_case_vars;
+  out->prof_bytes = l->float32 ? 4 : 8;
+  size_t tmp_size = strlen(path) + 32;
+  out->path = dup_str(path);
+  out->dir = dir_of(path);
+  out->tmp_path = malloc(tmp_size);
+  out->written = calloc(l->n_cases, 1);
+  out->case_var = malloc((l->n_case_vars + 1) * sizeof *out->case_var);
+  if (!out->path || !out->dir || !out->tmp_path || !out->written || !out->case_var) {
+    writer_free(out);
+    return NULL;
+  }
+  for (size_t i = 0; i < l->n_case_vars; i++)
+    out->case_var[i] = H5I_INVALID_HID;
+  snprintf(out->tmp_path, tmp_size, "%s.tmp-%ld", path, (long)getpid());
+  return out;
+}
+
+/* Closes every handle and the file (which flushes the chunk caches: the last
+ * compression and writes happen here). Returns 0, or -1 with the first
+ * failure on HDF5's error stack. */
+static int close_writer(ks_output *out) {
+  hid_t *ids[7 + KS_NDIM];
+  size_t n = 0;
+  hid_t *fixed[] = {&out->conc, &out->amount, &out->cmax, &out->tmax,
+                    &out->auc,  &out->label,  &out->status};
+  for (size_t i = 0; i < 7; i++)
+    ids[n++] = fixed[i];
+  for (int d = 0; d < KS_NDIM; d++)
+    ids[n++] = &out->dim[d];
+  hid_t stack = H5I_INVALID_HID;
+  for (size_t i = 0; i < n + out->n_case_vars; i++) {
+    hid_t *id = i < n ? ids[i] : &out->case_var[i - n];
+    if (*id >= 0 && H5Dclose(*id) < 0 && stack < 0)
+      stack = H5Eget_current_stack();
+    *id = H5I_INVALID_HID;
+  }
+  if (out->str_type >= 0 && H5Tclose(out->str_type) < 0 && stack < 0)
+    stack = H5Eget_current_stack();
+  if (out->file >= 0 && H5Fclose(out->file) < 0 && stack < 0)
+    stack = H5Eget_current_stack();
+  out->str_type = out->file = H5I_INVALID_HID;
+  if (stack >= 0)
+    H5Eset_current_stack(stack);
+  return stack >= 0 ? -1 : 0;
+}
+
+static void discard(ks_output *out) {
+  close_writer(out);
+  unlink(out->tmp_path);
+  writer_free(out);
+}
+
+ks_status ks_output_create(const char *path, const ks_output_layout *layout,
+                           ks_output **outp, ks_error *err) {
+  if (!outp)
+    return ks_error_set(err, KS_ERR_ARG, NULL, "ks_output_create: out is NULL");
+  *outp = NULL;
+  if (!path || !path[0] || path[strlen(path) - 1] == '/')
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "output path '%s' does not name a file", or_empty(path));
+  ks_status rc = check_layout(layout, err);
+  if (rc != KS_OK)
+    return rc;
+  ks_output *out = writer_new(path, layout);
+  if (!out)
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  rc = check_target(out->path, out->dir, err);
+  if (rc != KS_OK) {
+    writer_free(out);
+    return rc;
+  }
+  h5_quiet q;
+  quiet_begin(&q);
+  rc = open_file(out, err);
+  if (rc == KS_OK)
+    rc = define_coords(out, layout, err);
+  if (rc == KS_OK)
+    rc = write_case_index(out, err);
+  if (rc == KS_OK && layout->profiles)
+    rc = define_profiles(out, layout, err);
+  if (rc == KS_OK)
+    rc = define_metrics(out, err);
+  if (rc == KS_OK)
+    rc = define_case_vars(out, layout, err);
+  if (rc == KS_OK)
+    rc = put_text_var(out, "scenario_text", layout->scenario_text,
+                      "scenario file (verbatim)", err);
+  if (rc == KS_OK)
+    rc = put_text_var(out, "model_text", layout->model_text,
+                      "model file (verbatim)", err);
+  if (rc == KS_OK)
+    rc = put_root_attrs(out, layout, err);
+  if (rc != KS_OK)
+    discard(out);
+  else
+    *outp = out;
+  quiet_end(&q);
+  return rc;
+}
+
+/* ---- writing blocks ------------------------------------------------------ */
+
+static ks_status check_block(const ks_output *out, const ks_output_block *b,
+                             ks_error *err) {
+  if (b->first > out->n_cases || b->n > out->n_cases - b->first)
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "output block: cases [%zu, %zu + %zu) outside [0, %zu)",
+                        b->first, b->first, b->n, out->n_cases);
+  if ((out->conc >= 0 && !b->conc_ng_per_ml) ||
+      (out->amount >= 0 && !b->amount_mg) || !b->cmax_ng_per_ml || !b->tmax_h ||
+      !b->auc_ng_h_per_ml || !b->status || (out->n_case_vars && !b->case_vars) ||
+      any_null(b->labels, b->n))
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "output block at case %zu: an array the layout needs "
+                        "is NULL", b->first);
+  for (size_t i = b->first; i < b->first + b->n; i++)
+    if (out->written[i])
+      return ks_error_set(err, KS_ERR_ARG, NULL,
+                          "output block: case %zu was already written", i);
+  return KS_OK;
+}
+
+static int write_block_data(ks_output *out, const ks_output_block *b) {
+  hsize_t f = b->first, n = b->n;
+  if (out->conc >= 0 &&
+      write_cases(out->conc, f, n, H5T_NATIVE_DOUBLE, b->conc_ng_per_ml) < 0)
+    return -1;
+  if (out->amount >= 0 &&
+      write_cases(out->amount, f, n, H5T_NATIVE_DOUBLE, b->amount_mg) < 0)
+    return -1;
+  if (write_cases(out->cmax, f, n, H5T_NATIVE_DOUBLE, b->cmax_ng_per_ml) < 0 ||
+      write_cases(out->tmax, f, n, H5T_NATIVE_DOUBLE, b->tmax_h) < 0 ||
+      write_cases(out->auc, f, n, H5T_NATIVE_DOUBLE, b->auc_ng_h_per_ml) < 0 ||
+      write_cases(out->status, f, n, H5T_NATIVE_INT32, b->status) < 0 ||
+      write_cases(out->label, f, n, out->str_type, b->labels) < 0)
+    return -1;
+  for (size_t j = 0; j < out->n_case_vars; j++)
+    if (write_column(out->case_var[j], f, n, out->n_case_vars, j, b->case_vars) < 0)
+      return -1;
+  return 0;
+}
+
+static uint64_t block_bytes(const ks_output *out, const ks_output_block *b) {
+  uint64_t per_case = (out->conc >= 0 ? out->n_analytes * out->n_times * out->prof_bytes : 0) +
+                      out->n_compartments * out->n_times * out->prof_bytes +
+                      out->n_analytes * 3 * 8 + 4 + out->n_case_vars * 8;
+  return per_case * b->n + strings_bytes(b->labels, b->n);
+}
+
+ks_status ks_output_write_block(ks_output *out, const ks_output_block *block,
+                                ks_error *err) {
+  if (!out || !block)
+    return ks_error_set(err, KS_ERR_ARG, NULL, "ks_output_write_block: NULL argument");
+  ks_status rc = check_block(out, block, err);
+  if (rc != KS_OK || block->n == 0)
+    return rc;
+  h5_quiet q;
+  quiet_begin(&q);
+  if (write_block_data(out, block) < 0) {
+    char what[96];
+    snprintf(what, sizeof what, "cannot write cases %zu to %zu", block->first,
+             block->first + block->n - 1);
+    rc = h5_fail(err, out->path, what);
+  }
+  quiet_end(&q);
+  if (rc != KS_OK)
+    return rc;
+  memset(out->written + block->first, 1, block->n);
+  out->n_written += block->n;
+  out->bytes_written += block_bytes(out, block);
+  return KS_OK;
+}
+
+uint64_t ks_output_bytes_written(const ks_output *out) {
+  return out ? out->bytes_written : 0;
+}
+
+/* ---- commit and abort ---------------------------------------------------- */
+
+/* HDF5 does not fsync. Without it a crash shortly after the rename can leave
+ * the final name pointing at a file whose data never reached the disk. */
+static int sync_path(const char *path, int flags) {
+  int fd = open(path, flags);
+  if (fd < 0)
+    return -1;
+  int rc = fsync(fd);
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return rc;
+}
+
+static ks_status finish(ks_output *out, ks_error *err) {
+  if (out->n_written != out->n_cases) {
+    close_writer(out);
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "cannot write output '%s': only %zu of %zu cases were "
+                        "written", out->path, out->n_written, out->n_cases);
+  }
+  if (close_writer(out) < 0)
+    return h5_fail(err, out->path, "cannot finish the file");
+  if (sync_path(out->tmp_path, O_RDONLY) != 0)
+    return os_fail(err, out->path, "cannot flush", out->tmp_path, errno);
+  if (rename(out->tmp_path, out->path) != 0)
+    return os_fail(err, out->path, "cannot rename", out->tmp_path, errno);
+  /* The rename is durable once the directory is; failing that is not worth
+   * failing a complete file for. */
+  (void)sync_path(out->dir, O_RDONLY);
+  return KS_OK;
+}
+
+ks_status ks_output_commit(ks_output **outp, ks_error *err) {
+  if (!outp || !*outp)
+    return ks_error_set(err, KS_ERR_ARG, NULL, "ks_output_commit: no writer");
+  ks_output *out = *outp;
+  *outp = NULL;
+  h5_quiet q;
+  quiet_begin(&q);
+  ks_status rc = finish(out, err);
+  quiet_end(&q);
+  if (rc != KS_OK)
+    unlink(out->tmp_path);
+  writer_free(out);
+  return rc;
+}
+
+void ks_output_abort(ks_output **outp) {
+  if (!outp || !*outp)
+    return;
+  h5_quiet q;
+  quiet_begin(&q);
+  discard(*outp);
+  quiet_end(&q);
+  *outp = NULL;
+}
+
+/* ---- size estimate ------------------------------------------------------- */
+
+uint64_t ks_output_estimate_bytes(const ks_output_layout *l) {
+  if (!l)
+    return 0;
+  uint64_t nc = l->n_cases, na = l->n_analytes, nt = l->n_times;
+  uint64_t ncomp = has_amounts(l) ? l->n_compartments : 0;
+  uint64_t pbytes = l->float32 ? 4 : 8;
+  uint64_t per_case = 8 /* case */ + na * 3 * 8 /* metrics */ + 4 /* status */ +
+                      KS_VLEN_REF_BYTES + KS_LABEL_BYTES_GUESS + l->n_case_vars * 8;
+  uint64_t total = sat_mul(nc, per_case);
+  if (l->profiles)
+    total = sat_add(total, sat_mul(sat_mul(nc, na + ncomp), sat_mul(nt, pbytes)));
+  total = sat_add(total, nt * 8);
+  if (l->analyte_names)
+    total = sat_add(total, strings_bytes(l->analyte_names, l->n_analytes));
+  if (ncomp && l->compartment_names)
+    total = sat_add(total, strings_bytes(l->compartment_names, l->n_compartments));
+  total = sat_add(total, strlen(or_empty(l->scenario_text)) +
+                             strlen(or_empty(l->model_text)) +
+                             strlen(or_empty(l->command_line)) +
+                             strlen(or_empty(l->title)));
+  /* Metadata: superblock, heaps, object headers with their attributes and
+   * chunk indexes: a few KiB per dataset, plus a B-tree entry per chunk. */
+  uint64_t n_datasets = 13 + l->n_case_vars;
+  return sat_add(total, 64 * 1024 + n_datasets * 4096 + total / 4096);
+}

@@ -1,0 +1,273 @@
+#include "ketasim/solver.h"
+
+#include <cvode/cvode.h>
+#include <math.h>
+#include <nvector/nvector_serial.h>
+#include <string.h>
+#include <sundials/sundials_context.h>
+#include <sunlinsol/sunlinsol_dense.h>
+#include <sunmatrix/sunmatrix_dense.h>
+
+#include "util_internal.h"
+
+struct ks_solver {
+  size_t n;
+  SUNContext ctx;
+  void *cvode;
+  N_Vector y, atol;
+  SUNMatrix jac;
+  SUNLinearSolver ls;
+  /* what the callbacks see for the current case and segment */
+  const ks_system *sys;
+  double *u;    /* input rates, mg/h per compartment */
+  double *auc0; /* AUC states at the first output time */
+  int initialised;
+};
+
+ks_solver_options ks_solver_options_default(void) {
+  ks_solver_options o = {1e-6, 1e-9, 100000};
+  return o;
+}
+
+static int rhs_fn(sunrealtype t, N_Vector y, N_Vector ydot, void *data) {
+  (void)t;
+  const ks_solver *s = data;
+  ks_system_rhs(s->sys, N_VGetArrayPointer(y), s->u, N_VGetArrayPointer(ydot));
+  return 0;
+}
+
+static int jac_fn(sunrealtype t, N_Vector y, N_Vector fy, SUNMatrix J,
+                  void *data, N_Vector t1, N_Vector t2, N_Vector t3) {
+  (void)t, (void)y, (void)fy, (void)t1, (void)t2, (void)t3;
+  const ks_solver *s = data;
+  /* SUNDIALS' dense matrix is column-major and contiguous. */
+  ks_system_jacobian(s->sys, SUNDenseMatrix_Data(J));
+  return 0;
+}
+
+static ks_status cv_fail(ks_error *err, const char *what, int flag, double t) {
+  char *name = CVodeGetReturnFlagName(flag);
+  ks_status rc = ks_error_set(err, KS_ERR_SOLVER, NULL,
+                              "CVODE %s failed with %s at t = %g h", what,
+                              name ? name : "?", t);
+  free(name); /* CVodeGetReturnFlagName returns malloc'ed memory */
+  return rc;
+}
+
+ks_status ks_solver_create(size_t n, ks_solver **out, ks_error *err) {
+  *out = NULL;
+  ks_solver *s = ks__calloc(1, sizeof *s);
+  if (!s)
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  s->n = n;
+  ks_status rc = KS_OK;
+  if (SUNContext_Create(NULL, &s->ctx) != 0) {
+    rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "cannot create SUNContext");
+    goto fail;
+  }
+  s->y = N_VNew_Serial((sunindextype)n, s->ctx);
+  s->atol = N_VNew_Serial((sunindextype)n, s->ctx);
+  s->jac = SUNDenseMatrix((sunindextype)n, (sunindextype)n, s->ctx);
+  s->cvode = CVodeCreate(CV_BDF, s->ctx);
+  s->u = ks__calloc(n, sizeof *s->u);
+  s->auc0 = ks__calloc(n, sizeof *s->auc0);
+  if (!s->y || !s->atol || !s->jac || !s->cvode || !s->u || !s->auc0) {
+    rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory (CVODE)");
+    goto fail;
+  }
+  s->ls = SUNLinSol_Dense(s->y, s->jac, s->ctx);
+  if (!s->ls) {
+    rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory (CVODE)");
+    goto fail;
+  }
+  N_VConst(0.0, s->y);
+  N_VConst(1e-9, s->atol);
+  int flag = CVodeInit(s->cvode, rhs_fn, 0.0, s->y);
+  if (flag == CV_SUCCESS)
+    flag = CVodeSetUserData(s->cvode, s);
+  if (flag == CV_SUCCESS)
+    flag = CVodeSVtolerances(s->cvode, 1e-6, s->atol);
+  /* The Jacobian function can only be set once a linear solver is attached. */
+  if (flag == CV_SUCCESS)
+    flag = CVodeSetLinearSolver(s->cvode, s->ls, s->jac);
+  if (flag == CV_SUCCESS)
+    flag = CVodeSetJacFn(s->cvode, jac_fn);
+  if (flag != CV_SUCCESS) {
+    rc = cv_fail(err, "set-up", flag, 0.0);
+    goto fail;
+  }
+  *out = s;
+  return KS_OK;
+fail:
+  ks_solver_free(&s);
+  return rc;
+}
+
+void ks_solver_free(ks_solver **sp) {
+  if (!sp || !*sp)
+    return;
+  ks_solver *s = *sp;
+  if (s->cvode)
+    CVodeFree(&s->cvode);
+  if (s->ls)
+    SUNLinSolFree(s->ls);
+  if (s->jac)
+    SUNMatDestroy(s->jac);
+  if (s->y)
+    N_VDestroy(s->y);
+  if (s->atol)
+    N_VDestroy(s->atol);
+  if (s->ctx)
+    SUNContext_Free(&s->ctx);
+  ks__free(s->u);
+  ks__free(s->auc0);
+  ks__free(s);
+  *sp = NULL;
+}
+
+static void add_stats(ks_solver *s, ks_solver_stats *st) {
+  long v = 0;
+  if (CVodeGetNumSteps(s->cvode, &v) == CV_SUCCESS)
+    st->steps += v;
+  if (CVodeGetNumRhsEvals(s->cvode, &v) == CV_SUCCESS)
+    st->rhs_evals += v;
+  if (CVodeGetNumLinRhsEvals(s->cvode, &v) == CV_SUCCESS)
+    st->rhs_evals += v;
+  if (CVodeGetNumJacEvals(s->cvode, &v) == CV_SUCCESS)
+    st->jac_evals += v;
+  st->segments++;
+}
+
+typedef struct run_ctx {
+  ks_solver *s;
+  const ks_system *sys;
+  const double *times;
+  size_t n_times;
+  const size_t *analytes;
+  size_t n_analytes;
+  ks_case_output *out;
+} run_ctx;
+
+static void record(const run_ctx *c, size_t k, const double *y) {
+  const ks_system *sys = c->sys;
+  const ks_model *m = sys->model;
+  for (size_t a = 0; a < c->n_analytes; a++) {
+    size_t an = c->analytes[a];
+    size_t obs = ks_model_analyte_observed(m, an);
+    /* mg/L -> ng/mL */
+    c->out->conc_ng_per_ml[a * c->n_times + k] =
+        y[obs] * sys->obs_inv_volume[an] * 1e3;
+  }
+  if (k == 0)
+    memcpy(c->s->auc0, y + sys->n_compartments + sys->n_analytes,
+           sys->n_analytes * sizeof *y);
+  if (c->out->amount_mg)
+    for (size_t i = 0; i < sys->n_compartments; i++)
+      c->out->amount_mg[i * c->n_times + k] = y[i];
+}
+
+static void apply_boluses(const ks_schedule *sch, size_t *next, double t,
+                          double *y) {
+  while (*next < sch->n_boluses && sch->boluses[*next].t_h <= t) {
+    y[sch->boluses[*next].compartment] += sch->boluses[*next].amount_mg;
+    (*next)++;
+  }
+}
+
+/* Integrates one segment [t0, t1], recording output times in (t0, t1)
+ * (times equal to t1 are recorded after the events at t1). */
+static ks_status integrate(run_ctx *c, double t0, double t1, size_t *k,
+                           ks_solver_stats *st, ks_error *err) {
+  ks_solver *s = c->s;
+  int flag = CVodeReInit(s->cvode, t0, s->y);
+  /* CVodeReInit keeps an earlier stop time armed (SUNDIALS 6.4.1): set it
+   * again for every segment. */
+  if (flag == CV_SUCCESS)
+    flag = CVodeSetStopTime(s->cvode, t1);
+  if (flag != CV_SUCCESS)
+    return cv_fail(err, "re-initialisation", flag, t0);
+  double t = t0;
+  while (*k < c->n_times && c->times[*k] < t1) {
+    flag = CVode(s->cvode, c->times[*k], s->y, &t, CV_NORMAL);
+    if (flag < 0) {
+      add_stats(s, st);
+      return cv_fail(err, "integration", flag, t);
+    }
+    record(c, (*k)++, N_VGetArrayPointer(s->y));
+  }
+  if (t < t1) {
+    flag = CVode(s->cvode, t1, s->y, &t, CV_NORMAL);
+    if (flag < 0) {
+      add_stats(s, st);
+      return cv_fail(err, "integration", flag, t);
+    }
+  }
+  add_stats(s, st);
+  return KS_OK;
+}
+
+static void set_tolerances(ks_solver *s, const ks_system *sys,
+                           const ks_solver_options *o) {
+  double *at = N_VGetArrayPointer(s->atol);
+  size_t nc = sys->n_compartments, na = sys->n_analytes;
+  for (size_t i = 0; i < nc + na; i++)
+    at[i] = o->atol_mg;
+  /* AUC states hold mg*h/L: scale by the observed volume so that they are
+   * controlled as tightly as the amount they integrate over an hour. */
+  for (size_t a = 0; a < na; a++)
+    at[nc + na + a] = o->atol_mg * sys->obs_inv_volume[a];
+  CVodeSVtolerances(s->cvode, o->rtol, s->atol);
+  CVodeSetMaxNumSteps(s->cvode, o->max_steps);
+}
+
+ks_status ks_solver_run(ks_solver *s, const ks_system *sys,
+                        const ks_schedule *sch, const ks_solver_options *opts,
+                        const double *times, size_t n_times,
+                        const size_t *analytes, size_t n_analytes,
+                        ks_case_output *out, ks_solver_stats *st,
+                        ks_error *err) {
+  if (sys->n_states != s->n)
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "solver workspace has %zu states, system %zu", s->n,
+                        sys->n_states);
+  if (n_times == 0)
+    return KS_OK;
+  s->sys = sys;
+  set_tolerances(s, sys, opts);
+  double *y = N_VGetArrayPointer(s->y);
+  memset(y, 0, s->n * sizeof *y);
+  run_ctx c = {s, sys, times, n_times, analytes, n_analytes, out};
+  double t_end = times[n_times - 1];
+  size_t k = 0, next_bolus = 0, b = 0;
+  double t = 0.0;
+  ks_status rc = KS_OK;
+  /* Walk the breakpoints; past the last one, integrate to the end. */
+  for (;;) {
+    apply_boluses(sch, &next_bolus, t, y);
+    while (k < n_times && times[k] <= t)
+      record(&c, k++, y);
+    if (t >= t_end)
+      break;
+    while (b < sch->n_breaks && sch->breaks[b] <= t)
+      b++;
+    double t1 = b < sch->n_breaks ? fmin(sch->breaks[b], t_end) : t_end;
+    if (b > 0)
+      ks_schedule_rates(sch, b - 1, t_end, sys->n_compartments, s->u);
+    else
+      memset(s->u, 0, sys->n_compartments * sizeof *s->u);
+    rc = integrate(&c, t, t1, &k, st, err);
+    if (rc != KS_OK)
+      break;
+    t = t1;
+  }
+  if (rc == KS_OK) {
+    size_t nc = sys->n_compartments, na = sys->n_analytes;
+    for (size_t a = 0; a < n_analytes; a++)
+      out->auc_ng_h_per_ml[a] =
+          (y[nc + na + analytes[a]] - s->auc0[analytes[a]]) * 1e3;
+    if (out->final_state)
+      memcpy(out->final_state, y, s->n * sizeof *y);
+  }
+  s->sys = NULL;
+  return rc;
+}
