@@ -951,6 +951,10 @@ ks_status ks_system_create(const ks_model *m, ks_system **out, ks_error *err) {
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
   }
   memcpy(s->k_row, m->k_row, m->nnz * sizeof *s->k_row);
+  s->nnz_compartments = 0;
+  while (s->nnz_compartments < m->nnz &&
+         (size_t)m->k_row[s->nnz_compartments] < m->n_comps)
+    s->nnz_compartments++;
   memcpy(s->k_col, m->k_col, m->nnz * sizeof *s->k_col);
   size_t k = 0;
   for (size_t i = 0; i < m->n_routes; i++) {

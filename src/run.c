@@ -156,7 +156,7 @@ static ks_status workers_create(const ks_model *m, int n, worker **out,
   for (int i = 0; i < n && rc == KS_OK; i++) {
     rc = ks_system_create(m, &w[i].sys, err);
     if (rc == KS_OK)
-      rc = ks_solver_create(ks_model_n_states(m), &w[i].solver, err);
+      rc = ks_solver_create(m, &w[i].solver, err);
   }
   if (rc != KS_OK) {
     workers_free(w, n);

@@ -110,6 +110,9 @@ typedef struct ks_system {
   size_t n_analytes;
   double *param;        /* [n_parameters] values in internal units */
   size_t nnz;           /* entries of K, row-major order, duplicates merged */
+  size_t nnz_compartments; /* the first entries, those of compartment rows;
+                              the rest are sink and AUC rows, which depend on
+                              compartments only (quadratures) */
   int *k_row, *k_col;   /* [nnz] */
   double *k_val;        /* [nnz] (1/h) */
   double *inv_volume;   /* [n_compartments] 1/L, 0 for depots */

@@ -50,8 +50,10 @@ typedef struct ks_case_output {
   double *final_state;     /* [n_states] state at the last time, or NULL */
 } ks_case_output;
 
-/* Creates a workspace for systems of `n_states` states. */
-ks_status ks_solver_create(size_t n_states, ks_solver **solver, ks_error *err);
+/* Creates a workspace for systems of model `m` (its compartments are the
+ * ODE states; eliminated amounts and AUCs are CVODE quadratures). */
+ks_status ks_solver_create(const ks_model *m, ks_solver **solver,
+                           ks_error *err);
 
 /* Frees and sets *solver to NULL. Accepts NULL. */
 void ks_solver_free(ks_solver **solver);
