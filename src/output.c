@@ -68,8 +68,8 @@ static const char *const ks_dim_names[KS_NDIM] = {"case", "analyte", "time",
 
 /* Names a case variable cannot take. */
 static const char *const ks_reserved_names[] = {
-    "case",   "analyte",    "time",   "compartment",   "concentration",
-    "amount", "cmax",       "tmax",   "auc",           "case_label",
+    "case",   "analyte",       "time",      "compartment", "concentration",
+    "amount", "cmax",          "tmax",      "auc",         "case_label",
     "status", "scenario_text", "model_text"};
 
 struct ks_output {
@@ -79,7 +79,7 @@ struct ks_output {
   hid_t *case_var; /* [n_case_vars] */
   hid_t str_type;  /* variable-length UTF-8 string, in memory and in the file */
   size_t n_cases, n_analytes, n_times, n_compartments, n_case_vars;
-  size_t prof_bytes;      /* bytes per concentration/amount element in the file */
+  size_t prof_bytes; /* bytes per concentration/amount element in the file */
   unsigned char *written; /* [n_cases], 1 once the case has been written */
   size_t n_written;
   uint64_t bytes_written;
@@ -89,13 +89,13 @@ struct ks_output {
 /* One dataset to define. Axis 0 of a chunked dataset is `case`. */
 typedef struct var_def {
   const char *name;
-  hid_t type; /* file type */
-  int rank;   /* 0..3 */
+  hid_t type;   /* file type */
+  int rank;     /* 0..3 */
   int dims[3];  /* KS_DIM_* of each axis */
   int chunked;  /* chunk over cases */
   int compress; /* shuffle + deflate */
   int has_fill;
-  double fill; /* converted by HDF5 to the file type */
+  double fill;  /* converted by HDF5 to the file type */
   int is_scale; /* coordinate variable: made the scale of dims[0] */
   const char *units;
   const char *long_name;
@@ -165,8 +165,9 @@ static ks_status os_fail(ks_error *err, const char *path, const char *what,
   char msg[128];
   if (strerror_r(errnum, msg, sizeof msg) != 0)
     snprintf(msg, sizeof msg, "error %d", errnum);
-  return ks_error_set(err, KS_ERR_IO, NULL, "cannot write output '%s': %s '%s': %s",
-                      path, what, name, msg);
+  return ks_error_set(err, KS_ERR_IO, NULL,
+                      "cannot write output '%s': %s '%s': %s", path, what, name,
+                      msg);
 }
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -217,13 +218,15 @@ static char *dir_of(const char *path) {
 
 /* ---- validation ---------------------------------------------------------- */
 
-static ks_status check_target(const char *path, const char *dir, ks_error *err) {
+static ks_status check_target(const char *path, const char *dir,
+                              ks_error *err) {
   struct stat st;
   if (stat(dir, &st) != 0)
     return (errno == ENOENT || errno == ENOTDIR)
                ? ks_error_set(err, KS_ERR_IO, NULL,
                               "cannot write output '%s': directory '%s' does "
-                              "not exist", path, dir)
+                              "not exist",
+                              path, dir)
                : os_fail(err, path, "cannot access directory", dir, errno);
   if (!S_ISDIR(st.st_mode))
     return ks_error_set(err, KS_ERR_IO, NULL,
@@ -232,7 +235,8 @@ static ks_status check_target(const char *path, const char *dir, ks_error *err) 
   if (access(dir, W_OK | X_OK) != 0)
     return ks_error_set(err, KS_ERR_IO, NULL,
                         "cannot write output '%s': directory '%s' is not "
-                        "writable", path, dir);
+                        "writable",
+                        path, dir);
   if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
     return ks_error_set(err, KS_ERR_IO, NULL,
                         "cannot write output '%s': it is a directory", path);
@@ -240,7 +244,8 @@ static ks_status check_target(const char *path, const char *dir, ks_error *err) 
 }
 
 static int is_reserved(const char *name) {
-  for (size_t i = 0; i < sizeof ks_reserved_names / sizeof *ks_reserved_names; i++)
+  for (size_t i = 0; i < sizeof ks_reserved_names / sizeof *ks_reserved_names;
+       i++)
     if (strcmp(name, ks_reserved_names[i]) == 0)
       return 1;
   return 0;
@@ -248,13 +253,15 @@ static int is_reserved(const char *name) {
 
 static ks_status check_case_vars(const ks_output_layout *l, ks_error *err) {
   if (l->n_case_vars > 0 && !l->case_vars)
-    return ks_error_set(err, KS_ERR_ARG, NULL, "output layout: case_vars is NULL");
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "output layout: case_vars is NULL");
   for (size_t i = 0; i < l->n_case_vars; i++) {
     const char *name = l->case_vars[i].name;
     if (!name || !name[0] || strchr(name, '/') || strcmp(name, ".") == 0)
       return ks_error_set(err, KS_ERR_ARG, NULL,
                           "output layout: case variable %zu has an invalid "
-                          "name '%s'", i, or_empty(name));
+                          "name '%s'",
+                          i, or_empty(name));
     if (is_reserved(name))
       return ks_error_set(err, KS_ERR_ARG, NULL,
                           "output layout: case variable name '%s' is reserved",
@@ -289,19 +296,23 @@ static ks_status check_layout(const ks_output_layout *l, ks_error *err) {
                         "output layout: %zu cases, %zu analytes, %zu times; "
                         "each must be at least 1",
                         l->n_cases, l->n_analytes, l->n_times);
-  uint64_t cells = sat_mul(sat_mul(l->n_cases, l->n_analytes + l->n_compartments),
-                           sat_mul(l->n_times, 8));
+  uint64_t cells =
+      sat_mul(sat_mul(l->n_cases, l->n_analytes + l->n_compartments),
+              sat_mul(l->n_times, 8));
   if (cells == UINT64_MAX || l->n_cases > SIZE_MAX / 2)
     return ks_error_set(err, KS_ERR_LIMIT, NULL, "output layout is too large");
   if (any_null(l->analyte_names, l->n_analytes))
-    return ks_error_set(err, KS_ERR_ARG, NULL, "output layout: analyte name missing");
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "output layout: analyte name missing");
   if (has_amounts(l) && any_null(l->compartment_names, l->n_compartments))
     return ks_error_set(err, KS_ERR_ARG, NULL,
                         "output layout: compartment name missing");
   if (!l->times_h)
-    return ks_error_set(err, KS_ERR_ARG, NULL, "output layout: times_h is NULL");
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "output layout: times_h is NULL");
   for (size_t i = 0; i < l->n_times; i++)
-    if (!isfinite(l->times_h[i]) || (i > 0 && !(l->times_h[i] > l->times_h[i - 1])))
+    if (!isfinite(l->times_h[i]) ||
+        (i > 0 && !(l->times_h[i] > l->times_h[i - 1])))
       return ks_error_set(err, KS_ERR_ARG, NULL,
                           "output layout: output times must be finite and "
                           "strictly increasing (time %zu is %g h)",
@@ -335,7 +346,8 @@ static void case_chunk(int rank, const hsize_t *dims, hsize_t elem_bytes,
   }
   chunk[0] = 1;
   if (rank > 1) {
-    hsize_t pieces = (inner + KS_CHUNK_TARGET_BYTES - 1) / KS_CHUNK_TARGET_BYTES;
+    hsize_t pieces =
+        (inner + KS_CHUNK_TARGET_BYTES - 1) / KS_CHUNK_TARGET_BYTES;
     chunk[rank - 1] = (dims[rank - 1] + pieces - 1) / pieces;
   }
 }
@@ -359,13 +371,14 @@ static int set_chunking(const ks_output *out, const var_def *v, hid_t dcpl,
   for (int i = 0; i < v->rank; i++)
     dims[i] = dim_len(out, v->dims[i]);
   size_t elem = H5Tis_variable_str(v->type) > 0 ? KS_VLEN_REF_BYTES
-                                                 : H5Tget_size(v->type);
+                                                : H5Tget_size(v->type);
   if (elem == 0)
     return -1;
   case_chunk(v->rank, dims, elem, chunk);
   return (H5Pset_chunk(dcpl, v->rank, chunk) >= 0 &&
-          (!v->compress || (H5Pset_shuffle(dcpl) >= 0 &&
-                            H5Pset_deflate(dcpl, KS_OUTPUT_DEFLATE_LEVEL) >= 0)) &&
+          (!v->compress ||
+           (H5Pset_shuffle(dcpl) >= 0 &&
+            H5Pset_deflate(dcpl, KS_OUTPUT_DEFLATE_LEVEL) >= 0)) &&
           H5Pset_chunk_cache(dapl, KS_CHUNK_CACHE_SLOTS, KS_CHUNK_CACHE_BYTES,
                              1.0) >= 0)
              ? 0
@@ -420,8 +433,8 @@ static hid_t define_var(const ks_output *out, const var_def *v) {
            (!v->chunked || set_chunking(out, v, ids[1], ids[2]) >= 0) &&
            (!v->has_fill ||
             H5Pset_fill_value(ids[1], H5T_NATIVE_DOUBLE, &v->fill) >= 0) &&
-           (ids[3] = H5Dcreate2(out->file, v->name, v->type, ids[0], H5P_DEFAULT,
-                                ids[1], ids[2])) >= 0 &&
+           (ids[3] = H5Dcreate2(out->file, v->name, v->type, ids[0],
+                                H5P_DEFAULT, ids[1], ids[2])) >= 0 &&
            describe(out, v, ids[3]) >= 0;
   hid_t ds = ids[3];
   if (ok)
@@ -439,7 +452,9 @@ static int write_cases(hid_t ds, hsize_t first, hsize_t n, hid_t memtype,
   int ok = rank >= 1 && rank <= 3 &&
            H5Sget_simple_extent_dims(ids[0], count, NULL) >= 0;
   count[0] = n;
-  ok = ok && H5Sselect_hyperslab(ids[0], H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+  ok = ok &&
+       H5Sselect_hyperslab(ids[0], H5S_SELECT_SET, start, NULL, count, NULL) >=
+           0 &&
        (ids[1] = H5Screate_simple(rank, count, NULL)) >= 0 &&
        H5Dwrite(ds, memtype, ids[1], ids[0], H5P_DEFAULT, buf) >= 0;
   return release(ok, ids, 2);
@@ -452,15 +467,19 @@ static int write_column(hid_t ds, hsize_t first, hsize_t n, hsize_t ncols,
   hsize_t fstart[1] = {first}, fcount[1] = {n};
   hsize_t mdims[2] = {n, ncols}, mstart[2] = {0, col}, mcount[2] = {n, 1};
   hid_t ids[2] = {H5Dget_space(ds), H5Screate_simple(2, mdims, NULL)};
-  int ok = ids[0] >= 0 && ids[1] >= 0 &&
-           H5Sselect_hyperslab(ids[0], H5S_SELECT_SET, fstart, NULL, fcount, NULL) >= 0 &&
-           H5Sselect_hyperslab(ids[1], H5S_SELECT_SET, mstart, NULL, mcount, NULL) >= 0 &&
-           H5Dwrite(ds, H5T_NATIVE_DOUBLE, ids[1], ids[0], H5P_DEFAULT, buf) >= 0;
+  int ok =
+      ids[0] >= 0 && ids[1] >= 0 &&
+      H5Sselect_hyperslab(ids[0], H5S_SELECT_SET, fstart, NULL, fcount, NULL) >=
+          0 &&
+      H5Sselect_hyperslab(ids[1], H5S_SELECT_SET, mstart, NULL, mcount, NULL) >=
+          0 &&
+      H5Dwrite(ds, H5T_NATIVE_DOUBLE, ids[1], ids[0], H5P_DEFAULT, buf) >= 0;
   return release(ok, ids, 2);
 }
 
 static int write_all(hid_t ds, hid_t memtype, const void *buf) {
-  return H5Dwrite(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0 ? 0 : -1;
+  return H5Dwrite(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0 ? 0
+                                                                        : -1;
 }
 
 /* ---- the file and its variables ------------------------------------------ */
@@ -469,7 +488,8 @@ static ks_status open_file(ks_output *out, ks_error *err) {
   if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0)
     return ks_error_set(err, KS_ERR_HDF5, NULL,
                         "cannot write output '%s': this HDF5 library has no "
-                        "deflate filter", out->path);
+                        "deflate filter",
+                        out->path);
   hid_t ids[3] = {H5Pcreate(H5P_FILE_CREATE), H5Pcreate(H5P_FILE_ACCESS),
                   H5I_INVALID_HID};
   int ok = ids[0] >= 0 && ids[1] >= 0 &&
@@ -477,7 +497,8 @@ static ks_status open_file(ks_output *out, ks_error *err) {
            H5Pset_attr_creation_order(ids[0], KS_CRT_ORDER) >= 0 &&
            /* close everything with the file, so no handle keeps it open */
            H5Pset_fclose_degree(ids[1], H5F_CLOSE_STRONG) >= 0 &&
-           (out->file = H5Fcreate(out->tmp_path, H5F_ACC_TRUNC, ids[0], ids[1])) >= 0 &&
+           (out->file =
+                H5Fcreate(out->tmp_path, H5F_ACC_TRUNC, ids[0], ids[1])) >= 0 &&
            (ids[2] = H5Tcopy(H5T_C_S1)) >= 0 &&
            H5Tset_size(ids[2], H5T_VARIABLE) >= 0 &&
            H5Tset_cset(ids[2], H5T_CSET_UTF8) >= 0;
@@ -492,28 +513,67 @@ static ks_status open_file(ks_output *out, ks_error *err) {
 
 static ks_status define_coords(ks_output *out, const ks_output_layout *l,
                                ks_error *err) {
-  const var_def defs[KS_NDIM] = {
-      {"case", H5T_STD_I64LE, 1, {KS_DIM_CASE}, 1, 1, 0, 0, 1, "1", "case index"},
-      {"analyte", out->str_type, 1, {KS_DIM_ANALYTE}, 0, 0, 0, 0, 1, "1", "analyte"},
-      {"time", H5T_IEEE_F64LE, 1, {KS_DIM_TIME}, 0, 0, 0, 0, 1, "h",
-       "time after the start of the first dose"},
-      {"compartment", out->str_type, 1, {KS_DIM_COMPARTMENT}, 0, 0, 0, 0, 1, "1",
-       "model compartment"}};
+  const var_def defs[KS_NDIM] = {{"case",
+                                  H5T_STD_I64LE,
+                                  1,
+                                  {KS_DIM_CASE},
+                                  1,
+                                  1,
+                                  0,
+                                  0,
+                                  1,
+                                  "1",
+                                  "case index"},
+                                 {"analyte",
+                                  out->str_type,
+                                  1,
+                                  {KS_DIM_ANALYTE},
+                                  0,
+                                  0,
+                                  0,
+                                  0,
+                                  1,
+                                  "1",
+                                  "analyte"},
+                                 {"time",
+                                  H5T_IEEE_F64LE,
+                                  1,
+                                  {KS_DIM_TIME},
+                                  0,
+                                  0,
+                                  0,
+                                  0,
+                                  1,
+                                  "h",
+                                  "time after the start of the first dose"},
+                                 {"compartment",
+                                  out->str_type,
+                                  1,
+                                  {KS_DIM_COMPARTMENT},
+                                  0,
+                                  0,
+                                  0,
+                                  0,
+                                  1,
+                                  "1",
+                                  "model compartment"}};
   int n = out->n_compartments > 0 ? KS_NDIM : KS_DIM_COMPARTMENT;
   for (int d = 0; d < n; d++)
     if ((out->dim[d] = define_var(out, &defs[d])) < 0)
       return h5_fail(err, out->path, "cannot define a dimension");
-  int ok = write_all(out->dim[KS_DIM_ANALYTE], out->str_type, l->analyte_names) >= 0 &&
-           write_all(out->dim[KS_DIM_TIME], H5T_NATIVE_DOUBLE, l->times_h) >= 0 &&
-           (n < KS_NDIM ||
-            write_all(out->dim[KS_DIM_COMPARTMENT], out->str_type,
-                      l->compartment_names) >= 0);
+  int ok =
+      write_all(out->dim[KS_DIM_ANALYTE], out->str_type, l->analyte_names) >=
+          0 &&
+      write_all(out->dim[KS_DIM_TIME], H5T_NATIVE_DOUBLE, l->times_h) >= 0 &&
+      (n < KS_NDIM || write_all(out->dim[KS_DIM_COMPARTMENT], out->str_type,
+                                l->compartment_names) >= 0);
   if (!ok)
     return h5_fail(err, out->path, "cannot write a coordinate variable");
-  out->bytes_written += strings_bytes(l->analyte_names, l->n_analytes) +
-                        (uint64_t)l->n_times * 8;
+  out->bytes_written +=
+      strings_bytes(l->analyte_names, l->n_analytes) + (uint64_t)l->n_times * 8;
   if (n == KS_NDIM)
-    out->bytes_written += strings_bytes(l->compartment_names, l->n_compartments);
+    out->bytes_written +=
+        strings_bytes(l->compartment_names, l->n_compartments);
   return KS_OK;
 }
 
@@ -528,7 +588,8 @@ static ks_status write_case_index(ks_output *out, ks_error *err) {
     size_t n = out->n_cases - first < PIECE ? out->n_cases - first : PIECE;
     for (size_t i = 0; i < n; i++)
       idx[i] = (int64_t)(first + i);
-    ok = write_cases(out->dim[KS_DIM_CASE], first, n, H5T_NATIVE_INT64, idx) >= 0;
+    ok = write_cases(out->dim[KS_DIM_CASE], first, n, H5T_NATIVE_INT64, idx) >=
+         0;
   }
   free(idx);
   if (!ok)
@@ -540,12 +601,28 @@ static ks_status write_case_index(ks_output *out, ks_error *err) {
 static ks_status define_profiles(ks_output *out, const ks_output_layout *l,
                                  ks_error *err) {
   hid_t ptype = l->float32 ? H5T_IEEE_F32LE : H5T_IEEE_F64LE;
-  const var_def conc = {"concentration", ptype, 3,
-                        {KS_DIM_CASE, KS_DIM_ANALYTE, KS_DIM_TIME}, 1, 1, 1, (double)NAN,
-                        0, "ng/mL", "plasma concentration"};
-  const var_def amount = {"amount", ptype, 3,
-                          {KS_DIM_CASE, KS_DIM_COMPARTMENT, KS_DIM_TIME}, 1, 1, 1,
-                          (double)NAN, 0, "mg", "amount of drug in compartment"};
+  const var_def conc = {"concentration",
+                        ptype,
+                        3,
+                        {KS_DIM_CASE, KS_DIM_ANALYTE, KS_DIM_TIME},
+                        1,
+                        1,
+                        1,
+                        (double)NAN,
+                        0,
+                        "ng/mL",
+                        "plasma concentration"};
+  const var_def amount = {"amount",
+                          ptype,
+                          3,
+                          {KS_DIM_CASE, KS_DIM_COMPARTMENT, KS_DIM_TIME},
+                          1,
+                          1,
+                          1,
+                          (double)NAN,
+                          0,
+                          "mg",
+                          "amount of drug in compartment"};
   if ((out->conc = define_var(out, &conc)) < 0)
     return h5_fail(err, out->path, "cannot define variable 'concentration'");
   if (has_amounts(l) && (out->amount = define_var(out, &amount)) < 0)
@@ -556,18 +633,64 @@ static ks_status define_profiles(ks_output *out, const ks_output_layout *l,
 static ks_status define_metrics(ks_output *out, ks_error *err) {
   const double nan = (double)NAN;
   const var_def defs[] = {
-      {"cmax", H5T_IEEE_F64LE, 2, {KS_DIM_CASE, KS_DIM_ANALYTE}, 1, 1, 1, nan, 0,
-       "ng/mL", "peak plasma concentration"},
-      {"tmax", H5T_IEEE_F64LE, 2, {KS_DIM_CASE, KS_DIM_ANALYTE}, 1, 1, 1, nan, 0,
-       "h", "time of peak plasma concentration"},
-      {"auc", H5T_IEEE_F64LE, 2, {KS_DIM_CASE, KS_DIM_ANALYTE}, 1, 1, 1, nan, 0,
-       "ng*h/mL", "area under the concentration-time curve over the output window"},
+      {"cmax",
+       H5T_IEEE_F64LE,
+       2,
+       {KS_DIM_CASE, KS_DIM_ANALYTE},
+       1,
+       1,
+       1,
+       nan,
+       0,
+       "ng/mL",
+       "peak plasma concentration"},
+      {"tmax",
+       H5T_IEEE_F64LE,
+       2,
+       {KS_DIM_CASE, KS_DIM_ANALYTE},
+       1,
+       1,
+       1,
+       nan,
+       0,
+       "h",
+       "time of peak plasma concentration"},
+      {"auc",
+       H5T_IEEE_F64LE,
+       2,
+       {KS_DIM_CASE, KS_DIM_ANALYTE},
+       1,
+       1,
+       1,
+       nan,
+       0,
+       "ng*h/mL",
+       "area under the concentration-time curve over the output window"},
       /* The strings live uncompressed in the global heap; deflate would only
        * squeeze their 16-byte references. */
-      {"case_label", out->str_type, 1, {KS_DIM_CASE}, 1, 0, 0, 0, 0, "1",
+      {"case_label",
+       out->str_type,
+       1,
+       {KS_DIM_CASE},
+       1,
+       0,
+       0,
+       0,
+       0,
+       "1",
        "case label"},
-      /* -1 marks a case never written; ks_output_commit() refuses to leave one. */
-      {"status", H5T_STD_I32LE, 1, {KS_DIM_CASE}, 1, 1, 1, -1.0, 0, "1",
+      /* -1 marks a case never written; ks_output_commit() refuses to leave one.
+       */
+      {"status",
+       H5T_STD_I32LE,
+       1,
+       {KS_DIM_CASE},
+       1,
+       1,
+       1,
+       -1.0,
+       0,
+       "1",
        "solver status (0 = solved)"}};
   hid_t *ids[] = {&out->cmax, &out->tmax, &out->auc, &out->label, &out->status};
   for (size_t i = 0; i < sizeof defs / sizeof *defs; i++)
@@ -583,8 +706,16 @@ static ks_status define_case_vars(ks_output *out, const ks_output_layout *l,
                                   ks_error *err) {
   for (size_t i = 0; i < l->n_case_vars; i++) {
     const ks_output_case_var *cv = &l->case_vars[i];
-    const var_def def = {cv->name, H5T_IEEE_F64LE, 1, {KS_DIM_CASE}, 1, 1, 1,
-                         (double)NAN, 0, cv->units ? cv->units : "1",
+    const var_def def = {cv->name,
+                         H5T_IEEE_F64LE,
+                         1,
+                         {KS_DIM_CASE},
+                         1,
+                         1,
+                         1,
+                         (double)NAN,
+                         0,
+                         cv->units ? cv->units : "1",
                          cv->long_name ? cv->long_name : cv->name};
     if ((out->case_var[i] = define_var(out, &def)) < 0) {
       char what[96];
@@ -595,9 +726,11 @@ static ks_status define_case_vars(ks_output *out, const ks_output_layout *l,
   return KS_OK;
 }
 
-static ks_status put_text_var(ks_output *out, const char *name, const char *text,
-                              const char *long_name, ks_error *err) {
-  const var_def def = {name, out->str_type, 0, {0}, 0, 0, 0, 0, 0, "1", long_name};
+static ks_status put_text_var(ks_output *out, const char *name,
+                              const char *text, const char *long_name,
+                              ks_error *err) {
+  const var_def def = {name, out->str_type, 0,        {0}, 0, 0, 0, 0,
+                       0,    "1",           long_name};
   const char *value = or_empty(text);
   hid_t ds = define_var(out, &def);
   int ok = ds >= 0 && write_all(ds, out->str_type, &value) >= 0;
@@ -666,7 +799,8 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
   out->tmp_path = malloc(tmp_size);
   out->written = calloc(l->n_cases, 1);
   out->case_var = malloc((l->n_case_vars + 1) * sizeof *out->case_var);
-  if (!out->path || !out->dir || !out->tmp_path || !out->written || !out->case_var) {
+  if (!out->path || !out->dir || !out->tmp_path || !out->written ||
+      !out->case_var) {
     writer_free(out);
     return NULL;
   }
@@ -682,7 +816,7 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
 static int close_writer(ks_output *out) {
   hid_t *ids[7 + KS_NDIM];
   size_t n = 0;
-  hid_t *fixed[] = {&out->conc, &out->amount, &out->cmax, &out->tmax,
+  hid_t *fixed[] = {&out->conc, &out->amount, &out->cmax,  &out->tmax,
                     &out->auc,  &out->label,  &out->status};
   for (size_t i = 0; i < 7; i++)
     ids[n++] = fixed[i];
@@ -718,7 +852,8 @@ ks_status ks_output_create(const char *path, const ks_output_layout *layout,
   *outp = NULL;
   if (!path || !path[0] || path[strlen(path) - 1] == '/')
     return ks_error_set(err, KS_ERR_ARG, NULL,
-                        "output path '%s' does not name a file", or_empty(path));
+                        "output path '%s' does not name a file",
+                        or_empty(path));
   ks_status rc = check_layout(layout, err);
   if (rc != KS_OK)
     return rc;
@@ -769,11 +904,12 @@ static ks_status check_block(const ks_output *out, const ks_output_block *b,
                         b->first, b->first, b->n, out->n_cases);
   if ((out->conc >= 0 && !b->conc_ng_per_ml) ||
       (out->amount >= 0 && !b->amount_mg) || !b->cmax_ng_per_ml || !b->tmax_h ||
-      !b->auc_ng_h_per_ml || !b->status || (out->n_case_vars && !b->case_vars) ||
-      any_null(b->labels, b->n))
+      !b->auc_ng_h_per_ml || !b->status ||
+      (out->n_case_vars && !b->case_vars) || any_null(b->labels, b->n))
     return ks_error_set(err, KS_ERR_ARG, NULL,
                         "output block at case %zu: an array the layout needs "
-                        "is NULL", b->first);
+                        "is NULL",
+                        b->first);
   for (size_t i = b->first; i < b->first + b->n; i++)
     if (out->written[i])
       return ks_error_set(err, KS_ERR_ARG, NULL,
@@ -796,22 +932,25 @@ static int write_block_data(ks_output *out, const ks_output_block *b) {
       write_cases(out->label, f, n, out->str_type, b->labels) < 0)
     return -1;
   for (size_t j = 0; j < out->n_case_vars; j++)
-    if (write_column(out->case_var[j], f, n, out->n_case_vars, j, b->case_vars) < 0)
+    if (write_column(out->case_var[j], f, n, out->n_case_vars, j,
+                     b->case_vars) < 0)
       return -1;
   return 0;
 }
 
 static uint64_t block_bytes(const ks_output *out, const ks_output_block *b) {
-  uint64_t per_case = (out->conc >= 0 ? out->n_analytes * out->n_times * out->prof_bytes : 0) +
-                      out->n_compartments * out->n_times * out->prof_bytes +
-                      out->n_analytes * 3 * 8 + 4 + out->n_case_vars * 8;
+  uint64_t per_case =
+      (out->conc >= 0 ? out->n_analytes * out->n_times * out->prof_bytes : 0) +
+      out->n_compartments * out->n_times * out->prof_bytes +
+      out->n_analytes * 3 * 8 + 4 + out->n_case_vars * 8;
   return per_case * b->n + strings_bytes(b->labels, b->n);
 }
 
 ks_status ks_output_write_block(ks_output *out, const ks_output_block *block,
                                 ks_error *err) {
   if (!out || !block)
-    return ks_error_set(err, KS_ERR_ARG, NULL, "ks_output_write_block: NULL argument");
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "ks_output_write_block: NULL argument");
   ks_status rc = check_block(out, block, err);
   if (rc != KS_OK || block->n == 0)
     return rc;
@@ -856,7 +995,8 @@ static ks_status finish(ks_output *out, ks_error *err) {
     close_writer(out);
     return ks_error_set(err, KS_ERR_ARG, NULL,
                         "cannot write output '%s': only %zu of %zu cases were "
-                        "written", out->path, out->n_written, out->n_cases);
+                        "written",
+                        out->path, out->n_written, out->n_cases);
   }
   if (close_writer(out) < 0)
     return h5_fail(err, out->path, "cannot finish the file");
@@ -929,19 +1069,23 @@ uint64_t ks_output_estimate_bytes(const ks_output_layout *l) {
   hsize_t nc = l->n_cases, na = l->n_analytes, nt = l->n_times;
   hsize_t ncomp = has_amounts(l) ? l->n_compartments : 0;
   hsize_t pbytes = l->float32 ? 4 : 8;
-  uint64_t total = chunked_bytes(1, nc, 0, 0, 8) /* case */ +
-                   3 * chunked_bytes(2, nc, na, 0, 8) /* cmax, tmax, auc */ +
-                   chunked_bytes(1, nc, 0, 0, 4) /* status */ +
-                   chunked_bytes(1, nc, 0, 0, KS_VLEN_REF_BYTES) /* case_label */ +
-                   l->n_case_vars * chunked_bytes(1, nc, 0, 0, 8);
-  total = sat_add(total, sat_mul(nc, vlen_bytes(KS_LABEL_BYTES_GUESS) - KS_VLEN_REF_BYTES));
+  uint64_t total =
+      chunked_bytes(1, nc, 0, 0, 8) /* case */ +
+      3 * chunked_bytes(2, nc, na, 0, 8) /* cmax, tmax, auc */ +
+      chunked_bytes(1, nc, 0, 0, 4) /* status */ +
+      chunked_bytes(1, nc, 0, 0, KS_VLEN_REF_BYTES) /* case_label */ +
+      l->n_case_vars * chunked_bytes(1, nc, 0, 0, 8);
+  total = sat_add(
+      total, sat_mul(nc, vlen_bytes(KS_LABEL_BYTES_GUESS) - KS_VLEN_REF_BYTES));
   if (l->profiles)
     total = sat_add(total, chunked_bytes(3, nc, na, nt, pbytes));
   if (ncomp)
     total = sat_add(total, chunked_bytes(3, nc, ncomp, nt, pbytes));
-  total = sat_add(total, nt * 8 + vlen_strings_bytes(l->analyte_names, l->n_analytes));
+  total = sat_add(total,
+                  nt * 8 + vlen_strings_bytes(l->analyte_names, l->n_analytes));
   if (ncomp)
-    total = sat_add(total, vlen_strings_bytes(l->compartment_names, l->n_compartments));
+    total = sat_add(
+        total, vlen_strings_bytes(l->compartment_names, l->n_compartments));
   total = sat_add(total, vlen_bytes(strlen(or_empty(l->scenario_text))) +
                              vlen_bytes(strlen(or_empty(l->model_text))) +
                              strlen(or_empty(l->command_line)) +

@@ -118,10 +118,11 @@ static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
   }
   b->status[i] = (int32_t)-rc;
   if (rc != KS_OK) {
-    char line[1024];
+    char line[200];
     ks_error_format(&err, line, sizeof line);
-    snprintf(b->msg[i], sizeof b->msg[i], "case %zu (%s): %s", ci, c.label,
-             line);
+    int len = snprintf(b->msg[i], sizeof b->msg[i], "case %zu (%.40s): ", ci,
+                     c.label);
+    ks__strlcpy(b->msg[i] + len, line, sizeof b->msg[i] - (size_t)len);
     size_t n = b->na * b->nt;
     for (size_t k = 0; k < n; k++)
       conc[k] = (double)NAN;

@@ -51,6 +51,13 @@ static ks_srcloc loc_of(reader *r, const ks_ynode *n) {
 
 static int file_exists(const char *path) { return access(path, R_OK) == 0; }
 
+/* Writes "a/b/c" into out; 0 if it did not fit. */
+static int join_path(char *out, size_t size, const char *a, const char *b,
+                     const char *c) {
+  int n = snprintf(out, size, "%s%s%s", a, b, c);
+  return n >= 0 && (size_t)n < size;
+}
+
 static ks_status resolve_model(reader *r, const ks_ynode *node,
                                const ks_scenario_options *opts, char *out,
                                size_t size) {
@@ -65,32 +72,27 @@ static ks_status resolve_model(reader *r, const ks_ynode *node,
   size_t len = strlen(name);
   int is_path = strchr(name, '/') != NULL ||
                 (len > 5 && strcmp(name + len - 5, ".yaml") == 0);
-  if (is_path) {
-    if (name[0] == '/')
-      snprintf(out, size, "%s", name);
-    else
-      snprintf(out, size, "%s/%s", dir, name);
-    if (file_exists(out))
-      return KS_OK;
-    ks_srcloc loc = loc_of(r, node);
-    return ks_error_set(r->err, KS_ERR_IO, &loc, "model file '%s' not found",
-                        out);
-  }
-  for (size_t i = 0; opts && i < opts->n_model_path; i++) {
-    snprintf(out, size, "%s/%s.yaml", opts->model_path[i], name);
-    if (file_exists(out))
-      return KS_OK;
-  }
-  const char *const subdirs[] = {"", "/../models"};
-  for (size_t i = 0; i < 2; i++) {
-    snprintf(out, size, "%s%s/%s.yaml", dir, subdirs[i], name);
-    if (file_exists(out))
-      return KS_OK;
-  }
-  snprintf(out, size, "%s/%s.yaml", KS_MODEL_DIR, name);
-  if (file_exists(out))
-    return KS_OK;
   ks_srcloc loc = loc_of(r, node);
+  if (is_path) {
+    int ok = name[0] == '/' ? join_path(out, size, name, "", "")
+                            : join_path(out, size, dir, "/", name);
+    if (ok && file_exists(out))
+      return KS_OK;
+    return ks_error_set(r->err, KS_ERR_IO, &loc, "model file '%s' not found",
+                        ok ? out : name);
+  }
+  char file[512];
+  if (!join_path(file, sizeof file, "/", name, ".yaml"))
+    return ks_error_set(r->err, KS_ERR_INPUT, &loc, "model name too long");
+  for (size_t i = 0; opts && i < opts->n_model_path; i++)
+    if (join_path(out, size, opts->model_path[i], file, "") && file_exists(out))
+      return KS_OK;
+  if (join_path(out, size, dir, "", file) && file_exists(out))
+    return KS_OK;
+  if (join_path(out, size, dir, "/../models", file) && file_exists(out))
+    return KS_OK;
+  if (join_path(out, size, KS_MODEL_DIR, file, "") && file_exists(out))
+    return KS_OK;
   return ks_error_set(r->err, KS_ERR_INPUT, &loc,
                       "model '%s' not found (looked for %s.yaml beside the "
                       "scenario, in ../models and in %s)",

@@ -11,7 +11,7 @@
 #include "ketasim/model.h"
 #include "ketasim/solver.h"
 
-static ks_model *sim_model_text(const char *text) {
+static inline ks_model *sim_model_text(const char *text) {
   ks_error err;
   ks_error_clear(&err);
   ks_model *m = NULL;
@@ -23,7 +23,7 @@ static ks_model *sim_model_text(const char *text) {
   return m;
 }
 
-static ks_model *sim_model_file(const char *name) {
+static inline ks_model *sim_model_file(const char *name) {
   char path[1024];
   snprintf(path, sizeof path, "%s/models/%s", KS_SOURCE_DIR, name);
   ks_error err;
@@ -39,7 +39,7 @@ static ks_model *sim_model_file(const char *name) {
 
 /* Solves one case; conc is [n_analytes][n_times], final is [n_states]
  * (either may be NULL). Returns the status. */
-static ks_status sim_run(const ks_model *m, double weight_kg,
+static inline ks_status sim_run(const ks_model *m, double weight_kg,
                          const ks_dose_line *lines, size_t n_lines,
                          const double *times, size_t nt, double rtol,
                          double atol, double *conc, double *auc,
@@ -85,7 +85,7 @@ static ks_status sim_run(const ks_model *m, double weight_kg,
 
 /* Largest relative error of got vs want over points where want >= floor
  * times the largest |want|. */
-static double sim_max_rel_err(const double *got, const double *want, size_t n,
+static inline double sim_max_rel_err(const double *got, const double *want, size_t n,
                               double floor_frac) {
   double peak = 0, worst = 0;
   for (size_t i = 0; i < n; i++)

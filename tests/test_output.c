@@ -26,7 +26,8 @@ static const char *const compartments[NCOMP] = {"central", "peripheral"};
 static const double times_h[NT] = {0.0, 0.5, 1.0, 2.0, 4.0};
 static const ks_output_case_var case_vars[NV] = {
     {"dose", "mg/kg", "dose (sweep axis)"}, {"weight", "kg", "body weight"}};
-static const char *const labels[NC] = {"dose=0.5 mg/kg", "dose=1 mg/kg", "dose=2 mg/kg"};
+static const char *const labels[NC] = {"dose=0.5 mg/kg", "dose=1 mg/kg",
+                                       "dose=2 mg/kg"};
 
 static char tmpdir[64];
 
@@ -40,7 +41,9 @@ static double amount_at(size_t c, size_t k, size_t t) {
 static double metric_at(int which, size_t c, size_t a) {
   return (double)which * 1e3 + 10.0 * (double)c + (double)a + 0.5;
 }
-static double case_var_at(size_t c, size_t v) { return 0.5 * (double)(c + 1) + 70.0 * (double)v; }
+static double case_var_at(size_t c, size_t v) {
+  return 0.5 * (double)(c + 1) + 70.0 * (double)v;
+}
 
 static ks_output_layout test_layout(void) {
   ks_output_layout l = {0};
@@ -85,8 +88,8 @@ static ks_output_block make_block(block_data *d, size_t first, size_t n) {
       d->vars[i * NV + v] = case_var_at(c, v);
     d->status[i] = (int32_t)c - 1; /* -1, 0, 1: a failed case is written too */
   }
-  ks_output_block b = {first, n, d->conc, d->amount, d->cmax, d->tmax, d->auc,
-                       d->status, labels + first, d->vars};
+  ks_output_block b = {first,   n,      d->conc,   d->amount,      d->cmax,
+                       d->tmax, d->auc, d->status, labels + first, d->vars};
   return b;
 }
 
@@ -126,14 +129,17 @@ static void check_attr(hid_t obj, const char *name, const char *want) {
   free(got);
 }
 
-static void check_doubles(hid_t file, const char *name, const double *want, size_t n) {
+static void check_doubles(hid_t file, const char *name, const double *want,
+                          size_t n) {
   double *got = calloc(n, sizeof *got);
   hid_t ds = H5Dopen2(file, name, H5P_DEFAULT);
   KS_CHECK(ds >= 0);
-  KS_CHECK(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, got) >= 0);
+  KS_CHECK(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, got) >=
+           0);
   for (size_t i = 0; i < n; i++)
     if (got[i] != want[i]) {
-      fprintf(stderr, "%s[%zu] = %.17g, want %.17g\n", name, i, got[i], want[i]);
+      fprintf(stderr, "%s[%zu] = %.17g, want %.17g\n", name, i, got[i],
+              want[i]);
       KS_CHECK(got[i] == want[i]);
       break;
     }
@@ -142,7 +148,8 @@ static void check_doubles(hid_t file, const char *name, const double *want, size
 }
 
 /* Reads a 1-D or scalar vlen string dataset into `got` (n entries). */
-static void check_strings(hid_t file, const char *name, const char *const *want, size_t n) {
+static void check_strings(hid_t file, const char *name, const char *const *want,
+                          size_t n) {
   char *got[8] = {0};
   hid_t ds = H5Dopen2(file, name, H5P_DEFAULT), t = H5Tcopy(H5T_C_S1);
   H5Tset_size(t, H5T_VARIABLE);
@@ -169,8 +176,10 @@ static void check_var_meta(hid_t file, const char *name, const char *units) {
 }
 
 /* Axis `axis` of `name` has the coordinate variable `dim` attached. */
-static void check_dim(hid_t file, const char *name, unsigned axis, const char *dim) {
-  hid_t ds = H5Dopen2(file, name, H5P_DEFAULT), sc = H5Dopen2(file, dim, H5P_DEFAULT);
+static void check_dim(hid_t file, const char *name, unsigned axis,
+                      const char *dim) {
+  hid_t ds = H5Dopen2(file, name, H5P_DEFAULT),
+        sc = H5Dopen2(file, dim, H5P_DEFAULT);
   KS_CHECK(H5DSis_scale(sc) > 0);
   if (H5DSis_attached(ds, sc, axis) <= 0) {
     fprintf(stderr, "%s: axis %u has no scale '%s'\n", name, axis, dim);
@@ -214,13 +223,21 @@ static void check_values(hid_t file) {
 }
 
 static void check_metadata(hid_t file) {
-  static const char *const units[][2] = {
-      {"case", "1"},         {"analyte", "1"},   {"time", "h"},
-      {"compartment", "1"},  {"concentration", "ng/mL"},
-      {"amount", "mg"},      {"cmax", "ng/mL"},  {"tmax", "h"},
-      {"auc", "ng*h/mL"},    {"case_label", "1"}, {"status", "1"},
-      {"dose", "mg/kg"},     {"weight", "kg"},   {"scenario_text", "1"},
-      {"model_text", "1"}};
+  static const char *const units[][2] = {{"case", "1"},
+                                         {"analyte", "1"},
+                                         {"time", "h"},
+                                         {"compartment", "1"},
+                                         {"concentration", "ng/mL"},
+                                         {"amount", "mg"},
+                                         {"cmax", "ng/mL"},
+                                         {"tmax", "h"},
+                                         {"auc", "ng*h/mL"},
+                                         {"case_label", "1"},
+                                         {"status", "1"},
+                                         {"dose", "mg/kg"},
+                                         {"weight", "kg"},
+                                         {"scenario_text", "1"},
+                                         {"model_text", "1"}};
   for (size_t i = 0; i < sizeof units / sizeof *units; i++)
     check_var_meta(file, units[i][0], units[i][1]);
   const char *prof[] = {"concentration", "amount"};
@@ -240,13 +257,15 @@ static void check_metadata(hid_t file) {
   check_attr(file, "hdf5_version", ks_hdf5_version_string());
   check_attr(file, "command_line", "ketasim run test.yaml -o out.h5");
   char *created = attr_str(file, "created_utc");
-  KS_CHECK(created && strlen(created) == 20 && created[10] == 'T' && created[19] == 'Z');
+  KS_CHECK(created && strlen(created) == 20 && created[10] == 'T' &&
+           created[19] == 'Z');
   free(created);
 }
 
 /* Link creation order (netCDF-4 needs it) and compression of the profiles. */
 static void check_properties(hid_t file) {
-  hid_t root = H5Gopen2(file, "/", H5P_DEFAULT), gcpl = H5Gget_create_plist(root);
+  hid_t root = H5Gopen2(file, "/", H5P_DEFAULT),
+        gcpl = H5Gget_create_plist(root);
   unsigned links = 0, attrs = 0;
   H5Pget_link_creation_order(gcpl, &links);
   H5Pget_attr_creation_order(gcpl, &attrs);
@@ -254,14 +273,16 @@ static void check_properties(hid_t file) {
   KS_CHECK(attrs == (H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED));
   H5Pclose(gcpl);
   H5Gclose(root);
-  hid_t ds = H5Dopen2(file, "concentration", H5P_DEFAULT), dcpl = H5Dget_create_plist(ds);
+  hid_t ds = H5Dopen2(file, "concentration", H5P_DEFAULT),
+        dcpl = H5Dget_create_plist(ds);
   KS_CHECK(H5Pget_layout(dcpl) == H5D_CHUNKED);
   int nf = H5Pget_nfilters(dcpl);
   KS_CHECK(nf == 2);
   for (int i = 0; i < nf; i++) {
     unsigned fl = 0, cd[4];
     size_t ncd = 4;
-    H5Z_filter_t f = H5Pget_filter2(dcpl, (unsigned)i, &fl, &ncd, cd, 0, NULL, NULL);
+    H5Z_filter_t f =
+        H5Pget_filter2(dcpl, (unsigned)i, &fl, &ncd, cd, 0, NULL, NULL);
     KS_CHECK(f == (i == 0 ? H5Z_FILTER_SHUFFLE : H5Z_FILTER_DEFLATE));
   }
   H5Pclose(dcpl);
@@ -309,8 +330,9 @@ static void test_round_trip(void) {
   KS_CHECK(ks_output_write_block(out, &b, &err) == KS_OK);
   uint64_t after = ks_output_bytes_written(out);
   /* profiles + amounts + metrics + status + case vars, plus label bytes */
-  uint64_t payload = NC * (NA * NT * 8 + NCOMP * NT * 8 + 3 * NA * 8 + 4 + NV * 8) +
-                     strlen(labels[0]) + strlen(labels[1]) + strlen(labels[2]);
+  uint64_t payload =
+      NC * (NA * NT * 8 + NCOMP * NT * 8 + 3 * NA * 8 + 4 + NV * 8) +
+      strlen(labels[0]) + strlen(labels[1]) + strlen(labels[2]);
   KS_CHECK(after - before == payload);
   KS_CHECK(after <= ks_output_estimate_bytes(&l));
   KS_CHECK(ks_output_commit(&out, &err) == KS_OK);
@@ -373,7 +395,8 @@ static void test_float32_profiles(void) {
   KS_CHECK(H5Tget_class(t) == H5T_FLOAT && H5Tget_size(t) == 4);
   H5Tclose(t);
   H5Dclose(ds);
-  check_doubles(file, "concentration", d.conc, NC * NA * NT); /* exact in float */
+  check_doubles(file, "concentration", d.conc,
+                NC * NA * NT); /* exact in float */
   H5Fclose(file);
 }
 
@@ -457,9 +480,10 @@ static void test_missing_directory(void) {
   KS_CHECK(ks_output_create(path, &l, &out, &err) == KS_ERR_IO);
   KS_CHECK(out == NULL);
   char want[400];
-  snprintf(want, sizeof want,
-           "cannot write output '%s': directory '%s/no_such_dir' does not exist", path,
-           tmpdir);
+  snprintf(
+      want, sizeof want,
+      "cannot write output '%s': directory '%s/no_such_dir' does not exist",
+      path, tmpdir);
   KS_CHECK_STR(err.message, want);
   KS_CHECK(err.file[0] == '\0' && err.line == 0);
 }
@@ -531,7 +555,8 @@ int main(void) {
   test_missing_directory();
   test_hdf5_failure();
   test_bad_layout();
-  const char *names[] = {"round_trip.h5", "metrics.h5", "float32.h5", "previous.h5"};
+  const char *names[] = {"round_trip.h5", "metrics.h5", "float32.h5",
+                         "previous.h5"};
   for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
     char p[128];
     snprintf(p, sizeof p, "%s/%s", tmpdir, names[i]);

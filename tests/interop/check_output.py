@@ -161,12 +161,6 @@ def check_xarray(path, args, c):
         if "scenario_text" in ds:
             c.check(isinstance(ds["scenario_text"].values.item(), str),
                     "xarray: scenario_text is not a str")
-        # A file is committed only when complete: no case may be missing.
-        for name in ("concentration", "cmax", "status"):
-            if name in ds and ds[name].dtype.kind == "f":
-                c.check(not bool(ds[name].isnull().all(dim=[d for d in ds[name].dims
-                                                           if d != "case"]).any()),
-                        f"xarray: '{name}' has a case with no values at all")
 
 
 def check_netcdf4(path, args, c):
