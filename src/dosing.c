@@ -62,22 +62,31 @@ static ks_status add_input(ks_schedule *s, const ks_route_target *t,
   return KS_OK;
 }
 
+/* Sorts and removes (near-)duplicates in place; returns the new length. */
+static size_t sort_unique(double *v, size_t n) {
+  qsort(v, n, sizeof *v, cmp_double);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (k == 0 || !same_time(v[k - 1], v[i]))
+      v[k++] = v[i];
+  return k;
+}
+
 static ks_status make_breaks(ks_schedule *s, ks_error *err) {
-  size_t need = s->n_boluses + 2 * s->n_infusions;
+  size_t need = s->n_boluses + 2 * s->n_infusions + s->n_dose_times;
   if (!grow((void **)&s->breaks, &s->cap_breaks, need + 1, sizeof *s->breaks))
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  s->n_dose_times = sort_unique(s->dose_times, s->n_dose_times);
   size_t n = 0;
+  for (size_t i = 0; i < s->n_dose_times; i++)
+    s->breaks[n++] = s->dose_times[i];
   for (size_t i = 0; i < s->n_boluses; i++)
     s->breaks[n++] = s->boluses[i].t_h;
   for (size_t i = 0; i < s->n_infusions; i++) {
     s->breaks[n++] = s->infusions[i].start_h;
     s->breaks[n++] = s->infusions[i].end_h;
   }
-  qsort(s->breaks, n, sizeof *s->breaks, cmp_double);
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++)
-    if (k == 0 || !same_time(s->breaks[k - 1], s->breaks[i]))
-      s->breaks[k++] = s->breaks[i];
+  size_t k = sort_unique(s->breaks, n);
   s->n_breaks = k;
   /* Snap bolus times onto their breakpoint so the solver's equality test is
    * exact. */
@@ -93,9 +102,14 @@ static ks_status make_breaks(ks_schedule *s, ks_error *err) {
 
 ks_status ks_schedule_build(ks_schedule *s, const ks_system *sys,
                             const ks_case *c, ks_error *err) {
-  s->n_boluses = s->n_infusions = s->n_breaks = 0;
+  s->n_boluses = s->n_infusions = s->n_breaks = s->n_dose_times = 0;
   for (size_t l = 0; l < c->n_lines; l++) {
     const ks_dose_line *ln = &c->lines[l];
+    if (!grow((void **)&s->dose_times, &s->cap_dose_times,
+              s->n_dose_times + ln->count, sizeof *s->dose_times))
+      return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+    for (size_t k = 0; k < ln->count; k++)
+      s->dose_times[s->n_dose_times++] = ln->start_h + (double)k * ln->every_h;
     double scale = ln->dose_per_kg ? c->subject.weight_kg : 1.0;
     size_t first = sys->route_first[ln->route];
     size_t last = sys->route_first[ln->route + 1];
@@ -121,6 +135,7 @@ void ks_schedule_free(ks_schedule *s) {
   ks__free(s->boluses);
   ks__free(s->infusions);
   ks__free(s->breaks);
+  ks__free(s->dose_times);
   memset(s, 0, sizeof *s);
 }
 

@@ -1,6 +1,131 @@
 #include "ketasim/metrics.h"
 
 #include <math.h>
+#include <string.h>
+
+/* Bisection iterations: 50 halvings of an internal step (at most hours) put a
+ * time within nanoseconds, far below anything reported. */
+#define KS_BISECT 50
+
+void ks_metrics_begin(ks_metrics_acc *acc, double t_first, double t_last,
+                      const double *thr, size_t n_thr) {
+  memset(acc, 0, sizeof *acc);
+  acc->t_first = t_first;
+  acc->t_last = t_last;
+  acc->cmax = (double)NAN;
+  acc->tmax = (double)NAN;
+  acc->cmin = (double)NAN;
+  acc->last_dose_h = (double)NAN;
+  acc->c_end = (double)NAN;
+  acc->n_thresholds =
+      n_thr < KS_METRICS_MAX_THRESHOLDS ? n_thr : KS_METRICS_MAX_THRESHOLDS;
+  for (size_t k = 0; k < acc->n_thresholds; k++) {
+    acc->threshold[k] = thr[k];
+    acc->last_above[k] = (double)NAN;
+  }
+}
+
+static int in_window(const ks_metrics_acc *acc, double t) {
+  return t >= acc->t_first && t <= acc->t_last;
+}
+
+void ks_metrics_point(ks_metrics_acc *acc, double t, double c) {
+  if (!in_window(acc, t))
+    return;
+  if (isnan(acc->cmax) || c > acc->cmax) {
+    acc->cmax = c;
+    acc->tmax = t;
+  }
+  for (size_t k = 0; k < acc->n_thresholds; k++)
+    if (c >= acc->threshold[k] &&
+        (isnan(acc->last_above[k]) || t > acc->last_above[k]))
+      acc->last_above[k] = t;
+  if (t == acc->t_last)
+    acc->c_end = c;
+}
+
+void ks_metrics_dose(ks_metrics_acc *acc, double t, double c_before) {
+  if (!in_window(acc, t))
+    return;
+  if (acc->n_doses++ > 0 && (isnan(acc->cmin) || c_before < acc->cmin))
+    acc->cmin = c_before;
+  acc->last_dose_h = t;
+}
+
+/* Zero of g(t) = f(t, deriv) - level on [a, b] where g changes sign. */
+static double bisect(ks_profile_fn f, void *ctx, int deriv, double level,
+                     double a, double b) {
+  double ga = f(ctx, a, deriv) - level;
+  for (int i = 0; i < KS_BISECT; i++) {
+    double m = 0.5 * (a + b);
+    double gm = f(ctx, m, deriv) - level;
+    if ((gm > 0) == (ga > 0)) {
+      a = m;
+      ga = gm;
+    } else {
+      b = m;
+    }
+  }
+  return 0.5 * (a + b);
+}
+
+/* A monotone piece [a, b] with end values ca, cb: time above thresholds. */
+static void monotone_piece(ks_metrics_acc *acc, double a, double b, double ca,
+                           double cb, ks_profile_fn f, void *ctx) {
+  for (size_t k = 0; k < acc->n_thresholds; k++) {
+    double thr = acc->threshold[k];
+    int above_a = ca > thr, above_b = cb > thr;
+    if (above_a && above_b) {
+      acc->time_above[k] += b - a;
+      acc->last_above[k] = b;
+    } else if (above_a != above_b) {
+      double tc = bisect(f, ctx, 0, thr, a, b);
+      acc->time_above[k] += above_a ? tc - a : b - tc;
+      acc->last_above[k] = above_a ? tc : b;
+    }
+  }
+}
+
+void ks_metrics_step(ks_metrics_acc *acc, double t0, double t1,
+                     ks_profile_fn f, void *ctx) {
+  double a = fmax(t0, acc->t_first), b = fmin(t1, acc->t_last);
+  if (!(b > a))
+    return;
+  double ca = f(ctx, a, 0), cb = f(ctx, b, 0);
+  double da = f(ctx, a, 1), db = f(ctx, b, 1);
+  double cuts[3] = {a, a, b};
+  size_t n = 2;
+  cuts[1] = b;
+  /* an interior extremum where the derivative changes sign */
+  if ((da > 0 && db < 0) || (da < 0 && db > 0)) {
+    cuts[1] = bisect(f, ctx, 1, 0.0, a, b);
+    cuts[2] = b;
+    n = 3;
+  }
+  double prev_c = ca;
+  ks_metrics_point(acc, a, ca);
+  for (size_t i = 1; i < n; i++) {
+    double c = i + 1 == n ? cb : f(ctx, cuts[i], 0);
+    ks_metrics_point(acc, cuts[i], c);
+    monotone_piece(acc, cuts[i - 1], cuts[i], prev_c, c, f, ctx);
+    prev_c = c;
+  }
+}
+
+void ks_metrics_finish(ks_metrics_acc *acc, double *time_to_below) {
+  for (size_t k = 0; k < acc->n_thresholds; k++) {
+    double v;
+    if (!isnan(acc->c_end) && acc->c_end > acc->threshold[k])
+      v = (double)NAN; /* still above at the end of the window */
+    else if (isnan(acc->last_dose_h))
+      v = (double)NAN;
+    else if (isnan(acc->last_above[k]) || acc->last_above[k] <= acc->last_dose_h)
+      v = 0.0;
+    else
+      v = acc->last_above[k] - acc->last_dose_h;
+    time_to_below[k] = v;
+  }
+}
 
 void ks_metrics_peak(const double *conc, const double *times_h, size_t n,
                      double *cmax, double *tmax_h) {

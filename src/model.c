@@ -17,8 +17,14 @@ typedef struct analyte {
   size_t observed;
 } analyte;
 
+/* Where a model item was written, for errors found when it is evaluated. */
+typedef struct srcpos {
+  int line, column;
+} srcpos;
+
 typedef struct parameter {
   const char *name;
+  srcpos at; /* its name */
   int is_base;          /* value given; otherwise expression */
   double value;         /* typical value, internal units (per kg if per_body) */
   int per_body;         /* value is per kg of body weight */
@@ -28,16 +34,40 @@ typedef struct parameter {
   ks_expr *expr;
 } parameter;
 
+/* A subject characteristic other than weight, visible to expressions as a
+ * dimensionless number (e.g. AGE in years, FEMALE 0 or 1). */
+typedef struct covariate {
+  const char *name;        /* symbol in expressions */
+  const char *subject_key; /* key in a scenario's `subject` */
+  double unit_factor;      /* internal units per expression unit (0: levels) */
+  ks_dims dims;            /* dimension of a quantity value */
+  size_t n_levels;
+  const char **level_names;
+  double *level_values;
+  double default_value;
+} covariate;
+
+/* A named condition (an interacting drug, hepatic impairment) that
+ * multiplies base parameters. */
+typedef struct modifier {
+  const char *name;
+  size_t n_effects;
+  size_t *param;
+  double *factor;
+} modifier;
+
 typedef struct compartment {
   const char *name;
   size_t analyte;
   size_t volume; /* parameter index or NONE (depot) */
+  srcpos at_volume;
 } compartment;
 
 typedef struct dest {
   size_t comp; /* compartment, or SINK_OUT */
   ks_expr *fraction; /* NULL = 1 */
   size_t slot;       /* index into K for this contribution */
+  srcpos at;         /* its fraction, or its name if it has none */
 } dest;
 
 typedef struct transfer {
@@ -47,16 +77,18 @@ typedef struct transfer {
   size_t n_dest;
   dest *dests;
   size_t diag_slot;
-  int line; /* for messages at evaluation time */
+  srcpos at_coef, at_to;
 } transfer;
 
 typedef struct target {
   size_t comp;
   ks_expr *fraction, *lag, *duration; /* NULL = 1, 0, not set */
+  srcpos at_fraction, at_lag, at_duration;
 } target;
 
 typedef struct route {
   const char *name;
+  srcpos at; /* its name */
   size_t n_targets;
   target *targets;
 } route;
@@ -69,6 +101,13 @@ struct ks_model {
   analyte *analytes;
   parameter *params;
   const char **param_names;
+  size_t n_covs, n_mods;
+  covariate *covs;
+  modifier *mods;
+  const char **mod_names;
+  const char **sym_names; /* parameters, covariates, then WT */
+  size_t n_syms;
+  ks_dims *sym_dims;
   size_t *order; /* evaluation order of parameters */
   compartment *comps;
   const char **comp_names;
@@ -101,6 +140,8 @@ static size_t find(const char *const *names, size_t n, const char *name) {
   return NONE;
 }
 
+static srcpos pos_of(const ks_ynode *n) { return (srcpos){n->line, n->column}; }
+
 /* An expression over the model's parameters, with its dimension checked. */
 static ks_status read_expr(reader *r, const ks_ynode *node, const char *field,
                            ks_dims want, const char *want_name, ks_expr **out) {
@@ -108,16 +149,12 @@ static ks_status read_expr(reader *r, const ks_ynode *node, const char *field,
   if (rc != KS_OK)
     return rc;
   ks_srcloc loc = ks__yloc(r->doc, node);
-  rc = ks__expr_compile(node->text, &loc, r->m->param_names, r->m->n_params,
-                        out, r->err);
+  rc = ks__expr_compile(node->text, &loc, r->m->sym_names, r->m->n_syms, out,
+                        r->err);
   if (rc != KS_OK)
     return rc;
   ks_dims got_dims[1];
-  ks_dims pd[512];
-  size_t np = r->m->n_params < 512 ? r->m->n_params : 512;
-  for (size_t i = 0; i < np; i++)
-    pd[i] = r->m->params[i].dims;
-  rc = ks__expr_dims(*out, pd, &loc, got_dims, r->err);
+  rc = ks__expr_dims(*out, r->m->sym_dims, &loc, got_dims, r->err);
   if (rc == KS_OK && !ks_dims_equal(got_dims[0], want)) {
     char b[64];
     rc = ks_error_set(r->err, KS_ERR_UNIT, &loc,
@@ -210,6 +247,13 @@ static ks_status read_base_parameter(reader *r, const ks_ynode *p,
   if (rc == KS_OK)
     rc = ks__schema_kind(r->doc, src, KS_YSCALAR, "'source'", r->err);
   ks_quantity q = {0, KS_DIM_NONE};
+  if (rc == KS_OK && !v) {
+    ks_srcloc loc = ks__yloc(r->doc, p);
+    rc = ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                      "parameter '%s' needs 'value' (a quantity with its "
+                      "unit) or 'expr' (an expression of other parameters)",
+                      par->name);
+  }
   if (rc == KS_OK)
     rc = ks__schema_kind(r->doc, v, KS_YSCALAR, "'value'", r->err);
   if (rc == KS_OK) {
@@ -227,7 +271,8 @@ static ks_status read_base_parameter(reader *r, const ks_ynode *p,
   if (!(q.value >= 0)) {
     ks_srcloc loc = ks__yloc(r->doc, v);
     return ks_error_set(r->err, KS_ERR_MODEL, &loc,
-                        "parameter '%s' must not be negative", par->name);
+                        "parameter '%s' must not be negative, got '%s'",
+                        par->name, v->text);
   }
   par->is_base = 1;
   par->value = q.value;
@@ -238,6 +283,14 @@ static ks_status read_base_parameter(reader *r, const ks_ynode *p,
   if (we)
     rc = ks__schema_number(r->doc, we, "weight_exponent",
                            &par->weight_exponent, r->err);
+  if (rc == KS_OK && we && par->per_body) {
+    ks_srcloc loc = ks__yloc(r->doc, we);
+    rc = ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                      "parameter '%s' is given per kg of body weight, which "
+                      "already scales it: drop weight_exponent or give the "
+                      "value for the reference weight",
+                      par->name);
+  }
   if (rc == KS_OK && om) {
     rc = ks__schema_number(r->doc, om, "omega", &par->omega, r->err);
     if (rc == KS_OK && !(par->omega >= 0 && par->omega <= 3)) {
@@ -279,6 +332,8 @@ static ks_status order_parameters(reader *r, const ks_ynode *node) {
                       : 0;
       if (next_use[p] < nu) {
         size_t q = uses[next_use[p]++];
+        if (q >= n) /* a covariate or WT: given, not computed */
+          continue;
         if (state[q] == 1) {
           ks_srcloc loc = ks__yloc(r->doc, node->keys[p]);
           rc = ks_error_set(r->err, KS_ERR_MODEL, &loc,
@@ -302,6 +357,172 @@ done:
   return rc;
 }
 
+/* Expressions see the parameters, then the covariates, then WT (body
+ * weight in kg as a plain number). */
+static ks_status build_symbols(reader *r) {
+  ks_model *m = r->m;
+  m->n_syms = m->n_params + m->n_covs + 1;
+  m->sym_names = ks__calloc(m->n_syms, sizeof *m->sym_names);
+  m->sym_dims = ks__calloc(m->n_syms, sizeof *m->sym_dims);
+  if (!m->sym_names || !m->sym_dims)
+    return nomem(r);
+  for (size_t i = 0; i < m->n_params; i++) {
+    m->sym_names[i] = m->param_names[i];
+    for (size_t c = 0; c < m->n_covs; c++)
+      if (strcmp(m->param_names[i], m->covs[c].name) == 0 ||
+          strcmp(m->param_names[i], "WT") == 0)
+        return ks_error_set(r->err, KS_ERR_MODEL,
+                            &(ks_srcloc){r->doc->file, 0, 0},
+                            "parameter '%s' has the name of a covariate",
+                            m->param_names[i]);
+  }
+  for (size_t c = 0; c < m->n_covs; c++)
+    m->sym_names[m->n_params + c] = m->covs[c].name;
+  m->sym_names[m->n_syms - 1] = "WT";
+  return KS_OK;
+}
+
+static ks_status read_levels(reader *r, const ks_ynode *lv, covariate *cv) {
+  ks_status rc = ks__schema_kind(r->doc, lv, KS_YMAP, "'levels'", r->err);
+  if (rc != KS_OK)
+    return rc;
+  cv->n_levels = lv->n;
+  cv->level_names = ks__calloc(lv->n ? lv->n : 1, sizeof *cv->level_names);
+  cv->level_values = ks__calloc(lv->n ? lv->n : 1, sizeof *cv->level_values);
+  if (!cv->level_names || !cv->level_values)
+    return nomem(r);
+  for (size_t k = 0; rc == KS_OK && k < lv->n; k++) {
+    cv->level_names[k] = lv->keys[k]->text;
+    rc = ks__schema_number(r->doc, lv->items[k], "a level's value",
+                           &cv->level_values[k], r->err);
+  }
+  return rc;
+}
+
+static ks_status read_covariates(reader *r, const ks_ynode *node) {
+  ks_status rc =
+      ks__schema_kind(r->doc, node, KS_YMAP, "'covariates'", r->err);
+  if (rc != KS_OK)
+    return rc;
+  ks_model *m = r->m;
+  m->n_covs = node->n;
+  m->covs = ks__calloc(node->n ? node->n : 1, sizeof *m->covs);
+  const char **names = NULL;
+  if (!m->covs)
+    return nomem(r);
+  rc = read_name_list(r, node, "covariate", &names);
+  for (size_t i = 0; rc == KS_OK && i < node->n; i++) {
+    static const char *const keys[] = {"subject", "unit", "levels", "default",
+                                       "description", "source"};
+    const ks_ynode *c = node->items[i], *sk, *def;
+    covariate *cv = &m->covs[i];
+    cv->name = names[i];
+    rc = ks__schema_kind(r->doc, c, KS_YMAP, "a covariate", r->err);
+    if (rc == KS_OK)
+      rc = ks__schema_keys(r->doc, c, keys, 6, "a covariate", r->err);
+    if (rc == KS_OK)
+      rc = ks__schema_require(r->doc, c, "subject", "a covariate", &sk, r->err);
+    if (rc == KS_OK)
+      rc = ks__schema_kind(r->doc, sk, KS_YSCALAR, "'subject'", r->err);
+    if (rc == KS_OK)
+      rc = ks__schema_require(r->doc, c, "default", "a covariate", &def,
+                              r->err);
+    if (rc != KS_OK)
+      break;
+    cv->subject_key = sk->text;
+    const ks_ynode *unit = ks__ymap_get(c, "unit"), *lv = ks__ymap_get(c, "levels");
+    if ((unit != NULL) == (lv != NULL)) {
+      ks_srcloc loc = ks__yloc(r->doc, c);
+      rc = ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                        "covariate '%s' needs either 'unit' or 'levels'",
+                        cv->name);
+      break;
+    }
+    if (unit) {
+      rc = ks__schema_kind(r->doc, unit, KS_YSCALAR, "'unit'", r->err);
+      ks_srcloc loc = ks__yloc(r->doc, unit);
+      if (rc == KS_OK)
+        rc = ks_unit_parse(unit->text, &loc, &cv->unit_factor, &cv->dims,
+                           r->err);
+    } else {
+      rc = read_levels(r, lv, cv);
+    }
+    if (rc == KS_OK)
+      rc = ks_model_covariate_parse(m, i, def->text,
+                                     &(ks_srcloc){r->doc->file, def->line, def->column},
+                                     &cv->default_value, r->err);
+  }
+  ks__free(names);
+  return rc;
+}
+
+static ks_status read_modifier(reader *r, const ks_ynode *node, modifier *md) {
+  static const char *const keys[] = {"multiply", "description", "source"};
+  ks_model *m = r->m;
+  const ks_ynode *mul, *src;
+  ks_status rc = ks__schema_kind(r->doc, node, KS_YMAP, "a modifier", r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_keys(r->doc, node, keys, 3, "a modifier", r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_require(r->doc, node, "source", "a modifier", &src, r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_require(r->doc, node, "multiply", "a modifier", &mul,
+                            r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_kind(r->doc, mul, KS_YMAP, "'multiply'", r->err);
+  if (rc != KS_OK)
+    return rc;
+  md->n_effects = mul->n;
+  md->param = ks__calloc(mul->n ? mul->n : 1, sizeof *md->param);
+  md->factor = ks__calloc(mul->n ? mul->n : 1, sizeof *md->factor);
+  if (!md->param || !md->factor)
+    return nomem(r);
+  for (size_t k = 0; rc == KS_OK && k < mul->n; k++) {
+    const char *pn = mul->keys[k]->text;
+    md->param[k] = find(m->param_names, m->n_params, pn);
+    if (md->param[k] == NONE)
+      return ks__schema_unknown(r->doc, mul->keys[k], "parameter", pn,
+                                m->param_names, m->n_params, r->err);
+    if (!m->params[md->param[k]].is_base) {
+      ks_srcloc loc = ks__yloc(r->doc, mul->keys[k]);
+      return ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                          "a modifier can only scale a parameter given by a "
+                          "value; '%s' is computed",
+                          pn);
+    }
+    rc = ks__schema_number(r->doc, mul->items[k], "a factor", &md->factor[k],
+                           r->err);
+    if (rc == KS_OK && !(md->factor[k] >= 0)) {
+      ks_srcloc loc = ks__yloc(r->doc, mul->items[k]);
+      rc = ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                        "a factor must not be negative");
+    }
+  }
+  return rc;
+}
+
+static ks_status read_modifiers(reader *r, const ks_ynode *node) {
+  ks_status rc = ks__schema_kind(r->doc, node, KS_YMAP, "'modifiers'", r->err);
+  if (rc != KS_OK)
+    return rc;
+  ks_model *m = r->m;
+  if (node->n > 64) {
+    ks_srcloc loc = ks__yloc(r->doc, node);
+    return ks_error_set(r->err, KS_ERR_LIMIT, &loc,
+                        "a model may declare at most 64 modifiers");
+  }
+  m->n_mods = node->n;
+  m->mods = ks__calloc(node->n ? node->n : 1, sizeof *m->mods);
+  if (!m->mods)
+    return nomem(r);
+  rc = read_name_list(r, node, "modifier", &m->mod_names);
+  for (size_t i = 0; rc == KS_OK && i < node->n; i++) {
+    m->mods[i].name = m->mod_names[i];
+    rc = read_modifier(r, node->items[i], &m->mods[i]);
+  }
+  return rc;
+}
+
 static ks_status read_parameters(reader *r, const ks_ynode *node) {
   ks_status rc =
       ks__schema_kind(r->doc, node, KS_YMAP, "'parameters'", r->err);
@@ -313,10 +534,13 @@ static ks_status read_parameters(reader *r, const ks_ynode *node) {
   if (!m->params)
     return nomem(r);
   rc = read_name_list(r, node, "parameter", &m->param_names);
+  if (rc == KS_OK)
+    rc = build_symbols(r);
   /* Pass 1: values, so that expressions can be dimension-checked. */
   for (size_t i = 0; rc == KS_OK && i < node->n; i++) {
     const ks_ynode *p = node->items[i];
     m->params[i].name = m->param_names[i];
+    m->params[i].at = pos_of(node->keys[i]);
     rc = ks__schema_kind(r->doc, p, KS_YMAP, "a parameter", r->err);
     if (rc == KS_OK && !ks__ymap_get(p, "expr"))
       rc = read_base_parameter(r, p, &m->params[i]);
@@ -333,26 +557,24 @@ static ks_status read_parameters(reader *r, const ks_ynode *node) {
       rc = ks__schema_kind(r->doc, e, KS_YSCALAR, "'expr'", r->err);
     if (rc == KS_OK) {
       ks_srcloc loc = ks__yloc(r->doc, e);
-      rc = ks__expr_compile(e->text, &loc, m->param_names, m->n_params,
+      rc = ks__expr_compile(e->text, &loc, m->sym_names, m->n_syms,
                             &m->params[i].expr, r->err);
     }
   }
   if (rc == KS_OK)
     rc = order_parameters(r, node);
-  ks_dims *pd = rc == KS_OK ? ks__calloc(m->n_params, sizeof *pd) : NULL;
-  if (rc == KS_OK && !pd)
-    rc = nomem(r);
+  for (size_t i = 0; rc == KS_OK && i < m->n_params; i++)
+    m->sym_dims[i] = m->params[i].dims;
   for (size_t k = 0; rc == KS_OK && k < m->n_params; k++) {
     size_t i = m->order[k];
     if (m->params[i].expr) {
       const ks_ynode *e = ks__ymap_get(node->items[i], "expr");
       ks_srcloc loc = ks__yloc(r->doc, e);
-      rc = ks__expr_dims(m->params[i].expr, pd, &loc, &m->params[i].dims,
-                         r->err);
+      rc = ks__expr_dims(m->params[i].expr, m->sym_dims, &loc,
+                         &m->params[i].dims, r->err);
     }
-    pd[i] = m->params[i].dims;
+    m->sym_dims[i] = m->params[i].dims;
   }
-  ks__free(pd);
   return rc;
 }
 
@@ -393,6 +615,7 @@ static ks_status read_compartments(reader *r, const ks_ynode *node) {
     rc = ks__schema_kind(r->doc, vol, KS_YSCALAR, "'volume'", r->err);
     if (rc != KS_OK)
       break;
+    cp->at_volume = pos_of(vol);
     cp->volume = find(m->param_names, m->n_params, vol->text);
     if (cp->volume == NONE)
       return ks__schema_unknown(r->doc, vol, "parameter", vol->text,
@@ -428,6 +651,7 @@ static ks_status read_dest(reader *r, transfer *t, const ks_ynode *key,
                           key->text);
     }
   }
+  d->at = pos_of(frac ? frac : key);
   if (!frac)
     return KS_OK;
   return read_expr(r, frac, "a split fraction", KS_DIM_NONE, "dimensionless",
@@ -450,7 +674,7 @@ static ks_status read_transfer(reader *r, const ks_ynode *node, transfer *t) {
     rc = ks__schema_kind(r->doc, from, KS_YSCALAR, "'from'", r->err);
   if (rc != KS_OK)
     return rc;
-  t->line = node->line;
+  t->at_to = pos_of(to);
   t->from = find(m->comp_names, m->n_comps, from->text);
   if (t->from == NONE)
     return ks__schema_unknown(r->doc, from, "compartment", from->text,
@@ -465,6 +689,7 @@ static ks_status read_transfer(reader *r, const ks_ynode *node, transfer *t) {
                         "a transfer needs exactly one of 'flow', 'clearance' "
                         "(rate = Q * C_from) or 'rate' (rate = k * A_from)");
   }
+  t->at_coef = pos_of(rate ? rate : flow ? flow : cl);
   if (rate) {
     rc = read_expr(r, rate, "'rate'", KS_DIM_RATE_CONST,
                    "a rate constant (1/time)", &t->coef);
@@ -538,13 +763,20 @@ static ks_status read_target(reader *r, const ks_ynode *node, target *t) {
   const ks_ynode *f = ks__ymap_get(node, "fraction");
   const ks_ynode *lag = ks__ymap_get(node, "lag");
   const ks_ynode *dur = ks__ymap_get(node, "duration");
-  if (f)
+  t->at_fraction = t->at_lag = t->at_duration = pos_of(node);
+  if (f) {
+    t->at_fraction = pos_of(f);
     rc = read_expr(r, f, "'fraction'", KS_DIM_NONE, "dimensionless",
                    &t->fraction);
-  if (rc == KS_OK && lag)
+  }
+  if (rc == KS_OK && lag) {
+    t->at_lag = pos_of(lag);
     rc = read_expr(r, lag, "'lag'", KS_DIM_TIME, "a time", &t->lag);
-  if (rc == KS_OK && dur)
+  }
+  if (rc == KS_OK && dur) {
+    t->at_duration = pos_of(dur);
     rc = read_expr(r, dur, "'duration'", KS_DIM_TIME, "a time", &t->duration);
+  }
   return rc;
 }
 
@@ -563,6 +795,7 @@ static ks_status read_routes(reader *r, const ks_ynode *node) {
     const ks_ynode *rt = node->items[i];
     route *ro = &m->routes[i];
     ro->name = m->route_names[i];
+    ro->at = pos_of(node->keys[i]);
     rc = ks__schema_kind(r->doc, rt, KS_YMAP, "a route", r->err);
     if (rc == KS_OK)
       rc = ks__schema_keys(r->doc, rt, keys, 3, "a route", r->err);
@@ -720,8 +953,9 @@ static ks_status build_pattern(reader *r) {
 static ks_status read_model(reader *r) {
   static const char *const keys[] = {
       "model",      "description",  "references", "reference_weight",
-      "analytes",   "parameters",   "compartments", "transfers",
-      "routes",     "observe",      "notes"};
+      "analytes",   "covariates",   "parameters",   "modifiers",
+      "compartments", "transfers",  "routes",       "observe",
+      "notes"};
   const ks_ydoc *doc = r->doc;
   const ks_ynode *root = doc->root;
   if (!root || root->kind != KS_YMAP)
@@ -730,7 +964,7 @@ static ks_status read_model(reader *r) {
                         "a model file must be a mapping with 'model', "
                         "'analytes', 'parameters', 'compartments', "
                         "'transfers', 'routes' and 'observe'");
-  ks_status rc = ks__schema_keys(doc, root, keys, 11, "a model file", r->err);
+  ks_status rc = ks__schema_keys(doc, root, keys, 13, "a model file", r->err);
   const ks_ynode *n;
   if (rc == KS_OK)
     rc = ks__schema_require(doc, root, "model", "a model file", &n, r->err);
@@ -754,13 +988,16 @@ static ks_status read_model(reader *r) {
                           "reference_weight must be positive");
     }
   }
-  static const char *const sections[] = {"analytes",     "parameters",
-                                         "compartments", "transfers",
-                                         "routes",       "observe"};
+  static const char *const sections[] = {
+      "analytes",     "covariates", "parameters", "modifiers",
+      "compartments", "transfers",  "routes",     "observe"};
+  static const int optional[] = {0, 1, 0, 1, 0, 0, 0, 0};
   static ks_status (*const readers[])(reader *, const ks_ynode *) = {
-      read_analytes,  read_parameters, read_compartments,
-      read_transfers, read_routes,     read_observe};
-  for (size_t i = 0; rc == KS_OK && i < 6; i++) {
+      read_analytes,     read_covariates, read_parameters, read_modifiers,
+      read_compartments, read_transfers,  read_routes,     read_observe};
+  for (size_t i = 0; rc == KS_OK && i < 8; i++) {
+    if (optional[i] && !ks__ymap_get(root, sections[i]))
+      continue;
     rc = ks__schema_require(doc, root, sections[i], "a model file", &n, r->err);
     if (rc == KS_OK)
       rc = readers[i](r, n);
@@ -796,6 +1033,19 @@ void ks_model_free(ks_model **mp) {
     return;
   ks_model *m = *mp;
   free_expr_parts(m);
+  for (size_t i = 0; m->covs && i < m->n_covs; i++) {
+    ks__free(m->covs[i].level_names);
+    ks__free(m->covs[i].level_values);
+  }
+  for (size_t i = 0; m->mods && i < m->n_mods; i++) {
+    ks__free(m->mods[i].param);
+    ks__free(m->mods[i].factor);
+  }
+  ks__free(m->covs);
+  ks__free(m->mods);
+  ks__free(m->mod_names);
+  ks__free(m->sym_names);
+  ks__free(m->sym_dims);
   ks__free(m->analytes);
   ks__free(m->params);
   ks__free(m->param_names);
@@ -821,7 +1071,7 @@ static ks_status check_typical(ks_model *m, ks_error *err) {
   ks_system *sys = NULL;
   ks_status rc = ks_system_create(m, &sys, err);
   if (rc == KS_OK) {
-    ks_subject s = {m->ref_weight_kg};
+    ks_subject s = {.weight_kg = m->ref_weight_kg};
     rc = ks_system_evaluate(sys, &s, NULL, NULL, err);
   }
   ks_system_free(&sys);
@@ -902,6 +1152,58 @@ int ks_model_parameter_is_base(const ks_model *m, size_t i) {
   return m->params[i].is_base;
 }
 size_t ks_model_n_routes(const ks_model *m) { return m->n_routes; }
+size_t ks_model_n_covariates(const ks_model *m) { return m->n_covs; }
+const char *ks_model_covariate_name(const ks_model *m, size_t i) {
+  return m->covs[i].name;
+}
+const char *ks_model_covariate_subject_key(const ks_model *m, size_t i) {
+  return m->covs[i].subject_key;
+}
+double ks_model_covariate_default(const ks_model *m, size_t i) {
+  return m->covs[i].default_value;
+}
+size_t ks_model_find_covariate_key(const ks_model *m, const char *key) {
+  for (size_t i = 0; i < m->n_covs; i++)
+    if (strcmp(m->covs[i].subject_key, key) == 0)
+      return i;
+  return NONE;
+}
+size_t ks_model_n_modifiers(const ks_model *m) { return m->n_mods; }
+const char *ks_model_modifier_name(const ks_model *m, size_t i) {
+  return m->mods[i].name;
+}
+size_t ks_model_find_modifier(const ks_model *m, const char *name) {
+  return find(m->mod_names, m->n_mods, name);
+}
+
+ks_status ks_model_covariate_parse(const ks_model *m, size_t i,
+                                   const char *text, const ks_srcloc *loc,
+                                   double *out, ks_error *err) {
+  const covariate *cv = &m->covs[i];
+  if (cv->n_levels) {
+    for (size_t k = 0; k < cv->n_levels; k++)
+      if (strcmp(cv->level_names[k], text) == 0) {
+        *out = cv->level_values[k];
+        return KS_OK;
+      }
+    const char *hint = ks__suggest(text, cv->level_names, cv->n_levels);
+    if (hint)
+      return ks_error_set(err, KS_ERR_INPUT, loc,
+                          "unknown %s '%s' (did you mean '%s'?)",
+                          cv->subject_key, text, hint);
+    return ks_error_set(err, KS_ERR_INPUT, loc, "unknown %s '%s'",
+                        cv->subject_key, text);
+  }
+  ks_quantity q;
+  char example[64];
+  snprintf(example, sizeof example, "a number in the unit of %s",
+           cv->subject_key);
+  ks_status rc =
+      ks_quantity_parse_as(text, loc, cv->dims, false, example, &q, err);
+  if (rc == KS_OK)
+    *out = q.value / cv->unit_factor;
+  return rc;
+}
 const char *ks_model_route_name(const ks_model *m, size_t i) {
   return m->routes[i].name;
 }
@@ -935,7 +1237,8 @@ ks_status ks_system_create(const ks_model *m, ks_system **out, ks_error *err) {
     s->n_compartments = m->n_comps;
     s->n_analytes = m->n_analytes;
     s->nnz = m->nnz;
-    s->param = ks__calloc(m->n_params ? m->n_params : 1, sizeof *s->param);
+    s->param = ks__calloc(m->n_syms, sizeof *s->param);
+    s->factor = ks__calloc(m->n_params ? m->n_params : 1, sizeof *s->factor);
     s->k_row = ks__calloc(m->nnz ? m->nnz : 1, sizeof *s->k_row);
     s->k_col = ks__calloc(m->nnz ? m->nnz : 1, sizeof *s->k_col);
     s->k_val = ks__calloc(m->nnz ? m->nnz : 1, sizeof *s->k_val);
@@ -944,7 +1247,7 @@ ks_status ks_system_create(const ks_model *m, ks_system **out, ks_error *err) {
     s->route_first = ks__calloc(m->n_routes + 1, sizeof *s->route_first);
     s->targets = ks__calloc(n_targets ? n_targets : 1, sizeof *s->targets);
   }
-  if (!s || !s->param || !s->k_row || !s->k_col || !s->k_val ||
+  if (!s || !s->param || !s->factor || !s->k_row || !s->k_col || !s->k_val ||
       !s->inv_volume || !s->obs_inv_volume || !s->route_first ||
       !s->targets) {
     ks_system_free(&s);
@@ -972,6 +1275,7 @@ void ks_system_free(ks_system **sp) {
     return;
   ks_system *s = *sp;
   ks__free(s->param);
+  ks__free(s->factor);
   ks__free(s->k_row);
   ks__free(s->k_col);
   ks__free(s->k_val);
@@ -983,9 +1287,9 @@ void ks_system_free(ks_system **sp) {
   *sp = NULL;
 }
 
-static ks_status bad_value(const ks_model *m, ks_error *err, int line,
+static ks_status bad_value(const ks_model *m, ks_error *err, srcpos at,
                            const char *what, const char *name, double v) {
-  ks_srcloc loc = {m->doc->file, line, 0};
+  ks_srcloc loc = {m->doc->file, at.line, at.column};
   return ks_error_set(err, KS_ERR_MODEL, &loc, "%s '%s' evaluates to %g", what,
                       name, v);
 }
@@ -998,6 +1302,16 @@ static ks_status eval_parameters(ks_system *s, const ks_subject *subj,
   if (!(wt > 0) || !isfinite(wt))
     return ks_error_set(err, KS_ERR_INPUT, NULL,
                         "body weight must be positive, got %g kg", wt);
+  for (size_t c = 0; c < m->n_covs; c++)
+    s->param[m->n_params + c] =
+        subj->covariates ? subj->covariates[c] : m->covs[c].default_value;
+  s->param[m->n_syms - 1] = wt;
+  for (size_t i = 0; i < m->n_params; i++)
+    s->factor[i] = 1.0;
+  for (size_t k = 0; k < m->n_mods; k++)
+    if (subj->modifiers & ((uint64_t)1 << k))
+      for (size_t e = 0; e < m->mods[k].n_effects; e++)
+        s->factor[m->mods[k].param[e]] *= m->mods[k].factor[e];
   for (size_t k = 0; k < m->n_params; k++) {
     size_t i = m->order[k];
     const parameter *p = &m->params[i];
@@ -1010,11 +1324,12 @@ static ks_status eval_parameters(ks_system *s, const ks_subject *subj,
         v *= pow(wt / m->ref_weight_kg, p->weight_exponent);
       if (eta && eta[i] != 0)
         v *= exp(eta[i]);
+      v *= s->factor[i];
     } else {
       v = ks__expr_eval(p->expr, s->param);
     }
     if (!isfinite(v))
-      return bad_value(m, err, 0, "parameter", p->name, v);
+      return bad_value(m, err, p->at, "parameter", p->name, v);
     s->param[i] = v;
   }
   return KS_OK;
@@ -1028,8 +1343,8 @@ static ks_status eval_matrix(ks_system *s, ks_error *err) {
     if (vi == NONE)
       continue;
     if (!(s->param[vi] > 0))
-      return bad_value(m, err, 0, "volume of compartment", m->comps[c].name,
-                       s->param[vi]);
+      return bad_value(m, err, m->comps[c].at_volume, "volume of compartment",
+                       m->comps[c].name, s->param[vi]);
     s->inv_volume[c] = 1.0 / s->param[vi];
   }
   memset(s->k_val, 0, m->nnz * sizeof *s->k_val);
@@ -1039,8 +1354,8 @@ static ks_status eval_matrix(ks_system *s, ks_error *err) {
     if (t->per_volume)
       k *= s->inv_volume[t->from];
     if (!(k >= 0) || !isfinite(k))
-      return bad_value(m, err, t->line, "transfer from", m->comps[t->from].name,
-                       k);
+      return bad_value(m, err, t->at_coef, "transfer from",
+                       m->comps[t->from].name, k);
     s->k_val[t->diag_slot] -= k;
     double sum = 0;
     size_t a_from = m->comps[t->from].analyte;
@@ -1048,7 +1363,8 @@ static ks_status eval_matrix(ks_system *s, ks_error *err) {
       const dest *de = &t->dests[d];
       double f = de->fraction ? ks__expr_eval(de->fraction, s->param) : 1.0;
       if (!(f >= 0 && f <= 1))
-        return bad_value(m, err, t->line, "a split fraction of the transfer from",
+        return bad_value(m, err, de->at,
+                         "a split fraction of the transfer from",
                          m->comps[t->from].name, f);
       sum += f;
       double conv = 1.0;
@@ -1059,7 +1375,7 @@ static ks_status eval_matrix(ks_system *s, ks_error *err) {
       s->k_val[de->slot] += k * f * conv;
     }
     if (fabs(sum - 1.0) > 1e-9) {
-      ks_srcloc loc = {m->doc->file, t->line, 0};
+      ks_srcloc loc = {m->doc->file, t->at_to.line, t->at_to.column};
       return ks_error_set(err, KS_ERR_MODEL, &loc,
                           "the fractions of the transfer from '%s' add up to "
                           "%.10g, not 1: the model would not conserve mass "
@@ -1087,17 +1403,20 @@ static ks_status eval_routes(ks_system *s, ks_error *err) {
       o->lag_h = t->lag ? ks__expr_eval(t->lag, s->param) : 0.0;
       o->duration_h = t->duration ? ks__expr_eval(t->duration, s->param) : -1.0;
       if (!(o->fraction >= 0 && o->fraction <= 1))
-        return bad_value(m, err, 0, "a fraction of route", ro->name,
-                         o->fraction);
+        return bad_value(m, err, t->at_fraction, "a fraction of route",
+                         ro->name, o->fraction);
       if (!(o->lag_h >= 0) || !isfinite(o->lag_h))
-        return bad_value(m, err, 0, "the lag time of route", ro->name, o->lag_h);
+        return bad_value(m, err, t->at_lag, "the lag time of route", ro->name,
+                         o->lag_h);
       if (t->duration && (!(o->duration_h >= 0) || !isfinite(o->duration_h)))
-        return bad_value(m, err, 0, "the input duration of route", ro->name,
-                         o->duration_h);
+        return bad_value(m, err, t->at_duration, "the input duration of route",
+                         ro->name, o->duration_h);
       sum += o->fraction;
     }
     if (fabs(sum - 1.0) > 1e-9)
-      return ks_error_set(err, KS_ERR_MODEL, &(ks_srcloc){m->doc->file, 0, 0},
+      return ks_error_set(err, KS_ERR_MODEL,
+                          &(ks_srcloc){m->doc->file, ro->at.line,
+                                       ro->at.column},
                           "the fractions of route '%s' add up to %.10g, not 1 "
                           "(send a lost fraction to a compartment of its own)",
                           ro->name, sum);

@@ -62,24 +62,70 @@
 /* ks_output_estimate_bytes() assumes case labels of at most this many bytes. */
 #define KS_LABEL_BYTES_GUESS 64
 
-enum { KS_DIM_CASE, KS_DIM_ANALYTE, KS_DIM_TIME, KS_DIM_COMPARTMENT, KS_NDIM };
+enum {
+  KS_DIM_CASE,
+  KS_DIM_ANALYTE,
+  KS_DIM_TIME,
+  KS_DIM_COMPARTMENT,
+  KS_DIM_PARAMETER,
+  KS_DIM_THRESHOLD,
+  KS_NDIM
+};
 
-static const char *const ks_dim_names[KS_NDIM] = {"case", "analyte", "time",
-                                                  "compartment"};
+static const char *const ks_dim_names[KS_NDIM] = {
+    "case", "analyte", "time", "compartment", "parameter", "threshold"};
 
-/* Names a case variable cannot take. */
-static const char *const ks_reserved_names[] = {
-    "case",   "analyte",       "time",      "compartment", "concentration",
-    "amount", "cmax",          "tmax",      "auc",         "case_label",
-    "status", "scenario_text", "model_text"};
+/* Names a case variable cannot take: every variable the file may hold,
+ * whether or not this layout writes it. */
+static const char *const ks_reserved_names[] = {"case",
+                                                "analyte",
+                                                "time",
+                                                "compartment",
+                                                "parameter",
+                                                "threshold",
+                                                "concentration",
+                                                "amount",
+                                                "cmax",
+                                                "tmax",
+                                                "auc",
+                                                "cmin",
+                                                "time_above",
+                                                "time_to_below",
+                                                "case_label",
+                                                "status",
+                                                "parameter_units",
+                                                "parameter_value",
+                                                "scenario_text",
+                                                "model_text"};
+
+/* The writer's datasets other than coordinates and case variables. */
+enum {
+  KS_VAR_CONC,
+  KS_VAR_AMOUNT,
+  KS_VAR_CMAX,
+  KS_VAR_TMAX,
+  KS_VAR_AUC,
+  KS_VAR_CMIN,
+  KS_VAR_TIME_ABOVE,
+  KS_VAR_TIME_TO_BELOW,
+  KS_VAR_LABEL,
+  KS_VAR_STATUS,
+  KS_VAR_PARAM_UNITS,
+  KS_VAR_PARAM_VALUE,
+  KS_NVAR
+};
 
 struct ks_output {
   hid_t file;
   hid_t dim[KS_NDIM]; /* coordinate variables, which are the dimension scales */
-  hid_t conc, amount, cmax, tmax, auc, label, status;
-  hid_t *case_var; /* [n_case_vars] */
-  hid_t str_type;  /* variable-length UTF-8 string, in memory and in the file */
+  hid_t var[KS_NVAR]; /* KS_VAR_*; negative when the layout has none */
+  hid_t *case_var;    /* [n_case_vars] */
+  unsigned char *case_var_is_string; /* [n_case_vars] */
+  size_t *case_var_col; /* [n_case_vars]: column in block->case_vars or
+                           block->case_strings */
+  hid_t str_type; /* variable-length UTF-8 string, in memory and in the file */
   size_t n_cases, n_analytes, n_times, n_compartments, n_case_vars;
+  size_t n_num_case_vars, n_str_case_vars, n_parameters, n_thresholds;
   size_t prof_bytes; /* bytes per concentration/amount element in the file */
   unsigned char *written; /* [n_cases], 1 once the case has been written */
   size_t n_written;
@@ -290,6 +336,44 @@ static int has_amounts(const ks_output_layout *l) {
   return l->profiles && l->n_compartments > 0;
 }
 
+static ks_status check_parameters(const ks_output_layout *l, ks_error *err) {
+  if (l->n_parameters == 0)
+    return KS_OK;
+  if (any_null(l->parameter_names, l->n_parameters) ||
+      any_null(l->parameter_units, l->n_parameters))
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "output layout: parameter name or units missing");
+  for (size_t i = 0; i < l->n_parameters; i++)
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(l->parameter_names[i], l->parameter_names[j]) == 0)
+        return ks_error_set(err, KS_ERR_ARG, NULL,
+                            "output layout: parameter '%s' appears twice",
+                            l->parameter_names[i]);
+  return KS_OK;
+}
+
+static ks_status check_thresholds(const ks_output_layout *l, ks_error *err) {
+  if (l->n_thresholds == 0)
+    return KS_OK;
+  if (!l->thresholds_ng_per_ml)
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "output layout: thresholds_ng_per_ml is NULL");
+  for (size_t i = 0; i < l->n_thresholds; i++) {
+    double x = l->thresholds_ng_per_ml[i];
+    if (!isfinite(x))
+      return ks_error_set(err, KS_ERR_ARG, NULL,
+                          "output layout: threshold %zu is %g ng/mL; "
+                          "thresholds must be finite",
+                          i, x);
+    for (size_t j = 0; j < i; j++)
+      if (l->thresholds_ng_per_ml[j] == x)
+        return ks_error_set(err, KS_ERR_ARG, NULL,
+                            "output layout: threshold %g ng/mL appears twice",
+                            x);
+  }
+  return KS_OK;
+}
+
 static ks_status check_layout(const ks_output_layout *l, ks_error *err) {
   if (!l)
     return ks_error_set(err, KS_ERR_ARG, NULL, "output layout is NULL");
@@ -298,10 +382,16 @@ static ks_status check_layout(const ks_output_layout *l, ks_error *err) {
                         "output layout: %zu cases, %zu analytes, %zu times; "
                         "each must be at least 1",
                         l->n_cases, l->n_analytes, l->n_times);
-  uint64_t cells =
-      sat_mul(sat_mul(l->n_cases, l->n_analytes + l->n_compartments),
-              sat_mul(l->n_times, 8));
-  if (cells == UINT64_MAX || l->n_cases > SIZE_MAX / 2)
+  /* Values per case, in units of 8 bytes; none of the sums may wrap. */
+  uint64_t per_case = sat_mul(l->n_analytes + l->n_compartments, l->n_times);
+  per_case = sat_add(per_case, sat_mul(l->n_analytes, 2 * l->n_thresholds));
+  per_case = sat_add(per_case, l->n_parameters);
+  per_case = sat_add(per_case, l->n_case_vars);
+  if (l->n_analytes > SIZE_MAX / 4 || l->n_compartments > SIZE_MAX / 4 ||
+      l->n_thresholds > SIZE_MAX / 4 || l->n_parameters > SIZE_MAX / 4 ||
+      l->n_case_vars > SIZE_MAX / 4 || per_case == UINT64_MAX ||
+      sat_mul(sat_mul(l->n_cases, per_case), 8) == UINT64_MAX ||
+      l->n_cases > SIZE_MAX / 2)
     return ks_error_set(err, KS_ERR_LIMIT, NULL, "output layout is too large");
   if (any_null(l->analyte_names, l->n_analytes))
     return ks_error_set(err, KS_ERR_ARG, NULL,
@@ -319,7 +409,12 @@ static ks_status check_layout(const ks_output_layout *l, ks_error *err) {
                           "output layout: output times must be finite and "
                           "strictly increasing (time %zu is %g h)",
                           i, l->times_h[i]);
-  return check_case_vars(l, err);
+  ks_status rc = check_case_vars(l, err);
+  if (rc == KS_OK)
+    rc = check_parameters(l, err);
+  if (rc == KS_OK)
+    rc = check_thresholds(l, err);
+  return rc;
 }
 
 /* ---- defining datasets --------------------------------------------------- */
@@ -367,8 +462,12 @@ static hsize_t dim_len(const ks_output *out, int dim) {
     return out->n_analytes;
   case KS_DIM_TIME:
     return out->n_times;
-  default:
+  case KS_DIM_COMPARTMENT:
     return out->n_compartments;
+  case KS_DIM_PARAMETER:
+    return out->n_parameters;
+  default:
+    return out->n_thresholds;
   }
 }
 
@@ -467,20 +566,19 @@ static int write_cases(hid_t ds, hsize_t first, hsize_t n, hid_t memtype,
   return release(ok, ids, 2);
 }
 
-/* Writes column `col` of a row-major [n][ncols] buffer into cases
- * [first, first + n) of a [case] dataset. */
+/* Writes column `col` of a row-major [n][ncols] buffer of `memtype` into
+ * cases [first, first + n) of a [case] dataset. */
 static int write_column(hid_t ds, hsize_t first, hsize_t n, hsize_t ncols,
-                        hsize_t col, const double *buf) {
+                        hsize_t col, hid_t memtype, const void *buf) {
   hsize_t fstart[1] = {first}, fcount[1] = {n};
   hsize_t mdims[2] = {n, ncols}, mstart[2] = {0, col}, mcount[2] = {n, 1};
   hid_t ids[2] = {H5Dget_space(ds), H5Screate_simple(2, mdims, NULL)};
-  int ok =
-      ids[0] >= 0 && ids[1] >= 0 &&
-      H5Sselect_hyperslab(ids[0], H5S_SELECT_SET, fstart, NULL, fcount, NULL) >=
-          0 &&
-      H5Sselect_hyperslab(ids[1], H5S_SELECT_SET, mstart, NULL, mcount, NULL) >=
-          0 &&
-      H5Dwrite(ds, H5T_NATIVE_DOUBLE, ids[1], ids[0], H5P_DEFAULT, buf) >= 0;
+  int ok = ids[0] >= 0 && ids[1] >= 0 &&
+           H5Sselect_hyperslab(ids[0], H5S_SELECT_SET, fstart, NULL, fcount,
+                               NULL) >= 0 &&
+           H5Sselect_hyperslab(ids[1], H5S_SELECT_SET, mstart, NULL, mcount,
+                               NULL) >= 0 &&
+           H5Dwrite(ds, memtype, ids[1], ids[0], H5P_DEFAULT, buf) >= 0;
   return release(ok, ids, 2);
 }
 
@@ -556,26 +654,47 @@ static ks_status define_coords(ks_output *out, const ks_output_layout *l,
       coordinate(KS_DIM_CASE, H5T_STD_I64LE, "1", "case index"),
       coordinate(KS_DIM_ANALYTE, out->str_type, "1", "analyte"),
       coordinate(KS_DIM_TIME, H5T_IEEE_F64LE, "h",
-                 "time after the start of the first dose"),
-      coordinate(KS_DIM_COMPARTMENT, out->str_type, "1", "model compartment")};
+                 "time from the start of the simulation (t = 0)"),
+      coordinate(KS_DIM_COMPARTMENT, out->str_type, "1", "model compartment"),
+      coordinate(KS_DIM_PARAMETER, out->str_type, "1", "model parameter"),
+      coordinate(KS_DIM_THRESHOLD, H5T_IEEE_F64LE, "ng/mL",
+                 "concentration threshold")};
   defs[KS_DIM_CASE].chunked = defs[KS_DIM_CASE].compress = 1;
-  int n = out->n_compartments > 0 ? KS_NDIM : KS_DIM_COMPARTMENT;
-  for (int d = 0; d < n; d++)
+  /* What each coordinate variable holds; case is written by
+   * write_case_index(). */
+  const struct {
+    hid_t memtype;
+    const void *buf;
+    uint64_t bytes;
+  } data[KS_NDIM] = {
+      {H5I_INVALID_HID, NULL, 0},
+      {out->str_type, l->analyte_names,
+       strings_bytes(l->analyte_names, l->n_analytes)},
+      {H5T_NATIVE_DOUBLE, l->times_h, (uint64_t)l->n_times * 8},
+      {out->str_type, l->compartment_names,
+       out->n_compartments
+           ? strings_bytes(l->compartment_names, l->n_compartments)
+           : 0},
+      {out->str_type, l->parameter_names,
+       out->n_parameters ? strings_bytes(l->parameter_names, l->n_parameters)
+                         : 0},
+      {H5T_NATIVE_DOUBLE, l->thresholds_ng_per_ml,
+       (uint64_t)out->n_thresholds * 8}};
+  for (int d = 0; d < KS_NDIM; d++) {
+    if (dim_len(out, d) == 0)
+      continue; /* a dimension this layout does not have */
     if ((out->dim[d] = define_var(out, &defs[d])) < 0)
       return h5_fail(err, out->path, "cannot define a dimension");
-  int ok =
-      write_all(out->dim[KS_DIM_ANALYTE], out->str_type, l->analyte_names) >=
-          0 &&
-      write_all(out->dim[KS_DIM_TIME], H5T_NATIVE_DOUBLE, l->times_h) >= 0 &&
-      (n < KS_NDIM || write_all(out->dim[KS_DIM_COMPARTMENT], out->str_type,
-                                l->compartment_names) >= 0);
-  if (!ok)
-    return h5_fail(err, out->path, "cannot write a coordinate variable");
-  out->bytes_written +=
-      strings_bytes(l->analyte_names, l->n_analytes) + (uint64_t)l->n_times * 8;
-  if (n == KS_NDIM)
-    out->bytes_written +=
-        strings_bytes(l->compartment_names, l->n_compartments);
+    if (data[d].buf) {
+      if (write_all(out->dim[d], data[d].memtype, data[d].buf) < 0) {
+        char what[96];
+        snprintf(what, sizeof what, "cannot write variable '%s'",
+                 ks_dim_names[d]);
+        return h5_fail(err, out->path, what);
+      }
+      out->bytes_written += data[d].bytes;
+    }
+  }
   return KS_OK;
 }
 
@@ -608,38 +727,87 @@ static ks_status define_profiles(ks_output *out, const ks_output_layout *l,
   const var_def amount =
       by_case("amount", ptype, 3, KS_DIM_COMPARTMENT, KS_DIM_TIME, "mg",
               "amount of drug in compartment");
-  if ((out->conc = define_var(out, &conc)) < 0)
+  if ((out->var[KS_VAR_CONC] = define_var(out, &conc)) < 0)
     return h5_fail(err, out->path, "cannot define variable 'concentration'");
-  if (has_amounts(l) && (out->amount = define_var(out, &amount)) < 0)
+  if (has_amounts(l) &&
+      (out->var[KS_VAR_AMOUNT] = define_var(out, &amount)) < 0)
     return h5_fail(err, out->path, "cannot define variable 'amount'");
   return KS_OK;
 }
 
+/* A vlen string [case] variable. The strings live uncompressed in the global
+ * heap; deflate would only squeeze their 16-byte references. */
+static var_def strings_by_case(const ks_output *out, const char *name,
+                               const char *long_name) {
+  var_def v = by_case(name, out->str_type, 1, 0, 0, "1", long_name);
+  v.compress = v.has_fill = 0;
+  return v;
+}
+
 static ks_status define_metrics(ks_output *out, ks_error *err) {
   const hid_t f64 = H5T_IEEE_F64LE;
-  const int an = KS_DIM_ANALYTE;
-  var_def defs[] = {
-      by_case("cmax", f64, 2, an, 0, "ng/mL", "peak plasma concentration"),
-      by_case("tmax", f64, 2, an, 0, "h", "time of peak plasma concentration"),
+  const int an = KS_DIM_ANALYTE, th = KS_DIM_THRESHOLD;
+  var_def defs[KS_NVAR] = {0};
+  defs[KS_VAR_CMAX] =
+      by_case("cmax", f64, 2, an, 0, "ng/mL", "peak plasma concentration");
+  defs[KS_VAR_TMAX] =
+      by_case("tmax", f64, 2, an, 0, "h", "time of peak plasma concentration");
+  defs[KS_VAR_AUC] =
       by_case("auc", f64, 2, an, 0, "ng*h/mL",
-              "area under the concentration-time curve over the output window"),
-      by_case("case_label", out->str_type, 1, 0, 0, "1", "case label"),
-      by_case("status", H5T_STD_I32LE, 1, 0, 0, "1",
-              "solver status (0 = solved)")};
-  /* The strings live uncompressed in the global heap; deflate would only
-   * squeeze their 16-byte references. */
-  defs[3].compress = defs[3].has_fill = 0;
+              "area under the concentration-time curve over the output window");
+  defs[KS_VAR_CMIN] = by_case("cmin", f64, 2, an, 0, "ng/mL",
+                              "lowest pre-dose trough concentration");
+  if (out->n_thresholds > 0) {
+    defs[KS_VAR_TIME_ABOVE] =
+        by_case("time_above", f64, 3, an, th, "h",
+                "time with concentration above the threshold");
+    defs[KS_VAR_TIME_TO_BELOW] =
+        by_case("time_to_below", f64, 3, an, th, "h",
+                "time after the last dose until the concentration falls and "
+                "stays below the threshold");
+  }
+  defs[KS_VAR_LABEL] = strings_by_case(out, "case_label", "case label");
+  defs[KS_VAR_STATUS] = by_case("status", H5T_STD_I32LE, 1, 0, 0, "1",
+                                "solver status (0 = solved)");
   /* -1 marks a case never written (ks_output_commit() refuses to leave one);
    * not a _FillValue attribute, which would make xarray turn status into
    * floats. */
-  defs[4].fill = -1.0;
-  hid_t *ids[] = {&out->cmax, &out->tmax, &out->auc, &out->label, &out->status};
-  for (size_t i = 0; i < sizeof defs / sizeof *defs; i++)
-    if ((*ids[i] = define_var(out, &defs[i])) < 0) {
+  defs[KS_VAR_STATUS].fill = -1.0;
+  for (int i = KS_VAR_CMAX; i <= KS_VAR_STATUS; i++) {
+    if (!defs[i].name)
+      continue; /* not in this layout */
+    if ((out->var[i] = define_var(out, &defs[i])) < 0) {
       char what[96];
       snprintf(what, sizeof what, "cannot define variable '%s'", defs[i].name);
       return h5_fail(err, out->path, what);
     }
+  }
+  return KS_OK;
+}
+
+/* parameter_units [parameter] and parameter_value [case, parameter]. */
+static ks_status define_parameters(ks_output *out, const ks_output_layout *l,
+                                   ks_error *err) {
+  if (out->n_parameters == 0)
+    return KS_OK;
+  var_def units = {0};
+  units.name = "parameter_units";
+  units.type = out->str_type;
+  units.rank = 1;
+  units.dims[0] = KS_DIM_PARAMETER;
+  units.units = "1";
+  units.long_name = "units of parameter_value, per parameter";
+  const var_def value = by_case(
+      "parameter_value", H5T_IEEE_F64LE, 2, KS_DIM_PARAMETER, 0,
+      "see parameter_units",
+      "parameter values used for each case (units: see parameter_units)");
+  if ((out->var[KS_VAR_PARAM_UNITS] = define_var(out, &units)) < 0 ||
+      write_all(out->var[KS_VAR_PARAM_UNITS], out->str_type,
+                l->parameter_units) < 0)
+    return h5_fail(err, out->path, "cannot write variable 'parameter_units'");
+  out->bytes_written += strings_bytes(l->parameter_units, l->n_parameters);
+  if ((out->var[KS_VAR_PARAM_VALUE] = define_var(out, &value)) < 0)
+    return h5_fail(err, out->path, "cannot define variable 'parameter_value'");
   return KS_OK;
 }
 
@@ -647,9 +815,11 @@ static ks_status define_case_vars(ks_output *out, const ks_output_layout *l,
                                   ks_error *err) {
   for (size_t i = 0; i < l->n_case_vars; i++) {
     const ks_output_case_var *cv = &l->case_vars[i];
-    const var_def def =
-        by_case(cv->name, H5T_IEEE_F64LE, 1, 0, 0, cv->units ? cv->units : "1",
-                cv->long_name ? cv->long_name : cv->name);
+    const char *long_name = cv->long_name ? cv->long_name : cv->name;
+    const var_def def = cv->is_string
+                            ? strings_by_case(out, cv->name, long_name)
+                            : by_case(cv->name, H5T_IEEE_F64LE, 1, 0, 0,
+                                      cv->units ? cv->units : "1", long_name);
     if ((out->case_var[i] = define_var(out, &def)) < 0) {
       char what[96];
       snprintf(what, sizeof what, "cannot define variable '%.60s'", cv->name);
@@ -708,6 +878,8 @@ static ks_status put_root_attrs(ks_output *out, const ks_output_layout *l,
 
 static void writer_free(ks_output *out) {
   ks__free(out->case_var);
+  ks__free(out->case_var_is_string);
+  ks__free(out->case_var_col);
   ks__free(out->written);
   ks__free(out->tmp_path);
   ks__free(out->dir);
@@ -719,15 +891,18 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
   ks_output *out = ks__calloc(1, sizeof *out);
   if (!out)
     return NULL;
-  out->file = out->conc = out->amount = out->cmax = out->tmax = out->auc =
-      out->label = out->status = out->str_type = H5I_INVALID_HID;
+  out->file = out->str_type = H5I_INVALID_HID;
   for (int d = 0; d < KS_NDIM; d++)
     out->dim[d] = H5I_INVALID_HID;
+  for (int v = 0; v < KS_NVAR; v++)
+    out->var[v] = H5I_INVALID_HID;
   out->n_cases = l->n_cases;
   out->n_analytes = l->n_analytes;
   out->n_times = l->n_times;
   out->n_compartments = has_amounts(l) ? l->n_compartments : 0;
   out->n_case_vars = l->n_case_vars;
+  out->n_parameters = l->n_parameters;
+  out->n_thresholds = l->n_thresholds;
   out->prof_bytes = l->float32 ? 4 : 8;
   size_t tmp_size = strlen(path) + 32;
   out->path = dup_str(path);
@@ -735,13 +910,21 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
   out->tmp_path = ks__malloc(tmp_size);
   out->written = ks__calloc(l->n_cases, 1);
   out->case_var = ks__malloc((l->n_case_vars + 1) * sizeof *out->case_var);
+  out->case_var_is_string = ks__calloc(l->n_case_vars + 1, 1);
+  out->case_var_col =
+      ks__malloc((l->n_case_vars + 1) * sizeof *out->case_var_col);
   if (!out->path || !out->dir || !out->tmp_path || !out->written ||
-      !out->case_var) {
+      !out->case_var || !out->case_var_is_string || !out->case_var_col) {
     writer_free(out);
     return NULL;
   }
-  for (size_t i = 0; i < l->n_case_vars; i++)
+  for (size_t i = 0; i < l->n_case_vars; i++) {
     out->case_var[i] = H5I_INVALID_HID;
+    int is_string = l->case_vars[i].is_string != 0;
+    out->case_var_is_string[i] = (unsigned char)is_string;
+    out->case_var_col[i] =
+        is_string ? out->n_str_case_vars++ : out->n_num_case_vars++;
+  }
   snprintf(out->tmp_path, tmp_size, "%s.tmp-%ld", path, (long)getpid());
   return out;
 }
@@ -750,12 +933,10 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
  * compression and writes happen here). Returns 0, or -1 with the first
  * failure on HDF5's error stack. */
 static int close_writer(ks_output *out) {
-  hid_t *ids[7 + KS_NDIM];
+  hid_t *ids[KS_NVAR + KS_NDIM];
   size_t n = 0;
-  hid_t *fixed[] = {&out->conc, &out->amount, &out->cmax,  &out->tmax,
-                    &out->auc,  &out->label,  &out->status};
-  for (size_t i = 0; i < 7; i++)
-    ids[n++] = fixed[i];
+  for (int v = 0; v < KS_NVAR; v++)
+    ids[n++] = &out->var[v];
   for (int d = 0; d < KS_NDIM; d++)
     ids[n++] = &out->dim[d];
   hid_t stack = H5I_INVALID_HID;
@@ -815,6 +996,8 @@ ks_status ks_output_create(const char *path, const ks_output_layout *layout,
   if (rc == KS_OK)
     rc = define_case_vars(out, layout, err);
   if (rc == KS_OK)
+    rc = define_parameters(out, layout, err);
+  if (rc == KS_OK)
     rc = put_text_var(out, "scenario_text", layout->scenario_text,
                       "scenario file (verbatim)", err);
   if (rc == KS_OK)
@@ -838,14 +1021,36 @@ static ks_status check_block(const ks_output *out, const ks_output_block *b,
     return ks_error_set(err, KS_ERR_ARG, NULL,
                         "output block: cases [%zu, %zu + %zu) outside [0, %zu)",
                         b->first, b->first, b->n, out->n_cases);
-  if ((out->conc >= 0 && !b->conc_ng_per_ml) ||
-      (out->amount >= 0 && !b->amount_mg) || !b->cmax_ng_per_ml || !b->tmax_h ||
-      !b->auc_ng_h_per_ml || !b->status ||
-      (out->n_case_vars && !b->case_vars) || any_null(b->labels, b->n))
-    return ks_error_set(err, KS_ERR_ARG, NULL,
-                        "output block at case %zu: an array the layout needs "
-                        "is NULL",
-                        b->first);
+  const int thr = out->n_thresholds > 0;
+  const struct {
+    const char *name;
+    int missing;
+  } need[] = {
+      {"conc_ng_per_ml", out->var[KS_VAR_CONC] >= 0 && !b->conc_ng_per_ml},
+      {"amount_mg", out->var[KS_VAR_AMOUNT] >= 0 && !b->amount_mg},
+      {"cmax_ng_per_ml", !b->cmax_ng_per_ml},
+      {"tmax_h", !b->tmax_h},
+      {"auc_ng_h_per_ml", !b->auc_ng_h_per_ml},
+      {"cmin_ng_per_ml", !b->cmin_ng_per_ml},
+      {"time_above_h", thr && !b->time_above_h},
+      {"time_to_below_h", thr && !b->time_to_below_h},
+      {"status", !b->status},
+      {"labels", any_null(b->labels, b->n)},
+      {"case_vars", out->n_num_case_vars > 0 && !b->case_vars},
+      {"case_strings",
+       out->n_str_case_vars > 0 &&
+           any_null(b->case_strings, b->n * out->n_str_case_vars)},
+      {"parameter_values", out->n_parameters > 0 && !b->parameter_values}};
+  for (size_t i = 0; i < sizeof need / sizeof *need; i++)
+    if (need[i].missing)
+      return ks_error_set(err, KS_ERR_ARG, NULL,
+                          "output block at case %zu: %s is NULL%s, but the "
+                          "layout needs it",
+                          b->first, need[i].name,
+                          strcmp(need[i].name, "labels") == 0 ||
+                                  strcmp(need[i].name, "case_strings") == 0
+                              ? " or holds a NULL string"
+                              : "");
   for (size_t i = b->first; i < b->first + b->n; i++)
     if (out->written[i])
       return ks_error_set(err, KS_ERR_ARG, NULL,
@@ -855,31 +1060,52 @@ static ks_status check_block(const ks_output *out, const ks_output_block *b,
 
 static int write_block_data(ks_output *out, const ks_output_block *b) {
   hsize_t f = b->first, n = b->n;
-  if (out->conc >= 0 &&
-      write_cases(out->conc, f, n, H5T_NATIVE_DOUBLE, b->conc_ng_per_ml) < 0)
-    return -1;
-  if (out->amount >= 0 &&
-      write_cases(out->amount, f, n, H5T_NATIVE_DOUBLE, b->amount_mg) < 0)
-    return -1;
-  if (write_cases(out->cmax, f, n, H5T_NATIVE_DOUBLE, b->cmax_ng_per_ml) < 0 ||
-      write_cases(out->tmax, f, n, H5T_NATIVE_DOUBLE, b->tmax_h) < 0 ||
-      write_cases(out->auc, f, n, H5T_NATIVE_DOUBLE, b->auc_ng_h_per_ml) < 0 ||
-      write_cases(out->status, f, n, H5T_NATIVE_INT32, b->status) < 0 ||
-      write_cases(out->label, f, n, out->str_type, b->labels) < 0)
-    return -1;
-  for (size_t j = 0; j < out->n_case_vars; j++)
-    if (write_column(out->case_var[j], f, n, out->n_case_vars, j,
-                     b->case_vars) < 0)
+  const hid_t dbl = H5T_NATIVE_DOUBLE;
+  const struct {
+    int var;
+    hid_t memtype;
+    const void *buf;
+  } arrays[] = {{KS_VAR_CONC, dbl, b->conc_ng_per_ml},
+                {KS_VAR_AMOUNT, dbl, b->amount_mg},
+                {KS_VAR_CMAX, dbl, b->cmax_ng_per_ml},
+                {KS_VAR_TMAX, dbl, b->tmax_h},
+                {KS_VAR_AUC, dbl, b->auc_ng_h_per_ml},
+                {KS_VAR_CMIN, dbl, b->cmin_ng_per_ml},
+                {KS_VAR_TIME_ABOVE, dbl, b->time_above_h},
+                {KS_VAR_TIME_TO_BELOW, dbl, b->time_to_below_h},
+                {KS_VAR_STATUS, H5T_NATIVE_INT32, b->status},
+                {KS_VAR_LABEL, out->str_type, b->labels},
+                {KS_VAR_PARAM_VALUE, dbl, b->parameter_values}};
+  for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++) {
+    hid_t ds = out->var[arrays[i].var];
+    if (ds >= 0 && write_cases(ds, f, n, arrays[i].memtype, arrays[i].buf) < 0)
       return -1;
+  }
+  for (size_t j = 0; j < out->n_case_vars; j++) {
+    int str = out->case_var_is_string[j];
+    if (write_column(out->case_var[j], f, n,
+                     str ? out->n_str_case_vars : out->n_num_case_vars,
+                     out->case_var_col[j], str ? out->str_type : dbl,
+                     str ? (const void *)b->case_strings
+                         : (const void *)b->case_vars) < 0)
+      return -1;
+  }
   return 0;
 }
 
 static uint64_t block_bytes(const ks_output *out, const ks_output_block *b) {
-  uint64_t per_case =
-      (out->conc >= 0 ? out->n_analytes * out->n_times * out->prof_bytes : 0) +
-      out->n_compartments * out->n_times * out->prof_bytes +
-      out->n_analytes * 3 * 8 + 4 + out->n_case_vars * 8;
-  return per_case * b->n + strings_bytes(b->labels, b->n);
+  uint64_t per_case = (out->var[KS_VAR_CONC] >= 0
+                           ? out->n_analytes * out->n_times * out->prof_bytes
+                           : 0) +
+                      out->n_compartments * out->n_times * out->prof_bytes +
+                      out->n_analytes * 4 * 8 /* cmax, tmax, auc, cmin */ +
+                      out->n_analytes * out->n_thresholds * 2 * 8 +
+                      4 /* status */ + out->n_parameters * 8 +
+                      out->n_num_case_vars * 8;
+  uint64_t bytes = per_case * b->n + strings_bytes(b->labels, b->n);
+  if (out->n_str_case_vars > 0)
+    bytes += strings_bytes(b->case_strings, b->n * out->n_str_case_vars);
+  return bytes;
 }
 
 ks_status ks_output_write_block(ks_output *out, const ks_output_block *block,
@@ -1004,15 +1230,32 @@ uint64_t ks_output_estimate_bytes(const ks_output_layout *l) {
     return 0;
   hsize_t nc = l->n_cases, na = l->n_analytes, nt = l->n_times;
   hsize_t ncomp = has_amounts(l) ? l->n_compartments : 0;
+  hsize_t npar = l->n_parameters, nthr = l->n_thresholds;
   hsize_t pbytes = l->float32 ? 4 : 8;
+  uint64_t n_str_vars = 0;
+  for (size_t i = 0; l->case_vars && i < l->n_case_vars; i++)
+    n_str_vars += l->case_vars[i].is_string != 0;
+  uint64_t n_num_vars = l->n_case_vars - n_str_vars;
+  /* case_label and each string case variable: references in the dataset,
+   * the strings themselves in the global heap */
+  uint64_t per_string_var = sat_add(
+      chunked_bytes(1, nc, 0, 0, KS_VLEN_REF_BYTES),
+      sat_mul(nc, vlen_bytes(KS_LABEL_BYTES_GUESS) - KS_VLEN_REF_BYTES));
   uint64_t total =
       chunked_bytes(1, nc, 0, 0, 8) /* case */ +
-      3 * chunked_bytes(2, nc, na, 0, 8) /* cmax, tmax, auc */ +
-      chunked_bytes(1, nc, 0, 0, 4) /* status */ +
-      chunked_bytes(1, nc, 0, 0, KS_VLEN_REF_BYTES) /* case_label */ +
-      l->n_case_vars * chunked_bytes(1, nc, 0, 0, 8);
-  total = sat_add(
-      total, sat_mul(nc, vlen_bytes(KS_LABEL_BYTES_GUESS) - KS_VLEN_REF_BYTES));
+      4 * chunked_bytes(2, nc, na, 0, 8) /* cmax, tmax, auc, cmin */ +
+      chunked_bytes(1, nc, 0, 0, 4) /* status */;
+  total = sat_add(total, sat_mul(n_num_vars, chunked_bytes(1, nc, 0, 0, 8)));
+  total = sat_add(total, sat_mul(1 + n_str_vars, per_string_var));
+  if (nthr) /* time_above, time_to_below, threshold */
+    total =
+        sat_add(total, sat_add(sat_mul(2, chunked_bytes(3, nc, na, nthr, 8)),
+                               nthr * 8));
+  if (npar) /* parameter_value, parameter, parameter_units */
+    total = sat_add(
+        total, sat_add(chunked_bytes(2, nc, npar, 0, 8),
+                       sat_add(vlen_strings_bytes(l->parameter_names, npar),
+                               vlen_strings_bytes(l->parameter_units, npar))));
   if (l->profiles)
     total = sat_add(total, chunked_bytes(3, nc, na, nt, pbytes));
   if (ncomp)
@@ -1029,6 +1272,6 @@ uint64_t ks_output_estimate_bytes(const ks_output_layout *l) {
   /* Metadata: superblock, object headers with their attributes, chunk
    * indexes, heap collection headers: a few KiB per dataset, plus index
    * entries that stay well under 1/256 of the chunks they point to. */
-  uint64_t n_datasets = 15 + l->n_case_vars;
+  uint64_t n_datasets = 22 + l->n_case_vars;
   return sat_add(total, 64 * 1024 + n_datasets * 4096 + total / 256);
 }

@@ -8,6 +8,7 @@
 #include "ketasim/dosing.h"
 #include "ketasim/metrics.h"
 #include "ketasim/output.h"
+#include "ketasim/sweep.h"
 #include "util_internal.h"
 #include "version_internal.h"
 
@@ -27,46 +28,64 @@ typedef struct worker {
   ks_system *sys;
   ks_solver *solver;
   ks_schedule sch;
+  ks_case_buf *buf;
+  double *eta;
   ks_solver_stats stats;
 } worker;
 
+/* What the output holds per case besides profiles. */
+typedef struct shape {
+  size_t na, nt, nc, nthr, np, n_num, n_str;
+} shape;
+
 /* One block of results, case-major. */
 typedef struct block {
-  size_t cap, na, nt, nc;
-  double *conc, *amount, *cmax, *tmax, *auc;
+  size_t cap;
+  shape sh;
+  double *conc, *amount, *cmax, *tmax, *auc, *cmin, *above, *below;
+  double *params, *nums;
+  const char **strs;
   int32_t *status;
   const char **labels;
   char (*msg)[256];
 } block;
 
 static void block_free(block *b) {
-  ks__free(b->conc);
-  ks__free(b->amount);
-  ks__free(b->cmax);
-  ks__free(b->tmax);
-  ks__free(b->auc);
-  ks__free(b->status);
-  ks__free(b->labels);
-  ks__free(b->msg);
+  void *ptrs[] = {b->conc,  b->amount, b->cmax,   b->tmax, b->auc,
+                  b->cmin,  b->above,  b->below,  b->params, b->nums,
+                  (void *)b->strs, b->status, (void *)b->labels, b->msg};
+  for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++)
+    ks__free(ptrs[i]);
   memset(b, 0, sizeof *b);
 }
 
-static ks_status block_alloc(block *b, size_t cap, size_t na, size_t nt,
-                             size_t nc, ks_error *err) {
+static void *cal(size_t n, size_t size, int *ok) {
+  void *p = ks__calloc(n ? n : 1, size);
+  *ok &= p != NULL;
+  return p;
+}
+
+static ks_status block_alloc(block *b, size_t cap, const shape *sh,
+                             ks_error *err) {
+  int ok = 1;
   b->cap = cap;
-  b->na = na;
-  b->nt = nt;
-  b->nc = nc;
-  b->conc = ks__calloc(cap * na * nt, sizeof *b->conc);
-  b->amount = nc ? ks__calloc(cap * nc * nt, sizeof *b->amount) : NULL;
-  b->cmax = ks__calloc(cap * na, sizeof *b->cmax);
-  b->tmax = ks__calloc(cap * na, sizeof *b->tmax);
-  b->auc = ks__calloc(cap * na, sizeof *b->auc);
-  b->status = ks__calloc(cap, sizeof *b->status);
-  b->labels = ks__calloc(cap, sizeof *b->labels);
-  b->msg = ks__calloc(cap, sizeof *b->msg);
-  if (!b->conc || (nc && !b->amount) || !b->cmax || !b->tmax || !b->auc ||
-      !b->status || !b->labels || !b->msg) {
+  b->sh = *sh;
+  size_t am = cap * sh->na;
+  b->conc = cal(am * sh->nt, sizeof(double), &ok);
+  b->amount = sh->nc ? cal(cap * sh->nc * sh->nt, sizeof(double), &ok) : NULL;
+  b->cmax = cal(am, sizeof(double), &ok);
+  b->tmax = cal(am, sizeof(double), &ok);
+  b->auc = cal(am, sizeof(double), &ok);
+  b->cmin = cal(am, sizeof(double), &ok);
+  b->above = cal(am * sh->nthr, sizeof(double), &ok);
+  b->below = cal(am * sh->nthr, sizeof(double), &ok);
+  b->params = cal(cap * sh->np, sizeof(double), &ok);
+  b->nums = cal(cap * sh->n_num, sizeof(double), &ok);
+  b->strs = cal(cap * sh->n_str, sizeof(char *), &ok);
+  b->status = cal(cap, sizeof(int32_t), &ok);
+  b->labels = cal(cap, sizeof(char *), &ok);
+  b->msg = cal(cap, sizeof *b->msg, &ok);
+  if (!ok) {
     block_free(b);
     return ks_error_set(err, KS_ERR_NOMEM, NULL,
                         "out of memory for a block of %zu cases", cap);
@@ -88,20 +107,75 @@ static ks_solver_options solver_options(const ks_scenario *s) {
   return o;
 }
 
+static void fail_case(block *b, size_t i, size_t ci, const char *label,
+                      const ks_error *err) {
+  const shape *sh = &b->sh;
+  char line[200];
+  ks_error_format(err, line, sizeof line);
+  int len = snprintf(b->msg[i], sizeof b->msg[i], "case %zu (%.40s): ", ci,
+                     label);
+  ks__strlcpy(b->msg[i] + len, line, sizeof b->msg[i] - (size_t)len);
+  double nan = (double)NAN;
+  for (size_t k = 0; k < sh->na * sh->nt; k++)
+    b->conc[i * sh->na * sh->nt + k] = nan;
+  for (size_t k = 0; b->amount && k < sh->nc * sh->nt; k++)
+    b->amount[i * sh->nc * sh->nt + k] = nan;
+  for (size_t a = 0; a < sh->na; a++) {
+    size_t j = i * sh->na + a;
+    b->cmax[j] = b->tmax[j] = b->auc[j] = b->cmin[j] = nan;
+    for (size_t k = 0; k < sh->nthr; k++)
+      b->above[j * sh->nthr + k] = b->below[j * sh->nthr + k] = nan;
+  }
+}
+
+/* Per-case variables: each sweep axis's value, then the subject index. */
+static void case_vars(const ks_scenario *s, const ks_case *c, block *b,
+                      size_t i) {
+  size_t num = 0, str = 0;
+  for (size_t j = 0; j < ks_scenario_n_axes(s); j++) {
+    if (ks_scenario_axis_is_text(s, j))
+      b->strs[i * b->sh.n_str + str++] =
+          ks_scenario_axis_text(s, j, c->axis_index[j]);
+    else
+      b->nums[i * b->sh.n_num + num++] =
+          ks_scenario_axis_number(s, j, c->axis_index[j]);
+  }
+  if (ks_scenario_has_population(s))
+    b->nums[i * b->sh.n_num + num] = (double)c->subject_index;
+}
+
 /* Solves case `ci` into slot `i` of the block. */
 static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
                        size_t ci) {
   const ks_scenario_settings *st = ks_scenario_settings_get(s);
+  const ks_model *m = ks_scenario_model(s);
+  const shape *sh = &b->sh;
   ks_case c;
-  ks_scenario_case(s, ci, &c);
+  ks_scenario_case(s, ci, w->buf, &c);
   b->labels[i] = c.label;
   b->msg[i][0] = '\0';
-  double *conc = b->conc + i * b->na * b->nt;
-  ks_case_output out = {conc, b->amount ? b->amount + i * b->nc * b->nt : NULL,
-                        b->auc + i * b->na, NULL};
+  case_vars(s, &c, b, i);
+  size_t am = i * sh->na;
+  ks_case_output out = {b->conc + am * sh->nt,
+                        b->amount ? b->amount + i * sh->nc * sh->nt : NULL,
+                        b->auc + am,
+                        NULL,
+                        b->cmax + am,
+                        b->tmax + am,
+                        b->cmin + am,
+                        sh->nthr,
+                        st->thresholds_ng_per_ml,
+                        b->above + am * sh->nthr,
+                        b->below + am * sh->nthr};
   ks_error err;
   ks_error_clear(&err);
-  ks_status rc = ks_system_evaluate(w->sys, &c.subject, c.overrides, NULL, &err);
+  if (ks_scenario_has_population(s))
+    ks_sweep_eta(m, ks_scenario_seed(s), c.subject_index, w->eta);
+  ks_status rc = ks_system_evaluate(w->sys, &c.subject, c.overrides,
+                                    ks_scenario_has_population(s) ? w->eta : NULL,
+                                    &err);
+  if (sh->np)
+    memcpy(b->params + i * sh->np, w->sys->param, sh->np * sizeof(double));
   if (rc == KS_OK)
     rc = ks_schedule_build(&w->sch, w->sys, &c, &err);
   ks_solver_options o = solver_options(s);
@@ -109,6 +183,8 @@ static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
     rc = ks_solver_run(w->solver, w->sys, &w->sch, &o, st->times_h, st->n_times,
                        st->analytes, st->n_analytes, &out, &w->stats, &err);
   if (rc == KS_ERR_SOLVER) {
+    /* one retry with tighter tolerances: a stiff corner that defeated the
+     * step-size control at the user's tolerance often passes at a tenth */
     ks_error_clear(&err);
     o.rtol *= 0.1;
     o.atol_mg *= 0.1;
@@ -117,26 +193,8 @@ static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
                        &w->stats, &err);
   }
   b->status[i] = (int32_t)-rc;
-  if (rc != KS_OK) {
-    char line[200];
-    ks_error_format(&err, line, sizeof line);
-    int len = snprintf(b->msg[i], sizeof b->msg[i], "case %zu (%.40s): ", ci,
-                     c.label);
-    ks__strlcpy(b->msg[i] + len, line, sizeof b->msg[i] - (size_t)len);
-    size_t n = b->na * b->nt;
-    for (size_t k = 0; k < n; k++)
-      conc[k] = (double)NAN;
-    if (out.amount_mg)
-      for (size_t k = 0; k < b->nc * b->nt; k++)
-        out.amount_mg[k] = (double)NAN;
-    for (size_t a = 0; a < b->na; a++)
-      b->cmax[i * b->na + a] = b->tmax[i * b->na + a] = b->auc[i * b->na + a] =
-          (double)NAN;
-    return;
-  }
-  for (size_t a = 0; a < b->na; a++)
-    ks_metrics_peak(conc + a * b->nt, st->times_h, b->nt, &b->cmax[i * b->na + a],
-                    &b->tmax[i * b->na + a]);
+  if (rc != KS_OK)
+    fail_case(b, i, ci, c.label, &err);
 }
 
 static void workers_free(worker *w, int n) {
@@ -144,12 +202,15 @@ static void workers_free(worker *w, int n) {
     ks_system_free(&w[i].sys);
     ks_solver_free(&w[i].solver);
     ks_schedule_free(&w[i].sch);
+    ks_case_buf_free(&w[i].buf);
+    ks__free(w[i].eta);
   }
   ks__free(w);
 }
 
-static ks_status workers_create(const ks_model *m, int n, worker **out,
+static ks_status workers_create(const ks_scenario *s, int n, worker **out,
                                 ks_error *err) {
+  const ks_model *m = ks_scenario_model(s);
   worker *w = ks__calloc((size_t)n, sizeof *w);
   if (!w)
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
@@ -158,6 +219,11 @@ static ks_status workers_create(const ks_model *m, int n, worker **out,
     rc = ks_system_create(m, &w[i].sys, err);
     if (rc == KS_OK)
       rc = ks_solver_create(m, &w[i].solver, err);
+    if (rc == KS_OK)
+      rc = ks_case_buf_create(s, &w[i].buf, err);
+    if (rc == KS_OK &&
+        !(w[i].eta = ks__calloc(ks_model_n_parameters(m) + 1, sizeof(double))))
+      rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
   }
   if (rc != KS_OK) {
     workers_free(w, n);
@@ -167,26 +233,97 @@ static ks_status workers_create(const ks_model *m, int n, worker **out,
   return KS_OK;
 }
 
-static void fill_layout(const ks_scenario *s, size_t n_cases,
-                        const char **analyte_names, const char **comp_names,
+/* Names and units the output layout borrows. */
+typedef struct names {
+  const char **analytes, **compartments, **params, **param_units;
+  char (*unit_buf)[32];
+  ks_output_case_var *vars;
+  size_t n_vars;
+} names;
+
+static void names_free(names *n) {
+  ks__free(n->analytes);
+  ks__free(n->compartments);
+  ks__free(n->params);
+  ks__free(n->param_units);
+  ks__free(n->unit_buf);
+  ks__free(n->vars);
+  memset(n, 0, sizeof *n);
+}
+
+static ks_status names_fill(const ks_scenario *s, names *n, shape *sh,
+                            ks_error *err) {
+  const ks_scenario_settings *st = ks_scenario_settings_get(s);
+  const ks_model *m = ks_scenario_model(s);
+  size_t nax = ks_scenario_n_axes(s);
+  int pop = ks_scenario_has_population(s), ok = 1;
+  memset(n, 0, sizeof *n);
+  sh->na = st->n_analytes;
+  sh->nt = st->n_times;
+  sh->nc = st->amounts && st->profiles ? ks_model_n_compartments(m) : 0;
+  sh->nthr = st->n_thresholds;
+  sh->np = ks_model_n_parameters(m);
+  sh->n_num = sh->n_str = 0;
+  n->analytes = cal(sh->na, sizeof(char *), &ok);
+  n->compartments = cal(ks_model_n_compartments(m), sizeof(char *), &ok);
+  n->params = cal(sh->np, sizeof(char *), &ok);
+  n->param_units = cal(sh->np, sizeof(char *), &ok);
+  n->unit_buf = cal(sh->np, sizeof *n->unit_buf, &ok);
+  n->vars = cal(nax + 1, sizeof *n->vars, &ok);
+  if (!ok) {
+    names_free(n);
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  }
+  for (size_t a = 0; a < sh->na; a++)
+    n->analytes[a] = ks_model_analyte_name(m, st->analytes[a]);
+  for (size_t i = 0; i < ks_model_n_compartments(m); i++)
+    n->compartments[i] = ks_model_compartment_name(m, i);
+  for (size_t p = 0; p < sh->np; p++) {
+    n->params[p] = ks_model_parameter_name(m, p);
+    n->param_units[p] = ks_dims_unit(ks_model_parameter_dims(m, p),
+                                     n->unit_buf[p], sizeof n->unit_buf[p]);
+  }
+  for (size_t j = 0; j < nax; j++) {
+    int txt = ks_scenario_axis_is_text(s, j);
+    n->vars[n->n_vars++] = (ks_output_case_var){
+        ks_scenario_axis_name(s, j), ks_scenario_axis_unit(s, j),
+        "sweep axis", txt};
+    if (txt)
+      sh->n_str++;
+    else
+      sh->n_num++;
+  }
+  if (pop) {
+    n->vars[n->n_vars++] = (ks_output_case_var){
+        "subject", "1", "virtual subject (the same person in every sweep point)",
+        0};
+    sh->n_num++;
+  }
+  return KS_OK;
+}
+
+static void fill_layout(const ks_scenario *s, size_t n_cases, const names *n,
                         const char *command_line, ks_output_layout *l) {
   const ks_scenario_settings *st = ks_scenario_settings_get(s);
   const ks_model *m = ks_scenario_model(s);
-  for (size_t a = 0; a < st->n_analytes; a++)
-    analyte_names[a] = ks_model_analyte_name(m, st->analytes[a]);
-  size_t nc = st->amounts ? ks_model_n_compartments(m) : 0;
-  for (size_t i = 0; i < nc; i++)
-    comp_names[i] = ks_model_compartment_name(m, i);
   memset(l, 0, sizeof *l);
   l->n_cases = n_cases;
   l->n_analytes = st->n_analytes;
   l->n_times = st->n_times;
-  l->n_compartments = st->profiles ? nc : 0;
-  l->analyte_names = analyte_names;
-  l->compartment_names = comp_names;
+  l->n_compartments =
+      st->amounts && st->profiles ? ks_model_n_compartments(m) : 0;
+  l->analyte_names = n->analytes;
+  l->compartment_names = n->compartments;
   l->times_h = st->times_h;
   l->float32 = st->float32;
   l->profiles = st->profiles;
+  l->n_case_vars = n->n_vars;
+  l->case_vars = n->vars;
+  l->n_parameters = ks_model_n_parameters(m);
+  l->parameter_names = n->params;
+  l->parameter_units = n->param_units;
+  l->n_thresholds = st->n_thresholds;
+  l->thresholds_ng_per_ml = st->thresholds_ng_per_ml;
   l->title = ks_scenario_title(s);
   l->scenario_text = ks_scenario_text(s);
   l->model_text = ks_model_text(m);
@@ -194,29 +331,30 @@ static void fill_layout(const ks_scenario *s, size_t n_cases,
 }
 
 uint64_t ks_run_estimate_bytes(const ks_scenario *s) {
-  const char *an[64] = {0}, **cn = NULL;
-  const ks_model *m = ks_scenario_model(s);
-  size_t nc = ks_model_n_compartments(m);
-  cn = ks__calloc(nc ? nc : 1, sizeof *cn);
-  if (!cn || ks_scenario_settings_get(s)->n_analytes > 64) {
-    ks__free(cn);
+  names n;
+  shape sh;
+  ks_error err;
+  ks_error_clear(&err);
+  if (names_fill(s, &n, &sh, &err) != KS_OK)
     return 0;
-  }
   ks_output_layout l;
-  fill_layout(s, ks_scenario_n_cases(s), an, cn, "", &l);
+  fill_layout(s, ks_scenario_n_cases(s), &n, "", &l);
   uint64_t bytes = ks_output_estimate_bytes(&l);
-  ks__free(cn);
+  names_free(&n);
   return bytes;
 }
 
-static size_t block_size(size_t n_cases, int threads, size_t per_case_bytes) {
-  size_t target = (size_t)64 << 20; /* 64 MiB of results per block */
-  size_t b = per_case_bytes ? target / per_case_bytes : 4096;
+static size_t block_size(size_t n_cases, int threads, const shape *sh) {
+  size_t per_case =
+      ((sh->na + sh->nc) * sh->nt + sh->na * (4 + 2 * sh->nthr) + sh->np) *
+          sizeof(double) + 512;
+  size_t target = (size_t)32 << 20; /* 32 MiB of results per block */
+  size_t b = target / per_case;
   size_t lo = (size_t)threads * 4;
   if (b < lo)
     b = lo;
-  if (b > 4096)
-    b = 4096;
+  if (b > 8192)
+    b = 8192;
   if (b > n_cases)
     b = n_cases;
   return b ? b : 1;
@@ -230,34 +368,52 @@ typedef struct run_state {
   int threads;
   block b;
   ks_output *out;
+  size_t done, total;
+  double t_start, t_progress;
 } run_state;
 
 static ks_status write_block(run_state *rs, size_t first, size_t n,
                              ks_error *err) {
   const block *b = &rs->b;
   for (size_t i = 0; i < n; i++)
-    if (b->status[i] != 0) {
-      if (rs->res->n_failed++ == 0)
-        ks__strlcpy(rs->res->first_failure, b->msg[i],
-                    sizeof rs->res->first_failure);
-    }
+    if (b->status[i] != 0 && rs->res->n_failed++ == 0)
+      ks__strlcpy(rs->res->first_failure, b->msg[i],
+                  sizeof rs->res->first_failure);
   if (rs->o->on_block)
     rs->o->on_block(rs->o->user, first, n, b->cmax, b->tmax, b->auc,
                     b->status);
   if (!rs->out)
     return KS_OK;
   const ks_scenario_settings *st = ks_scenario_settings_get(rs->s);
-  ks_output_block ob = {first - rs->o->first_case,
-                        n,
-                        st->profiles ? b->conc : NULL,
-                        st->profiles ? b->amount : NULL,
-                        b->cmax,
-                        b->tmax,
-                        b->auc,
-                        b->status,
-                        b->labels,
-                        NULL};
+  ks_output_block ob;
+  memset(&ob, 0, sizeof ob);
+  ob.first = first - rs->o->first_case;
+  ob.n = n;
+  ob.conc_ng_per_ml = st->profiles ? b->conc : NULL;
+  ob.amount_mg = st->profiles ? b->amount : NULL;
+  ob.cmax_ng_per_ml = b->cmax;
+  ob.tmax_h = b->tmax;
+  ob.auc_ng_h_per_ml = b->auc;
+  ob.cmin_ng_per_ml = b->cmin;
+  ob.time_above_h = b->above;
+  ob.time_to_below_h = b->below;
+  ob.status = b->status;
+  ob.labels = b->labels;
+  ob.case_vars = b->nums;
+  ob.case_strings = b->strs;
+  ob.parameter_values = b->params;
   return ks_output_write_block(rs->out, &ob, err);
+}
+
+/* Called by thread 0 between cases: at most four updates a second. */
+static void maybe_progress(run_state *rs, size_t done) {
+  if (!rs->o->progress)
+    return;
+  double now = omp_get_wtime();
+  if (now - rs->t_progress < 0.25)
+    return;
+  rs->t_progress = now;
+  rs->o->progress(rs->o->user, done, rs->total);
 }
 
 static ks_status run_blocks(run_state *rs, size_t first_case, size_t last_case,
@@ -270,13 +426,33 @@ static ks_status run_blocks(run_state *rs, size_t first_case, size_t last_case,
     block *b = &rs->b;
     worker *w = rs->w;
     const ks_scenario *s = rs->s;
+    size_t done = rs->done;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(rs->threads)
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
       solve_case(s, &w[omp_get_thread_num()], b, i, first + i);
+      size_t d;
+#pragma omp atomic capture
+      d = ++done;
+      if (omp_get_thread_num() == 0)
+        maybe_progress(rs, d);
+    }
+    rs->done = done;
     rc = write_block(rs, first, n, err);
     first += n;
   }
+  if (rs->o->progress)
+    rs->o->progress(rs->o->user, rs->done, rs->total);
   return rc;
+}
+
+static ks_status check_range(const ks_run_options *o, size_t total,
+                             size_t *last, ks_error *err) {
+  *last = o->last_case ? o->last_case : total;
+  if (o->first_case >= *last || *last > total)
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "case range [%zu, %zu) is empty or outside [0, %zu)",
+                        o->first_case, *last, total);
+  return KS_OK;
 }
 
 ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
@@ -284,33 +460,26 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
   ks_run_options o = opts ? *opts : ks_run_options_default();
   memset(res, 0, sizeof *res);
   double t0 = omp_get_wtime();
-  const ks_model *m = ks_scenario_model(s);
-  const ks_scenario_settings *st = ks_scenario_settings_get(s);
-  size_t total = ks_scenario_n_cases(s);
-  size_t last = o.last_case ? o.last_case : total;
-  if (o.first_case > last || last > total)
-    return ks_error_set(err, KS_ERR_ARG, NULL,
-                        "case range [%zu, %zu) is outside [0, %zu)",
-                        o.first_case, last, total);
-  run_state rs = {s, &o, res, NULL, o.threads > 0 ? o.threads : omp_get_max_threads(),
-                  {0}, NULL};
+  size_t last;
+  ks_status rc = check_range(&o, ks_scenario_n_cases(s), &last, err);
+  if (rc != KS_OK)
+    return rc;
   size_t n_cases = last - o.first_case;
-  size_t nc = st->amounts ? ks_model_n_compartments(m) : 0;
-  size_t per_case = (st->n_analytes + nc) * st->n_times * sizeof(double);
-  if ((size_t)rs.threads > n_cases && n_cases > 0)
+  run_state rs = {s, &o, res, NULL,
+                  o.threads > 0 ? o.threads : omp_get_max_threads(),
+                  {0}, NULL, 0, n_cases, t0, t0};
+  if ((size_t)rs.threads > n_cases)
     rs.threads = (int)n_cases;
-  const char **an = ks__calloc(st->n_analytes, sizeof *an);
-  const char **cn = ks__calloc(nc ? nc : 1, sizeof *cn);
-  ks_status rc = an && cn ? KS_OK
-                          : ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  names nm;
+  shape sh;
+  rc = names_fill(s, &nm, &sh, err);
   if (rc == KS_OK)
-    rc = workers_create(m, rs.threads, &rs.w, err);
+    rc = workers_create(s, rs.threads, &rs.w, err);
   if (rc == KS_OK)
-    rc = block_alloc(&rs.b, block_size(n_cases, rs.threads, per_case),
-                     st->n_analytes, st->n_times, nc, err);
+    rc = block_alloc(&rs.b, block_size(n_cases, rs.threads, &sh), &sh, err);
   if (rc == KS_OK && o.output_path) {
     ks_output_layout l;
-    fill_layout(s, n_cases, an, cn, o.command_line, &l);
+    fill_layout(s, n_cases, &nm, o.command_line, &l);
     rc = ks_output_create(o.output_path, &l, &rs.out, err);
   }
   if (rc == KS_OK)
@@ -328,8 +497,7 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
   ks_output_abort(&rs.out);
   block_free(&rs.b);
   workers_free(rs.w, rs.threads);
-  ks__free(an);
-  ks__free(cn);
+  names_free(&nm);
   res->n_cases = n_cases;
   res->wall_s = omp_get_wtime() - t0;
   return rc;

@@ -13,12 +13,50 @@
 #define KS_MAX_DOSES_PER_LINE 100000
 #define KS_MAX_ARMS 100000
 
+#define KS_MAX_CASES ((size_t)1 << 40)
+#define KS_MAX_CHECKED_POINTS 10000000u
+
+/* A sweep axis: its values stay YAML nodes until a field that uses the axis
+ * converts them with that field's unit rules. */
+typedef struct axis {
+  const char *name;
+  const ks_ynode *node;
+  size_t n;
+  int is_text;      /* values are names (routes, modifiers) */
+  char unit[32];    /* display unit of numeric values */
+  double unit_factor; /* internal units per display unit */
+  double *number;   /* [n] display values (numeric axes) */
+} axis;
+
+/* A scalar field that is a constant or comes from a sweep axis ($name). */
+typedef struct field {
+  int set;
+  int axis; /* -1: constant */
+  double value;
+  int per_kg;
+  double *values; /* [axis length] when axis >= 0 */
+  int *per_kg_v;
+  const ks_ynode *node;
+} field;
+
+typedef struct line_tpl {
+  field route;
+  size_t n_doses; /* > 1: escalation list */
+  field *doses;
+  field duration, rate, start, every, count;
+  const ks_ynode *node;
+} line_tpl;
+
 typedef struct arm {
   const char *name;
-  ks_subject subject;
-  double *overrides; /* NULL if none */
-  ks_dose_line *lines;
+  field weight;
+  field *covs;      /* [n_covariates] */
+  field *mods;      /* modifier names or "none" */
+  size_t n_mods;
+  field *overrides; /* [n_parameters] */
+  line_tpl *lines;
   size_t n_lines;
+  const ks_ynode *node; /* the arm, or the scenario for the implicit one */
 } arm;
 
 struct ks_scenario {
@@ -28,9 +66,25 @@ struct ks_scenario {
   ks_scenario_settings settings;
   double *times;
   size_t *analytes;
+  double *thresholds;
   arm *arms;
   size_t n_arms;
+  axis *axes;
+  size_t n_axes;
+  int zip;
+  size_t n_points, n_subjects, n_cases;
+  uint64_t seed;
+  int has_population;
+  size_t max_lines, max_doses;
   double max_dose_mg;
+};
+
+struct ks_case_buf {
+  size_t *axis_index;
+  double *covariates;
+  double *overrides;
+  ks_dose_line *lines;
+  double *doses;
 };
 
 typedef struct reader {
@@ -71,15 +125,16 @@ static ks_status resolve_model(reader *r, const ks_ynode *node,
     ks__strlcpy(dir, ".", sizeof dir);
   size_t len = strlen(name);
   int is_path = strchr(name, '/') != NULL ||
-                (len > 5 && strcmp(name + len - 5, ".yaml") == 0);
+                (len > 5 && strcmp(name + len - 5, ".yaml") == 0) ||
+                (len > 4 && strcmp(name + len - 4, ".yml") == 0);
   ks_srcloc loc = loc_of(r, node);
   if (is_path) {
     int ok = name[0] == '/' ? join_path(out, size, name, "", "")
                             : join_path(out, size, dir, "/", name);
     if (ok && file_exists(out))
       return KS_OK;
-    return ks_error_set(r->err, KS_ERR_IO, &loc, "model file '%s' not found",
-                        ok ? out : name);
+    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "model file '%s' not found", ok ? out : name);
   }
   char file[512];
   if (!join_path(file, sizeof file, "/", name, ".yaml"))
@@ -99,193 +154,388 @@ static ks_status resolve_model(reader *r, const ks_ynode *node,
                       name, name, KS_MODEL_DIR);
 }
 
-/* ---- subject and parameter overrides ------------------------------------ */
 
-static ks_status read_subject(reader *r, const ks_ynode *node, ks_subject *sub) {
-  static const char *const keys[] = {"weight"};
-  ks_status rc = ks__schema_kind(r->doc, node, KS_YMAP, "'subject'", r->err);
-  if (rc == KS_OK)
-    rc = ks__schema_keys(r->doc, node, keys, 1, "'subject'", r->err);
-  const ks_ynode *w = rc == KS_OK ? ks__ymap_get(node, "weight") : NULL;
-  if (!w)
-    return rc;
-  ks_quantity q;
-  rc = ks__schema_quantity(r->doc, w, KS_DIM_MASS, false, "70 kg", "weight",
-                           &q, r->err);
+/* ---- fields: constants or sweep axes ------------------------------------- */
+
+typedef enum conv_kind { CONV_QUANTITY, CONV_ROUTE, CONV_MODIFIER,
+                         CONV_COVARIATE, CONV_COUNT } conv_kind;
+
+typedef struct conv {
+  conv_kind kind;
+  ks_dims dims;
+  int allow_per_kg;
+  const char *example;
+  const char *what; /* "dose", "duration", ... */
+  double min;       /* exclusive lower bound for quantities (-1: >= 0) */
+  size_t index;     /* covariate */
+} conv;
+
+static ks_status unknown_name(reader *r, const ks_ynode *n, const char *what,
+                              size_t count,
+                              const char *(*name)(const ks_model *, size_t)) {
+  const ks_model *m = r->s->model;
+  const char **names = ks__calloc(count ? count : 1, sizeof *names);
+  if (!names)
+    return nomem(r);
+  for (size_t i = 0; i < count; i++)
+    names[i] = name(m, i);
+  ks_status rc = ks__schema_unknown(r->doc, n, what, n->text, names, count,
+                                    r->err);
+  ks__free(names);
+  return rc;
+}
+
+/* Converts one YAML scalar by the field's rules. */
+static ks_status convert(reader *r, const ks_ynode *n, const conv *cv,
+                         double *out, int *per_kg) {
+  const ks_model *m = r->s->model;
+  ks_status rc = ks__schema_kind(r->doc, n, KS_YSCALAR, cv->what, r->err);
   if (rc != KS_OK)
     return rc;
-  double kg = ks_mass_to_body_kg(q.value);
-  if (!(kg >= 0.3 && kg <= 400)) {
-    ks_srcloc loc = loc_of(r, w);
-    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                        "body weight %g kg is outside 0.3 to 400 kg", kg);
+  ks_srcloc loc = loc_of(r, n);
+  *per_kg = 0;
+  switch (cv->kind) {
+  case CONV_ROUTE: {
+    size_t k = ks_model_find_route(m, n->text);
+    if (k == NONE)
+      return unknown_name(r, n, "route", ks_model_n_routes(m),
+                          ks_model_route_name);
+    *out = (double)k;
+    return KS_OK;
   }
-  sub->weight_kg = kg;
+  case CONV_MODIFIER: {
+    size_t k = strcmp(n->text, "none") == 0 ? NONE
+                                            : ks_model_find_modifier(m, n->text);
+    if (k == NONE && strcmp(n->text, "none") != 0)
+      return unknown_name(r, n, "modifier", ks_model_n_modifiers(m),
+                          ks_model_modifier_name);
+    *out = k == NONE ? -1.0 : (double)k;
+    return KS_OK;
+  }
+  case CONV_COVARIATE:
+    return ks_model_covariate_parse(m, cv->index, n->text, &loc, out, r->err);
+  case CONV_COUNT: {
+    long c;
+    rc = ks__schema_count(r->doc, n, "count", KS_MAX_DOSES_PER_LINE, &c, r->err);
+    if (rc == KS_OK && c < 1)
+      rc = ks_error_set(r->err, KS_ERR_INPUT, &loc, "count must be at least 1");
+    *out = (double)c;
+    return rc;
+  }
+  case CONV_QUANTITY:
+    break;
+  }
+  ks_quantity q;
+  rc = ks_quantity_parse_as(n->text, &loc, cv->dims, cv->allow_per_kg != 0,
+                            cv->example, &q, r->err);
+  if (rc != KS_OK)
+    return rc;
+  int bad = cv->min < 0 ? !(q.value >= 0) : !(q.value > cv->min);
+  if (bad)
+    return ks_error_set(r->err, KS_ERR_INPUT, &loc, "%s must be %s, got '%s'",
+                        cv->what, cv->min < 0 ? "zero or positive" : "positive",
+                        n->text);
+  if (cv->dims.t == 1 && q.value > 24.0 * 365 * 100)
+    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "%s '%s' is longer than 100 years", cv->what, n->text);
+  *out = q.value;
+  *per_kg = q.dims.b == -1;
   return KS_OK;
 }
 
-static ks_status read_overrides(reader *r, const ks_ynode *node,
-                                const double *inherited, double **out) {
-  const ks_model *m = r->s->model;
-  size_t np = ks_model_n_parameters(m);
-  ks_status rc = ks__schema_kind(r->doc, node, KS_YMAP, "'parameters'", r->err);
+static size_t find_axis(const ks_scenario *s, const char *name) {
+  for (size_t j = 0; j < s->n_axes; j++)
+    if (strcmp(s->axes[j].name, name) == 0)
+      return j;
+  return NONE;
+}
+
+static ks_status read_field(reader *r, const ks_ynode *n, const conv *cv,
+                            field *f) {
+  memset(f, 0, sizeof *f);
+  f->set = 1;
+  f->axis = -1;
+  f->node = n;
+  if (n->kind != KS_YSCALAR || n->text[0] != '$')
+    return convert(r, n, cv, &f->value, &f->per_kg);
+  ks_scenario *s = r->s;
+  size_t j = find_axis(s, n->text + 1);
+  if (j == NONE) {
+    const char **names = ks__calloc(s->n_axes ? s->n_axes : 1, sizeof *names);
+    if (!names)
+      return nomem(r);
+    for (size_t k = 0; k < s->n_axes; k++)
+      names[k] = s->axes[k].name;
+    ks_status rc = ks__schema_unknown(r->doc, n, "sweep axis", n->text + 1,
+                                      names, s->n_axes, r->err);
+    ks__free(names);
+    return rc;
+  }
+  axis *ax = &s->axes[j];
+  f->axis = (int)j;
+  f->values = ks__calloc(ax->n, sizeof *f->values);
+  f->per_kg_v = ks__calloc(ax->n, sizeof *f->per_kg_v);
+  if (!f->values || !f->per_kg_v)
+    return nomem(r);
+  for (size_t k = 0; k < ax->n; k++) {
+    ks_status rc = convert(r, ax->node->items[k], cv, &f->values[k],
+                           &f->per_kg_v[k]);
+    if (rc != KS_OK)
+      return rc;
+  }
+  return KS_OK;
+}
+
+static void field_free(field *f) {
+  ks__free(f->values);
+  ks__free(f->per_kg_v);
+}
+
+/* The field's value for a case, given each axis's value index. */
+static double field_get(const field *f, const size_t *ai, int *per_kg) {
+  if (f->axis < 0) {
+    if (per_kg)
+      *per_kg = f->per_kg;
+    return f->value;
+  }
+  size_t k = ai[f->axis];
+  if (per_kg)
+    *per_kg = f->per_kg_v[k];
+  return f->values[k];
+}
+
+/* ---- sweep axes and population ------------------------------------------ */
+
+/* A numeric axis is shown in the unit of its first value. */
+static ks_status axis_units(reader *r, axis *ax) {
+  ks_quantity q0;
+  ks_error scratch;
+  ks_error_clear(&scratch);
+  const char *t0 = ax->node->items[0]->text;
+  if (ks_quantity_parse(t0, NULL, &q0, &scratch) != KS_OK) {
+    ax->is_text = 1;
+    return KS_OK;
+  }
+  const char *u = t0;
+  while (*u == ' ')
+    u++;
+  while (*u && *u != ' ' && !((*u >= 'a' && *u <= 'z') || (*u >= 'A' && *u <= 'Z') ||
+                              *u == '%' || (unsigned char)*u >= 0x80))
+    u++;
+  if (*u == 'e' || *u == 'E') /* an exponent, not a unit */
+    while (*u && *u != ' ')
+      u++;
+  while (*u == ' ')
+    u++;
+  ks__strlcpy(ax->unit, *u ? u : "1", sizeof ax->unit);
+  ks_dims d;
+  ax->unit_factor = 1.0;
+  if (*u && ks_unit_parse(u, NULL, &ax->unit_factor, &d, &scratch) != KS_OK)
+    ax->unit_factor = 1.0;
+  ax->number = ks__calloc(ax->n, sizeof *ax->number);
+  if (!ax->number)
+    return nomem(r);
+  for (size_t k = 0; k < ax->n; k++) {
+    const ks_ynode *v = ax->node->items[k];
+    ks_quantity q;
+    ks_status rc = ks__schema_kind(r->doc, v, KS_YSCALAR, "a sweep value", r->err);
+    if (rc == KS_OK) {
+      ks_srcloc loc = loc_of(r, v);
+      rc = ks_quantity_parse(v->text, &loc, &q, r->err);
+    }
+    if (rc == KS_OK && !ks_dims_equal(q.dims, q0.dims)) {
+      ks_srcloc loc = loc_of(r, v);
+      char a[64], b[64];
+      rc = ks_error_set(r->err, KS_ERR_UNIT, &loc,
+                        "sweep axis '%s' mixes a %s with a %s", ax->name,
+                        ks_dims_describe(q0.dims, a, sizeof a),
+                        ks_dims_describe(q.dims, b, sizeof b));
+    }
+    if (rc != KS_OK)
+      return rc;
+    ax->number[k] = q.value / ax->unit_factor;
+  }
+  return KS_OK;
+}
+
+static ks_status read_sweep(reader *r, const ks_ynode *root) {
+  ks_scenario *s = r->s;
+  const ks_ynode *sw = ks__ymap_get(root, "sweep");
+  const ks_ynode *mode = ks__ymap_get(root, "sweep_mode");
+  s->n_points = 1;
+  if (mode) {
+    ks_status rc = ks__schema_kind(r->doc, mode, KS_YSCALAR, "'sweep_mode'", r->err);
+    if (rc != KS_OK)
+      return rc;
+    if (strcmp(mode->text, "zip") == 0)
+      s->zip = 1;
+    else if (strcmp(mode->text, "product") != 0) {
+      ks_srcloc loc = loc_of(r, mode);
+      return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                          "sweep_mode must be product or zip, got '%s'",
+                          mode->text);
+    }
+  }
+  if (!sw)
+    return KS_OK;
+  ks_status rc = ks__schema_kind(r->doc, sw, KS_YMAP, "'sweep'", r->err);
   if (rc != KS_OK)
     return rc;
-  *out = ks__calloc(np ? np : 1, sizeof **out);
-  if (!*out)
+  s->n_axes = sw->n;
+  s->axes = ks__calloc(sw->n ? sw->n : 1, sizeof *s->axes);
+  if (!s->axes)
     return nomem(r);
-  for (size_t i = 0; i < np; i++)
-    (*out)[i] = inherited ? inherited[i] : (double)NAN;
-  for (size_t i = 0; i < node->n; i++) {
+  for (size_t j = 0; j < sw->n; j++) {
+    axis *ax = &s->axes[j];
+    ax->name = sw->keys[j]->text;
+    ax->node = sw->items[j];
+    ks_srcloc loc = loc_of(r, sw->items[j]);
+    if (!strcmp(ax->name, "subject") || !strcmp(ax->name, "case") ||
+        !strcmp(ax->name, "time") || !strcmp(ax->name, "analyte"))
+      return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                          "'%s' is reserved and cannot name a sweep axis",
+                          ax->name);
+    rc = ks__schema_kind(r->doc, ax->node, KS_YSEQ, "a sweep axis", r->err);
+    if (rc != KS_OK)
+      return rc;
+    ax->n = ax->node->n;
+    if (ax->n == 0)
+      return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                          "sweep axis '%s' has no values", ax->name);
+    rc = axis_units(r, ax);
+    if (rc != KS_OK)
+      return rc;
+    if (s->zip && ax->n != s->axes[0].n)
+      return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                          "with sweep_mode zip every axis needs %zu values "
+                          "(as '%s'); '%s' has %zu",
+                          s->axes[0].n, s->axes[0].name, ax->name, ax->n);
+    if (!s->zip && s->n_points > KS_MAX_CASES / ax->n)
+      return ks_error_set(r->err, KS_ERR_LIMIT, &loc,
+                          "the sweep has more than 2^40 points");
+    s->n_points = s->zip ? ax->n : s->n_points * ax->n;
+  }
+  return KS_OK;
+}
+
+static ks_status read_population(reader *r, const ks_ynode *root) {
+  static const char *const keys[] = {"subjects", "seed"};
+  ks_scenario *s = r->s;
+  const ks_ynode *p = ks__ymap_get(root, "population"), *n, *seed;
+  s->n_subjects = 1;
+  if (!p)
+    return KS_OK;
+  ks_status rc = ks__schema_kind(r->doc, p, KS_YMAP, "'population'", r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_keys(r->doc, p, keys, 2, "'population'", r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_require(r->doc, p, "subjects", "'population'", &n, r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_require(r->doc, p, "seed", "'population'", &seed, r->err);
+  long count = 0, sd = 0;
+  if (rc == KS_OK)
+    rc = ks__schema_count(r->doc, n, "subjects", 100000000L, &count, r->err);
+  if (rc == KS_OK && count < 1) {
+    ks_srcloc loc = loc_of(r, n);
+    rc = ks_error_set(r->err, KS_ERR_INPUT, &loc, "subjects must be at least 1");
+  }
+  if (rc == KS_OK)
+    rc = ks__schema_count(r->doc, seed, "seed", 4294967295L, &sd, r->err);
+  s->n_subjects = (size_t)count;
+  s->seed = (uint64_t)sd;
+  s->has_population = 1;
+  return rc;
+}
+
+/* ---- subject and parameter overrides ------------------------------------ */
+
+static ks_status read_modifier_list(reader *r, const ks_ynode *n, arm *a) {
+  ks_status rc = ks__schema_kind(r->doc, n, KS_YSEQ, "'modifiers'", r->err);
+  if (rc != KS_OK)
+    return rc;
+  ks__free(a->mods);
+  a->n_mods = n->n;
+  a->mods = ks__calloc(n->n ? n->n : 1, sizeof *a->mods);
+  if (!a->mods)
+    return nomem(r);
+  conv cv = {CONV_MODIFIER, KS_DIM_NONE, 0, "", "a modifier", 0, 0};
+  for (size_t i = 0; rc == KS_OK && i < n->n; i++)
+    rc = read_field(r, n->items[i], &cv, &a->mods[i]);
+  return rc;
+}
+
+static ks_status read_subject(reader *r, const ks_ynode *node, arm *a) {
+  const ks_model *m = r->s->model;
+  ks_status rc = ks__schema_kind(r->doc, node, KS_YMAP, "'subject'", r->err);
+  for (size_t i = 0; rc == KS_OK && i < node->n; i++) {
+    const char *key = node->keys[i]->text;
+    const ks_ynode *v = node->items[i];
+    if (strcmp(key, "weight") == 0) {
+      conv cv = {CONV_QUANTITY, KS_DIM_MASS, 0, "70 kg", "weight", 0, 0};
+      field_free(&a->weight);
+      rc = read_field(r, v, &cv, &a->weight);
+      continue;
+    }
+    if (strcmp(key, "modifiers") == 0) {
+      rc = read_modifier_list(r, v, a);
+      continue;
+    }
+    size_t c = ks_model_find_covariate_key(m, key);
+    if (c == NONE) {
+      size_t nc = ks_model_n_covariates(m);
+      const char **keys = ks__calloc(nc + 2, sizeof *keys);
+      if (!keys)
+        return nomem(r);
+      keys[0] = "weight";
+      keys[1] = "modifiers";
+      for (size_t k = 0; k < nc; k++)
+        keys[k + 2] = ks_model_covariate_subject_key(m, k);
+      rc = ks__schema_keys(r->doc, node, keys, nc + 2, "'subject'", r->err);
+      ks__free(keys);
+      return rc;
+    }
+    conv cv = {CONV_COVARIATE, KS_DIM_NONE, 0, "", key, 0, c};
+    field_free(&a->covs[c]);
+    rc = read_field(r, v, &cv, &a->covs[c]);
+  }
+  return rc;
+}
+
+static ks_status read_overrides(reader *r, const ks_ynode *node, arm *a) {
+  const ks_model *m = r->s->model;
+  ks_status rc = ks__schema_kind(r->doc, node, KS_YMAP, "'parameters'", r->err);
+  for (size_t i = 0; rc == KS_OK && i < node->n; i++) {
     const char *name = node->keys[i]->text;
     size_t p = ks_model_find_parameter(m, name);
-    if (p == NONE || !ks_model_parameter_is_base(m, p)) {
-      const char **names = ks__calloc(np ? np : 1, sizeof *names);
-      if (!names)
-        return nomem(r);
-      size_t k = 0;
-      for (size_t j = 0; j < np; j++)
-        if (ks_model_parameter_is_base(m, j))
-          names[k++] = ks_model_parameter_name(m, j);
-      if (p != NONE) {
-        ks_srcloc loc = loc_of(r, node->keys[i]);
-        rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
+    if (p != NONE && !ks_model_parameter_is_base(m, p)) {
+      ks_srcloc loc = loc_of(r, node->keys[i]);
+      return ks_error_set(r->err, KS_ERR_INPUT, &loc,
                           "parameter '%s' is computed by the model from other "
                           "parameters and cannot be set",
                           name);
-      } else {
-        rc = ks__schema_unknown(r->doc, node->keys[i], "parameter", name,
-                                names, k, r->err);
-      }
-      ks__free(names);
-      return rc;
     }
+    if (p == NONE)
+      return unknown_name(r, node->keys[i], "parameter",
+                          ks_model_n_parameters(m), ks_model_parameter_name);
     ks_dims want = ks_model_parameter_dims(m, p);
-    int per_kg = ks_model_parameter_per_kg(m, p);
-    if (per_kg)
+    if (ks_model_parameter_per_kg(m, p))
       want = ks_dims_div(want, (ks_dims){0, 1, 0, 0, 0});
-    char unit[64];
+    char unit[64], example[80];
     ks_dims_unit(want, unit, sizeof unit);
-    char example[80];
     snprintf(example, sizeof example, "1 %s", unit);
-    ks_quantity q;
-    rc = ks__schema_quantity(r->doc, node->items[i], want, false, example,
-                             name, &q, r->err);
-    if (rc != KS_OK)
-      return rc;
-    if (!(q.value >= 0)) {
-      ks_srcloc loc = loc_of(r, node->items[i]);
-      return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                          "parameter '%s' must not be negative", name);
-    }
-    (*out)[p] = q.value;
+    conv cv = {CONV_QUANTITY, want, 0, example, name, -1, 0};
+    field_free(&a->overrides[p]);
+    rc = read_field(r, node->items[i], &cv, &a->overrides[p]);
   }
-  return KS_OK;
+  return rc;
 }
 
 /* ---- regimen -------------------------------------------------------------- */
 
-static ks_status read_doses(reader *r, const ks_ynode *node, ks_dose_line *ln,
-                            double **doses, size_t *n_doses) {
-  size_t n = node->kind == KS_YSEQ ? node->n : 1;
-  if (node->kind == KS_YSEQ && n == 0) {
-    ks_srcloc loc = loc_of(r, node);
-    return ks_error_set(r->err, KS_ERR_INPUT, &loc, "the list of doses is empty");
-  }
-  if (n > KS_MAX_DOSES_PER_LINE) {
-    ks_srcloc loc = loc_of(r, node);
-    return ks_error_set(r->err, KS_ERR_LIMIT, &loc, "more than %d doses in one line",
-                        KS_MAX_DOSES_PER_LINE);
-  }
-  *doses = ks__calloc(n, sizeof **doses);
-  if (!*doses)
-    return nomem(r);
-  *n_doses = n;
-  for (size_t i = 0; i < n; i++) {
-    const ks_ynode *d = node->kind == KS_YSEQ ? node->items[i] : node;
-    ks_quantity q;
-    ks_status rc = ks__schema_quantity(r->doc, d, KS_DIM_MASS, true,
-                                       "0.5 mg/kg", "dose", &q, r->err);
-    if (rc != KS_OK)
-      return rc;
-    int per_kg = q.dims.b == -1;
-    ks_srcloc loc = loc_of(r, d);
-    if (i > 0 && per_kg != ln->dose_per_kg)
-      return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                          "mix of mg and mg/kg doses in one line: give all "
-                          "doses of a line in the same kind of unit");
-    ln->dose_per_kg = per_kg;
-    if (!(q.value > 0))
-      return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                          "dose must be positive, got '%s'", d->text);
-    (*doses)[i] = q.value;
-  }
-  return KS_OK;
-}
-
-static ks_status read_time(reader *r, const ks_ynode *node, const char *field,
-                           int positive, double *out) {
-  ks_quantity q;
-  ks_status rc = ks__schema_quantity(r->doc, node, KS_DIM_TIME, false,
-                                     "40 min", field, &q, r->err);
-  if (rc != KS_OK)
-    return rc;
-  if (positive ? !(q.value > 0) : !(q.value >= 0)) {
-    ks_srcloc loc = loc_of(r, node);
-    return ks_error_set(r->err, KS_ERR_INPUT, &loc, "%s must be %s, got '%s'",
-                        field, positive ? "positive" : "zero or positive",
-                        node->text);
-  }
-  if (q.value > 24.0 * 365 * 100) {
-    ks_srcloc loc = loc_of(r, node);
-    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                        "%s '%s' is longer than 100 years", field, node->text);
-  }
-  *out = q.value;
-  return KS_OK;
-}
-
-/* Infusion length from `duration`, or from `rate` (dose / rate). */
-static ks_status read_duration(reader *r, const ks_ynode *node,
-                               ks_dose_line *ln, size_t n_doses) {
-  const ks_ynode *dur = ks__ymap_get(node, "duration");
-  const ks_ynode *rate = ks__ymap_get(node, "rate");
-  ln->duration_h = 0;
-  if (dur && rate) {
-    ks_srcloc loc = loc_of(r, rate);
-    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                        "give either 'duration' or 'rate', not both");
-  }
-  if (dur)
-    return read_time(r, dur, "duration", 1, &ln->duration_h);
-  if (!rate)
-    return KS_OK;
-  ks_quantity q;
-  ks_status rc = ks__schema_quantity(r->doc, rate, KS_DIM_MASS_RATE, true,
-                                     "10 mg/h", "rate", &q, r->err);
-  if (rc != KS_OK)
-    return rc;
-  ks_srcloc loc = loc_of(r, rate);
-  if (!(q.value > 0))
-    return ks_error_set(r->err, KS_ERR_INPUT, &loc, "rate must be positive");
-  if ((q.dims.b == -1) != ln->dose_per_kg)
-    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                        "give dose and rate both per kg (mg/kg, mg/kg/h) or "
-                        "both absolute (mg, mg/h)");
-  for (size_t i = 1; i < n_doses; i++)
-    if (ln->dose[i] != ln->dose[0])
-      return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                          "'rate' with escalating doses is ambiguous: give "
-                          "'duration' instead");
-  ln->duration_h = ln->dose[0] / q.value;
-  return KS_OK;
-}
-
-static ks_status read_line(reader *r, const ks_ynode *node, ks_dose_line *ln) {
-  static const char *const keys[] = {"route", "dose",  "duration",   "rate",
-                                     "start", "every", "count", "description"};
-  const ks_model *m = r->s->model;
-  const ks_ynode *route, *dose;
+static ks_status read_line(reader *r, const ks_ynode *node, line_tpl *ln) {
+  static const char *const keys[] = {"route", "dose",  "duration", "rate",
+                                     "start", "every", "count",    "description"};
+  const ks_ynode *route, *dose, *f;
   ks_status rc = ks__schema_kind(r->doc, node, KS_YMAP, "a regimen line", r->err);
   if (rc == KS_OK)
     rc = ks__schema_keys(r->doc, node, keys, 8, "a regimen line", r->err);
@@ -295,78 +545,60 @@ static ks_status read_line(reader *r, const ks_ynode *node, ks_dose_line *ln) {
   if (rc == KS_OK)
     rc = ks__schema_require(r->doc, node, "dose", "a regimen line", &dose,
                             r->err);
-  if (rc == KS_OK)
-    rc = ks__schema_kind(r->doc, route, KS_YSCALAR, "'route'", r->err);
   if (rc != KS_OK)
     return rc;
-  ln->line = node->line;
-  ln->route = ks_model_find_route(m, route->text);
-  if (ln->route == NONE) {
-    size_t nr = ks_model_n_routes(m);
-    const char **names = ks__calloc(nr ? nr : 1, sizeof *names);
-    if (!names)
-      return nomem(r);
-    for (size_t i = 0; i < nr; i++)
-      names[i] = ks_model_route_name(m, i);
-    rc = ks__schema_unknown(r->doc, route, "route", route->text, names, nr,
-                            r->err);
-    ks__free(names);
-    return rc;
-  }
-  double *doses = NULL;
-  size_t n_doses = 0;
-  rc = read_doses(r, dose, ln, &doses, &n_doses);
-  ln->dose = doses;
+  ln->node = node;
+  conv c_route = {CONV_ROUTE, KS_DIM_NONE, 0, "", "'route'", 0, 0};
+  rc = read_field(r, route, &c_route, &ln->route);
   if (rc != KS_OK)
     return rc;
-  const ks_ynode *start = ks__ymap_get(node, "start");
-  const ks_ynode *every = ks__ymap_get(node, "every");
-  const ks_ynode *count = ks__ymap_get(node, "count");
-  ln->start_h = 0;
-  ln->every_h = 0;
-  ln->count = n_doses;
-  if (start)
-    rc = read_time(r, start, "start", 0, &ln->start_h);
-  if (rc == KS_OK && count) {
-    long c;
-    rc = ks__schema_count(r->doc, count, "count", KS_MAX_DOSES_PER_LINE, &c,
-                          r->err);
-    ks_srcloc loc = loc_of(r, count);
-    if (rc == KS_OK && c < 1)
-      rc = ks_error_set(r->err, KS_ERR_INPUT, &loc, "count must be at least 1");
-    if (rc == KS_OK && n_doses > 1 && (size_t)c != n_doses)
-      rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                        "count %ld does not match the %zu doses listed", c,
-                        n_doses);
-    if (rc == KS_OK && n_doses == 1 && c > 1) {
-      double *d = ks__realloc(doses, (size_t)c * sizeof *d);
-      if (!d)
-        return nomem(r);
-      for (long i = 1; i < c; i++)
-        d[i] = d[0];
-      ln->dose = d;
-    }
-    ln->count = (size_t)c;
-  }
-  if (rc == KS_OK)
-    rc = read_duration(r, node, ln, ln->count);
-  if (rc == KS_OK && every)
-    rc = read_time(r, every, "every", 1, &ln->every_h);
-  if (rc != KS_OK)
-    return rc;
-  ks_srcloc loc = loc_of(r, every ? every : node);
-  if (ln->count > 1 && !every)
+  if (dose->kind == KS_YSEQ && (dose->n == 0 || dose->n > KS_MAX_DOSES_PER_LINE)) {
+    ks_srcloc loc = loc_of(r, dose);
     return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                        "%zu doses need 'every' (the interval between them)",
-                        ln->count);
-  if (every && ln->count > 1 && ln->every_h < ln->duration_h)
-    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                        "the infusion (%g h) is longer than its repeat "
-                        "interval 'every' (%g h)",
-                        ln->duration_h, ln->every_h);
-  if (ln->count == 1)
-    ln->every_h = every ? ln->every_h : 0;
-  return KS_OK;
+                        "the list of doses must have 1 to %d doses",
+                        KS_MAX_DOSES_PER_LINE);
+  }
+  ln->n_doses = dose->kind == KS_YSEQ ? dose->n : 1;
+  ln->doses = ks__calloc(ln->n_doses, sizeof *ln->doses);
+  if (!ln->doses)
+    return nomem(r);
+  conv c_dose = {CONV_QUANTITY, KS_DIM_MASS, 1, "0.5 mg/kg", "dose", 0, 0};
+  for (size_t i = 0; rc == KS_OK && i < ln->n_doses; i++)
+    rc = read_field(r, dose->kind == KS_YSEQ ? dose->items[i] : dose, &c_dose,
+                    &ln->doses[i]);
+  conv c_dur = {CONV_QUANTITY, KS_DIM_TIME, 0, "40 min", "duration", 0, 0};
+  conv c_rate = {CONV_QUANTITY, KS_DIM_MASS_RATE, 1, "10 mg/h", "rate", 0, 0};
+  conv c_start = {CONV_QUANTITY, KS_DIM_TIME, 0, "0 h", "start", -1, 0};
+  conv c_every = {CONV_QUANTITY, KS_DIM_TIME, 0, "3.5 d", "every", 0, 0};
+  conv c_count = {CONV_COUNT, KS_DIM_NONE, 0, "", "count", 0, 0};
+  if (rc == KS_OK && (f = ks__ymap_get(node, "duration")))
+    rc = read_field(r, f, &c_dur, &ln->duration);
+  if (rc == KS_OK && (f = ks__ymap_get(node, "rate")))
+    rc = read_field(r, f, &c_rate, &ln->rate);
+  if (rc == KS_OK && (f = ks__ymap_get(node, "start")))
+    rc = read_field(r, f, &c_start, &ln->start);
+  if (rc == KS_OK && (f = ks__ymap_get(node, "every")))
+    rc = read_field(r, f, &c_every, &ln->every);
+  if (rc == KS_OK && (f = ks__ymap_get(node, "count")))
+    rc = read_field(r, f, &c_count, &ln->count);
+  if (rc == KS_OK && ln->duration.set && ln->rate.set) {
+    ks_srcloc loc = loc_of(r, ln->rate.node);
+    rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                      "give either 'duration' or 'rate', not both");
+  }
+  return rc;
+}
+
+static void line_free(line_tpl *ln) {
+  field_free(&ln->route);
+  for (size_t i = 0; ln->doses && i < ln->n_doses; i++)
+    field_free(&ln->doses[i]);
+  ks__free(ln->doses);
+  field_free(&ln->duration);
+  field_free(&ln->rate);
+  field_free(&ln->start);
+  field_free(&ln->every);
+  field_free(&ln->count);
 }
 
 static ks_status read_regimen(reader *r, const ks_ynode *node, arm *a) {
@@ -383,78 +615,99 @@ static ks_status read_regimen(reader *r, const ks_ynode *node, arm *a) {
   a->n_lines = node->n;
   for (size_t i = 0; rc == KS_OK && i < node->n; i++)
     rc = read_line(r, node->items[i], &a->lines[i]);
+  if (a->n_lines > r->s->max_lines)
+    r->s->max_lines = a->n_lines;
   return rc;
 }
 
 /* ---- arms ----------------------------------------------------------------- */
 
-static ks_status read_arm(reader *r, const ks_ynode *node, const arm *base,
-                          const ks_ynode *base_regimen, arm *a) {
+static ks_status arm_alloc(reader *r, arm *a) {
+  const ks_model *m = r->s->model;
+  size_t nc = ks_model_n_covariates(m), np = ks_model_n_parameters(m);
+  a->covs = ks__calloc(nc ? nc : 1, sizeof *a->covs);
+  a->overrides = ks__calloc(np ? np : 1, sizeof *a->overrides);
+  return a->covs && a->overrides ? KS_OK : nomem(r);
+}
+
+static void arm_free(arm *a, const ks_model *m) {
+  field_free(&a->weight);
+  for (size_t i = 0; a->covs && m && i < ks_model_n_covariates(m); i++)
+    field_free(&a->covs[i]);
+  for (size_t i = 0; a->overrides && m && i < ks_model_n_parameters(m); i++)
+    field_free(&a->overrides[i]);
+  for (size_t i = 0; a->mods && i < a->n_mods; i++)
+    field_free(&a->mods[i]);
+  for (size_t i = 0; a->lines && i < a->n_lines; i++)
+    line_free(&a->lines[i]);
+  ks__free(a->covs);
+  ks__free(a->overrides);
+  ks__free(a->mods);
+  ks__free(a->lines);
+}
+
+/* An arm starts from the scenario's subject and parameters, then applies its
+ * own; it uses its own regimen or the scenario's. */
+static ks_status read_arm(reader *r, const ks_ynode *root, const ks_ynode *node,
+                          arm *a) {
   static const char *const keys[] = {"name", "regimen", "subject",
                                      "parameters", "description"};
-  const ks_ynode *name, *reg, *sub, *par;
-  ks_status rc = ks__schema_kind(r->doc, node, KS_YMAP, "an arm", r->err);
+  ks_status rc = arm_alloc(r, a);
+  const ks_ynode *n;
+  a->node = node ? node : root;
+  if (rc == KS_OK && (n = ks__ymap_get(root, "subject")))
+    rc = read_subject(r, n, a);
+  if (rc == KS_OK && (n = ks__ymap_get(root, "parameters")))
+    rc = read_overrides(r, n, a);
+  if (rc != KS_OK)
+    return rc;
+  const ks_ynode *reg = ks__ymap_get(root, "regimen");
+  if (!node) {
+    a->name = "base";
+    if (!reg) {
+      ks_srcloc loc = loc_of(r, root);
+      return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                          "missing 'regimen' (or 'arms') in a scenario");
+    }
+    return read_regimen(r, reg, a);
+  }
+  rc = ks__schema_kind(r->doc, node, KS_YMAP, "an arm", r->err);
   if (rc == KS_OK)
     rc = ks__schema_keys(r->doc, node, keys, 5, "an arm", r->err);
   if (rc == KS_OK)
-    rc = ks__schema_require(r->doc, node, "name", "an arm", &name, r->err);
+    rc = ks__schema_require(r->doc, node, "name", "an arm", &n, r->err);
   if (rc == KS_OK)
-    rc = ks__schema_kind(r->doc, name, KS_YSCALAR, "'name'", r->err);
+    rc = ks__schema_kind(r->doc, n, KS_YSCALAR, "'name'", r->err);
   if (rc != KS_OK)
     return rc;
-  a->name = name->text;
-  a->subject = base->subject;
-  sub = ks__ymap_get(node, "subject");
-  par = ks__ymap_get(node, "parameters");
-  reg = ks__ymap_get(node, "regimen");
-  if (sub)
-    rc = read_subject(r, sub, &a->subject);
-  if (rc == KS_OK && par)
-    rc = read_overrides(r, par, base->overrides, &a->overrides);
-  else if (rc == KS_OK && base->overrides) {
-    size_t np = ks_model_n_parameters(r->s->model);
-    a->overrides = ks__calloc(np, sizeof *a->overrides);
-    if (!a->overrides)
-      return nomem(r);
-    memcpy(a->overrides, base->overrides, np * sizeof *a->overrides);
-  }
+  a->name = n->text;
+  if ((n = ks__ymap_get(node, "subject")))
+    rc = read_subject(r, n, a);
+  if (rc == KS_OK && (n = ks__ymap_get(node, "parameters")))
+    rc = read_overrides(r, n, a);
   if (rc != KS_OK)
     return rc;
-  if (!reg && !base_regimen) {
+  if ((n = ks__ymap_get(node, "regimen")))
+    return read_regimen(r, n, a);
+  if (!reg) {
     ks_srcloc loc = loc_of(r, node);
     return ks_error_set(r->err, KS_ERR_INPUT, &loc,
                         "arm '%s' has no 'regimen' and the scenario has none "
                         "to inherit",
                         a->name);
   }
-  return read_regimen(r, reg ? reg : base_regimen, a);
+  return read_regimen(r, reg, a);
 }
 
-static ks_status read_arms(reader *r, const ks_ynode *root, const arm *base) {
-  const ks_ynode *arms = ks__ymap_get(root, "arms");
-  const ks_ynode *reg = ks__ymap_get(root, "regimen");
+static ks_status read_arms(reader *r, const ks_ynode *root) {
   ks_scenario *s = r->s;
+  const ks_ynode *arms = ks__ymap_get(root, "arms");
   if (!arms) {
-    if (!reg) {
-      ks_srcloc loc = loc_of(r, root);
-      return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                          "missing 'regimen' (or 'arms') in a scenario");
-    }
-    s->n_arms = 1;
     s->arms = ks__calloc(1, sizeof *s->arms);
     if (!s->arms)
       return nomem(r);
-    s->arms[0] = *base;
-    s->arms[0].name = "base";
-    s->arms[0].overrides = NULL;
-    if (base->overrides) {
-      size_t np = ks_model_n_parameters(s->model);
-      s->arms[0].overrides = ks__calloc(np, sizeof(double));
-      if (!s->arms[0].overrides)
-        return nomem(r);
-      memcpy(s->arms[0].overrides, base->overrides, np * sizeof(double));
-    }
-    return read_regimen(r, reg, &s->arms[0]);
+    s->n_arms = 1;
+    return read_arm(r, root, NULL, &s->arms[0]);
   }
   ks_status rc = ks__schema_kind(r->doc, arms, KS_YSEQ, "'arms'", r->err);
   if (rc == KS_OK && (arms->n == 0 || arms->n > KS_MAX_ARMS)) {
@@ -469,7 +722,7 @@ static ks_status read_arms(reader *r, const ks_ynode *root, const arm *base) {
     return nomem(r);
   s->n_arms = arms->n;
   for (size_t i = 0; rc == KS_OK && i < arms->n; i++) {
-    rc = read_arm(r, arms->items[i], base, reg, &s->arms[i]);
+    rc = read_arm(r, root, arms->items[i], &s->arms[i]);
     for (size_t j = 0; rc == KS_OK && j < i; j++)
       if (strcmp(s->arms[j].name, s->arms[i].name) == 0) {
         ks_srcloc loc = loc_of(r, arms->items[i]);
@@ -480,11 +733,339 @@ static ks_status read_arms(reader *r, const ks_ynode *root, const arm *base) {
   return rc;
 }
 
+/* ---- case resolution ---------------------------------------------------- */
+
+static void axis_indices(const ks_scenario *s, size_t point, size_t *ai) {
+  for (size_t j = s->n_axes; j-- > 0;) {
+    if (s->zip) {
+      ai[j] = point;
+    } else {
+      ai[j] = point % s->axes[j].n;
+      point /= s->axes[j].n;
+    }
+  }
+}
+
+/* Expands an arm's lines for given axis values into buf. Checks the rules
+ * that depend on several fields; on a violation returns the line's index, a
+ * message in `why` (size 200) and in `at` the field to point at. */
+static int resolve_lines(const ks_scenario *s, const arm *a, const size_t *ai,
+                         double weight_kg, ks_case_buf *buf, size_t *n_lines,
+                         char *why, const ks_ynode **at) {
+  double *dose_store = buf->doses;
+  for (size_t l = 0; l < a->n_lines; l++) {
+    const line_tpl *t = &a->lines[l];
+    ks_dose_line *ln = &buf->lines[l];
+    memset(ln, 0, sizeof *ln);
+    ln->line = t->node->line;
+    ln->route = (size_t)field_get(&t->route, ai, NULL);
+    size_t count = t->count.set ? (size_t)field_get(&t->count, ai, NULL)
+                                : t->n_doses;
+    if (t->n_doses > 1 && count != t->n_doses) {
+      snprintf(why, 200, "count %zu does not match the %zu doses listed",
+               count, t->n_doses);
+      *at = t->count.node;
+      return (int)l;
+    }
+    ln->count = count;
+    ln->dose = dose_store;
+    int pk0 = 0;
+    for (size_t k = 0; k < count; k++) {
+      int pk;
+      dose_store[k] = field_get(&t->doses[t->n_doses > 1 ? k : 0], ai, &pk);
+      if (k == 0)
+        pk0 = pk;
+      else if (pk != pk0) {
+        snprintf(why, 200, "mix of mg and mg/kg doses in one line: give all "
+                           "doses of a line in the same kind of unit");
+        *at = t->doses[t->n_doses > 1 ? k : 0].node;
+        return (int)l;
+      }
+    }
+    dose_store += count;
+    ln->dose_per_kg = pk0;
+    ln->start_h = t->start.set ? field_get(&t->start, ai, NULL) : 0;
+    ln->every_h = t->every.set ? field_get(&t->every, ai, NULL) : 0;
+    ln->duration_h = t->duration.set ? field_get(&t->duration, ai, NULL) : 0;
+    if (t->rate.set) {
+      int pk;
+      double rate = field_get(&t->rate, ai, &pk);
+      if (pk != pk0) {
+        snprintf(why, 200, "give dose and rate both per kg (mg/kg, mg/kg/h) "
+                           "or both absolute (mg, mg/h)");
+        *at = t->rate.node;
+        return (int)l;
+      }
+      for (size_t k = 1; k < count; k++)
+        if (ln->dose[k] != ln->dose[0]) {
+          snprintf(why, 200, "'rate' with escalating doses is ambiguous: give "
+                             "'duration' instead");
+          *at = t->rate.node;
+          return (int)l;
+        }
+      ln->duration_h = ln->dose[0] / rate;
+    }
+    if (count > 1 && !t->every.set) {
+      snprintf(why, 200, "%zu doses need 'every' (the interval between them)",
+               count);
+      *at = t->count.set ? t->count.node : t->node;
+      return (int)l;
+    }
+    if (count > 1 && ln->every_h < ln->duration_h) {
+      snprintf(why, 200,
+               "the infusion (%g h) is longer than its repeat interval "
+               "'every' (%g h)",
+               ln->duration_h, ln->every_h);
+      *at = t->every.node;
+      return (int)l;
+    }
+    (void)weight_kg;
+  }
+  *n_lines = a->n_lines;
+  (void)s;
+  return -1;
+}
+
+static void resolve_subject(const ks_scenario *s, const arm *a,
+                            const size_t *ai, ks_case_buf *buf,
+                            ks_subject *sub) {
+  const ks_model *m = s->model;
+  sub->weight_kg = a->weight.set
+                       ? ks_mass_to_body_kg(field_get(&a->weight, ai, NULL))
+                       : ks_model_reference_weight_kg(m);
+  for (size_t c = 0; c < ks_model_n_covariates(m); c++)
+    buf->covariates[c] = a->covs[c].set ? field_get(&a->covs[c], ai, NULL)
+                                        : ks_model_covariate_default(m, c);
+  sub->covariates = buf->covariates;
+  sub->modifiers = 0;
+  for (size_t k = 0; k < a->n_mods; k++) {
+    double v = field_get(&a->mods[k], ai, NULL);
+    if (v >= 0)
+      sub->modifiers |= (uint64_t)1 << (size_t)v;
+  }
+}
+
+void ks_scenario_case(const ks_scenario *s, size_t i, ks_case_buf *buf,
+                      ks_case *c) {
+  size_t per_arm = s->n_points * s->n_subjects;
+  size_t arm_i = i / per_arm, rest = i % per_arm;
+  const arm *a = &s->arms[arm_i];
+  memset(c, 0, sizeof *c);
+  c->index = i;
+  c->label = a->name;
+  c->arm = arm_i;
+  c->point = rest / s->n_subjects;
+  c->subject_index = rest % s->n_subjects;
+  axis_indices(s, c->point, buf->axis_index);
+  c->axis_index = buf->axis_index;
+  resolve_subject(s, a, buf->axis_index, buf, &c->subject);
+  size_t np = ks_model_n_parameters(s->model);
+  int any = 0;
+  for (size_t p = 0; p < np; p++) {
+    buf->overrides[p] = a->overrides[p].set
+                            ? field_get(&a->overrides[p], buf->axis_index, NULL)
+                            : (double)NAN;
+    any |= a->overrides[p].set;
+  }
+  c->overrides = any ? buf->overrides : NULL;
+  char why[200];
+  size_t n = 0;
+  const ks_ynode *at;
+  resolve_lines(s, a, buf->axis_index, c->subject.weight_kg, buf, &n, why,
+                &at);
+  c->lines = buf->lines;
+  c->n_lines = n;
+}
+
+ks_status ks_case_buf_create(const ks_scenario *s, ks_case_buf **out,
+                             ks_error *err) {
+  const ks_model *m = s->model;
+  ks_case_buf *b = ks__calloc(1, sizeof *b);
+  if (b) {
+    b->axis_index = ks__calloc(s->n_axes + 1, sizeof *b->axis_index);
+    b->covariates = ks__calloc(ks_model_n_covariates(m) + 1, sizeof(double));
+    b->overrides = ks__calloc(ks_model_n_parameters(m) + 1, sizeof(double));
+    b->lines = ks__calloc(s->max_lines + 1, sizeof *b->lines);
+    b->doses = ks__calloc(s->max_doses + 1, sizeof *b->doses);
+  }
+  if (!b || !b->axis_index || !b->covariates || !b->overrides || !b->lines ||
+      !b->doses) {
+    ks_case_buf_free(&b);
+    *out = NULL;
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  }
+  *out = b;
+  return KS_OK;
+}
+
+void ks_case_buf_free(ks_case_buf **bp) {
+  if (!bp || !*bp)
+    return;
+  ks_case_buf *b = *bp;
+  ks__free(b->axis_index);
+  ks__free(b->covariates);
+  ks__free(b->overrides);
+  ks__free(b->lines);
+  ks__free(b->doses);
+  ks__free(b);
+  *bp = NULL;
+}
+
+/* Largest number of doses any line can expand to, so a case buffer never
+ * grows. */
+static void size_buffers(ks_scenario *s) {
+  size_t mx = 0;
+  for (size_t a = 0; a < s->n_arms; a++) {
+    size_t total = 0;
+    for (size_t l = 0; l < s->arms[a].n_lines; l++) {
+      const line_tpl *t = &s->arms[a].lines[l];
+      size_t c = t->n_doses;
+      if (t->count.set) {
+        if (t->count.axis < 0)
+          c = (size_t)t->count.value;
+        else
+          for (size_t k = 0; k < s->axes[t->count.axis].n; k++)
+            if ((size_t)t->count.values[k] > c)
+              c = (size_t)t->count.values[k];
+      }
+      total += c;
+    }
+    if (total > mx)
+      mx = total;
+  }
+  s->max_doses = mx;
+}
+
+/* The YAML node that holds a field's value at a sweep point. */
+static const ks_ynode *field_node(const ks_scenario *s, const field *f,
+                                  const size_t *ai) {
+  return f->axis < 0 ? f->node : s->axes[f->axis].node->items[ai[f->axis]];
+}
+
+/* Evaluates the model for an arm at a sweep point, so that parameter values
+ * it cannot work with (a zero volume, a fraction above 1) are reported at
+ * load, at the value, rather than as a failure of every case. A parameter
+ * is blamed when it alone breaks the model; when only a combination does
+ * (VSS and VP with VC = VSS - VP), the arm is. */
+static ks_status check_model(reader *r, ks_system *sys, const arm *a,
+                             ks_case_buf *buf, const ks_subject *sub) {
+  const ks_scenario *s = r->s;
+  size_t np = ks_model_n_parameters(s->model);
+  ks_error e, scratch;
+  ks_error_clear(&e);
+  for (size_t p = 0; p < np; p++)
+    buf->overrides[p] = a->overrides[p].set
+                            ? field_get(&a->overrides[p], buf->axis_index, NULL)
+                            : (double)NAN;
+  if (ks_system_evaluate(sys, sub, buf->overrides, NULL, &e) == KS_OK)
+    return KS_OK;
+  ks_error_clear(&scratch);
+  int subject_ok = ks_system_evaluate(sys, sub, NULL, NULL, &scratch) == KS_OK;
+  for (size_t p = 0; subject_ok && p < np; p++) {
+    if (!a->overrides[p].set)
+      continue;
+    for (size_t q = 0; q < np; q++)
+      buf->overrides[q] =
+          q == p ? field_get(&a->overrides[p], buf->axis_index, NULL)
+                 : (double)NAN;
+    ks_error_clear(&scratch);
+    if (ks_system_evaluate(sys, sub, buf->overrides, NULL, &scratch) == KS_OK)
+      continue;
+    const ks_ynode *v = field_node(s, &a->overrides[p], buf->axis_index);
+    ks_srcloc loc = loc_of(r, v);
+    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "'%s: %s' makes the model invalid: %s",
+                        ks_model_parameter_name(s->model, p), v->text,
+                        e.message);
+  }
+  const ks_ynode *pn = ks__ymap_get(a->node, "parameters");
+  ks_srcloc loc = loc_of(r, pn ? pn : a->node);
+  if (a->node == r->doc->root)
+    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "the scenario's subject and parameters make the model "
+                        "invalid: %s",
+                        e.message);
+  return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                      "the subject and parameters of arm '%s' make the model "
+                      "invalid: %s",
+                      a->name, e.message);
+}
+
+/* Resolves every arm at every sweep point once: a rule broken by one
+ * combination of sweep values is reported at load, not as a failed case. */
+static ks_status check_points(reader *r) {
+  ks_scenario *s = r->s;
+  ks_case_buf *buf = NULL;
+  ks_system *sys = NULL;
+  ks_status rc = ks_case_buf_create(s, &buf, r->err);
+  if (rc == KS_OK)
+    rc = ks_system_create(s->model, &sys, r->err);
+  size_t points = s->n_points < KS_MAX_CHECKED_POINTS ? s->n_points
+                                                      : KS_MAX_CHECKED_POINTS;
+  double mx = 0;
+  for (size_t a = 0; rc == KS_OK && a < s->n_arms; a++)
+    for (size_t p = 0; rc == KS_OK && p < points; p++) {
+      axis_indices(s, p, buf->axis_index);
+      ks_subject sub;
+      resolve_subject(s, &s->arms[a], buf->axis_index, buf, &sub);
+      if (!(sub.weight_kg >= 0.3 && sub.weight_kg <= 400)) {
+        ks_srcloc loc = loc_of(r, s->arms[a].weight.node);
+        rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                          "body weight %g kg is outside 0.3 to 400 kg",
+                          sub.weight_kg);
+        break;
+      }
+      rc = check_model(r, sys, &s->arms[a], buf, &sub);
+      if (rc != KS_OK)
+        break;
+      char why[200];
+      size_t n = 0;
+      const ks_ynode *at = NULL;
+      int bad = resolve_lines(s, &s->arms[a], buf->axis_index, sub.weight_kg,
+                              buf, &n, why, &at);
+      if (bad >= 0) {
+        ks_srcloc loc = loc_of(r, at ? at : s->arms[a].lines[bad].node);
+        rc = ks_error_set(r->err, KS_ERR_INPUT, &loc, "%s", why);
+        break;
+      }
+      for (size_t l = 0; l < n; l++)
+        for (size_t k = 0; k < buf->lines[l].count; k++)
+          mx = fmax(mx, buf->lines[l].dose[k] *
+                            (buf->lines[l].dose_per_kg ? sub.weight_kg : 1.0));
+    }
+  ks_system_free(&sys);
+  ks_case_buf_free(&buf);
+  s->max_dose_mg = mx;
+  return rc;
+}
+
+static ks_status read_time(reader *r, const ks_ynode *node, const char *name,
+                           int positive, double *out) {
+  ks_quantity q;
+  ks_status rc = ks__schema_quantity(r->doc, node, KS_DIM_TIME, false,
+                                     "40 min", name, &q, r->err);
+  if (rc != KS_OK)
+    return rc;
+  if (positive ? !(q.value > 0) : !(q.value >= 0)) {
+    ks_srcloc loc = loc_of(r, node);
+    return ks_error_set(r->err, KS_ERR_INPUT, &loc, "%s must be %s, got '%s'",
+                        name, positive ? "positive" : "zero or positive",
+                        node->text);
+  }
+  if (q.value > 24.0 * 365 * 100) {
+    ks_srcloc loc = loc_of(r, node);
+    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "%s '%s' is longer than 100 years", name, node->text);
+  }
+  *out = q.value;
+  return KS_OK;
+}
+
 /* ---- output and solver settings ---------------------------------------- */
 
-static ks_status read_flag(reader *r, const ks_ynode *node, const char *field,
+static ks_status read_flag(reader *r, const ks_ynode *node, const char *name,
                            int *out) {
-  ks_status rc = ks__schema_kind(r->doc, node, KS_YSCALAR, field, r->err);
+  ks_status rc = ks__schema_kind(r->doc, node, KS_YSCALAR, name, r->err);
   if (rc != KS_OK)
     return rc;
   if (strcmp(node->text, "true") == 0 || strcmp(node->text, "yes") == 0)
@@ -494,7 +1075,7 @@ static ks_status read_flag(reader *r, const ks_ynode *node, const char *field,
   else {
     ks_srcloc loc = loc_of(r, node);
     return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                        "%s must be true or false, got '%s'", field,
+                        "%s must be true or false, got '%s'", name,
                         node->text);
   }
   return KS_OK;
@@ -661,6 +1242,11 @@ static ks_status read_solver(reader *r, const ks_ynode *node) {
   if (rc == KS_OK && (f = ks__ymap_get(node, "max_steps")))
     rc = ks__schema_count(r->doc, f, "max_steps", 100000000L, &st->max_steps,
                           r->err);
+  if (rc == KS_OK && st->max_steps < 1) {
+    ks_srcloc loc = loc_of(r, f);
+    rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                      "max_steps must be at least 1");
+  }
   if (rc == KS_OK && (f = ks__ymap_get(node, "method"))) {
     rc = ks__schema_kind(r->doc, f, KS_YSCALAR, "'method'", r->err);
     if (rc == KS_OK && strcmp(f->text, "cvode") != 0) {
@@ -674,11 +1260,43 @@ static ks_status read_solver(reader *r, const ks_ynode *node) {
 
 /* ---- load ------------------------------------------------------------------ */
 
+static ks_status read_thresholds(reader *r, const ks_ynode *out) {
+  const ks_ynode *th = ks__ymap_get(out, "thresholds");
+  if (!th)
+    return KS_OK;
+  ks_scenario *s = r->s;
+  ks_status rc = ks__schema_kind(r->doc, th, KS_YSEQ, "'thresholds'", r->err);
+  if (rc == KS_OK && th->n > 64) {
+    ks_srcloc loc = loc_of(r, th);
+    rc = ks_error_set(r->err, KS_ERR_LIMIT, &loc, "at most 64 thresholds");
+  }
+  if (rc != KS_OK)
+    return rc;
+  s->thresholds = ks__calloc(th->n ? th->n : 1, sizeof *s->thresholds);
+  if (!s->thresholds)
+    return nomem(r);
+  for (size_t i = 0; i < th->n; i++) {
+    ks_quantity q;
+    rc = ks__schema_quantity(r->doc, th->items[i], KS_DIM_CONC, false,
+                             "100 ng/mL", "a threshold", &q, r->err);
+    if (rc == KS_OK && !(q.value > 0)) {
+      ks_srcloc loc = loc_of(r, th->items[i]);
+      rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "a threshold must be positive");
+    }
+    if (rc != KS_OK)
+      return rc;
+    s->thresholds[i] = q.value * 1e3; /* mg/L -> ng/mL */
+  }
+  s->settings.n_thresholds = th->n;
+  return KS_OK;
+}
+
 static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
-  static const char *const keys[] = {"scenario", "description", "model",
-                                     "subject",  "parameters",  "regimen",
-                                     "arms",     "output",      "solver",
-                                     "notes"};
+  static const char *const keys[] = {
+      "scenario", "description", "model",  "subject", "parameters",
+      "regimen",  "arms",        "output", "solver",  "notes",
+      "sweep",    "sweep_mode",  "population"};
   const ks_ydoc *doc = r->doc;
   const ks_ynode *root = doc->root, *n;
   ks_scenario *s = r->s;
@@ -688,7 +1306,7 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
                                      root ? root->column : 1},
                         "a scenario file must be a mapping with 'model', "
                         "'regimen' (or 'arms') and 'output'");
-  ks_status rc = ks__schema_keys(doc, root, keys, 10, "a scenario file", r->err);
+  ks_status rc = ks__schema_keys(doc, root, keys, 13, "a scenario file", r->err);
   if (rc == KS_OK && (n = ks__ymap_get(root, "scenario"))) {
     rc = ks__schema_kind(doc, n, KS_YSCALAR, "'scenario'", r->err);
     s->title = n->text;
@@ -706,33 +1324,29 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
     return rc;
   if (!s->title)
     s->title = ks_model_name(s->model);
-  arm base = {"base", {ks_model_reference_weight_kg(s->model)}, NULL, NULL, 0};
-  if ((n = ks__ymap_get(root, "subject")))
-    rc = read_subject(r, n, &base.subject);
-  if (rc == KS_OK && (n = ks__ymap_get(root, "parameters")))
-    rc = read_overrides(r, n, NULL, &base.overrides);
+  rc = read_sweep(r, root);
   if (rc == KS_OK)
-    rc = read_arms(r, root, &base);
-  ks__free(base.overrides);
+    rc = read_population(r, root);
+  if (rc == KS_OK)
+    rc = read_arms(r, root);
   if (rc == KS_OK)
     rc = ks__schema_require(doc, root, "output", "a scenario file", &n, r->err);
   if (rc == KS_OK)
     rc = read_output(r, n);
+  if (rc == KS_OK)
+    rc = read_thresholds(r, n);
   if (rc == KS_OK && (n = ks__ymap_get(root, "solver")))
     rc = read_solver(r, n);
-  return rc;
-}
-
-static void compute_max_dose(ks_scenario *s) {
-  double mx = 0;
-  for (size_t a = 0; a < s->n_arms; a++)
-    for (size_t l = 0; l < s->arms[a].n_lines; l++) {
-      const ks_dose_line *ln = &s->arms[a].lines[l];
-      double scale = ln->dose_per_kg ? s->arms[a].subject.weight_kg : 1.0;
-      for (size_t k = 0; k < ln->count; k++)
-        mx = fmax(mx, ln->dose[k] * scale);
-    }
-  s->max_dose_mg = mx;
+  if (rc != KS_OK)
+    return rc;
+  size_t per_arm = s->n_points;
+  if (per_arm > KS_MAX_CASES / s->n_subjects ||
+      per_arm * s->n_subjects > KS_MAX_CASES / s->n_arms)
+    return ks_error_set(r->err, KS_ERR_LIMIT, &(ks_srcloc){doc->file, 0, 0},
+                        "the scenario has more than 2^40 cases");
+  s->n_cases = s->n_arms * s->n_points * s->n_subjects;
+  size_buffers(s);
+  return check_points(r);
 }
 
 ks_status ks_scenario_load(const char *path, const ks_scenario_options *opts,
@@ -741,9 +1355,11 @@ ks_status ks_scenario_load(const char *path, const ks_scenario_options *opts,
   ks_scenario *s = ks__calloc(1, sizeof *s);
   if (!s)
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
-  s->settings = (ks_scenario_settings){
-      .profiles = 1, .rtol = 1e-6, .atol_mg = (double)NAN, .max_steps = 100000,
-      .method = KS_METHOD_CVODE};
+  s->settings = (ks_scenario_settings){.profiles = 1,
+                                       .rtol = 1e-6,
+                                       .atol_mg = (double)NAN,
+                                       .max_steps = 100000,
+                                       .method = KS_METHOD_CVODE};
   ks_status rc = ks__ydoc_load(path, &s->doc, err);
   if (rc == KS_OK) {
     reader r = {s, s->doc, err};
@@ -755,7 +1371,7 @@ ks_status ks_scenario_load(const char *path, const ks_scenario_options *opts,
   }
   s->settings.times_h = s->times;
   s->settings.analytes = s->analytes;
-  compute_max_dose(s);
+  s->settings.thresholds_ng_per_ml = s->thresholds;
   *out = s;
   return KS_OK;
 }
@@ -764,15 +1380,15 @@ void ks_scenario_free(ks_scenario **sp) {
   if (!sp || !*sp)
     return;
   ks_scenario *s = *sp;
-  for (size_t a = 0; s->arms && a < s->n_arms; a++) {
-    for (size_t l = 0; s->arms[a].lines && l < s->arms[a].n_lines; l++)
-      ks__free((void *)s->arms[a].lines[l].dose);
-    ks__free(s->arms[a].lines);
-    ks__free(s->arms[a].overrides);
-  }
+  for (size_t a = 0; s->arms && a < s->n_arms; a++)
+    arm_free(&s->arms[a], s->model);
+  for (size_t j = 0; s->axes && j < s->n_axes; j++)
+    ks__free(s->axes[j].number);
+  ks__free(s->axes);
   ks__free(s->arms);
   ks__free(s->times);
   ks__free(s->analytes);
+  ks__free(s->thresholds);
   ks_model_free(&s->model);
   ks__ydoc_free(&s->doc);
   ks__free(s);
@@ -786,15 +1402,29 @@ const char *ks_scenario_path(const ks_scenario *s) { return s->doc->file; }
 const ks_scenario_settings *ks_scenario_settings_get(const ks_scenario *s) {
   return &s->settings;
 }
-size_t ks_scenario_n_cases(const ks_scenario *s) { return s->n_arms; }
+size_t ks_scenario_n_cases(const ks_scenario *s) { return s->n_cases; }
 double ks_scenario_max_dose_mg(const ks_scenario *s) { return s->max_dose_mg; }
-
-void ks_scenario_case(const ks_scenario *s, size_t i, ks_case *c) {
-  const arm *a = &s->arms[i];
-  c->index = i;
-  c->label = a->name;
-  c->subject = a->subject;
-  c->overrides = a->overrides;
-  c->lines = a->lines;
-  c->n_lines = a->n_lines;
+size_t ks_scenario_n_axes(const ks_scenario *s) { return s->n_axes; }
+const char *ks_scenario_axis_name(const ks_scenario *s, size_t j) {
+  return s->axes[j].name;
+}
+size_t ks_scenario_axis_length(const ks_scenario *s, size_t j) {
+  return s->axes[j].n;
+}
+int ks_scenario_axis_is_text(const ks_scenario *s, size_t j) {
+  return s->axes[j].is_text;
+}
+const char *ks_scenario_axis_unit(const ks_scenario *s, size_t j) {
+  return s->axes[j].is_text ? "1" : s->axes[j].unit;
+}
+double ks_scenario_axis_number(const ks_scenario *s, size_t j, size_t k) {
+  return s->axes[j].is_text ? (double)NAN : s->axes[j].number[k];
+}
+const char *ks_scenario_axis_text(const ks_scenario *s, size_t j, size_t k) {
+  return s->axes[j].node->items[k]->text;
+}
+size_t ks_scenario_n_subjects(const ks_scenario *s) { return s->n_subjects; }
+uint64_t ks_scenario_seed(const ks_scenario *s) { return s->seed; }
+int ks_scenario_has_population(const ks_scenario *s) {
+  return s->has_population;
 }

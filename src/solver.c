@@ -8,6 +8,7 @@
 #include <sunlinsol/sunlinsol_dense.h>
 #include <sunmatrix/sunmatrix_dense.h>
 
+#include "ketasim/metrics.h"
 #include "util_internal.h"
 
 /* The user's tolerances state the accuracy wanted in the reported values.
@@ -28,6 +29,9 @@ struct ks_solver {
   const ks_system *sys;
   double *u;    /* input rates, mg/h per compartment */
   double *auc0; /* AUC states at the first output time */
+  N_Vector dky; /* scratch for interpolated states */
+  ks_metrics_acc *acc; /* [n_analytes] */
+  size_t n_acc;
   int initialised;
 };
 
@@ -108,8 +112,11 @@ ks_status ks_solver_create(const ks_model *m, ks_solver **out,
   s->cvode = CVodeCreate(CV_BDF, s->ctx);
   s->u = ks__calloc(n, sizeof *s->u);
   s->auc0 = ks__calloc(s->nq, sizeof *s->auc0);
+  s->dky = N_VNew_Serial((sunindextype)n, s->ctx);
+  s->n_acc = ks_model_n_analytes(m);
+  s->acc = ks__calloc(s->n_acc, sizeof *s->acc);
   if (!s->y || !s->atol || !s->yq || !s->jac || !s->cvode || !s->u ||
-      !s->auc0) {
+      !s->auc0 || !s->dky || !s->acc) {
     rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory (CVODE)");
     goto fail;
   }
@@ -162,6 +169,9 @@ void ks_solver_free(ks_solver **sp) {
     N_VDestroy(s->atol);
   if (s->yq)
     N_VDestroy(s->yq);
+  if (s->dky)
+    N_VDestroy(s->dky);
+  ks__free(s->acc);
   if (s->ctx)
     SUNContext_Free(&s->ctx);
   ks__free(s->u);
@@ -191,6 +201,7 @@ typedef struct run_ctx {
   const size_t *analytes;
   size_t n_analytes;
   ks_case_output *out;
+  int metrics;
 } run_ctx;
 
 static void record(const run_ctx *c, size_t k, const double *y,
@@ -211,6 +222,26 @@ static void record(const run_ctx *c, size_t k, const double *y,
       c->out->amount_mg[i * c->n_times + k] = y[i];
 }
 
+static double conc_of(const run_ctx *c, size_t a, const double *y) {
+  size_t an = c->analytes[a];
+  return y[ks_model_analyte_observed(c->sys->model, an)] *
+         c->sys->obs_inv_volume[an] * 1e3;
+}
+
+/* The interpolant of the last internal step, for the metrics. */
+typedef struct profile_ctx {
+  const run_ctx *c;
+  size_t a;
+} profile_ctx;
+
+static double profile(void *ctx, double t, int deriv) {
+  const profile_ctx *p = ctx;
+  ks_solver *s = p->c->s;
+  if (CVodeGetDky(s->cvode, t, deriv, s->dky) != CV_SUCCESS)
+    return (double)NAN;
+  return conc_of(p->c, p->a, N_VGetArrayPointer(s->dky));
+}
+
 static void apply_boluses(const ks_schedule *sch, size_t *next, double t,
                           double *y) {
   while (*next < sch->n_boluses && sch->boluses[*next].t_h <= t) {
@@ -219,12 +250,27 @@ static void apply_boluses(const ks_schedule *sch, size_t *next, double t,
   }
 }
 
-/* Integrates one segment [t0, t1], recording output times in (t0, t1)
- * (times equal to t1 are recorded after the events at t1). */
+/* Records the output times inside an internal step (t_prev, t] (times equal
+ * to the segment end t1 wait for the events at t1). */
+static int record_grid(run_ctx *c, size_t *k, double t_prev, double t,
+                       double t1) {
+  ks_solver *s = c->s;
+  while (*k < c->n_times && c->times[*k] <= t && c->times[*k] < t1 &&
+         c->times[*k] > t_prev) {
+    double tk = c->times[*k];
+    if (CVodeGetDky(s->cvode, tk, 0, s->dky) != CV_SUCCESS ||
+        CVodeGetQuadDky(s->cvode, tk, 0, s->yq) != CV_SUCCESS)
+      return -1;
+    record(c, (*k)++, N_VGetArrayPointer(s->dky), N_VGetArrayPointer(s->yq));
+  }
+  return 0;
+}
+
+/* Integrates one segment [t0, t1] step by step: output times come from the
+ * dense output of each step, and so do the metrics. */
 static ks_status integrate(run_ctx *c, double t0, double t1, size_t *k,
                            ks_solver_stats *st, ks_error *err) {
   ks_solver *s = c->s;
-  double *q = N_VGetArrayPointer(s->yq);
   int flag = CVodeReInit(s->cvode, t0, s->y);
   if (flag == CV_SUCCESS)
     flag = CVodeQuadReInit(s->cvode, s->yq);
@@ -234,25 +280,30 @@ static ks_status integrate(run_ctx *c, double t0, double t1, size_t *k,
     flag = CVodeSetStopTime(s->cvode, t1);
   if (flag != CV_SUCCESS)
     return cv_fail(err, "re-initialisation", flag, t0);
-  double t = t0, tq;
-  while (*k < c->n_times && c->times[*k] < t1) {
-    flag = CVode(s->cvode, c->times[*k], s->y, &t, CV_NORMAL);
-    if (flag >= 0)
-      flag = CVodeGetQuad(s->cvode, &tq, s->yq);
+  double t = t0, t_prev = t0;
+  while (t < t1) {
+    flag = CVode(s->cvode, t1, s->y, &t, CV_ONE_STEP);
     if (flag < 0) {
       add_stats(s, st);
       return cv_fail(err, "integration", flag, t);
     }
-    record(c, (*k)++, N_VGetArrayPointer(s->y), q);
+    if (record_grid(c, k, t_prev, t, t1) < 0) {
+      add_stats(s, st);
+      return cv_fail(err, "interpolation", CV_BAD_T, t);
+    }
+    for (size_t a = 0; c->metrics && a < c->n_analytes; a++) {
+      profile_ctx pc = {c, a};
+      ks_metrics_step(&s->acc[a], t_prev, t, profile, &pc);
+    }
+    t_prev = t;
+    if (flag == CV_TSTOP_RETURN)
+      break;
   }
-  if (t < t1) {
-    flag = CVode(s->cvode, t1, s->y, &t, CV_NORMAL);
-    if (flag >= 0)
-      flag = CVodeGetQuad(s->cvode, &tq, s->yq);
-    if (flag < 0) {
-      add_stats(s, st);
-      return cv_fail(err, "integration", flag, t);
-    }
+  /* the quadratures at the segment end (CV_ONE_STEP leaves them unread) */
+  double tq;
+  if (CVodeGetQuad(s->cvode, &tq, s->yq) != CV_SUCCESS) {
+    add_stats(s, st);
+    return cv_fail(err, "quadrature", CV_BAD_T, t);
   }
   add_stats(s, st);
   return KS_OK;
@@ -266,15 +317,55 @@ static void set_tolerances(ks_solver *s, const ks_system *sys,
   CVodeSetMaxNumSteps(s->cvode, o->max_steps);
 }
 
+static int is_dose_time(const ks_schedule *sch, size_t *next, double t) {
+  while (*next < sch->n_dose_times && sch->dose_times[*next] < t)
+    (*next)++;
+  return *next < sch->n_dose_times && sch->dose_times[*next] == t;
+}
+
+/* Events at time t: troughs before doses, boluses, output times at t, and
+ * the post-event point for the metrics. */
+static void at_event(run_ctx *c, const ks_schedule *sch, double t,
+                     size_t *next_bolus, size_t *next_dose, size_t *k,
+                     double *y, double *q) {
+  ks_solver *s = c->s;
+  if (c->metrics && is_dose_time(sch, next_dose, t))
+    for (size_t a = 0; a < c->n_analytes; a++)
+      ks_metrics_dose(&s->acc[a], t, conc_of(c, a, y));
+  apply_boluses(sch, next_bolus, t, y);
+  while (*k < c->n_times && c->times[*k] <= t)
+    record(c, (*k)++, y, q);
+  for (size_t a = 0; c->metrics && a < c->n_analytes; a++)
+    ks_metrics_point(&s->acc[a], t, conc_of(c, a, y));
+}
+
+static void finish_metrics(run_ctx *c) {
+  ks_case_output *o = c->out;
+  for (size_t a = 0; a < c->n_analytes; a++) {
+    ks_metrics_acc *acc = &c->s->acc[a];
+    o->cmax_ng_per_ml[a] = acc->cmax;
+    o->tmax_h[a] = acc->tmax;
+    o->cmin_ng_per_ml[a] = acc->cmin;
+    for (size_t j = 0; j < o->n_thresholds; j++)
+      o->time_above_h[a * o->n_thresholds + j] = acc->time_above[j];
+    if (o->n_thresholds)
+      ks_metrics_finish(acc, o->time_to_below_h + a * o->n_thresholds);
+  }
+}
+
 ks_status ks_solver_run(ks_solver *s, const ks_system *sys,
                         const ks_schedule *sch, const ks_solver_options *opts,
                         const double *times, size_t n_times,
                         const size_t *analytes, size_t n_analytes,
                         ks_case_output *out, ks_solver_stats *st,
                         ks_error *err) {
-  if (sys->n_compartments != s->n || sys->n_states != s->n + s->nq)
+  if (sys->n_compartments != s->n || sys->n_states != s->n + s->nq ||
+      n_analytes > s->n_acc)
     return ks_error_set(err, KS_ERR_ARG, NULL,
                         "solver workspace was made for another model");
+  if (out->n_thresholds > KS_METRICS_MAX_THRESHOLDS)
+    return ks_error_set(err, KS_ERR_ARG, NULL, "more than %d thresholds",
+                        KS_METRICS_MAX_THRESHOLDS);
   if (n_times == 0)
     return KS_OK;
   s->sys = sys;
@@ -282,16 +373,18 @@ ks_status ks_solver_run(ks_solver *s, const ks_system *sys,
   double *y = N_VGetArrayPointer(s->y), *q = N_VGetArrayPointer(s->yq);
   memset(y, 0, s->n * sizeof *y);
   memset(q, 0, s->nq * sizeof *q);
-  run_ctx c = {s, sys, times, n_times, analytes, n_analytes, out};
+  run_ctx c = {s, sys, times, n_times, analytes, n_analytes, out,
+               out->cmax_ng_per_ml != NULL};
   double t_end = times[n_times - 1];
-  size_t k = 0, next_bolus = 0, b = 0;
+  for (size_t a = 0; c.metrics && a < n_analytes; a++)
+    ks_metrics_begin(&s->acc[a], times[0], t_end, out->thresholds_ng_per_ml,
+                     out->n_thresholds);
+  size_t k = 0, next_bolus = 0, next_dose = 0, b = 0;
   double t = 0.0;
   ks_status rc = KS_OK;
   /* Walk the breakpoints; past the last one, integrate to the end. */
   for (;;) {
-    apply_boluses(sch, &next_bolus, t, y);
-    while (k < n_times && times[k] <= t)
-      record(&c, k++, y, q);
+    at_event(&c, sch, t, &next_bolus, &next_dose, &k, y, q);
     if (t >= t_end)
       break;
     while (b < sch->n_breaks && sch->breaks[b] <= t)
@@ -315,6 +408,8 @@ ks_status ks_solver_run(ks_solver *s, const ks_system *sys,
       memcpy(out->final_state, y, s->n * sizeof *y);
       memcpy(out->final_state + s->n, q, s->nq * sizeof *q);
     }
+    if (c.metrics)
+      finish_metrics(&c);
   }
   s->sys = NULL;
   return rc;

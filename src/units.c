@@ -21,10 +21,13 @@ enum { DIM_M, DIM_B, DIM_V, DIM_T, DIM_N, DIM_COUNT };
 
 /* Brace initialisers for the static tables: the KS_DIM_* macros are compound
  * literals, which are not constant expressions in C11. */
+/* clang-format 14 splits a brace initialiser macro over two lines. */
+/* clang-format off */
 #define D_TIME {0, 0, 0, 1, 0}
 #define D_MASS {1, 0, 0, 0, 0}
 #define D_VOLUME {0, 0, 1, 0, 0}
 #define D_SUBST {0, 0, 0, 0, 1}
+/* clang-format on */
 
 /* The micro sign U+00B5 (what the header documents) and the Greek small mu
  * U+03BC (what Greek keyboards and many PDFs produce; they look identical, so
@@ -35,9 +38,10 @@ enum { DIM_M, DIM_B, DIM_V, DIM_T, DIM_N, DIM_COUNT };
 
 #define MG_PER_KG 1e6
 #define MAX_EXPONENT 9
-#define MAX_NUMBER_CHARS 128 /* longer "numbers" are rejected, not truncated */
-#define MAX_QUOTE 60         /* bytes of user text quoted in a message */
-#define MAX_SUGGEST 32       /* longer unknown symbols get no suggestion */
+/* Longer "numbers" are rejected, not truncated. */
+#define MAX_NUMBER_CHARS 128
+#define MAX_QUOTE 60   /* bytes of user text quoted in a message */
+#define MAX_SUGGEST 32 /* longer unknown symbols get no suggestion */
 
 typedef struct unit_row {
   const char *symbol;
@@ -244,8 +248,7 @@ static void dims_phrase(ks_dims d, char *buf, size_t size) {
     snprintf(buf, size, "%s %s", vowel ? "an" : "a", name);
   } else {
     char unit[64];
-    snprintf(buf, size, "a quantity in %s",
-             ks_dims_unit(d, unit, sizeof unit));
+    snprintf(buf, size, "a quantity in %s", ks_dims_unit(d, unit, sizeof unit));
   }
 }
 
@@ -348,8 +351,8 @@ static size_t operator_len(const char *s, size_t p, size_t end) {
 }
 
 /* "'x'" for a printable ASCII character, "byte 0x01" otherwise. */
-static const char *describe_char(const char *s, size_t p, size_t end,
-                                 char *buf, size_t size) {
+static const char *describe_char(const char *s, size_t p, size_t end, char *buf,
+                                 size_t size) {
   unsigned char c = (unsigned char)s[p];
   if (is_middle_dot(s, p, end))
     snprintf(buf, size, "'\xC2\xB7'");
@@ -485,9 +488,9 @@ static ks_status parse_exponent(const parse_ctx *cx, size_t *p, size_t end,
     q++;
   }
   if (value > MAX_EXPONENT)
-    return fail_at(cx, digits, "exponent out of range (-%d..%d) in unit '%.*s%s'",
-                   MAX_EXPONENT, MAX_EXPONENT,
-                   QUOTE(s + unit_b, end - unit_b));
+    return fail_at(cx, digits,
+                   "exponent out of range (-%d..%d) in unit '%.*s%s'",
+                   MAX_EXPONENT, MAX_EXPONENT, QUOTE(s + unit_b, end - unit_b));
   *power = neg ? -value : value;
   *p = q;
   return KS_OK;
@@ -540,14 +543,12 @@ static ks_status parse_power(const parse_ctx *cx, size_t *p, size_t end,
 }
 
 /* Checks the finished unit and hands it out. */
-static ks_status finish_unit(const parse_ctx *cx, const unit_acc *acc,
-                             size_t b, size_t e, double *factor,
-                             ks_dims *dims) {
+static ks_status finish_unit(const parse_ctx *cx, const unit_acc *acc, size_t b,
+                             size_t e, double *factor, ks_dims *dims) {
   const char *u = cx->text + b;
   for (int i = 0; i < DIM_COUNT; i++)
     if (abs(acc->e[i]) > MAX_EXPONENT)
-      return fail_at(cx, b,
-                     "unit '%.*s%s' has an exponent outside -%d..%d",
+      return fail_at(cx, b, "unit '%.*s%s' has an exponent outside -%d..%d",
                      QUOTE(u, e - b), MAX_EXPONENT, MAX_EXPONENT);
   double f = acc->num / acc->den;
   if (!isfinite(f) || f < DBL_MIN)
@@ -841,8 +842,7 @@ ks_status ks_quantity_parse_as(const char *text, const ks_srcloc *loc,
 ks_status ks_number_parse(const char *text, const ks_srcloc *loc, double *out,
                           ks_error *err) {
   if (!text || !out)
-    return ks_error_set(err, KS_ERR_ARG, loc,
-                        "ks_number_parse: NULL argument");
+    return ks_error_set(err, KS_ERR_ARG, loc, "ks_number_parse: NULL argument");
   parse_ctx cx = {text, loc, err};
   value_span vs;
   ks_status rc = scan_value(&cx, &vs);

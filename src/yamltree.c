@@ -73,6 +73,27 @@ static ks_status fail_at(parser *p, const yaml_mark_t *m, ks_status st,
   return ks_error_set(p->err, st, &loc, "%s", msg);
 }
 
+/* The text at a libyaml mark. Marks count characters, not bytes, so the
+ * place is found from the line and column rather than from mark->index. */
+static const char *text_at(const parser *p, const yaml_mark_t *m) {
+  const char *s = p->doc->text, *end = s + p->doc->len;
+  for (size_t line = 0; line < m->line && s < end; s++)
+    line += *s == '\n';
+  for (size_t col = 0; col < m->column && s < end && *s != '\n'; col++)
+    do
+      s++;
+    while (s < end && ((unsigned char)*s & 0xC0) == 0x80);
+  return s;
+}
+
+/* The tag as written ("!!float"), which is what the user will recognise. */
+static int tag_len(const char *s) {
+  int n = 0;
+  while (s[n] && !strchr(" \t\r\n,[]{}", s[n]) && n < 80)
+    n++;
+  return n;
+}
+
 static ks_status oom(parser *p) {
   return ks_error_set(p->err, KS_ERR_NOMEM, NULL,
                       "out of memory while reading '%s'", p->doc->file);
@@ -172,12 +193,28 @@ static ks_status close_collection(parser *p) {
 static ks_status reject_anchor_tag(parser *p, const yaml_event_t *ev,
                                    const yaml_char_t *anchor,
                                    const yaml_char_t *tag, int implicit) {
-  if (anchor)
-    return fail_at(p, &ev->start_mark, KS_ERR_SYNTAX,
-                   "anchors ('&') are not allowed in ketasim files");
-  if (tag && !implicit)
-    return fail_at(p, &ev->start_mark, KS_ERR_SYNTAX,
-                   "tags ('!') are not allowed in ketasim files");
+  char msg[320];
+  if (anchor) {
+    snprintf(msg, sizeof msg,
+             "anchor '&%.200s' is not allowed in ketasim files: write the "
+             "value out in full",
+             (const char *)anchor);
+    return fail_at(p, &ev->start_mark, KS_ERR_SYNTAX, msg);
+  }
+  if (tag && !implicit) {
+    const char *at = text_at(p, &ev->start_mark);
+    if (*at == '!')
+      snprintf(msg, sizeof msg,
+               "tag '%.*s' is not allowed in ketasim files: values are read "
+               "as text and converted by ketasim",
+               tag_len(at), at);
+    else
+      snprintf(msg, sizeof msg,
+               "tag '%.200s' is not allowed in ketasim files: values are "
+               "read as text and converted by ketasim",
+               (const char *)tag);
+    return fail_at(p, &ev->start_mark, KS_ERR_SYNTAX, msg);
+  }
   return KS_OK;
 }
 
@@ -228,11 +265,14 @@ static ks_status on_open(parser *p, yaml_event_t *ev, ks_ynode_kind kind) {
 static ks_status syntax_error(parser *p) {
   const yaml_mark_t *m = &p->yp.problem_mark;
   const char *what = p->yp.problem ? p->yp.problem : "invalid YAML";
+  const yaml_mark_t *cm = &p->yp.context_mark;
   char msg[400];
-  size_t off = m->index;
-  if (off < p->doc->len && p->doc->text[off] == '\t')
+  if (*text_at(p, m) == '\t')
     snprintf(msg, sizeof msg,
              "tab character: indent with spaces, YAML does not allow tabs");
+  else if (p->yp.context && cm->line != m->line)
+    snprintf(msg, sizeof msg, "YAML syntax: %s %s that starts on line %d",
+             what, p->yp.context, (int)cm->line + 1);
   else if (p->yp.context)
     snprintf(msg, sizeof msg, "YAML syntax: %s %s", what, p->yp.context);
   else
@@ -254,10 +294,15 @@ static ks_status run_parser(parser *p) {
         rc = fail_at(p, &ev.start_mark, KS_ERR_SYNTAX,
                      "only one YAML document per file is allowed");
       break;
-    case YAML_ALIAS_EVENT:
-      rc = fail_at(p, &ev.start_mark, KS_ERR_SYNTAX,
-                   "aliases ('*') are not allowed in ketasim files");
+    case YAML_ALIAS_EVENT: {
+      char msg[320];
+      snprintf(msg, sizeof msg,
+               "alias '*%.200s' is not allowed in ketasim files: write the "
+               "value out in full",
+               (const char *)ev.data.alias.anchor);
+      rc = fail_at(p, &ev.start_mark, KS_ERR_SYNTAX, msg);
       break;
+    }
     case YAML_SCALAR_EVENT:
       rc = on_scalar(p, &ev);
       break;

@@ -56,10 +56,19 @@ static inline ks_status sim_run(const ks_model *m, double weight_kg,
     an[i] = i;
   double *c = conc ? conc : calloc(na * nt, sizeof *c);
   double aucb[16];
-  ks_case kc = {0, "t", {weight_kg}, NULL, lines, n_lines};
+  ks_case kc;
+  memset(&kc, 0, sizeof kc);
+  kc.label = "t";
+  kc.subject.weight_kg = weight_kg;
+  kc.lines = lines;
+  kc.n_lines = n_lines;
   ks_solver_options o = {rtol, atol, 100000};
   ks_solver_stats st = {0, 0, 0, 0};
-  ks_case_output out = {c, NULL, auc ? auc : aucb, final};
+  ks_case_output out;
+  memset(&out, 0, sizeof out);
+  out.conc_ng_per_ml = c;
+  out.auc_ng_h_per_ml = auc ? auc : aucb;
+  out.final_state = final;
   ks_status rc = ks_system_create(m, &sys, &err);
   if (rc == KS_OK)
     rc = ks_system_evaluate(sys, &kc.subject, NULL, NULL, &err);

@@ -52,7 +52,7 @@ static void first_pass(const char *file, const char *clint_expr) {
   ks_system *sys = NULL;
   ks_error err;
   ks_error_clear(&err);
-  ks_subject s70 = {70};
+  ks_subject s70 = {.weight_kg = 70};
   KS_CHECK(ks_system_create(m, &sys, &err) == KS_OK);
   KS_CHECK(ks_system_evaluate(sys, &s70, NULL, NULL, &err) == KS_OK);
   double qh = param(m, sys, "QH"), fgut = param(m, sys, "FGUT");
@@ -84,7 +84,7 @@ static void jacobian(const char *file) {
   ks_system *sys = NULL;
   ks_error err;
   ks_error_clear(&err);
-  ks_subject subj = {83};
+  ks_subject subj = {.weight_kg = 83};
   KS_CHECK(ks_system_create(m, &sys, &err) == KS_OK);
   KS_CHECK(ks_system_evaluate(sys, &subj, NULL, NULL, &err) == KS_OK);
   size_t n = ks_model_n_states(m);

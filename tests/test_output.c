@@ -19,15 +19,29 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { NC = 3, NA = 2, NT = 5, NCOMP = 2, NV = 2 };
+/* NV case variables, NNUM of them float64 and NSTR strings, interleaved. */
+enum { NC = 3, NA = 2, NT = 5, NCOMP = 2, NV = 5, NNUM = 3, NSTR = 2 };
+enum { NP = 3, NTHR = 2 };
 
 static const char *const analytes[NA] = {"ketamine", "norketamine"};
 static const char *const compartments[NCOMP] = {"central", "peripheral"};
 static const double times_h[NT] = {0.0, 0.5, 1.0, 2.0, 4.0};
 static const ks_output_case_var case_vars[NV] = {
-    {"dose", "mg/kg", "dose (sweep axis)"}, {"weight", "kg", "body weight"}};
+    {"dose", "mg/kg", "dose (sweep axis)", 0},
+    {"route", "ignored for strings", "route of administration", 1},
+    {"weight", "kg", "body weight", 0},
+    {"subject", "1", "subject number", 0},
+    {"arm", NULL, "study arm", 1}};
+/* Index of each case variable among its kind (numeric or string). */
+static const size_t case_var_col[NV] = {0, 0, 1, 2, 1};
 static const char *const labels[NC] = {"dose=0.5 mg/kg", "dose=1 mg/kg",
                                        "dose=2 mg/kg"};
+/* [NC][NSTR]: route, arm; one non-ASCII to check UTF-8 */
+static const char *const case_strings[NC * NSTR] = {
+    "iv", "arm A", "intranasal", "arm B \xe2\x80\x93 na\xc3\xafve", "im", ""};
+static const char *const param_names[NP] = {"CL", "V1", "ka"};
+static const char *const param_units[NP] = {"L/h", "L", "1/h"};
+static const double thresholds[NTHR] = {100.0, 10.0}; /* any order */
 
 static char tmpdir[64];
 
@@ -41,8 +55,16 @@ static double amount_at(size_t c, size_t k, size_t t) {
 static double metric_at(int which, size_t c, size_t a) {
   return (double)which * 1e3 + 10.0 * (double)c + (double)a + 0.5;
 }
+/* Numeric case variable number `v` (among the numeric ones) of case c. */
 static double case_var_at(size_t c, size_t v) {
   return 0.5 * (double)(c + 1) + 70.0 * (double)v;
+}
+static double threshold_at(int which, size_t c, size_t a, size_t k) {
+  return (double)which * 1e3 + 100.0 * (double)c + 10.0 * (double)a +
+         (double)k + 0.25;
+}
+static double param_at(size_t c, size_t p) {
+  return 1.0 + (double)c + 0.125 * (double)p;
 }
 
 static ks_output_layout test_layout(void) {
@@ -57,6 +79,11 @@ static ks_output_layout test_layout(void) {
   l.profiles = 1;
   l.n_case_vars = NV;
   l.case_vars = case_vars;
+  l.n_parameters = NP;
+  l.parameter_names = param_names;
+  l.parameter_units = param_units;
+  l.n_thresholds = NTHR;
+  l.thresholds_ng_per_ml = thresholds;
   l.title = "test: dose sweep";
   l.scenario_text = "scenario: test\nsweep: dose\n";
   l.model_text = "model: two-compartment\n";
@@ -67,7 +94,9 @@ static ks_output_layout test_layout(void) {
 /* Arrays for cases [first, first + n), laid out as ks_output_block wants. */
 typedef struct block_data {
   double conc[NC * NA * NT], amount[NC * NCOMP * NT];
-  double cmax[NC * NA], tmax[NC * NA], auc[NC * NA], vars[NC * NV];
+  double cmax[NC * NA], tmax[NC * NA], auc[NC * NA], cmin[NC * NA];
+  double above[NC * NA * NTHR], below[NC * NA * NTHR];
+  double vars[NC * NNUM], params[NC * NP];
   int32_t status[NC];
 } block_data;
 
@@ -80,16 +109,36 @@ static ks_output_block make_block(block_data *d, size_t first, size_t n) {
       d->cmax[i * NA + a] = metric_at(1, c, a);
       d->tmax[i * NA + a] = metric_at(2, c, a);
       d->auc[i * NA + a] = metric_at(3, c, a);
+      d->cmin[i * NA + a] = metric_at(4, c, a);
+      for (size_t k = 0; k < NTHR; k++) {
+        d->above[(i * NA + a) * NTHR + k] = threshold_at(1, c, a, k);
+        d->below[(i * NA + a) * NTHR + k] = threshold_at(2, c, a, k);
+      }
     }
     for (size_t k = 0; k < NCOMP; k++)
       for (size_t t = 0; t < NT; t++)
         d->amount[(i * NCOMP + k) * NT + t] = amount_at(c, k, t);
-    for (size_t v = 0; v < NV; v++)
-      d->vars[i * NV + v] = case_var_at(c, v);
+    for (size_t v = 0; v < NNUM; v++)
+      d->vars[i * NNUM + v] = case_var_at(c, v);
+    for (size_t p = 0; p < NP; p++)
+      d->params[i * NP + p] = param_at(c, p);
     d->status[i] = (int32_t)c - 1; /* -1, 0, 1: a failed case is written too */
   }
-  ks_output_block b = {first,   n,      d->conc,   d->amount,      d->cmax,
-                       d->tmax, d->auc, d->status, labels + first, d->vars};
+  ks_output_block b = {.first = first,
+                       .n = n,
+                       .conc_ng_per_ml = d->conc,
+                       .amount_mg = d->amount,
+                       .cmax_ng_per_ml = d->cmax,
+                       .tmax_h = d->tmax,
+                       .auc_ng_h_per_ml = d->auc,
+                       .status = d->status,
+                       .labels = labels + first,
+                       .case_vars = d->vars,
+                       .cmin_ng_per_ml = d->cmin,
+                       .time_above_h = d->above,
+                       .time_to_below_h = d->below,
+                       .parameter_values = d->params,
+                       .case_strings = case_strings + first * NSTR};
   return b;
 }
 
@@ -165,6 +214,20 @@ static void check_strings(hid_t file, const char *name, const char *const *want,
   H5Dclose(ds);
 }
 
+/* `name` is a variable-length UTF-8 string (is_string) or float64 dataset. */
+static void check_type(hid_t file, const char *name, int is_string) {
+  hid_t ds = H5Dopen2(file, name, H5P_DEFAULT), t = H5Dget_type(ds);
+  KS_CHECK(ds >= 0 && t >= 0);
+  if (is_string) {
+    KS_CHECK(H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) > 0 &&
+             H5Tget_cset(t) == H5T_CSET_UTF8);
+  } else {
+    KS_CHECK(H5Tget_class(t) == H5T_FLOAT && H5Tget_size(t) == 8);
+  }
+  H5Tclose(t);
+  H5Dclose(ds);
+}
+
 static void check_var_meta(hid_t file, const char *name, const char *units) {
   hid_t ds = H5Dopen2(file, name, H5P_DEFAULT);
   KS_CHECK(ds >= 0);
@@ -200,13 +263,36 @@ static void check_values(hid_t file) {
   check_doubles(file, "cmax", d.cmax, NC * NA);
   check_doubles(file, "tmax", d.tmax, NC * NA);
   check_doubles(file, "auc", d.auc, NC * NA);
+  check_doubles(file, "cmin", d.cmin, NC * NA);
+  check_doubles(file, "time_above", d.above, NC * NA * NTHR);
+  check_doubles(file, "time_to_below", d.below, NC * NA * NTHR);
+  check_doubles(file, "parameter_value", d.params, NC * NP);
   check_doubles(file, "time", times_h, NT);
+  check_doubles(file, "threshold", thresholds, NTHR);
+  check_strings(file, "parameter", param_names, NP);
+  check_strings(file, "parameter_units", param_units, NP);
   double col[NC], idx[NC];
+  const char *scol[NC];
   for (size_t v = 0; v < NV; v++) {
-    for (size_t c = 0; c < NC; c++)
-      col[c] = d.vars[c * NV + v];
-    check_doubles(file, case_vars[v].name, col, NC);
+    size_t j = case_var_col[v];
+    if (case_vars[v].is_string) {
+      for (size_t c = 0; c < NC; c++)
+        scol[c] = case_strings[c * NSTR + j];
+      check_strings(file, case_vars[v].name, scol, NC);
+      check_type(file, case_vars[v].name, 1);
+    } else {
+      for (size_t c = 0; c < NC; c++)
+        col[c] = d.vars[c * NNUM + j];
+      check_doubles(file, case_vars[v].name, col, NC);
+      check_type(file, case_vars[v].name, 0);
+    }
   }
+  check_type(file, "parameter", 1);
+  check_type(file, "parameter_units", 1);
+  check_type(file, "parameter_value", 0);
+  check_type(file, "threshold", 0);
+  check_type(file, "cmin", 0);
+  check_type(file, "time_above", 0);
   for (size_t c = 0; c < NC; c++)
     idx[c] = (double)c;
   check_doubles(file, "case", idx, NC);
@@ -222,34 +308,74 @@ static void check_values(hid_t file) {
   check_strings(file, "scenario_text", scen, 1);
 }
 
+static void check_attr_on(hid_t file, const char *var, const char *name,
+                          const char *want) {
+  hid_t ds = H5Dopen2(file, var, H5P_DEFAULT);
+  KS_CHECK(ds >= 0);
+  check_attr(ds, name, want);
+  H5Dclose(ds);
+}
+
 static void check_metadata(hid_t file) {
-  static const char *const units[][2] = {{"case", "1"},
-                                         {"analyte", "1"},
-                                         {"time", "h"},
-                                         {"compartment", "1"},
-                                         {"concentration", "ng/mL"},
-                                         {"amount", "mg"},
-                                         {"cmax", "ng/mL"},
-                                         {"tmax", "h"},
-                                         {"auc", "ng*h/mL"},
-                                         {"case_label", "1"},
-                                         {"status", "1"},
-                                         {"dose", "mg/kg"},
-                                         {"weight", "kg"},
-                                         {"scenario_text", "1"},
-                                         {"model_text", "1"}};
+  static const char *const units[][2] = {
+      {"case", "1"},
+      {"analyte", "1"},
+      {"time", "h"},
+      {"compartment", "1"},
+      {"concentration", "ng/mL"},
+      {"amount", "mg"},
+      {"cmax", "ng/mL"},
+      {"tmax", "h"},
+      {"auc", "ng*h/mL"},
+      {"cmin", "ng/mL"},
+      {"threshold", "ng/mL"},
+      {"time_above", "h"},
+      {"time_to_below", "h"},
+      {"parameter", "1"},
+      {"parameter_units", "1"},
+      {"parameter_value", "see parameter_units"},
+      {"case_label", "1"},
+      {"status", "1"},
+      {"dose", "mg/kg"},
+      {"route", "1"},
+      {"weight", "kg"},
+      {"subject", "1"},
+      {"arm", "1"},
+      {"scenario_text", "1"},
+      {"model_text", "1"}};
   for (size_t i = 0; i < sizeof units / sizeof *units; i++)
     check_var_meta(file, units[i][0], units[i][1]);
-  const char *prof[] = {"concentration", "amount"};
-  const char *second[] = {"analyte", "compartment"};
-  for (int i = 0; i < 2; i++) {
+  check_attr_on(file, "cmin", "long_name",
+                "lowest pre-dose trough concentration");
+  check_attr_on(file, "time_above", "long_name",
+                "time with concentration above the threshold");
+  check_attr_on(file, "time_to_below", "long_name",
+                "time after the last dose until the concentration falls and "
+                "stays below the threshold");
+  check_attr_on(file, "parameter_units", "long_name",
+                "units of parameter_value, per parameter");
+  check_attr_on(file, "parameter_value", "long_name",
+                "parameter values used for each case (units: see "
+                "parameter_units)");
+  check_attr_on(file, "arm", "long_name", "study arm");
+  const char *prof[] = {"concentration", "amount", "time_above",
+                        "time_to_below"};
+  const char *second[] = {"analyte", "compartment", "analyte", "analyte"};
+  const char *third[] = {"time", "time", "threshold", "threshold"};
+  for (int i = 0; i < 4; i++) {
     check_dim(file, prof[i], 0, "case");
     check_dim(file, prof[i], 1, second[i]);
-    check_dim(file, prof[i], 2, "time");
+    check_dim(file, prof[i], 2, third[i]);
   }
   check_dim(file, "cmax", 1, "analyte");
+  check_dim(file, "cmin", 0, "case");
+  check_dim(file, "cmin", 1, "analyte");
+  check_dim(file, "parameter_value", 0, "case");
+  check_dim(file, "parameter_value", 1, "parameter");
+  check_dim(file, "parameter_units", 0, "parameter");
   check_dim(file, "status", 0, "case");
-  check_dim(file, "dose", 0, "case");
+  for (size_t v = 0; v < NV; v++)
+    check_dim(file, case_vars[v].name, 0, "case");
   check_attr(file, "Conventions", "CF-1.8");
   check_attr(file, "title", "test: dose sweep");
   check_attr(file, "ketasim_version", ks_version_string());
@@ -273,18 +399,36 @@ static void check_properties(hid_t file) {
   KS_CHECK(attrs == (H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED));
   H5Pclose(gcpl);
   H5Gclose(root);
-  hid_t ds = H5Dopen2(file, "concentration", H5P_DEFAULT),
-        dcpl = H5Dget_create_plist(ds);
-  KS_CHECK(H5Pget_layout(dcpl) == H5D_CHUNKED);
-  int nf = H5Pget_nfilters(dcpl);
-  KS_CHECK(nf == 2);
-  for (int i = 0; i < nf; i++) {
-    unsigned fl = 0, cd[4];
-    size_t ncd = 4;
-    H5Z_filter_t f =
-        H5Pget_filter2(dcpl, (unsigned)i, &fl, &ncd, cd, 0, NULL, NULL);
-    KS_CHECK(f == (i == 0 ? H5Z_FILTER_SHUFFLE : H5Z_FILTER_DEFLATE));
+  /* case-indexed float64 variables: chunked, shuffle + deflate, NaN fill */
+  const char *names[] = {"concentration",   "cmin",
+                         "time_above",      "time_to_below",
+                         "parameter_value", "subject"};
+  for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+    hid_t ds = H5Dopen2(file, names[k], H5P_DEFAULT),
+          dcpl = H5Dget_create_plist(ds);
+    KS_CHECK(H5Pget_layout(dcpl) == H5D_CHUNKED);
+    int nf = H5Pget_nfilters(dcpl);
+    KS_CHECK(nf == 2);
+    for (int i = 0; i < nf; i++) {
+      unsigned fl = 0, cd[4];
+      size_t ncd = 4;
+      H5Z_filter_t f =
+          H5Pget_filter2(dcpl, (unsigned)i, &fl, &ncd, cd, 0, NULL, NULL);
+      KS_CHECK(f == (i == 0 ? H5Z_FILTER_SHUFFLE : H5Z_FILTER_DEFLATE));
+    }
+    double fill = 0.0;
+    KS_CHECK(H5Pget_fill_value(dcpl, H5T_NATIVE_DOUBLE, &fill) >= 0);
+    if (!isnan(fill)) {
+      fprintf(stderr, "%s: fill value %g, want NaN\n", names[k], fill);
+      KS_CHECK(isnan(fill));
+    }
+    H5Pclose(dcpl);
+    H5Dclose(ds);
   }
+  /* string case variables: chunked like case_label, not compressed */
+  hid_t ds = H5Dopen2(file, "route", H5P_DEFAULT),
+        dcpl = H5Dget_create_plist(ds);
+  KS_CHECK(H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_nfilters(dcpl) == 0);
   H5Pclose(dcpl);
   H5Dclose(ds);
 }
@@ -329,10 +473,14 @@ static void test_round_trip(void) {
   b = make_block(&d, 0, 2);
   KS_CHECK(ks_output_write_block(out, &b, &err) == KS_OK);
   uint64_t after = ks_output_bytes_written(out);
-  /* profiles + amounts + metrics + status + case vars, plus label bytes */
-  uint64_t payload =
-      NC * (NA * NT * 8 + NCOMP * NT * 8 + 3 * NA * 8 + 4 + NV * 8) +
-      strlen(labels[0]) + strlen(labels[1]) + strlen(labels[2]);
+  /* profiles + amounts + metrics + thresholds + status + parameter values +
+   * numeric case vars, plus label and string case variable bytes */
+  uint64_t payload = NC * (NA * NT * 8 + NCOMP * NT * 8 + 4 * NA * 8 +
+                           2 * NA * NTHR * 8 + 4 + NP * 8 + NNUM * 8);
+  for (size_t c = 0; c < NC; c++)
+    payload += strlen(labels[c]);
+  for (size_t i = 0; i < NC * NSTR; i++)
+    payload += strlen(case_strings[i]);
   KS_CHECK(after - before == payload);
   KS_CHECK(after <= ks_output_estimate_bytes(&l));
   KS_CHECK(ks_output_commit(&out, &err) == KS_OK);
@@ -349,7 +497,10 @@ static void test_round_trip(void) {
   keep_copy(path);
 }
 
-/* Metrics only, float32 requested: no profile variables, no compartments. */
+/* Metrics only, float32 requested, and every optional part left zero/NULL
+ * (the layout of a caller that knows nothing of case strings, parameters or
+ * thresholds): no profile variables, no compartments, parameter table or
+ * threshold variables; cmin is still written. */
 static void test_metrics_only(void) {
   char path[128];
   snprintf(path, sizeof path, "%s/metrics.h5", tmpdir);
@@ -357,6 +508,10 @@ static void test_metrics_only(void) {
   l.profiles = 0;
   l.float32 = 1;
   l.n_case_vars = 0;
+  l.n_parameters = 0;
+  l.parameter_names = l.parameter_units = NULL;
+  l.n_thresholds = 0;
+  l.thresholds_ng_per_ml = NULL;
   ks_error err;
   ks_error_clear(&err);
   ks_output *out = NULL;
@@ -366,15 +521,115 @@ static void test_metrics_only(void) {
   b.conc_ng_per_ml = NULL;
   b.amount_mg = NULL;
   b.case_vars = NULL;
+  b.case_strings = NULL;
+  b.time_above_h = b.time_to_below_h = b.parameter_values = NULL;
+  uint64_t before = ks_output_bytes_written(out);
   KS_CHECK(ks_output_write_block(out, &b, &err) == KS_OK);
+  uint64_t payload = NC * (4 * NA * 8 + 4);
+  for (size_t c = 0; c < NC; c++)
+    payload += strlen(labels[c]);
+  KS_CHECK(ks_output_bytes_written(out) - before == payload);
+  KS_CHECK(ks_output_bytes_written(out) <= ks_output_estimate_bytes(&l));
   KS_CHECK(ks_output_commit(&out, &err) == KS_OK);
   hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  KS_CHECK(H5Lexists(file, "concentration", H5P_DEFAULT) == 0);
-  KS_CHECK(H5Lexists(file, "amount", H5P_DEFAULT) == 0);
-  KS_CHECK(H5Lexists(file, "compartment", H5P_DEFAULT) == 0);
+  const char *absent[] = {"concentration", "amount",          "compartment",
+                          "parameter",     "parameter_units", "parameter_value",
+                          "threshold",     "time_above",      "time_to_below"};
+  for (size_t i = 0; i < sizeof absent / sizeof *absent; i++)
+    if (H5Lexists(file, absent[i], H5P_DEFAULT) != 0) {
+      fprintf(stderr, "metrics.h5: unexpected '%s'\n", absent[i]);
+      KS_CHECK(0);
+    }
   check_doubles(file, "auc", d.auc, NC * NA);
+  check_doubles(file, "cmin", d.cmin, NC * NA);
   check_dim(file, "auc", 0, "case");
+  check_dim(file, "cmin", 1, "analyte");
   H5Fclose(file);
+}
+
+/* Only string case variables: block->case_vars may be NULL; one numeric
+ * variable only: block->case_strings may be NULL. */
+static void test_case_var_kinds(void) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/kinds.h5", tmpdir);
+  const ks_output_case_var only_str[1] = {{"route", "", "route", 1}};
+  const ks_output_case_var only_num[1] = {{"subject", "1", "subject", 0}};
+  const char *const routes[NC] = {"iv", "im", "oral"};
+  const double subjects[NC] = {7, 8, 9};
+  for (int kind = 0; kind < 2; kind++) {
+    ks_output_layout l = test_layout();
+    l.n_case_vars = 1;
+    l.case_vars = kind ? only_num : only_str;
+    ks_error err;
+    ks_error_clear(&err);
+    ks_output *out = NULL;
+    KS_CHECK(ks_output_create(path, &l, &out, &err) == KS_OK);
+    block_data d;
+    ks_output_block b = make_block(&d, 0, NC);
+    b.case_vars = kind ? subjects : NULL;
+    b.case_strings = kind ? NULL : routes;
+    KS_CHECK(ks_output_write_block(out, &b, &err) == KS_OK);
+    KS_CHECK(ks_output_commit(&out, &err) == KS_OK);
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (kind)
+      check_doubles(file, "subject", subjects, NC);
+    else
+      check_strings(file, "route", routes, NC);
+    check_type(file, kind ? "subject" : "route", !kind);
+    check_dim(file, kind ? "subject" : "route", 0, "case");
+    H5Fclose(file);
+    unlink(path);
+  }
+}
+
+/* A block without an array the layout needs is refused by name. */
+static void test_missing_arrays(void) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/missing.h5", tmpdir);
+  ks_output_layout l = test_layout();
+  ks_error err;
+  ks_error_clear(&err);
+  ks_output *out = NULL;
+  KS_CHECK(ks_output_create(path, &l, &out, &err) == KS_OK);
+  const char *bad_strings[NC * NSTR] = {"a", "b", "c", NULL, "e", "f"};
+  static const char *const want[] = {
+      "cmin_ng_per_ml", "time_above_h", "time_to_below_h", "parameter_values",
+      "case_strings",   "case_strings", "case_vars"};
+  for (int k = 0; k < 7; k++) {
+    block_data d;
+    ks_output_block b = make_block(&d, 0, NC);
+    switch (k) {
+    case 0:
+      b.cmin_ng_per_ml = NULL;
+      break;
+    case 1:
+      b.time_above_h = NULL;
+      break;
+    case 2:
+      b.time_to_below_h = NULL;
+      break;
+    case 3:
+      b.parameter_values = NULL;
+      break;
+    case 4:
+      b.case_strings = NULL;
+      break;
+    case 5:
+      b.case_strings = bad_strings;
+      break;
+    default:
+      b.case_vars = NULL;
+      break;
+    }
+    ks_error_clear(&err);
+    KS_CHECK(ks_output_write_block(out, &b, &err) == KS_ERR_ARG);
+    if (!strstr(err.message, want[k])) {
+      fprintf(stderr, "missing %s: message '%s'\n", want[k], err.message);
+      KS_CHECK(0);
+    }
+  }
+  ks_output_abort(&out);
+  KS_CHECK(!exists(path));
 }
 
 static void test_float32_profiles(void) {
@@ -523,7 +778,7 @@ static void test_bad_layout(void) {
   char path[128];
   snprintf(path, sizeof path, "%s/bad.h5", tmpdir);
   ks_output_layout l = test_layout();
-  ks_output_case_var dup[2] = {{"dose", "mg", "a"}, {"dose", "mg", "b"}};
+  ks_output_case_var dup[2] = {{"dose", "mg", "a", 0}, {"dose", "1", "b", 1}};
   const double backwards[NT] = {0, 1, 0.5, 2, 3};
   ks_error err;
   ks_output *out = NULL;
@@ -538,6 +793,46 @@ static void test_bad_layout(void) {
   l.n_cases = 0;
   ks_error_clear(&err);
   KS_CHECK(ks_output_create(path, &l, &out, &err) == KS_ERR_ARG);
+  /* case variables cannot take the names of the new variables */
+  const char *taken[] = {"cmin",           "threshold", "time_above",
+                         "time_to_below",  "parameter", "parameter_units",
+                         "parameter_value"};
+  for (size_t i = 0; i < sizeof taken / sizeof *taken; i++) {
+    ks_output_case_var cv[1] = {{taken[i], "1", "x", i % 2 == 0}};
+    l = test_layout();
+    l.n_case_vars = 1;
+    l.case_vars = cv;
+    ks_error_clear(&err);
+    KS_CHECK(ks_output_create(path, &l, &out, &err) == KS_ERR_ARG);
+    KS_CHECK(strstr(err.message, "reserved") != NULL);
+  }
+  /* parameters: names distinct, names and units present */
+  const char *const dup_params[NP] = {"CL", "V1", "CL"};
+  const char *const no_unit[NP] = {"L/h", NULL, "1/h"};
+  l = test_layout();
+  l.parameter_names = dup_params;
+  ks_error_clear(&err);
+  KS_CHECK(ks_output_create(path, &l, &out, &err) == KS_ERR_ARG);
+  KS_CHECK(strstr(err.message, "parameter 'CL' appears twice") != NULL);
+  l = test_layout();
+  l.parameter_units = no_unit;
+  ks_error_clear(&err);
+  KS_CHECK(ks_output_create(path, &l, &out, &err) == KS_ERR_ARG);
+  l = test_layout();
+  l.parameter_units = NULL;
+  ks_error_clear(&err);
+  KS_CHECK(ks_output_create(path, &l, &out, &err) == KS_ERR_ARG);
+  /* thresholds: present, finite, distinct */
+  const double nan_thr[NTHR] = {1.0, (double)NAN};
+  const double dup_thr[NTHR] = {5.0, 5.0};
+  const double *bad_thr[] = {NULL, nan_thr, dup_thr};
+  for (size_t i = 0; i < 3; i++) {
+    l = test_layout();
+    l.thresholds_ng_per_ml = bad_thr[i];
+    ks_error_clear(&err);
+    KS_CHECK(ks_output_create(path, &l, &out, &err) == KS_ERR_ARG);
+  }
+  KS_CHECK(out == NULL);
   KS_CHECK(!exists(path));
 }
 
@@ -549,6 +844,8 @@ int main(void) {
   }
   test_round_trip();
   test_metrics_only();
+  test_case_var_kinds();
+  test_missing_arrays();
   test_float32_profiles();
   test_abort();
   test_incomplete_and_duplicate();

@@ -40,8 +40,12 @@ typedef struct ks_schedule {
   size_t n_boluses, cap_boluses;
   ks_infusion *infusions;
   size_t n_infusions, cap_infusions;
-  double *breaks; /* sorted, distinct times at which the input changes */
+  double *breaks; /* sorted, distinct times at which the input changes,
+                     and the administration times */
   size_t n_breaks, cap_breaks;
+  double *dose_times; /* sorted, distinct administration times (before any
+                         route lag): where troughs are taken */
+  size_t n_dose_times, cap_dose_times;
 } ks_schedule;
 
 /* Expands a case's regimen with the route targets evaluated in `sys` for the

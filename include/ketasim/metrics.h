@@ -1,8 +1,21 @@
-/* ketasim — exposure metrics of a concentration profile.
+/* ketasim — exposure metrics of a concentration profile, computed from the
+ * solver's dense output rather than from the output grid, so that a coarse
+ * grid does not hide a peak or a threshold crossing.
  *
- * cmax and tmax are the largest value on the output grid and its first time;
- * the AUC over the output window is the exact integral of the solution,
- * carried as an extra ODE state per analyte (see model.h), not a grid rule.
+ * The solver reports every internal step [t0, t1] with the interpolating
+ * polynomial of the step (value and first derivative), and every point where
+ * the profile jumps (a bolus) or where a dose is given. Within a step an
+ * extremum is located where the derivative changes sign, and threshold
+ * crossings by bisection on the interpolant.
+ *
+ *   cmax, tmax     largest concentration in the output window and its first time
+ *   cmin           lowest concentration just before a dose, over the second and
+ *                  later doses in the window (the trough); NaN with fewer doses
+ *   auc            not here: the exact integral comes from the solver
+ *   time_above     total time in the window with C > threshold
+ *   time_to_below  time from the last dose in the window until C falls and
+ *                  stays below the threshold; 0 if it never exceeds it after
+ *                  that dose; NaN if it is still above at the end of the window
  */
 #ifndef KETASIM_METRICS_H
 #define KETASIM_METRICS_H
@@ -13,7 +26,42 @@
 extern "C" {
 #endif
 
-/* Largest of conc[0..n) and the first time it occurs. NaN for n == 0. */
+/* The profile of one analyte inside the current step: value (deriv 0) or
+ * first derivative (deriv 1) at time t, in ng/mL and ng/mL/h. */
+typedef double (*ks_profile_fn)(void *ctx, double t_h, int deriv);
+
+#define KS_METRICS_MAX_THRESHOLDS 64
+
+/* Running metrics of one analyte. Plain data, no allocation. */
+typedef struct ks_metrics_acc {
+  double t_first, t_last; /* output window */
+  double cmax, tmax, cmin;
+  size_t n_thresholds;
+  double threshold[KS_METRICS_MAX_THRESHOLDS];
+  double time_above[KS_METRICS_MAX_THRESHOLDS];
+  double last_above[KS_METRICS_MAX_THRESHOLDS]; /* end of the last time above */
+  double last_dose_h; /* last dose in the window, or NaN */
+  size_t n_doses;
+  double c_end;
+} ks_metrics_acc;
+
+void ks_metrics_begin(ks_metrics_acc *acc, double t_first_h, double t_last_h,
+                      const double *thresholds_ng_per_ml, size_t n_thresholds);
+
+/* A point value (segment start after an event, a grid value). */
+void ks_metrics_point(ks_metrics_acc *acc, double t_h, double c);
+
+/* A dose given at t_h, with the concentration just before it. */
+void ks_metrics_dose(ks_metrics_acc *acc, double t_h, double c_before);
+
+/* An internal step [t0, t1] of the solver; f evaluates its interpolant. */
+void ks_metrics_step(ks_metrics_acc *acc, double t0_h, double t1_h,
+                     ks_profile_fn f, void *ctx);
+
+/* Final values: time_to_below per threshold into out[n_thresholds]. */
+void ks_metrics_finish(ks_metrics_acc *acc, double *time_to_below_h);
+
+/* Largest of conc[0..n) and its first time (for grid-only profiles). */
 void ks_metrics_peak(const double *conc, const double *times_h, size_t n,
                      double *cmax, double *tmax_h);
 

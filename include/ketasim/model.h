@@ -28,6 +28,7 @@
 #define KETASIM_MODEL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ketasim/error.h"
 #include "ketasim/units.h"
@@ -87,9 +88,30 @@ size_t ks_model_find_route(const ks_model *m, const char *name);
 /* Total ODE states: n_compartments + 2 * n_analytes. */
 size_t ks_model_n_states(const ks_model *m);
 
+/* Covariates: subject characteristics other than weight declared by the
+ * model (e.g. AGE in years, FEMALE 0/1), seen by expressions as numbers. */
+size_t ks_model_n_covariates(const ks_model *m);
+const char *ks_model_covariate_name(const ks_model *m, size_t i);
+/* The key a scenario's `subject` uses for it ("age", "sex"). */
+const char *ks_model_covariate_subject_key(const ks_model *m, size_t i);
+double ks_model_covariate_default(const ks_model *m, size_t i);
+size_t ks_model_find_covariate_key(const ks_model *m, const char *key);
+/* Converts a scenario value ("65 y", "female") to the covariate's number. */
+ks_status ks_model_covariate_parse(const ks_model *m, size_t i,
+                                   const char *text, const ks_srcloc *loc,
+                                   double *out, ks_error *err);
+
+/* Modifiers: named conditions (interacting drugs, hepatic impairment) that
+ * multiply base parameters; at most 64 per model. */
+size_t ks_model_n_modifiers(const ks_model *m);
+const char *ks_model_modifier_name(const ks_model *m, size_t i);
+size_t ks_model_find_modifier(const ks_model *m, const char *name);
+
 /* Who a simulated case is. */
 typedef struct ks_subject {
   double weight_kg;
+  const double *covariates; /* [n_covariates], or NULL for the defaults */
+  uint64_t modifiers;       /* bit k set: modifier k is active */
 } ks_subject;
 
 /* One target of a route, evaluated for a case. */
@@ -108,7 +130,9 @@ typedef struct ks_system {
   size_t n_states;
   size_t n_compartments;
   size_t n_analytes;
-  double *param;        /* [n_parameters] values in internal units */
+  double *param;  /* [n_parameters + n_covariates + 1] values in internal
+                     units: parameters, then covariates, then WT (kg) */
+  double *factor; /* [n_parameters] scratch: product of modifier factors */
   size_t nnz;           /* entries of K, row-major order, duplicates merged */
   size_t nnz_compartments; /* the first entries, those of compartment rows;
                               the rest are sink and AUC rows, which depend on
@@ -128,9 +152,11 @@ void ks_system_free(ks_system **sys);
  * overrides[i] where overrides != NULL and overrides[i] is not NaN, in
  * internal units before weight scaling), scaled by
  * (weight / reference weight)^exponent, times exp(eta[i]) where eta != NULL,
- * then derived parameters, then K. Fails (KS_ERR_MODEL) when a volume, flow or
- * rate is not positive and finite, or a split's fractions are outside [0, 1]
- * or do not add up to 1. */
+ * times the factors of the subject's active modifiers, then derived
+ * parameters (which may use the covariates and WT), then K. Fails
+ * (KS_ERR_MODEL) when a volume is not positive, a flow or rate constant is
+ * negative or not finite (zero is allowed: it switches a path off), or a
+ * split's fractions are outside [0, 1] or do not add up to 1. */
 ks_status ks_system_evaluate(ks_system *sys, const ks_subject *subject,
                              const double *overrides, const double *eta,
                              ks_error *err);

@@ -8,14 +8,25 @@
  *     analyte      string [analyte]     e.g. "ketamine", "norketamine"
  *     time         float64 [time]       units "h"
  *     compartment  string [compartment] only when amounts are written
+ *     parameter    string [parameter]   only when n_parameters > 0
+ *     threshold    float64 [threshold]  units "ng/mL", only when
+ *                                       n_thresholds > 0
  *   variables:
  *     concentration [case, analyte, time]     ng/mL   float64 or float32
  *     amount        [case, compartment, time] mg      (optional)
  *     cmax [case, analyte] ng/mL, tmax [case, analyte] h,
- *     auc  [case, analyte] ng*h/mL (over the output window)
+ *     auc  [case, analyte] ng*h/mL (over the output window),
+ *     cmin [case, analyte] ng/mL (lowest pre-dose trough)
+ *     time_above    [case, analyte, threshold] h: time with the
+ *       concentration above the threshold (only with thresholds)
+ *     time_to_below [case, analyte, threshold] h: time after the last dose
+ *       until the concentration falls and stays below the threshold (only
+ *       with thresholds)
  *     case_label [case] string, status [case] int32 (0 = solved)
- *     one float64 [case] variable per entry of `case_vars` (sweep axes and
- *     the like) with its own units
+ *     one [case] variable per entry of `case_vars` (sweep axes, subject
+ *     and the like): float64 with its own units, or a string (units "1")
+ *     parameter_units [parameter] string, parameter_value [case, parameter]
+ *     float64 (only with parameters; units attribute "see parameter_units")
  *     scenario_text, model_text: scalar strings (verbatim input files)
  *   root attributes: Conventions "CF-1.8", title, ketasim_version,
  *     sundials_version, hdf5_version, created_utc, command_line
@@ -46,12 +57,17 @@ extern "C" {
 
 typedef struct ks_output ks_output;
 
-/* A float64 [case] variable, e.g. a sweep axis. All strings borrowed for the
- * duration of ks_output_create(). */
+/* A [case] variable, e.g. a sweep axis or the subject: float64, or a
+ * variable-length UTF-8 string when `is_string` is set. The name must not be
+ * one of the file's own variables (case, cmax, parameter, threshold, ...) and
+ * must be unique. All strings borrowed for the duration of
+ * ks_output_create(). */
 typedef struct ks_output_case_var {
   const char *name;      /* HDF5 dataset name */
-  const char *units;     /* e.g. "mg/kg", "h", "1" */
+  const char *units;     /* e.g. "mg/kg", "h", "1"; ignored ("1") for strings */
   const char *long_name; /* e.g. "dose (sweep axis)" */
+  int is_string;         /* 0: float64 from block->case_vars;
+                            1: string from block->case_strings */
 } ks_output_case_var;
 
 /* What the file holds. Everything is borrowed for the duration of
@@ -68,6 +84,15 @@ typedef struct ks_output_layout {
   int profiles;                     /* 0: metrics only, no concentration/amount */
   size_t n_case_vars;
   const ks_output_case_var *case_vars;
+  /* Per-case parameter values (0: no parameter table). Names are distinct;
+   * units as text, e.g. "L/h", "1" when dimensionless. */
+  size_t n_parameters;
+  const char *const *parameter_names; /* [n_parameters] */
+  const char *const *parameter_units; /* [n_parameters] */
+  /* Concentration thresholds for time_above / time_to_below (0: none).
+   * Finite and pairwise distinct; written in the given order. */
+  size_t n_thresholds;
+  const double *thresholds_ng_per_ml; /* [n_thresholds] */
   /* provenance */
   const char *title;
   const char *scenario_text;
@@ -76,7 +101,13 @@ typedef struct ks_output_layout {
 } ks_output_layout;
 
 /* One block of consecutive cases [first, first + n). Arrays are row-major,
- * case-major, borrowed for the duration of the call. */
+ * case-major, borrowed for the duration of the call. Every array the layout
+ * needs must be non-NULL, cmin_ng_per_ml included (it is required in every
+ * file); the others may be NULL when the layout has no use for them. New
+ * fields are added at the end: fill the struct with designated initializers.
+ *
+ * n_numeric_case_vars and n_string_case_vars count the layout's case_vars
+ * with is_string 0 and 1; each kind keeps its order among case_vars. */
 typedef struct ks_output_block {
   size_t first;
   size_t n;
@@ -87,7 +118,13 @@ typedef struct ks_output_block {
   const double *auc_ng_h_per_ml; /* [n][n_analytes] */
   const int32_t *status;        /* [n] */
   const char *const *labels;    /* [n] */
-  const double *case_vars;      /* [n][n_case_vars] or NULL */
+  const double *case_vars;      /* [n][n_numeric_case_vars]; NULL if none */
+  const double *cmin_ng_per_ml; /* [n][n_analytes], required */
+  const double *time_above_h;   /* [n][n_analytes][n_thresholds]; NULL if none */
+  const double *time_to_below_h; /* [n][n_analytes][n_thresholds]; NULL if none */
+  const double *parameter_values; /* [n][n_parameters]; NULL if none */
+  const char *const *case_strings; /* [n][n_string_case_vars], each non-NULL;
+                                      NULL if none */
 } ks_output_block;
 
 /* Creates the temporary file and every dataset. `path` must name a file in

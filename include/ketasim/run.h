@@ -34,6 +34,10 @@ typedef void (*ks_block_fn)(void *user, size_t first, size_t n,
                             const double *auc_ng_h_per_ml,
                             const int32_t *status);
 
+/* Progress: cases done out of total, called from one thread at most four
+ * times a second, and once at the end. */
+typedef void (*ks_progress_fn)(void *user, size_t done, size_t total);
+
 typedef struct ks_run_options {
   int threads;              /* 0 = all available [0] */
   const char *output_path;  /* HDF5 file to write, or NULL [NULL] */
@@ -41,6 +45,7 @@ typedef struct ks_run_options {
   size_t first_case;        /* case range [first, last) [0] */
   size_t last_case;         /* 0 = all cases [0] */
   ks_block_fn on_block;     /* optional */
+  ks_progress_fn progress;  /* optional */
   void *user;
   volatile const sig_atomic_t *stop; /* if set and non-zero, stop after the
                                        block in progress */

@@ -6,8 +6,14 @@
  * tolerances. Every quantity carries its unit and is converted on load; after
  * loading, a scenario holds only internal units (h, mg, kg, L).
  *
- * Cases. Each arm is one case (a scenario without arms has one case labelled
- * "base"). A case's result depends only on its index.
+ * Cases. The cases are the product of the arms (a scenario without arms has
+ * one arm, "base"), the sweep points and the subjects of the population:
+ *     case = (arm * n_points + point) * n_subjects + subject
+ * A sweep point is the cartesian product of the sweep axes (first axis
+ * slowest), or with `sweep_mode: zip` the axes taken element-wise. Any
+ * numeric field of the subject, of a regimen line or of a parameter override,
+ * and a line's route, may name an axis as `$name`. A case's result depends
+ * only on its index; subject k is the same person in every sweep point.
  *
  * Thread-safety: a loaded scenario is immutable; ks_scenario_case() may be
  * called from several threads at once.
@@ -16,6 +22,7 @@
 #define KETASIM_SCENARIO_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ketasim/error.h"
 #include "ketasim/model.h"
@@ -40,15 +47,21 @@ typedef struct ks_dose_line {
   int line;          /* line in the scenario file, for messages */
 } ks_dose_line;
 
-/* One case: borrowed views into the scenario, valid while it lives. */
+/* One case, resolved into a ks_case_buf: views valid until the buffer is
+ * used for another case or freed. */
 typedef struct ks_case {
   size_t index;
-  const char *label;
+  const char *label; /* the arm's name */
+  size_t arm, point, subject_index;
+  const size_t *axis_index; /* [n_axes]: value index of each axis */
   ks_subject subject;
   const double *overrides; /* [n_parameters], NaN = model value; or NULL */
   const ks_dose_line *lines;
   size_t n_lines;
 } ks_case;
+
+/* Per-thread storage for resolving cases. */
+typedef struct ks_case_buf ks_case_buf;
 
 typedef enum ks_solver_method {
   KS_METHOD_CVODE = 0
@@ -66,6 +79,9 @@ typedef struct ks_scenario_settings {
   double rtol;  /* relative tolerance [1e-6] */
   double atol_mg; /* absolute tolerance for amounts; NaN = scaled to the
                      largest dose: 1e-3 * rtol * dose [NaN] */
+  size_t n_thresholds; /* concentration thresholds for time_above and
+                          time_to_below, ng/mL [none] */
+  const double *thresholds_ng_per_ml;
   long max_steps; /* CVODE steps per segment [100000] */
   ks_solver_method method;
 } ks_scenario_settings;
@@ -92,8 +108,31 @@ const char *ks_scenario_path(const ks_scenario *s);
 const ks_scenario_settings *ks_scenario_settings_get(const ks_scenario *s);
 size_t ks_scenario_n_cases(const ks_scenario *s);
 
-/* Fills *c with case i (< n_cases). */
-void ks_scenario_case(const ks_scenario *s, size_t i, ks_case *c);
+ks_status ks_case_buf_create(const ks_scenario *s, ks_case_buf **buf,
+                             ks_error *err);
+void ks_case_buf_free(ks_case_buf **buf);
+
+/* Resolves case i (< n_cases) into buf and fills *c. Never fails: every
+ * combination was checked when the scenario was loaded. */
+void ks_scenario_case(const ks_scenario *s, size_t i, ks_case_buf *buf,
+                      ks_case *c);
+
+/* Sweep axes. Numeric axes are reported in the unit of their first value
+ * (e.g. "mg/kg", "d"); name axes (route, modifiers) as text. */
+size_t ks_scenario_n_axes(const ks_scenario *s);
+const char *ks_scenario_axis_name(const ks_scenario *s, size_t j);
+size_t ks_scenario_axis_length(const ks_scenario *s, size_t j);
+int ks_scenario_axis_is_text(const ks_scenario *s, size_t j);
+const char *ks_scenario_axis_unit(const ks_scenario *s, size_t j);
+double ks_scenario_axis_number(const ks_scenario *s, size_t j, size_t k);
+const char *ks_scenario_axis_text(const ks_scenario *s, size_t j, size_t k);
+
+/* Population: subjects per sweep point (1 without `population`) and the seed
+ * of the counter-based generator. has_population is 0 when the scenario
+ * simulates typical values only. */
+size_t ks_scenario_n_subjects(const ks_scenario *s);
+uint64_t ks_scenario_seed(const ks_scenario *s);
+int ks_scenario_has_population(const ks_scenario *s);
 
 /* Largest single dose of any case in mg (per-kg doses times the case's
  * weight); used to scale absolute tolerances. */

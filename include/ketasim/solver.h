@@ -28,8 +28,8 @@ typedef struct ks_solver ks_solver;
 
 typedef struct ks_solver_options {
   double rtol;    /* relative tolerance [1e-6] */
-  double atol_mg; /* absolute tolerance of amounts in mg [1e-9]; the AUC
-                     states use atol_mg / V_observed (mg*h/L) */
+  double atol_mg; /* absolute tolerance of amounts in mg [1e-9]; eliminated
+                     amounts and AUCs are quadratures outside the error test */
   long max_steps; /* steps allowed per segment [100000] */
 } ks_solver_options;
 
@@ -42,12 +42,21 @@ typedef struct ks_solver_stats {
   long segments;  /* integrated segments (re-initialisations) */
 } ks_solver_stats;
 
-/* Where a case's results go. Arrays are caller-owned. */
+/* Where a case's results go. Arrays are caller-owned; metrics are computed
+ * from the dense output over the window [times[0], times[last]] (see
+ * metrics.h). */
 typedef struct ks_case_output {
   double *conc_ng_per_ml;  /* [n_analytes][n_times] (required) */
   double *amount_mg;       /* [n_compartments][n_times] or NULL */
   double *auc_ng_h_per_ml; /* [n_analytes] AUC from times[0] to times[last] */
   double *final_state;     /* [n_states] state at the last time, or NULL */
+  double *cmax_ng_per_ml;  /* [n_analytes] or NULL (then no metrics) */
+  double *tmax_h;          /* [n_analytes] */
+  double *cmin_ng_per_ml;  /* [n_analytes] */
+  size_t n_thresholds;
+  const double *thresholds_ng_per_ml; /* [n_thresholds] */
+  double *time_above_h;    /* [n_analytes][n_thresholds] */
+  double *time_to_below_h; /* [n_analytes][n_thresholds] */
 } ks_case_output;
 
 /* Creates a workspace for systems of model `m` (its compartments are the

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "ketasim/model.h"
 #include "ketasim/run.h"
@@ -78,6 +80,7 @@ static int report(const ks_error *err) {
 
 typedef struct args {
   const char *command, *scenario, *output;
+  const char *info; /* --help or --version */
   int threads, quiet;
 } args;
 
@@ -109,6 +112,9 @@ static int parse_args(int argc, char **argv, args *a) {
       a->threads = (int)n;
     } else if (!strcmp(s, "-q") || !strcmp(s, "--quiet")) {
       a->quiet = 1;
+    } else if (!strcmp(s, "-h") || !strcmp(s, "--help") ||
+               !strcmp(s, "--version")) {
+      a->info = s;
     } else if (s[0] == '-' && s[1]) {
       fprintf(stderr, "ketasim: error: unknown option '%s'\n%s", s, usage);
       return EXIT_USAGE;
@@ -128,8 +134,11 @@ static int parse_args(int argc, char **argv, args *a) {
 
 typedef struct printer {
   const ks_scenario *s;
+  ks_case_buf *buf;
   int quiet;
   size_t shown;
+  double t0;
+  int bar_drawn;
 } printer;
 
 #define KS_SUMMARY_MAX_ROWS 40
@@ -151,7 +160,7 @@ static void on_block(void *user, size_t first, size_t n, const double *cmax,
   const ks_model *m = ks_scenario_model(p->s);
   for (size_t i = 0; i < n && p->shown < KS_SUMMARY_MAX_ROWS; i++, p->shown++) {
     ks_case c;
-    ks_scenario_case(p->s, first + i, &c);
+    ks_scenario_case(p->s, first + i, p->buf, &c);
     for (size_t a = 0; a < st->n_analytes; a++) {
       size_t k = i * st->n_analytes + a;
       const char *an = ks_model_analyte_name(m, st->analytes[a]);
@@ -163,6 +172,31 @@ static void on_block(void *user, size_t first, size_t n, const double *cmax,
                cmax[k], tmax[k], auc[k]);
     }
   }
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A progress bar on stderr: cases done, cases/s, time left. */
+static void on_progress(void *user, size_t done, size_t total) {
+  printer *p = user;
+  double el = now_s() - p->t0;
+  double rate = el > 0 ? (double)done / el : 0;
+  double left = rate > 0 ? (double)(total - done) / rate : 0;
+  int width = 30, fill = total ? (int)((double)width * (double)done / (double)total) : width;
+  char bar[64];
+  for (int i = 0; i < width; i++)
+    bar[i] = i < fill ? '#' : '.';
+  bar[width] = '\0';
+  fprintf(stderr, "\r[%s] %zu/%zu cases  %.0f cases/s  %.0f s left ", bar,
+          done, total, rate, left);
+  p->bar_drawn = 1;
+  if (done == total)
+    fputc('\n', stderr);
+  fflush(stderr);
 }
 
 static void default_output(const char *scenario, char *buf, size_t size) {
@@ -202,7 +236,11 @@ static int cmd_run(const args *a, int argc, char **argv) {
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
-  printer p = {s, a->quiet, 0};
+  printer p = {s, NULL, a->quiet, 0, now_s(), 0};
+  if (ks_case_buf_create(s, &p.buf, &err) != KS_OK) {
+    ks_scenario_free(&s);
+    return report(&err);
+  }
   if (!a->quiet) {
     printf("%s\n", ks_scenario_title(s));
     print_header(s);
@@ -212,6 +250,8 @@ static int cmd_run(const args *a, int argc, char **argv) {
   o.output_path = out;
   o.command_line = cmdline;
   o.on_block = on_block;
+  if (!a->quiet && isatty(STDERR_FILENO))
+    o.progress = on_progress;
   o.user = &p;
   o.stop = &g_stop;
   ks_run_result r;
@@ -225,13 +265,13 @@ static int cmd_run(const args *a, int argc, char **argv) {
     if (r.n_failed)
       fprintf(stderr, "ketasim: %zu of %zu cases failed; first: %s\n",
               r.n_failed, r.n_cases, r.first_failure);
-    if (!a->quiet)
-      fprintf(stderr,
+    fprintf(stderr,
               "ketasim: %zu cases, %zu failed, %.3f s, %.0f cases/s, wrote %s\n",
               r.n_cases, r.n_failed, r.wall_s,
               r.wall_s > 0 ? (double)r.n_cases / r.wall_s : 0.0, out);
     code = r.n_failed ? EXIT_CASES : 0;
   }
+  ks_case_buf_free(&p.buf);
   ks_scenario_free(&s);
   return code;
 }
@@ -265,16 +305,14 @@ int main(int argc, char **argv) {
   int rc = parse_args(argc, argv, &a);
   if (rc)
     return rc;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      fputs(usage, stdout);
-      return 0;
-    }
-    if (!strcmp(argv[i], "--version")) {
-      printf("ketasim %s (SUNDIALS %s, HDF5 %s)\n", ks_version(),
-             ks_sundials_version(), ks_hdf5_version());
-      return 0;
-    }
+  if (a.info && !strcmp(a.info, "--version")) {
+    printf("ketasim %s (SUNDIALS %s, HDF5 %s)\n", ks_version(),
+           ks_sundials_version(), ks_hdf5_version());
+    return 0;
+  }
+  if (a.info) {
+    fputs(usage, stdout);
+    return 0;
   }
   if (!a.command) {
     fputs(usage, stderr);

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Check that a ketasim output file reads as netCDF-4/CF from Python.
 
-Usage: check_output.py FILE.h5 [--cases N] [--analytes a,b,...] [--no-netcdf4]
+Usage: check_output.py FILE.h5 [--cases N] [--analytes a,b,...]
+                       [--case-vars a,b,...] [--parameters] [--thresholds N]
+                       [--no-netcdf4]
 
 Reads FILE twice, once with h5py (the HDF5 structure: dimension scales,
 creation order, attribute types) and once with
@@ -23,6 +25,7 @@ VAR_DIMS = {
     "cmax": ("case", "analyte"),
     "tmax": ("case", "analyte"),
     "auc": ("case", "analyte"),
+    "cmin": ("case", "analyte"),
     "case_label": ("case",),
     "status": ("case",),
     "scenario_text": (),
@@ -32,6 +35,37 @@ PROFILE_DIMS = {
     "concentration": ("case", "analyte", "time"),
     "amount": ("case", "compartment", "time"),
 }
+# Variables there with --parameters / --thresholds N.
+PARAMETER_DIMS = {
+    "parameter_units": ("parameter",),
+    "parameter_value": ("case", "parameter"),
+}
+THRESHOLD_DIMS = {
+    "time_above": ("case", "analyte", "threshold"),
+    "time_to_below": ("case", "analyte", "threshold"),
+}
+OPTIONAL_DIMS = ("compartment", "parameter", "threshold")
+
+
+def expected_dims(args):
+    """Variable -> dimensions this file must have, given the options."""
+    want = dict(VAR_DIMS)
+    for name in args.case_vars or ():
+        want[name] = ("case",)
+    if args.parameters:
+        want.update(PARAMETER_DIMS)
+    if args.thresholds is not None:
+        want.update(THRESHOLD_DIMS)
+    return want
+
+
+def expected_coords(args):
+    dims = list(DIMS)
+    if args.parameters:
+        dims.append("parameter")
+    if args.thresholds is not None:
+        dims.append("threshold")
+    return dims
 
 
 class Checker:
@@ -81,7 +115,9 @@ def check_h5py(path, args, c):
                         f"h5py: '{name}.{attr}' is not a fixed-length string "
                         "(netCDF's NC_CHAR)")
 
-        for dim in DIMS + (("compartment",) if "compartment" in f else ()):
+        coords = expected_coords(args)
+        coords += [d for d in OPTIONAL_DIMS if d in f and d not in coords]
+        for dim in coords:
             if not c.check(dim in f, f"h5py: coordinate variable '{dim}' is missing"):
                 continue
             ds = f[dim]
@@ -89,15 +125,21 @@ def check_h5py(path, args, c):
                     f"h5py: '{dim}' is not a dimension scale")
             c.check(ds.ndim == 1, f"h5py: '{dim}' is not one-dimensional")
 
-        for name, want in {**VAR_DIMS, **PROFILE_DIMS}.items():
+        required = expected_dims(args)
+        optional = {**PROFILE_DIMS, **PARAMETER_DIMS, **THRESHOLD_DIMS}
+        for name, want in {**optional, **required}.items():
             if name not in f:
-                c.check(name in PROFILE_DIMS, f"h5py: variable '{name}' is missing")
+                c.check(name not in required, f"h5py: variable '{name}' is missing")
                 continue
             ds = f[name]
             got = tuple(ds.dims[i][0].name.lstrip("/") if len(ds.dims[i]) else None
                         for i in range(ds.ndim))
             c.check(got == want,
                     f"h5py: '{name}' has dimension scales {got}, want {want}")
+        for name in args.case_vars or ():
+            if name in f:
+                c.check("units" in f[name].attrs,
+                        f"h5py: case variable '{name}' has no units")
 
         if "case" in f:
             case = f["case"][()]
@@ -109,6 +151,21 @@ def check_h5py(path, args, c):
                     "h5py: 'analyte' is not a variable-length UTF-8 string")
         if "status" in f:
             c.check(f["status"].dtype == np.int32, "h5py: 'status' is not int32")
+        for name in ("parameter", "parameter_units"):
+            if name in f:
+                info = h5py.check_string_dtype(f[name].dtype)
+                c.check(info is not None and info.length is None
+                        and info.encoding == "utf-8",
+                        f"h5py: '{name}' is not a variable-length UTF-8 string")
+        for name in ("parameter_value", "threshold", "cmin", "time_above",
+                     "time_to_below"):
+            if name in f:
+                c.check(f[name].dtype == np.float64,
+                        f"h5py: '{name}' is {f[name].dtype}, want float64")
+        if args.thresholds is not None and "threshold" in f:
+            c.check(f["threshold"].shape == (args.thresholds,),
+                    f"h5py: 'threshold' has shape {f['threshold'].shape}, "
+                    f"want ({args.thresholds},)")
 
 
 def check_xarray(path, args, c):
@@ -116,14 +173,14 @@ def check_xarray(path, args, c):
     import xarray as xr
 
     with xr.open_dataset(path, engine="h5netcdf") as ds:
-        for dim in DIMS:
+        for dim in expected_coords(args):
             c.check(dim in ds.dims, f"xarray: dimension '{dim}' is missing "
                     f"(dims are {tuple(ds.dims)})")
         if "concentration" in ds:
             c.check(ds["concentration"].dims == PROFILE_DIMS["concentration"],
                     f"xarray: concentration dims are {ds['concentration'].dims}, "
                     f"want {PROFILE_DIMS['concentration']}")
-        for name, want in VAR_DIMS.items():
+        for name, want in expected_dims(args).items():
             if c.check(name in ds.variables, f"xarray: variable '{name}' is missing"):
                 c.check(ds[name].dims == want,
                         f"xarray: '{name}' dims are {ds[name].dims}, want {want}")
@@ -161,6 +218,25 @@ def check_xarray(path, args, c):
         if "scenario_text" in ds:
             c.check(isinstance(ds["scenario_text"].values.item(), str),
                     "xarray: scenario_text is not a str")
+        if args.parameters and "parameter" in ds and "parameter_units" in ds:
+            names = list(ds["parameter"].values)
+            units = list(ds["parameter_units"].values)
+            c.check(all(isinstance(p, str) for p in names + units),
+                    "xarray: parameter names or units are not str")
+            c.check(len(set(names)) == len(names),
+                    f"xarray: parameter names repeat: {names}")
+            if "parameter_value" in ds:
+                c.check(ds["parameter_value"].dtype == np.float64,
+                        "xarray: parameter_value is not float64")
+        if args.thresholds is not None and "threshold" in ds.dims:
+            c.check(ds.sizes["threshold"] == args.thresholds,
+                    f"xarray: {ds.sizes['threshold']} thresholds, "
+                    f"want {args.thresholds}")
+            for name in THRESHOLD_DIMS:
+                if name in ds:
+                    c.check(ds[name].attrs.get("units") == "h",
+                            f"xarray: '{name}' units are "
+                            f"{ds[name].attrs.get('units')!r}, want 'h'")
 
 
 def check_netcdf4(path, args, c):
@@ -168,12 +244,18 @@ def check_netcdf4(path, args, c):
     import netCDF4
 
     with netCDF4.Dataset(path) as nc:
-        for dim in DIMS:
+        for dim in expected_coords(args):
             c.check(dim in nc.dimensions, f"netCDF-C: dimension '{dim}' is missing")
         if "concentration" in nc.variables:
             got = nc["concentration"].dimensions
             c.check(got == PROFILE_DIMS["concentration"],
                     f"netCDF-C: concentration dims are {got}")
+        for name, want in expected_dims(args).items():
+            if c.check(name in nc.variables,
+                       f"netCDF-C: variable '{name}' is missing"):
+                got = nc[name].dimensions
+                c.check(got == want,
+                        f"netCDF-C: '{name}' dims are {got}, want {want}")
         for name, var in nc.variables.items():
             units = var.getncattr("units") if "units" in var.ncattrs() else None
             c.check(isinstance(units, str) and units != "" and "\x00" not in units,
@@ -188,6 +270,15 @@ def main(argv):
     parser.add_argument("--cases", type=int, help="expected number of cases")
     parser.add_argument("--analytes", type=lambda s: s.split(","),
                         help="expected analyte names, in order, comma-separated")
+    parser.add_argument("--case-vars", type=lambda s: [v for v in s.split(",") if v],
+                        help="case variables that must exist with dims (case,) "
+                        "and units, comma-separated")
+    parser.add_argument("--parameters", action="store_true",
+                        help="expect the parameter table (parameter, "
+                        "parameter_units, parameter_value)")
+    parser.add_argument("--thresholds", type=int,
+                        help="expected number of concentration thresholds "
+                        "(time_above, time_to_below)")
     parser.add_argument("--no-netcdf4", action="store_true",
                         help="skip the netCDF-C check even if netCDF4 is installed")
     args = parser.parse_args(argv)

@@ -1,0 +1,36 @@
+/* ketasim — virtual subjects: inter-individual variability drawn from a
+ * counter-based generator.
+ *
+ * Subject k of a population with seed S has, for every parameter i with a
+ * variability omega_i > 0, eta_i = omega_i * z_i with z_i standard normal and
+ * P_i = P_typical,i * exp(eta_i) (log-normal). The normals come from the
+ * Philox4x32-10 generator (Random123) with key (S, i) and counter (k, 0):
+ * they depend on (seed, subject, parameter) alone, so subject k is the same
+ * person whichever thread, block or run computes it, and in every sweep
+ * point. Two uniforms in (0, 1) become two normals by the Box-Muller
+ * transform.
+ *
+ * Thread-safety: pure function.
+ */
+#ifndef KETASIM_SWEEP_H
+#define KETASIM_SWEEP_H
+
+#include <stdint.h>
+
+#include "ketasim/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Fills eta[0 .. n_parameters) for subject `subject` (0 where omega is 0). */
+void ks_sweep_eta(const ks_model *m, uint64_t seed, uint64_t subject,
+                  double *eta);
+
+/* The standard normal for (seed, subject, stream): exposed for tests. */
+double ks_sweep_normal(uint64_t seed, uint64_t subject, uint32_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
