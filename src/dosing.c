@@ -64,7 +64,8 @@ static ks_status add_input(ks_schedule *s, const ks_route_target *t,
 
 /* Sorts and removes (near-)duplicates in place; returns the new length. */
 static size_t sort_unique(double *v, size_t n) {
-  qsort(v, n, sizeof *v, cmp_double);
+  if (n > 1)
+    qsort(v, n, sizeof *v, cmp_double);
   size_t k = 0;
   for (size_t i = 0; i < n; i++)
     if (k == 0 || !same_time(v[k - 1], v[i]))
@@ -125,7 +126,8 @@ ks_status ks_schedule_build(ks_schedule *s, const ks_system *sys,
       }
     }
   }
-  qsort(s->boluses, s->n_boluses, sizeof *s->boluses, cmp_bolus);
+  if (s->n_boluses > 1)
+    qsort(s->boluses, s->n_boluses, sizeof *s->boluses, cmp_bolus);
   return make_breaks(s, err);
 }
 

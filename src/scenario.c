@@ -1143,12 +1143,12 @@ static ks_status read_grid(reader *r, const ks_ynode *out) {
 static ks_status read_output(reader *r, const ks_ynode *out) {
   static const char *const keys[] = {"end",      "step",     "times",
                                      "analytes", "amounts",  "profiles",
-                                     "precision"};
+                                     "precision", "thresholds"};
   ks_scenario *s = r->s;
   const ks_model *m = s->model;
   ks_status rc = ks__schema_kind(r->doc, out, KS_YMAP, "'output'", r->err);
   if (rc == KS_OK)
-    rc = ks__schema_keys(r->doc, out, keys, 7, "'output'", r->err);
+    rc = ks__schema_keys(r->doc, out, keys, 8, "'output'", r->err);
   if (rc == KS_OK)
     rc = read_grid(r, out);
   if (rc != KS_OK)
@@ -1249,10 +1249,20 @@ static ks_status read_solver(reader *r, const ks_ynode *node) {
   }
   if (rc == KS_OK && (f = ks__ymap_get(node, "method"))) {
     rc = ks__schema_kind(r->doc, f, KS_YSCALAR, "'method'", r->err);
-    if (rc == KS_OK && strcmp(f->text, "cvode") != 0) {
-      ks_srcloc loc = loc_of(r, f);
-      rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                        "unknown solver method '%s' (known: cvode)", f->text);
+    if (rc == KS_OK) {
+      if (strcmp(f->text, "cvode") == 0)
+        st->method = KS_METHOD_CVODE;
+      else if (strcmp(f->text, "exact") == 0)
+        st->method = KS_METHOD_EXACT;
+      else if (strcmp(f->text, "auto") == 0)
+        st->method = KS_METHOD_AUTO;
+      else {
+        ks_srcloc loc = loc_of(r, f);
+        rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                          "unknown solver method '%s' (known: auto, cvode, "
+                          "exact)",
+                          f->text);
+      }
     }
   }
   return rc;
@@ -1359,7 +1369,7 @@ ks_status ks_scenario_load(const char *path, const ks_scenario_options *opts,
                                        .rtol = 1e-6,
                                        .atol_mg = (double)NAN,
                                        .max_steps = 100000,
-                                       .method = KS_METHOD_CVODE};
+                                       .method = KS_METHOD_AUTO};
   ks_status rc = ks__ydoc_load(path, &s->doc, err);
   if (rc == KS_OK) {
     reader r = {s, s->doc, err};

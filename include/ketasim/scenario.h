@@ -63,8 +63,12 @@ typedef struct ks_case {
 /* Per-thread storage for resolving cases. */
 typedef struct ks_case_buf ks_case_buf;
 
+/* How cases are integrated. KS_METHOD_AUTO picks the exact propagator for
+ * linear models (every model ketasim reads is linear) and CVODE otherwise. */
 typedef enum ks_solver_method {
-  KS_METHOD_CVODE = 0
+  KS_METHOD_AUTO = 0,
+  KS_METHOD_CVODE = 1,
+  KS_METHOD_EXACT = 2
 } ks_solver_method;
 
 /* Output and solver settings (defaults in brackets). */

@@ -80,8 +80,11 @@ while IFS=$'\t' read -r file args want_status want_line <&3; do
        expected: $want_line")
   fi
   [ -e "$tmp/out.h5" ] && problems+=("an output file was written")
-  leftovers=$(cd "$tmp" && ls -A | grep -F -x -v out.h5)
-  [ -n "$leftovers" ] && problems+=("files left in the output directory: $leftovers")
+  leftovers=""
+  for f in "$tmp"/* "$tmp"/.[!.]*; do
+    [ -e "$f" ] && [ "$f" != "$tmp/out.h5" ] && leftovers+=" ${f##*/}"
+  done
+  [ -n "$leftovers" ] && problems+=("files left in the output directory:$leftovers")
   after=$(ls -A)
   if [ "$after" != "$before" ]; then
     problems+=("the case directory changed: $(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | tr '\n' ' ')")
