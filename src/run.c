@@ -26,7 +26,8 @@ ks_run_options ks_run_options_default(void) {
 /* Per-thread workspace, created once and reused for every case. */
 typedef struct worker {
   ks_system *sys;
-  ks_solver *solver;
+  ks_solver *solver; /* CVODE, or NULL when the exact propagator is used */
+  ks_exact *exact;
   ks_schedule sch;
   ks_case_buf *buf;
   double *eta;
@@ -179,10 +180,13 @@ static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
   if (rc == KS_OK)
     rc = ks_schedule_build(&w->sch, w->sys, &c, &err);
   ks_solver_options o = solver_options(s);
-  if (rc == KS_OK)
+  if (rc == KS_OK && w->exact)
+    rc = ks_exact_run(w->exact, w->sys, &w->sch, st->times_h, st->n_times,
+                      st->analytes, st->n_analytes, &out, &w->stats, &err);
+  else if (rc == KS_OK)
     rc = ks_solver_run(w->solver, w->sys, &w->sch, &o, st->times_h, st->n_times,
                        st->analytes, st->n_analytes, &out, &w->stats, &err);
-  if (rc == KS_ERR_SOLVER) {
+  if (rc == KS_ERR_SOLVER && w->solver) {
     /* one retry with tighter tolerances: a stiff corner that defeated the
      * step-size control at the user's tolerance often passes at a tenth */
     ks_error_clear(&err);
@@ -201,6 +205,7 @@ static void workers_free(worker *w, int n) {
   for (int i = 0; w && i < n; i++) {
     ks_system_free(&w[i].sys);
     ks_solver_free(&w[i].solver);
+    ks_exact_free(&w[i].exact);
     ks_schedule_free(&w[i].sch);
     ks_case_buf_free(&w[i].buf);
     ks__free(w[i].eta);
@@ -208,8 +213,8 @@ static void workers_free(worker *w, int n) {
   ks__free(w);
 }
 
-static ks_status workers_create(const ks_scenario *s, int n, worker **out,
-                                ks_error *err) {
+static ks_status workers_create(const ks_scenario *s, int n, int exact,
+                                worker **out, ks_error *err) {
   const ks_model *m = ks_scenario_model(s);
   worker *w = ks__calloc((size_t)n, sizeof *w);
   if (!w)
@@ -218,7 +223,8 @@ static ks_status workers_create(const ks_scenario *s, int n, worker **out,
   for (int i = 0; i < n && rc == KS_OK; i++) {
     rc = ks_system_create(m, &w[i].sys, err);
     if (rc == KS_OK)
-      rc = ks_solver_create(m, &w[i].solver, err);
+      rc = exact ? ks_exact_create(m, &w[i].exact, err)
+                 : ks_solver_create(m, &w[i].solver, err);
     if (rc == KS_OK)
       rc = ks_case_buf_create(s, &w[i].buf, err);
     if (rc == KS_OK &&
@@ -473,8 +479,13 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
   names nm;
   shape sh;
   rc = names_fill(s, &nm, &sh, err);
+  ks_solver_method method = o.method != KS_METHOD_AUTO
+                                ? o.method
+                                : ks_scenario_settings_get(s)->method;
+  /* every model ketasim reads is linear, so AUTO means exact */
+  int exact = method != KS_METHOD_CVODE;
   if (rc == KS_OK)
-    rc = workers_create(s, rs.threads, &rs.w, err);
+    rc = workers_create(s, rs.threads, exact, &rs.w, err);
   if (rc == KS_OK)
     rc = block_alloc(&rs.b, block_size(n_cases, rs.threads, &sh), &sh, err);
   if (rc == KS_OK && o.output_path) {

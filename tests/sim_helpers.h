@@ -37,6 +37,9 @@ static inline ks_model *sim_model_file(const char *name) {
   return m;
 }
 
+/* Which integrator sim_run uses: 0 = CVODE, 1 = the exact propagator. */
+static int sim_exact = 0;
+
 /* Solves one case; conc is [n_analytes][n_times], final is [n_states]
  * (either may be NULL). Returns the status. */
 static inline ks_status sim_run(const ks_model *m, double weight_kg,
@@ -74,10 +77,18 @@ static inline ks_status sim_run(const ks_model *m, double weight_kg,
     rc = ks_system_evaluate(sys, &kc.subject, NULL, NULL, &err);
   if (rc == KS_OK)
     rc = ks_schedule_build(&sch, sys, &kc, &err);
-  if (rc == KS_OK)
+  ks_exact *ex = NULL;
+  if (rc == KS_OK && sim_exact) {
+    rc = ks_exact_create(m, &ex, &err);
+    if (rc == KS_OK)
+      rc = ks_exact_run(ex, sys, &sch, times, nt, an, na, &out, &st, &err);
+  } else if (rc == KS_OK) {
     rc = ks_solver_create(m, &sol, &err);
-  if (rc == KS_OK)
-    rc = ks_solver_run(sol, sys, &sch, &o, times, nt, an, na, &out, &st, &err);
+    if (rc == KS_OK)
+      rc = ks_solver_run(sol, sys, &sch, &o, times, nt, an, na, &out, &st,
+                         &err);
+  }
+  ks_exact_free(&ex);
   if (rc != KS_OK) {
     char line[1024];
     fprintf(stderr, "sim_run: %s\n", ks_error_format(&err, line, sizeof line));

@@ -119,10 +119,13 @@ static void jacobian(const char *file) {
 }
 
 int main(void) {
-  mass_balance("ketamine.yaml");
-  mass_balance("esketamine.yaml");
-  first_pass("ketamine.yaml", "CLINT");
-  first_pass("esketamine.yaml", "VH*KH");
+  for (sim_exact = 0; sim_exact < 2; sim_exact++) {
+    printf("-- %s\n", sim_exact ? "exact propagator" : "CVODE");
+    mass_balance("ketamine.yaml");
+    mass_balance("esketamine.yaml");
+    first_pass("ketamine.yaml", "CLINT");
+    first_pass("esketamine.yaml", "VH*KH");
+  }
   jacobian("ketamine.yaml");
   jacobian("esketamine.yaml");
   KS_TEST_END();

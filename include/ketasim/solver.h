@@ -79,6 +79,36 @@ ks_status ks_solver_run(ks_solver *solver, const ks_system *sys,
                         ks_case_output *out, ks_solver_stats *stats,
                         ks_error *err);
 
+/* The exact propagator for linear models.
+ *
+ * Between two output times or events the state x (compartments, eliminated
+ * amounts and AUCs) obeys dx/dt = K x + B r with r the constant infusion
+ * rates of the compartments in B, so
+ *     x(t + h) = e^{Kh} x(t) + (integral_0^h e^{Ks} ds) B r,
+ * and both matrices are the top rows of exp([[K, B], [0, 0]] h) (Van Loan).
+ * The exponential is computed by scaling and squaring with a Padé
+ * approximant once per distinct step length and case (a uniform output grid
+ * needs one or a few), and each step is then one matrix-vector product: the
+ * profile is exact to rounding at every output time, whatever the grid.
+ * Metrics between output times use the cubic Hermite interpolant of the exact
+ * values and derivatives; a step in which a concentration turns is
+ * re-stepped exactly in 16 sub-steps first, so a peak is located to a
+ * sixteenth of the grid step before the interpolation (relative error of
+ * Cmax below 1e-9 in the closed-form tests).
+ *
+ * Same calling convention as ks_solver_run(); `opts` is not used (the
+ * propagator has no tolerances) and stats count steps and exponentials
+ * (as jac_evals). */
+typedef struct ks_exact ks_exact;
+
+ks_status ks_exact_create(const ks_model *m, ks_exact **ex, ks_error *err);
+void ks_exact_free(ks_exact **ex);
+ks_status ks_exact_run(ks_exact *ex, const ks_system *sys,
+                       const ks_schedule *sch, const double *times,
+                       size_t n_times, const size_t *analytes,
+                       size_t n_analytes, ks_case_output *out,
+                       ks_solver_stats *stats, ks_error *err);
+
 #ifdef __cplusplus
 }
 #endif

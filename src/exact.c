@@ -1,0 +1,422 @@
+#include <math.h>
+#include <string.h>
+
+#include "expm_internal.h"
+#include "ketasim/metrics.h"
+#include "ketasim/solver.h"
+#include "util_internal.h"
+
+#define KS_EXACT_CACHE 8 /* propagators kept per case (distinct step lengths) */
+#define KS_EXACT_SUB 16  /* sub-steps of a step in which a profile turns */
+#define KS_EXACT_MAX_ANALYTES 16
+
+typedef struct prop {
+  double h;
+  /* [e^{Kh} | integral_0^h e^{Ks} ds B], N rows, stored by columns: the
+   * columns of the compartments first, then those of the inputs. The
+   * columns of the eliminated amounts and AUCs are unit vectors (nothing
+   * flows out of them) and are not stored. */
+  double *m;
+} prop;
+
+struct ks_exact {
+  size_t n, nc, na; /* states, compartments, analytes */
+  ks_expm *w;
+  double *kd;  /* dense K, N x N row-major */
+  double *aug, *e;
+  prop cache[KS_EXACT_CACHE];
+  size_t n_cache, evict;
+  size_t *in_comp, n_in;
+  double *x, *xn, *xs, *xt, *u, *r, *auc0;
+  ks_metrics_acc *acc;
+};
+
+void ks_exact_free(ks_exact **ep) {
+  if (!ep || !*ep)
+    return;
+  ks_exact *e = *ep;
+  ks__expm_free(&e->w);
+  for (size_t i = 0; i < KS_EXACT_CACHE; i++)
+    ks__free(e->cache[i].m);
+  void *p[] = {e->kd, e->aug, e->e,  e->in_comp, e->x,   e->xn,
+               e->xs, e->xt,  e->u,  e->r,       e->auc0, e->acc};
+  for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+    ks__free(p[i]);
+  ks__free(e);
+  *ep = NULL;
+}
+
+ks_status ks_exact_create(const ks_model *m, ks_exact **out, ks_error *err) {
+  *out = NULL;
+  ks_exact *e = ks__calloc(1, sizeof *e);
+  if (!e)
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  e->n = ks_model_n_states(m);
+  e->nc = ks_model_n_compartments(m);
+  e->na = ks_model_n_analytes(m);
+  size_t d = e->n + e->nc; /* largest augmented matrix */
+  int ok = (e->w = ks__expm_create(d)) != NULL;
+  ok &= (e->kd = ks__calloc(e->n * e->n, sizeof(double))) != NULL;
+  ok &= (e->aug = ks__calloc(d * d, sizeof(double))) != NULL;
+  ok &= (e->e = ks__calloc(d * d, sizeof(double))) != NULL;
+  for (size_t i = 0; i < KS_EXACT_CACHE; i++)
+    ok &= (e->cache[i].m = ks__calloc(e->n * d, sizeof(double))) != NULL;
+  ok &= (e->in_comp = ks__calloc(e->nc, sizeof(size_t))) != NULL;
+  ok &= (e->x = ks__calloc(e->n, sizeof(double))) != NULL;
+  ok &= (e->xn = ks__calloc(e->n, sizeof(double))) != NULL;
+  ok &= (e->xs = ks__calloc(e->n, sizeof(double))) != NULL;
+  ok &= (e->xt = ks__calloc(e->n, sizeof(double))) != NULL;
+  ok &= (e->u = ks__calloc(e->nc, sizeof(double))) != NULL;
+  ok &= (e->r = ks__calloc(e->nc, sizeof(double))) != NULL;
+  ok &= (e->auc0 = ks__calloc(e->na, sizeof(double))) != NULL;
+  ok &= (e->acc = ks__calloc(e->na, sizeof(ks_metrics_acc))) != NULL;
+  if (!ok) {
+    ks_exact_free(&e);
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  }
+  *out = e;
+  return KS_OK;
+}
+
+/* ---- propagators ---------------------------------------------------------- */
+
+static int same_h(double a, double b) {
+  return fabs(a - b) <= 1e-12 * fmax(fabs(a), fabs(b));
+}
+
+/* The propagator for step h, from the cache or computed. */
+static const double *propagator(ks_exact *e, double h, ks_solver_stats *st) {
+  for (size_t i = 0; i < e->n_cache; i++)
+    if (same_h(e->cache[i].h, h))
+      return e->cache[i].m;
+  size_t n = e->n, d = n + e->n_in;
+  memset(e->aug, 0, d * d * sizeof *e->aug);
+  for (size_t i = 0; i < n; i++)
+    for (size_t j = 0; j < n; j++)
+      e->aug[i * d + j] = e->kd[i * n + j] * h;
+  for (size_t k = 0; k < e->n_in; k++)
+    e->aug[e->in_comp[k] * d + n + k] = h;
+  if (ks__expm(e->w, d, e->aug, e->e) != 0)
+    return NULL;
+  st->jac_evals++;
+  size_t slot;
+  if (e->n_cache < KS_EXACT_CACHE) {
+    slot = e->n_cache++;
+  } else {
+    slot = e->evict;
+    e->evict = (e->evict + 1) % KS_EXACT_CACHE;
+  }
+  prop *p = &e->cache[slot];
+  p->h = h;
+  size_t col = 0;
+  for (size_t j = 0; j < d; j++) {
+    if (j >= e->nc && j < n)
+      continue; /* a quadrature's unit column */
+    for (size_t i = 0; i < n; i++)
+      p->m[col * n + i] = e->e[i * d + j];
+    col++;
+  }
+  return p->m;
+}
+
+/* xn = P [x; r], as a sum of columns: it vectorises, and an empty depot or
+ * an input that is off costs nothing. */
+static void apply(const ks_exact *e, const double *restrict p,
+                  const double *restrict x, double *restrict xn) {
+  size_t n = e->n, nc = e->nc, first = 0;
+  /* the first non-empty column initialises xn, the others add to it */
+  while (first < nc && x[first] == 0.0)
+    first++;
+  if (first == nc) {
+    for (size_t i = 0; i < n; i++)
+      xn[i] = i < nc ? 0.0 : x[i];
+  } else {
+    const double *restrict col = p + first * n;
+    double v = x[first];
+    for (size_t i = 0; i < nc; i++)
+      xn[i] = col[i] * v;
+    for (size_t i = nc; i < n; i++)
+      xn[i] = x[i] + col[i] * v;
+  }
+  for (size_t j = first < nc ? first + 1 : nc; j < nc + e->n_in; j++) {
+    double v = j < nc ? x[j] : e->r[j - nc];
+    if (v == 0.0)
+      continue;
+    const double *restrict col = p + j * n;
+    for (size_t i = 0; i < n; i++)
+      xn[i] += col[i] * v;
+  }
+}
+
+/* ---- a case ----------------------------------------------------------------- */
+
+typedef struct ctx {
+  ks_exact *e;
+  const ks_system *sys;
+  const double *times;
+  size_t n_times;
+  const size_t *analytes;
+  size_t n_analytes;
+  ks_case_output *out;
+  int metrics;
+  ks_solver_stats *st;
+  size_t obs[KS_EXACT_MAX_ANALYTES];   /* observed compartment */
+  double scale[KS_EXACT_MAX_ANALYTES]; /* mg -> ng/mL */
+  double c0[KS_EXACT_MAX_ANALYTES], d0[KS_EXACT_MAX_ANALYTES]; /* step start */
+  double c1[KS_EXACT_MAX_ANALYTES], d1[KS_EXACT_MAX_ANALYTES]; /* step end */
+  int fresh; /* c1/d1 do not describe the current state */
+} ctx;
+
+static double conc(const ctx *c, size_t a, const double *x) {
+  return x[c->obs[a]] * c->scale[a];
+}
+
+/* dC/dt of analyte a at state x under the current inputs (compartments
+ * only feed compartments, so the row stops at nc). */
+static double dconc(const ctx *c, size_t a, const double *x) {
+  const ks_exact *e = c->e;
+  const double *row = e->kd + c->obs[a] * e->n;
+  double s = e->u[c->obs[a]];
+  for (size_t j = 0; j < e->nc; j++)
+    s += row[j] * x[j];
+  return s * c->scale[a];
+}
+
+/* Values and derivatives at x into cv[], dv[]. */
+static void observe(const ctx *c, const double *x, double *cv, double *dv) {
+  for (size_t a = 0; a < c->n_analytes; a++) {
+    cv[a] = conc(c, a, x);
+    dv[a] = dconc(c, a, x);
+  }
+}
+
+static void record(const ctx *c, size_t k, const double *x) {
+  for (size_t a = 0; a < c->n_analytes; a++)
+    c->out->conc_ng_per_ml[a * c->n_times + k] = conc(c, a, x);
+  size_t nc = c->e->nc, na = c->e->na;
+  if (k == 0)
+    memcpy(c->e->auc0, x + nc + na, na * sizeof *x);
+  if (c->out->amount_mg)
+    for (size_t i = 0; i < nc; i++)
+      c->out->amount_mg[i * c->n_times + k] = x[i];
+}
+
+/* Cubic Hermite interpolant of one analyte over a step. */
+typedef struct hermite {
+  double t0, h, c0, c1, d0, d1;
+} hermite;
+
+static double hermite_eval(void *p, double t, int deriv) {
+  const hermite *H = p;
+  double s = (t - H->t0) / H->h, h = H->h;
+  double s2 = s * s, s3 = s2 * s;
+  if (deriv == 0)
+    return (2 * s3 - 3 * s2 + 1) * H->c0 + (s3 - 2 * s2 + s) * h * H->d0 +
+           (-2 * s3 + 3 * s2) * H->c1 + (s3 - s2) * h * H->d1;
+  return ((6 * s2 - 6 * s) * H->c0 + (-6 * s2 + 6 * s) * H->c1) / h +
+         (3 * s2 - 4 * s + 1) * H->d0 + (3 * s2 - 2 * s) * H->d1;
+}
+
+/* Metrics over [t0, t1] from values and derivatives at both ends. A step
+ * that does not turn is monotone: without thresholds only its end matters. */
+static void metrics_step(ctx *c, double t0, double t1, const double *cv0,
+                         const double *dv0, const double *cv1,
+                         const double *dv1) {
+  for (size_t a = 0; a < c->n_analytes; a++) {
+    ks_metrics_acc *acc = &c->e->acc[a];
+    int turn = (dv0[a] > 0 && dv1[a] < 0) || (dv0[a] < 0 && dv1[a] > 0);
+    if (!turn && acc->n_thresholds == 0 && t0 >= acc->t_first) {
+      ks_metrics_point(acc, t1, cv1[a]);
+      continue;
+    }
+    hermite H = {t0, t1 - t0, cv0[a], cv1[a], dv0[a], dv1[a]};
+    ks_metrics_step(acc, t0, t1, hermite_eval, &H);
+  }
+}
+
+/* Does any analyte turn (derivative changes sign) over the step? */
+static int turns(const ctx *c) {
+  for (size_t a = 0; a < c->n_analytes; a++)
+    if ((c->d0[a] > 0 && c->d1[a] < 0) || (c->d0[a] < 0 && c->d1[a] > 0))
+      return 1;
+  return 0;
+}
+
+/* One exact step [t0, t1] from e->x into e->xn, with metrics. */
+static ks_status step(ctx *c, double t0, double t1, ks_error *err) {
+  ks_exact *e = c->e;
+  const double *p = propagator(e, t1 - t0, c->st);
+  if (!p)
+    return ks_error_set(err, KS_ERR_SOLVER, NULL,
+                        "matrix exponential failed for a step of %g h at "
+                        "t = %g h",
+                        t1 - t0, t0);
+  apply(e, p, e->x, e->xn);
+  c->st->steps++;
+  if (!c->metrics || t1 <= c->times[0])
+    return KS_OK;
+  if (c->fresh) /* the first step of a segment: inputs may have changed */
+    observe(c, e->x, c->c0, c->d0);
+  else {
+    memcpy(c->c0, c->c1, c->n_analytes * sizeof *c->c0);
+    memcpy(c->d0, c->d1, c->n_analytes * sizeof *c->d0);
+  }
+  c->fresh = 0;
+  observe(c, e->xn, c->c1, c->d1);
+  if (!turns(c)) {
+    metrics_step(c, t0, t1, c->c0, c->d0, c->c1, c->d1);
+    return KS_OK;
+  }
+  double hs = (t1 - t0) / KS_EXACT_SUB;
+  const double *ps = propagator(e, hs, c->st);
+  if (!ps)
+    return ks_error_set(err, KS_ERR_SOLVER, NULL,
+                        "matrix exponential failed at t = %g h", t0);
+  memcpy(e->xs, e->x, e->n * sizeof *e->xs);
+  double *a = e->xs, *b = e->xt;
+  double ca[KS_EXACT_MAX_ANALYTES], da[KS_EXACT_MAX_ANALYTES];
+  double cb[KS_EXACT_MAX_ANALYTES], db[KS_EXACT_MAX_ANALYTES];
+  memcpy(ca, c->c0, sizeof ca);
+  memcpy(da, c->d0, sizeof da);
+  for (int k = 0; k < KS_EXACT_SUB; k++) {
+    double ta = t0 + hs * k, tb = k + 1 == KS_EXACT_SUB ? t1 : ta + hs;
+    apply(e, ps, a, b);
+    observe(c, b, cb, db);
+    metrics_step(c, ta, tb, ca, da, cb, db);
+    memcpy(a, b, e->n * sizeof *a);
+    memcpy(ca, cb, sizeof ca);
+    memcpy(da, db, sizeof da);
+  }
+  return KS_OK;
+}
+
+static void at_event(ctx *c, const ks_schedule *sch, double t, size_t *nb,
+                     size_t *nd, size_t *k) {
+  ks_exact *e = c->e;
+  if (c->metrics) {
+    while (*nd < sch->n_dose_times && sch->dose_times[*nd] < t)
+      (*nd)++;
+    if (*nd < sch->n_dose_times && sch->dose_times[*nd] == t)
+      for (size_t a = 0; a < c->n_analytes; a++)
+        ks_metrics_dose(&e->acc[a], t, conc(c, a, e->x));
+  }
+  while (*nb < sch->n_boluses && sch->boluses[*nb].t_h <= t) {
+    e->x[sch->boluses[*nb].compartment] += sch->boluses[*nb].amount_mg;
+    (*nb)++;
+  }
+  while (*k < c->n_times && c->times[*k] <= t)
+    record(c, (*k)++, e->x);
+  for (size_t a = 0; c->metrics && a < c->n_analytes; a++)
+    ks_metrics_point(&e->acc[a], t, conc(c, a, e->x));
+}
+
+/* The segment [t, t1]: exact steps to each output time inside it. */
+static ks_status segment(ctx *c, double t, double t1, size_t *k,
+                         ks_error *err) {
+  ks_exact *e = c->e;
+  double ta = t;
+  while (ta < t1) {
+    int grid = *k < c->n_times && c->times[*k] < t1;
+    double tb = grid ? c->times[*k] : t1;
+    ks_status rc = step(c, ta, tb, err);
+    if (rc != KS_OK)
+      return rc;
+    double *tmp = e->x;
+    e->x = e->xn;
+    e->xn = tmp;
+    if (grid)
+      record(c, (*k)++, e->x);
+    ta = tb;
+  }
+  return KS_OK;
+}
+
+/* K densely, and the compartments that receive zero-order input. */
+static void setup_case(ks_exact *e, const ks_system *sys,
+                       const ks_schedule *sch) {
+  memset(e->kd, 0, e->n * e->n * sizeof *e->kd);
+  for (size_t i = 0; i < sys->nnz; i++)
+    e->kd[(size_t)sys->k_row[i] * e->n + (size_t)sys->k_col[i]] += sys->k_val[i];
+  e->n_in = 0;
+  for (size_t i = 0; i < sch->n_infusions; i++) {
+    size_t cmp = sch->infusions[i].compartment, j = 0;
+    while (j < e->n_in && e->in_comp[j] != cmp)
+      j++;
+    if (j == e->n_in)
+      e->in_comp[e->n_in++] = cmp;
+  }
+  e->n_cache = e->evict = 0;
+  memset(e->x, 0, e->n * sizeof *e->x);
+}
+
+static void finish(ctx *c) {
+  ks_case_output *o = c->out;
+  ks_exact *e = c->e;
+  size_t na = e->na, nc = e->nc;
+  for (size_t a = 0; a < c->n_analytes; a++)
+    o->auc_ng_h_per_ml[a] =
+        (e->x[nc + na + c->analytes[a]] - e->auc0[c->analytes[a]]) * 1e3;
+  if (o->final_state)
+    memcpy(o->final_state, e->x, e->n * sizeof *e->x);
+  for (size_t a = 0; c->metrics && a < c->n_analytes; a++) {
+    ks_metrics_acc *acc = &e->acc[a];
+    o->cmax_ng_per_ml[a] = acc->cmax;
+    o->tmax_h[a] = acc->tmax;
+    o->cmin_ng_per_ml[a] = acc->cmin;
+    for (size_t j = 0; j < o->n_thresholds; j++)
+      o->time_above_h[a * o->n_thresholds + j] = acc->time_above[j];
+    if (o->n_thresholds)
+      ks_metrics_finish(acc, o->time_to_below_h + a * o->n_thresholds);
+  }
+}
+
+ks_status ks_exact_run(ks_exact *e, const ks_system *sys,
+                       const ks_schedule *sch, const double *times,
+                       size_t n_times, const size_t *analytes,
+                       size_t n_analytes, ks_case_output *out,
+                       ks_solver_stats *st, ks_error *err) {
+  if (sys->n_states != e->n || n_analytes > e->na ||
+      n_analytes > KS_EXACT_MAX_ANALYTES)
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "exact workspace was made for another model");
+  if (out->n_thresholds > KS_METRICS_MAX_THRESHOLDS)
+    return ks_error_set(err, KS_ERR_ARG, NULL, "more than %d thresholds",
+                        KS_METRICS_MAX_THRESHOLDS);
+  if (n_times == 0)
+    return KS_OK;
+  setup_case(e, sys, sch);
+  ctx c = {e, sys, times, n_times, analytes, n_analytes, out,
+           out->cmax_ng_per_ml != NULL, st, {0}, {0}, {0}, {0}, {0}, {0}, 1};
+  for (size_t a = 0; a < n_analytes; a++) {
+    c.obs[a] = ks_model_analyte_observed(sys->model, analytes[a]);
+    c.scale[a] = sys->obs_inv_volume[analytes[a]] * 1e3;
+  }
+  double t_end = times[n_times - 1];
+  for (size_t a = 0; c.metrics && a < n_analytes; a++)
+    ks_metrics_begin(&e->acc[a], times[0], t_end, out->thresholds_ng_per_ml,
+                     out->n_thresholds);
+  size_t k = 0, nb = 0, nd = 0, b = 0;
+  double t = 0.0;
+  for (;;) {
+    at_event(&c, sch, t, &nb, &nd, &k);
+    if (t >= t_end)
+      break;
+    while (b < sch->n_breaks && sch->breaks[b] <= t)
+      b++;
+    double t1 = b < sch->n_breaks ? fmin(sch->breaks[b], t_end) : t_end;
+    if (b > 0)
+      ks_schedule_rates(sch, b - 1, t_end, e->nc, e->u);
+    else
+      memset(e->u, 0, e->nc * sizeof *e->u);
+    for (size_t i = 0; i < e->n_in; i++)
+      e->r[i] = e->u[e->in_comp[i]];
+    c.fresh = 1;
+    ks_status rc = segment(&c, t, t1, &k, err);
+    st->segments++;
+    if (rc != KS_OK)
+      return rc;
+    t = t1;
+  }
+  finish(&c);
+  return KS_OK;
+}
