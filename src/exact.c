@@ -25,7 +25,7 @@ struct ks_exact {
   double *kd;  /* dense K, N x N row-major */
   double *aug, *e;
   prop cache[KS_EXACT_CACHE];
-  size_t n_cache, evict;
+  size_t n_cache, evict, last;
   size_t *in_comp, n_in;
   double *x, *xn, *xs, *xt, *u, *r, *auc0;
   ks_metrics_acc *acc;
@@ -86,9 +86,13 @@ static int same_h(double a, double b) {
 
 /* The propagator for step h, from the cache or computed. */
 static const double *propagator(ks_exact *e, double h, ks_solver_stats *st) {
+  if (e->n_cache && e->cache[e->last].h == h) /* the common case: a grid step */
+    return e->cache[e->last].m;
   for (size_t i = 0; i < e->n_cache; i++)
-    if (same_h(e->cache[i].h, h))
+    if (same_h(e->cache[i].h, h)) {
+      e->last = i;
       return e->cache[i].m;
+    }
   size_t n = e->n, d = n + e->n_in;
   memset(e->aug, 0, d * d * sizeof *e->aug);
   for (size_t i = 0; i < n; i++)
@@ -108,6 +112,7 @@ static const double *propagator(ks_exact *e, double h, ks_solver_stats *st) {
   }
   prop *p = &e->cache[slot];
   p->h = h;
+  e->last = slot;
   size_t col = 0;
   for (size_t j = 0; j < d; j++) {
     if (j >= e->nc && j < n)
@@ -345,7 +350,7 @@ static void setup_case(ks_exact *e, const ks_system *sys,
     if (j == e->n_in)
       e->in_comp[e->n_in++] = cmp;
   }
-  e->n_cache = e->evict = 0;
+  e->n_cache = e->evict = e->last = 0;
   memset(e->x, 0, e->n * sizeof *e->x);
 }
 

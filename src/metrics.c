@@ -3,6 +3,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "ketasim/model.h"
+
 /* Bisection iterations: 50 halvings of an internal step (at most hours) put a
  * time within nanoseconds, far below anything reported. */
 #define KS_BISECT 50
@@ -137,4 +139,29 @@ void ks_metrics_peak(const double *conc, const double *times_h, size_t n,
     }
   *cmax = best;
   *tmax_h = when;
+}
+
+int ks_metrics_quick(ks_metrics_acc *acc, double t0, double t1, double d0,
+                     double c1, double d1) {
+  int turn = (d0 > 0 && d1 < 0) || (d0 < 0 && d1 > 0);
+  if (turn || acc->n_thresholds || t0 < acc->t_first)
+    return 0;
+  ks_metrics_point(acc, t1, c1);
+  return 1;
+}
+
+void ks_metrics_observe(const ks_system *sys, const size_t *analytes,
+                        size_t n_analytes, const double *u, const double *x,
+                        double *c, double *dc) {
+  const ks_model *m = sys->model;
+  for (size_t a = 0; a < n_analytes; a++) {
+    size_t an = analytes[a], obs = ks_model_analyte_observed(m, an);
+    double scale = sys->obs_inv_volume[an] * 1e3, d = u[obs];
+    /* K's rows are sorted: the observed row is a contiguous run */
+    for (size_t i = 0; i < sys->nnz_compartments; i++)
+      if ((size_t)sys->k_row[i] == obs)
+        d += sys->k_val[i] * x[sys->k_col[i]];
+    c[a] = x[obs] * scale;
+    dc[a] = d * scale;
+  }
 }

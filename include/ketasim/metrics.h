@@ -31,6 +31,7 @@ extern "C" {
 typedef double (*ks_profile_fn)(void *ctx, double t_h, int deriv);
 
 #define KS_METRICS_MAX_THRESHOLDS 64
+#define KS_METRICS_MAX_ANALYTES 16
 
 /* Running metrics of one analyte. Plain data, no allocation. */
 typedef struct ks_metrics_acc {
@@ -57,6 +58,21 @@ void ks_metrics_dose(ks_metrics_acc *acc, double t_h, double c_before);
 /* An internal step [t0, t1] of the solver; f evaluates its interpolant. */
 void ks_metrics_step(ks_metrics_acc *acc, double t0_h, double t1_h,
                      ks_profile_fn f, void *ctx);
+
+/* The fast path for a step [t0, t1] in which the profile does not turn
+ * (the slope d0 at t0 and d1 at t1 have the same sign) and no threshold is
+ * tracked: a monotone step can only set a new peak at its end. Returns 1 if
+ * it handled the step, 0 if the caller must call ks_metrics_step(). */
+int ks_metrics_quick(ks_metrics_acc *acc, double t0_h, double t1_h, double d0,
+                     double c1, double d1);
+
+struct ks_system;
+/* Concentrations (ng/mL) and their slopes (ng/mL/h) of the given analytes at
+ * state x under input rates u (mg/h per compartment), from the right-hand
+ * side dx/dt = K x + u. n_analytes <= KS_METRICS_MAX_ANALYTES. */
+void ks_metrics_observe(const struct ks_system *sys, const size_t *analytes,
+                        size_t n_analytes, const double *u, const double *x,
+                        double *c, double *dc);
 
 /* Final values: time_to_below per threshold into out[n_thresholds]. */
 void ks_metrics_finish(ks_metrics_acc *acc, double *time_to_below_h);

@@ -35,7 +35,7 @@ static void on_signal(int sig) {
 }
 
 static const char usage[] =
-    "usage: ketasim run SCENARIO [-o OUT.h5] [-j THREADS] [--quiet]\n"
+    "usage: ketasim run SCENARIO [-o OUT.h5] [-j THREADS] [--quiet] [--stats]\n"
     "       ketasim check SCENARIO\n"
     "       ketasim --help | --version\n"
     "\n"
@@ -48,7 +48,8 @@ static const char usage[] =
     "options:\n"
     "  -o, --output FILE    output file (HDF5, netCDF-4/CF layout)\n"
     "  -j, --threads N      threads (default: all cores)\n"
-    "  -q, --quiet          print nothing but errors\n"
+    "  -q, --quiet          print nothing but errors and the final summary\n"
+    "      --stats          print integrator statistics per case\n"
     "\n"
     "exit status: 0 ok, 1 invalid input, 2 usage, 3 some cases failed,\n"
     "             4 I/O error, 5 internal error, 130/143 interrupted\n";
@@ -81,7 +82,7 @@ static int report(const ks_error *err) {
 typedef struct args {
   const char *command, *scenario, *output;
   const char *info; /* --help or --version */
-  int threads, quiet;
+  int threads, quiet, stats;
 } args;
 
 static int parse_args(int argc, char **argv, args *a) {
@@ -112,6 +113,8 @@ static int parse_args(int argc, char **argv, args *a) {
       a->threads = (int)n;
     } else if (!strcmp(s, "-q") || !strcmp(s, "--quiet")) {
       a->quiet = 1;
+    } else if (!strcmp(s, "--stats")) {
+      a->stats = 1;
     } else if (!strcmp(s, "-h") || !strcmp(s, "--help") ||
                !strcmp(s, "--version")) {
       a->info = s;
@@ -269,6 +272,14 @@ static int cmd_run(const args *a, int argc, char **argv) {
               "ketasim: %zu cases, %zu failed, %.3f s, %.0f cases/s, wrote %s\n",
               r.n_cases, r.n_failed, r.wall_s,
               r.wall_s > 0 ? (double)r.n_cases / r.wall_s : 0.0, out);
+    if (a->stats && r.n_cases)
+      fprintf(stderr,
+              "ketasim: per case: %.1f steps, %.1f right-hand sides, %.1f "
+              "Jacobians (or matrix exponentials), %.1f segments\n",
+              (double)r.stats.steps / (double)r.n_cases,
+              (double)r.stats.rhs_evals / (double)r.n_cases,
+              (double)r.stats.jac_evals / (double)r.n_cases,
+              (double)r.stats.segments / (double)r.n_cases);
     code = r.n_failed ? EXIT_CASES : 0;
   }
   ks_case_buf_free(&p.buf);
