@@ -239,11 +239,19 @@ static void metrics_step(ctx *c, double t0, double t1, const double *cv0,
   }
 }
 
-/* Does any analyte turn (derivative changes sign) over the step? */
-static int turns(const ctx *c) {
-  for (size_t a = 0; a < c->n_analytes; a++)
+/* Does any analyte turn (derivative changes sign) or cross a threshold
+ * over the step? Such a step is re-stepped exactly in sub-steps, so that
+ * the interpolation between exact values is good to a sixteenth of the grid
+ * step however coarse the grid. */
+static int needs_refining(const ctx *c) {
+  for (size_t a = 0; a < c->n_analytes; a++) {
     if ((c->d0[a] > 0 && c->d1[a] < 0) || (c->d0[a] < 0 && c->d1[a] > 0))
       return 1;
+    const ks_metrics_acc *acc = &c->e->acc[a];
+    for (size_t k = 0; k < acc->n_thresholds; k++)
+      if ((c->c0[a] > acc->threshold[k]) != (c->c1[a] > acc->threshold[k]))
+        return 1;
+  }
   return 0;
 }
 
@@ -268,7 +276,7 @@ static ks_status step(ctx *c, double t0, double t1, ks_error *err) {
   }
   c->fresh = 0;
   observe(c, e->xn, c->c1, c->d1);
-  if (!turns(c)) {
+  if (!needs_refining(c)) {
     metrics_step(c, t0, t1, c->c0, c->d0, c->c1, c->d1);
     return KS_OK;
   }

@@ -359,7 +359,7 @@ done:
 
 /* Expressions see the parameters, then the covariates, then WT (body
  * weight in kg as a plain number). */
-static ks_status build_symbols(reader *r) {
+static ks_status build_symbols(reader *r, const ks_ynode *params) {
   ks_model *m = r->m;
   m->n_syms = m->n_params + m->n_covs + 1;
   m->sym_names = ks__calloc(m->n_syms, sizeof *m->sym_names);
@@ -368,13 +368,16 @@ static ks_status build_symbols(reader *r) {
     return nomem(r);
   for (size_t i = 0; i < m->n_params; i++) {
     m->sym_names[i] = m->param_names[i];
+    int clash = strcmp(m->param_names[i], "WT") == 0;
     for (size_t c = 0; c < m->n_covs; c++)
-      if (strcmp(m->param_names[i], m->covs[c].name) == 0 ||
-          strcmp(m->param_names[i], "WT") == 0)
-        return ks_error_set(r->err, KS_ERR_MODEL,
-                            &(ks_srcloc){r->doc->file, 0, 0},
-                            "parameter '%s' has the name of a covariate",
-                            m->param_names[i]);
+      clash |= strcmp(m->param_names[i], m->covs[c].name) == 0;
+    if (clash) {
+      ks_srcloc loc = ks__yloc(r->doc, params->keys[i]);
+      return ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                          "parameter '%s' has the name of a covariate (WT is "
+                          "the body weight)",
+                          m->param_names[i]);
+    }
   }
   for (size_t c = 0; c < m->n_covs; c++)
     m->sym_names[m->n_params + c] = m->covs[c].name;
@@ -430,6 +433,24 @@ static ks_status read_covariates(reader *r, const ks_ynode *node) {
     if (rc != KS_OK)
       break;
     cv->subject_key = sk->text;
+    if (!strcmp(sk->text, "weight") || !strcmp(sk->text, "modifiers")) {
+      ks_srcloc loc = ks__yloc(r->doc, sk);
+      rc = ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                        "'%s' is a built-in subject key and cannot name a "
+                        "covariate",
+                        sk->text);
+      break;
+    }
+    for (size_t j = 0; j < i; j++)
+      if (!strcmp(m->covs[j].subject_key, sk->text)) {
+        ks_srcloc loc = ks__yloc(r->doc, sk);
+        rc = ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                          "covariates '%s' and '%s' both use the subject key "
+                          "'%s'",
+                          m->covs[j].name, cv->name, sk->text);
+      }
+    if (rc != KS_OK)
+      break;
     const ks_ynode *unit = ks__ymap_get(c, "unit"), *lv = ks__ymap_get(c, "levels");
     if ((unit != NULL) == (lv != NULL)) {
       ks_srcloc loc = ks__yloc(r->doc, c);
@@ -535,7 +556,7 @@ static ks_status read_parameters(reader *r, const ks_ynode *node) {
     return nomem(r);
   rc = read_name_list(r, node, "parameter", &m->param_names);
   if (rc == KS_OK)
-    rc = build_symbols(r);
+    rc = build_symbols(r, node);
   /* Pass 1: values, so that expressions can be dimension-checked. */
   for (size_t i = 0; rc == KS_OK && i < node->n; i++) {
     const ks_ynode *p = node->items[i];

@@ -390,11 +390,19 @@ static ks_status read_sweep(reader *r, const ks_ynode *root) {
     ax->name = sw->keys[j]->text;
     ax->node = sw->items[j];
     ks_srcloc loc = loc_of(r, sw->items[j]);
-    if (!strcmp(ax->name, "subject") || !strcmp(ax->name, "case") ||
-        !strcmp(ax->name, "time") || !strcmp(ax->name, "analyte"))
-      return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                          "'%s' is reserved and cannot name a sweep axis",
-                          ax->name);
+    static const char *const reserved[] = {
+        "subject",   "case",          "time",       "analyte",
+        "compartment", "threshold",   "parameter",  "parameter_units",
+        "parameter_value", "concentration", "amount", "cmax",
+        "tmax",      "auc",           "cmin",       "time_above",
+        "time_to_below", "case_label", "status",    "scenario_text",
+        "model_text"};
+    for (size_t k = 0; k < sizeof reserved / sizeof reserved[0]; k++)
+      if (!strcmp(ax->name, reserved[k]))
+        return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                            "'%s' names an output variable and cannot name a "
+                            "sweep axis",
+                            ax->name);
     rc = ks__schema_kind(r->doc, ax->node, KS_YSEQ, "a sweep axis", r->err);
     if (rc != KS_OK)
       return rc;
@@ -1297,6 +1305,13 @@ static ks_status read_thresholds(reader *r, const ks_ynode *out) {
     if (rc != KS_OK)
       return rc;
     s->thresholds[i] = q.value * 1e3; /* mg/L -> ng/mL */
+    for (size_t j = 0; j < i; j++)
+      if (s->thresholds[j] == s->thresholds[i]) {
+        ks_srcloc loc = loc_of(r, th->items[i]);
+        return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                            "threshold %g ng/mL is listed twice",
+                            s->thresholds[i]);
+      }
   }
   s->settings.n_thresholds = th->n;
   return KS_OK;

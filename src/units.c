@@ -7,6 +7,8 @@
  * characters, and "ng·h/mL" has a two-byte middle dot. */
 #include "ketasim/units.h"
 
+#include "util_internal.h"
+
 #include <errno.h>
 #include <float.h>
 #include <limits.h>
@@ -67,6 +69,11 @@ static const unit_row unit_table[] = {
     {"wk", 168.0, D_TIME},
     {"week", 168.0, D_TIME},
     {"weeks", 168.0, D_TIME},
+    /* ages: the Julian year of 365.25 days */
+    {"y", 8766.0, D_TIME},
+    {"yr", 8766.0, D_TIME},
+    {"year", 8766.0, D_TIME},
+    {"years", 8766.0, D_TIME},
     {"mg", 1.0, D_MASS},
     {"g", 1e3, D_MASS},
     {"kg", 1e6, D_MASS},
@@ -386,32 +393,11 @@ static bool equal_nocase(const char *a, size_t n, const char *b) {
   return true;
 }
 
-static size_t min3(size_t a, size_t b, size_t c) {
-  size_t m = a < b ? a : b;
-  return m < c ? m : c;
-}
-
-/* Levenshtein distance over bytes; both lengths <= MAX_SUGGEST. */
-static size_t edit_distance(const char *a, size_t na, const char *b,
-                            size_t nb) {
-  size_t prev[MAX_SUGGEST + 1], cur[MAX_SUGGEST + 1];
-  for (size_t j = 0; j <= nb; j++)
-    prev[j] = j;
-  for (size_t i = 1; i <= na; i++) {
-    cur[0] = i;
-    for (size_t j = 1; j <= nb; j++) {
-      size_t subst = prev[j - 1] + (a[i - 1] != b[j - 1]);
-      cur[j] = min3(prev[j] + 1, cur[j - 1] + 1, subst);
-    }
-    memcpy(prev, cur, (nb + 1) * sizeof prev[0]);
-  }
-  return prev[nb];
-}
 
 /* A likely intended symbol: one that differs only in case ("MG", "Kg"),
  * else the nearest within edit distance 2. The distance must also be less
- * than the length of the unknown symbol, or every one-letter typo ("x")
- * would "resemble" every one-letter unit. */
+ * than the length of both symbols, or every one-letter typo ("x") would
+ * "resemble" every one-letter unit and "xyz" would resemble "y". */
 static const char *suggest_unit(const char *s, size_t n) {
   if (n > MAX_SUGGEST)
     return NULL;
@@ -422,8 +408,11 @@ static const char *suggest_unit(const char *s, size_t n) {
   size_t best_d = 3;
   for (size_t i = 0; i < UNIT_TABLE_LEN; i++) {
     const char *sym = unit_table[i].symbol;
-    size_t d = edit_distance(s, n, sym, strlen(sym));
-    if (d < best_d && d < n) {
+    char word[MAX_SUGGEST + 1];
+    memcpy(word, s, n);
+    word[n] = '\0';
+    size_t d = ks__edit_distance(word, sym, 2);
+    if (d < best_d && d < n && d < strlen(sym)) {
       best = sym;
       best_d = d;
     }

@@ -91,10 +91,10 @@ ks_status ks_solver_run(ks_solver *solver, const ks_system *sys,
  * needs one or a few), and each step is then one matrix-vector product: the
  * profile is exact to rounding at every output time, whatever the grid.
  * Metrics between output times use the cubic Hermite interpolant of the exact
- * values and derivatives; a step in which a concentration turns is
- * re-stepped exactly in 16 sub-steps first, so a peak is located to a
- * sixteenth of the grid step before the interpolation (relative error of
- * Cmax below 1e-9 in the closed-form tests).
+ * values and derivatives; a step in which a concentration turns or crosses a
+ * threshold is re-stepped exactly in 16 sub-steps first, so peaks and
+ * crossings are located on a grid sixteen times finer before the
+ * interpolation.
  *
  * Same calling convention as ks_solver_run(); `opts` is not used (the
  * propagator has no tolerances) and stats count steps and exponentials

@@ -25,7 +25,7 @@
  *
  * Unit table (symbol: factor to internal unit, dimension):
  *   time      s sec 1/3600 h; min 1/60 h; h hr hour hours 1 h; d day days 24 h;
- *             wk week weeks 168 h
+ *             wk week weeks 168 h; y yr year years 8766 h (365.25 d)
  *   mass      ng 1e-6 mg; ug µg mcg 1e-3 mg; mg 1; g 1e3 mg; kg 1e6 mg
  *             (in a denominator: kg 1, g 1e-3, mg 1e-6 ... kg of body mass)
  *   volume    uL µL 1e-6 L; mL ml 1e-3 L; dL dl 0.1 L; L l 1 L

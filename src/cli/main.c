@@ -146,11 +146,40 @@ typedef struct printer {
 
 #define KS_SUMMARY_MAX_ROWS 40
 
+/* Width of the case column: wide enough for arm names and sweep values. */
+static int label_width(const ks_scenario *s) {
+  return ks_scenario_n_axes(s) || ks_scenario_has_population(s) ? 44 : 24;
+}
+
 static void print_header(const ks_scenario *s) {
-  (void)s;
-  printf("%-24s %-14s %12s %9s %14s\n", "case", "analyte", "Cmax", "Tmax",
+  int w = label_width(s);
+  printf("%-*s %-14s %12s %9s %14s\n", w, "case", "analyte", "Cmax", "Tmax",
          "AUC");
-  printf("%-24s %-14s %12s %9s %14s\n", "", "", "ng/mL", "h", "ng*h/mL");
+  printf("%-*s %-14s %12s %9s %14s\n", w, "", "", "ng/mL", "h", "ng*h/mL");
+}
+
+/* "arm axis=value ... #subject" for the summary table. */
+static void case_title(const ks_scenario *s, const ks_case *c, char *buf,
+                       size_t size) {
+  /* a scenario without arms has one arm, "base": not worth a column */
+  int no_arm = !strcmp(c->label, "base");
+  size_t len = (size_t)snprintf(buf, size, "%s", no_arm ? "" : c->label);
+  for (size_t j = 0; j < ks_scenario_n_axes(s) && len < size; j++) {
+    const char *unit = ks_scenario_axis_unit(s, j);
+    if (ks_scenario_axis_is_text(s, j))
+      len += (size_t)snprintf(buf + len, size - len, "%s%s=%s",
+                              len ? " " : "",
+                              ks_scenario_axis_name(s, j),
+                              ks_scenario_axis_text(s, j, c->axis_index[j]));
+    else
+      len += (size_t)snprintf(
+          buf + len, size - len, "%s%s=%g%s%s", len ? " " : "",
+          ks_scenario_axis_name(s, j),
+          ks_scenario_axis_number(s, j, c->axis_index[j]),
+          strcmp(unit, "1") ? " " : "", strcmp(unit, "1") ? unit : "");
+  }
+  if (ks_scenario_has_population(s) && len < size)
+    snprintf(buf + len, size - len, " #%zu", c->subject_index);
 }
 
 static void on_block(void *user, size_t first, size_t n, const double *cmax,
@@ -164,14 +193,17 @@ static void on_block(void *user, size_t first, size_t n, const double *cmax,
   for (size_t i = 0; i < n && p->shown < KS_SUMMARY_MAX_ROWS; i++, p->shown++) {
     ks_case c;
     ks_scenario_case(p->s, first + i, p->buf, &c);
+    char title[256];
+    case_title(p->s, &c, title, sizeof title);
+    int w = label_width(p->s);
     for (size_t a = 0; a < st->n_analytes; a++) {
       size_t k = i * st->n_analytes + a;
       const char *an = ks_model_analyte_name(m, st->analytes[a]);
       if (status[i])
-        printf("%-24.24s %-14s %12s %9s %14s\n", a ? "" : c.label, an,
+        printf("%-*.*s %-14s %12s %9s %14s\n", w, w, a ? "" : title, an,
                "failed", "-", "-");
       else
-        printf("%-24.24s %-14s %12.4g %9.3f %14.5g\n", a ? "" : c.label, an,
+        printf("%-*.*s %-14s %12.4g %9.3f %14.5g\n", w, w, a ? "" : title, an,
                cmax[k], tmax[k], auc[k]);
     }
   }
