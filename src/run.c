@@ -433,8 +433,11 @@ static ks_status run_blocks(run_state *rs, size_t first_case, size_t last_case,
     worker *w = rs->w;
     const ks_scenario *s = rs->s;
     size_t done = rs->done;
+    volatile const sig_atomic_t *stop = rs->o->stop;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(rs->threads)
     for (size_t i = 0; i < n; i++) {
+      if (stop && *stop)
+        continue; /* interrupted: the block is dropped below */
       solve_case(s, &w[omp_get_thread_num()], b, i, first + i);
       size_t d;
 #pragma omp atomic capture
@@ -443,6 +446,8 @@ static ks_status run_blocks(run_state *rs, size_t first_case, size_t last_case,
         maybe_progress(rs, d);
     }
     rs->done = done;
+    if (stop && *stop)
+      return ks_error_set(err, KS_ERR_INTERRUPTED, NULL, "interrupted");
     rc = write_block(rs, first, n, err);
     first += n;
   }
