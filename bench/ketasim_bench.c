@@ -77,7 +77,7 @@ static const workload WORKLOADS[] = {
      "one-compartment oral, 100 mg every 24 h x 28, 10,000 subjects"},
     {"route-comparison", {"scenarios/route-comparison.yaml"}, 1, 50, 10, 0,
      REF_NONE, "scenarios/route-comparison.yaml as is, loaded and run 50 times"},
-    {"million", {"bench/million.yaml"}, 1, 1, 1, 312, REF_NONE,
+    {"million", {"bench/million.yaml"}, 1, 1, 1, 32, REF_NONE,
      "clinic-series sweep, 1,000,000 cases, 14 d, metrics only"},
 };
 enum { N_WORKLOADS = sizeof WORKLOADS / sizeof WORKLOADS[0] };
@@ -98,6 +98,7 @@ typedef struct measure {
   char error[MSG_LEN];
   size_t cases, failed;
   int threads;
+  size_t subjects; /* per sweep point, of the first file; 0 = no population */
   double wall_s, run_s;
   long steps, rhs, jac;
   uint64_t bytes;
@@ -434,6 +435,8 @@ static int timed_file(const options *o, const prepared *p, int solver,
     ks_scenario_free(&s);
     return -1;
   }
+  if (!m->subjects && ks_scenario_has_population(s))
+    m->subjects = ks_scenario_n_subjects(s);
   ks_run_options ro = ks_run_options_default();
   ro.threads = o->threads;
   ro.output_path = out_path;
@@ -931,7 +934,7 @@ static void print_line(const options *o, const workload *w, int solver,
     json_string(m->first_failure);
   }
   json_count("files", w->n_files, 1);
-  json_count("subjects", (uint64_t)o->subjects, o->subjects >= 0);
+  json_count("subjects", m->subjects, ok && m->subjects > 0);
   json_count("repeat", (uint64_t)o->repeat, 1);
   printf(", \"quick\": %s", o->quick ? "true" : "false");
   if (error) {

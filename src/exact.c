@@ -8,6 +8,7 @@
 
 #define KS_EXACT_CACHE 8 /* propagators kept per case (distinct step lengths) */
 #define KS_EXACT_SUB 16  /* sub-steps of a step in which a profile turns */
+#define KS_EXACT_LEVELS 3 /* refinement levels: steps of h/16, h/256, h/4096 */
 #define KS_EXACT_MAX_ANALYTES 16
 
 typedef struct prop {
@@ -27,7 +28,8 @@ struct ks_exact {
   prop cache[KS_EXACT_CACHE];
   size_t n_cache, evict, last;
   size_t *in_comp, n_in;
-  double *x, *xn, *xs, *xt, *u, *r, *auc0;
+  double *x, *xn, *u, *r, *auc0;
+  double *lvl[2 * KS_EXACT_LEVELS]; /* states of the refinement levels */
   ks_metrics_acc *acc;
 };
 
@@ -38,8 +40,10 @@ void ks_exact_free(ks_exact **ep) {
   ks__expm_free(&e->w);
   for (size_t i = 0; i < KS_EXACT_CACHE; i++)
     ks__free(e->cache[i].m);
-  void *p[] = {e->kd, e->aug, e->e,  e->in_comp, e->x,   e->xn,
-               e->xs, e->xt,  e->u,  e->r,       e->auc0, e->acc};
+  void *p[] = {e->kd, e->aug, e->e, e->in_comp, e->x,
+               e->xn, e->u,   e->r, e->auc0,    e->acc};
+  for (size_t i = 0; i < 2 * KS_EXACT_LEVELS; i++)
+    ks__free(e->lvl[i]);
   for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
     ks__free(p[i]);
   ks__free(e);
@@ -64,8 +68,8 @@ ks_status ks_exact_create(const ks_model *m, ks_exact **out, ks_error *err) {
   ok &= (e->in_comp = ks__calloc(e->nc, sizeof(size_t))) != NULL;
   ok &= (e->x = ks__calloc(e->n, sizeof(double))) != NULL;
   ok &= (e->xn = ks__calloc(e->n, sizeof(double))) != NULL;
-  ok &= (e->xs = ks__calloc(e->n, sizeof(double))) != NULL;
-  ok &= (e->xt = ks__calloc(e->n, sizeof(double))) != NULL;
+  for (size_t i = 0; i < 2 * KS_EXACT_LEVELS; i++)
+    ok &= (e->lvl[i] = ks__calloc(e->n, sizeof(double))) != NULL;
   ok &= (e->u = ks__calloc(e->nc, sizeof(double))) != NULL;
   ok &= (e->r = ks__calloc(e->nc, sizeof(double))) != NULL;
   ok &= (e->auc0 = ks__calloc(e->na, sizeof(double))) != NULL;
@@ -240,19 +244,59 @@ static void metrics_step(ctx *c, double t0, double t1, const double *cv0,
 }
 
 /* Does any analyte turn (derivative changes sign) or cross a threshold
- * over the step? Such a step is re-stepped exactly in sub-steps, so that
- * the interpolation between exact values is good to a sixteenth of the grid
- * step however coarse the grid. */
-static int needs_refining(const ctx *c) {
+ * between two points? Such a step is re-stepped exactly in sub-steps, so
+ * that the interpolation between exact values is good whatever the grid. */
+static int needs_refining(const ctx *c, const double *c0, const double *d0,
+                          const double *c1, const double *d1) {
   for (size_t a = 0; a < c->n_analytes; a++) {
-    if ((c->d0[a] > 0 && c->d1[a] < 0) || (c->d0[a] < 0 && c->d1[a] > 0))
+    if ((d0[a] > 0 && d1[a] < 0) || (d0[a] < 0 && d1[a] > 0))
       return 1;
     const ks_metrics_acc *acc = &c->e->acc[a];
     for (size_t k = 0; k < acc->n_thresholds; k++)
-      if ((c->c0[a] > acc->threshold[k]) != (c->c1[a] > acc->threshold[k]))
+      if ((c0[a] > acc->threshold[k]) != (c1[a] > acc->threshold[k]))
         return 1;
   }
   return 0;
+}
+
+/* Metrics over [t0, t1] from the exact state x0 at t0 (values c0, slopes
+ * d0) by KS_EXACT_SUB exact sub-steps; a sub-step that still turns or
+ * crosses is refined again, down to KS_EXACT_LEVELS levels (a 2-hour step
+ * ends in sub-steps of under two seconds). */
+static ks_status refine(ctx *c, int level, double t0, double t1,
+                        const double *x0, const double *c0, const double *d0,
+                        ks_error *err) {
+  ks_exact *e = c->e;
+  double hs = (t1 - t0) / KS_EXACT_SUB;
+  double *a = e->lvl[2 * level], *b = e->lvl[2 * level + 1];
+  double ca[KS_EXACT_MAX_ANALYTES], da[KS_EXACT_MAX_ANALYTES];
+  double cb[KS_EXACT_MAX_ANALYTES], db[KS_EXACT_MAX_ANALYTES];
+  memcpy(a, x0, e->n * sizeof *a);
+  memcpy(ca, c0, c->n_analytes * sizeof *ca);
+  memcpy(da, d0, c->n_analytes * sizeof *da);
+  for (int k = 0; k < KS_EXACT_SUB; k++) {
+    double ta = t0 + hs * k, tb = k + 1 == KS_EXACT_SUB ? t1 : ta + hs;
+    /* fetched each time: a deeper level may have reused the cache slot */
+    const double *ps = propagator(e, hs, c->st);
+    if (!ps)
+      return ks_error_set(err, KS_ERR_SOLVER, NULL,
+                          "matrix exponential failed at t = %g h", ta);
+    apply(e, ps, a, b);
+    observe(c, b, cb, db);
+    if (level + 1 < KS_EXACT_LEVELS && needs_refining(c, ca, da, cb, db)) {
+      ks_status rc = refine(c, level + 1, ta, tb, a, ca, da, err);
+      if (rc != KS_OK)
+        return rc;
+    } else {
+      metrics_step(c, ta, tb, ca, da, cb, db);
+    }
+    double *t = a;
+    a = b;
+    b = t;
+    memcpy(ca, cb, c->n_analytes * sizeof *ca);
+    memcpy(da, db, c->n_analytes * sizeof *da);
+  }
+  return KS_OK;
 }
 
 /* One exact step [t0, t1] from e->x into e->xn, with metrics. */
@@ -276,31 +320,11 @@ static ks_status step(ctx *c, double t0, double t1, ks_error *err) {
   }
   c->fresh = 0;
   observe(c, e->xn, c->c1, c->d1);
-  if (!needs_refining(c)) {
+  if (!needs_refining(c, c->c0, c->d0, c->c1, c->d1)) {
     metrics_step(c, t0, t1, c->c0, c->d0, c->c1, c->d1);
     return KS_OK;
   }
-  double hs = (t1 - t0) / KS_EXACT_SUB;
-  const double *ps = propagator(e, hs, c->st);
-  if (!ps)
-    return ks_error_set(err, KS_ERR_SOLVER, NULL,
-                        "matrix exponential failed at t = %g h", t0);
-  memcpy(e->xs, e->x, e->n * sizeof *e->xs);
-  double *a = e->xs, *b = e->xt;
-  double ca[KS_EXACT_MAX_ANALYTES], da[KS_EXACT_MAX_ANALYTES];
-  double cb[KS_EXACT_MAX_ANALYTES], db[KS_EXACT_MAX_ANALYTES];
-  memcpy(ca, c->c0, sizeof ca);
-  memcpy(da, c->d0, sizeof da);
-  for (int k = 0; k < KS_EXACT_SUB; k++) {
-    double ta = t0 + hs * k, tb = k + 1 == KS_EXACT_SUB ? t1 : ta + hs;
-    apply(e, ps, a, b);
-    observe(c, b, cb, db);
-    metrics_step(c, ta, tb, ca, da, cb, db);
-    memcpy(a, b, e->n * sizeof *a);
-    memcpy(ca, cb, sizeof ca);
-    memcpy(da, db, sizeof da);
-  }
-  return KS_OK;
+  return refine(c, 0, t0, t1, e->x, c->c0, c->d0, err);
 }
 
 static void at_event(ctx *c, const ks_schedule *sch, double t, size_t *nb,

@@ -16,6 +16,13 @@
 #define KS_MAX_CASES ((size_t)1 << 40)
 #define KS_MAX_CHECKED_POINTS 10000000u
 
+/* A single dose above this (mg per kg of the case's body weight) draws a
+ * warning: anaesthetic induction is 1-2 mg/kg IV, oral premedication at most
+ * about 10 mg/kg, so a larger dose is far more likely a wrong unit ("g" for
+ * "mg", a per-kg dose written as a total) than an intended one. */
+#define KS_DOSE_WARN_MG_PER_KG 10.0
+#define KS_MAX_WARNINGS 16
+
 /* A sweep axis: its values stay YAML nodes until a field that uses the axis
  * converts them with that field's unit rules. */
 typedef struct axis {
@@ -77,6 +84,11 @@ struct ks_scenario {
   int has_population;
   size_t max_lines, max_doses;
   double max_dose_mg;
+  /* Warnings found at load (first KS_MAX_WARNINGS), status KS_OK; kept
+   * inline so that recording one never fails. */
+  ks_error warnings[KS_MAX_WARNINGS];
+  const ks_ynode *warned[KS_MAX_WARNINGS]; /* the dose each one is about */
+  size_t n_warnings;
 };
 
 struct ks_case_buf {
@@ -999,6 +1011,66 @@ static ks_status check_model(reader *r, ks_system *sys, const arm *a,
                       a->name, e.message);
 }
 
+/* A number for a message: whole above 100, three significant digits below
+ * ("1500", "21.4", "0.35"). */
+static void fmt_num(char *buf, size_t size, double v) {
+  snprintf(buf, size, fabs(v) >= 100 ? "%.0f" : "%.3g", v);
+}
+
+/* Records a warning for a dose far above anaesthetic doses, once per dose
+ * value in the file (a swept dose is reported at its first offending point). */
+static void warn_dose(reader *r, const ks_ynode *at, double dose, int per_kg,
+                      double weight_kg) {
+  ks_scenario *s = r->s;
+  double mg = per_kg ? dose * weight_kg : dose;
+  if (!(mg / weight_kg > KS_DOSE_WARN_MG_PER_KG) ||
+      s->n_warnings == KS_MAX_WARNINGS)
+    return;
+  for (size_t i = 0; i < s->n_warnings; i++)
+    if (s->warned[i] == at)
+      return;
+  char a[32], b[32], w[32];
+  fmt_num(a, sizeof a, per_kg ? dose : mg);
+  fmt_num(b, sizeof b, per_kg ? mg : mg / weight_kg);
+  fmt_num(w, sizeof w, weight_kg);
+  ks_error *e = &s->warnings[s->n_warnings];
+  s->warned[s->n_warnings++] = at;
+  ks_srcloc loc = loc_of(r, at);
+  ks_error_clear(e);
+  if (per_kg)
+    ks_error_set(e, KS_ERR_INPUT, &loc,
+                 "dose %s mg/kg (%s mg at %s kg) is far above anaesthetic "
+                 "doses (induction: 1-2 mg/kg IV)",
+                 a, b, w);
+  else
+    ks_error_set(e, KS_ERR_INPUT, &loc,
+                 "dose %s mg (%s mg/kg) is far above anaesthetic doses "
+                 "(induction: 1-2 mg/kg IV)",
+                 a, b);
+  e->status = KS_OK; /* a warning: the scenario is valid */
+}
+
+/* Largest dose of a resolved arm in mg; warns about doses far above
+ * anaesthetic doses. */
+static double check_doses(reader *r, const arm *a, const ks_case_buf *buf,
+                          size_t n_lines, double weight_kg) {
+  double mx = 0;
+  for (size_t l = 0; l < n_lines; l++) {
+    const line_tpl *t = &a->lines[l];
+    const ks_dose_line *ln = &buf->lines[l];
+    for (size_t k = 0; k < ln->count; k++) {
+      double mg = ln->dose[k] * (ln->dose_per_kg ? weight_kg : 1.0);
+      mx = fmax(mx, mg);
+      if (mg > KS_DOSE_WARN_MG_PER_KG * weight_kg) {
+        const field *f = &t->doses[t->n_doses > 1 ? k : 0];
+        warn_dose(r, field_node(r->s, f, buf->axis_index), ln->dose[k],
+                  ln->dose_per_kg, weight_kg);
+      }
+    }
+  }
+  return mx;
+}
+
 /* Resolves every arm at every sweep point once: a rule broken by one
  * combination of sweep values is reported at load, not as a failed case. */
 static ks_status check_points(reader *r) {
@@ -1036,10 +1108,7 @@ static ks_status check_points(reader *r) {
         rc = ks_error_set(r->err, KS_ERR_INPUT, &loc, "%s", why);
         break;
       }
-      for (size_t l = 0; l < n; l++)
-        for (size_t k = 0; k < buf->lines[l].count; k++)
-          mx = fmax(mx, buf->lines[l].dose[k] *
-                            (buf->lines[l].dose_per_kg ? sub.weight_kg : 1.0));
+      mx = fmax(mx, check_doses(r, &s->arms[a], buf, n, sub.weight_kg));
     }
   ks_system_free(&sys);
   ks_case_buf_free(&buf);
@@ -1374,22 +1443,22 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
   return check_points(r);
 }
 
-ks_status ks_scenario_load(const char *path, const ks_scenario_options *opts,
-                           ks_scenario **out, ks_error *err) {
-  *out = NULL;
+/* Reads a scenario from its document; takes ownership of `doc`. */
+static ks_status scenario_from_doc(ks_ydoc *doc, const ks_scenario_options *opts,
+                                   ks_scenario **out, ks_error *err) {
   ks_scenario *s = ks__calloc(1, sizeof *s);
-  if (!s)
+  if (!s) {
+    ks__ydoc_free(&doc);
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  }
+  s->doc = doc;
   s->settings = (ks_scenario_settings){.profiles = 1,
                                        .rtol = 1e-6,
                                        .atol_mg = (double)NAN,
                                        .max_steps = 100000,
                                        .method = KS_METHOD_AUTO};
-  ks_status rc = ks__ydoc_load(path, &s->doc, err);
-  if (rc == KS_OK) {
-    reader r = {s, s->doc, err};
-    rc = read_scenario(&r, opts);
-  }
+  reader r = {s, s->doc, err};
+  ks_status rc = read_scenario(&r, opts);
   if (rc != KS_OK) {
     ks_scenario_free(&s);
     return rc;
@@ -1399,6 +1468,23 @@ ks_status ks_scenario_load(const char *path, const ks_scenario_options *opts,
   s->settings.thresholds_ng_per_ml = s->thresholds;
   *out = s;
   return KS_OK;
+}
+
+ks_status ks_scenario_load(const char *path, const ks_scenario_options *opts,
+                           ks_scenario **out, ks_error *err) {
+  *out = NULL;
+  ks_ydoc *doc = NULL;
+  ks_status rc = ks__ydoc_load(path, &doc, err);
+  return rc == KS_OK ? scenario_from_doc(doc, opts, out, err) : rc;
+}
+
+ks_status ks_scenario_parse(const char *file, const char *text, size_t len,
+                            const ks_scenario_options *opts, ks_scenario **out,
+                            ks_error *err) {
+  *out = NULL;
+  ks_ydoc *doc = NULL;
+  ks_status rc = ks__ydoc_parse(file, text, len, &doc, err);
+  return rc == KS_OK ? scenario_from_doc(doc, opts, out, err) : rc;
 }
 
 void ks_scenario_free(ks_scenario **sp) {
@@ -1452,4 +1538,8 @@ size_t ks_scenario_n_subjects(const ks_scenario *s) { return s->n_subjects; }
 uint64_t ks_scenario_seed(const ks_scenario *s) { return s->seed; }
 int ks_scenario_has_population(const ks_scenario *s) {
   return s->has_population;
+}
+size_t ks_scenario_n_warnings(const ks_scenario *s) { return s->n_warnings; }
+const ks_error *ks_scenario_warning(const ks_scenario *s, size_t i) {
+  return i < s->n_warnings ? &s->warnings[i] : NULL;
 }

@@ -4,9 +4,11 @@
  * `run` is the one place that knows the whole data path. Cases are solved in
  * blocks: the threads of an OpenMP team (dynamic schedule, one solver
  * workspace per thread, no locks in the solve path) fill a block, then one
- * thread writes it. Memory therefore depends on the block size, not on the
- * number of cases, and a case's result depends only on its index, so the
- * output is bit-identical for any number of threads.
+ * thread writes it. Memory therefore depends on the block size and on the
+ * HDF5 chunk caches (at most 4 MiB per dataset), not on the number of cases
+ * (measured: 68 MiB peak for 200,000 metrics-only cases), and a case's result
+ * depends only on its index, so the output is bit-identical for any number
+ * of threads.
  *
  * A case that fails to solve is retried once with both tolerances ten times
  * tighter; if it fails again its status is non-zero, its values are NaN, and

@@ -92,9 +92,9 @@ ks_status ks_solver_run(ks_solver *solver, const ks_system *sys,
  * profile is exact to rounding at every output time, whatever the grid.
  * Metrics between output times use the cubic Hermite interpolant of the exact
  * values and derivatives; a step in which a concentration turns or crosses a
- * threshold is re-stepped exactly in 16 sub-steps first, so peaks and
- * crossings are located on a grid sixteen times finer before the
- * interpolation.
+ * threshold is re-stepped exactly in 16 sub-steps, and a sub-step that still
+ * turns or crosses again, to three levels (h/4096), so peaks and crossings
+ * are located on a fine grid whatever the output grid.
  *
  * Same calling convention as ks_solver_run(); `opts` is not used (the
  * propagator has no tolerances) and stats count steps and exponentials

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Results do not depend on the number of threads: the sweep of
+# tests/data/sweep-threads.yaml (84 cases with a virtual population) is run
+# with -j 1, 2 and 3, for each integrator, and every dataset and attribute of
+# the three files must be identical byte for byte (except the root attributes
+# created_utc and command_line). Exit 77 (skipped) without h5py.
+set -euo pipefail
+ketasim=$1
+src=$(cd "$(dirname "$0")/.." && pwd)
+py=/usr/bin/python3
+if ! "$py" -c 'import h5py, numpy' 2>/dev/null; then
+  echo "h5py/numpy not available: skipped"
+  exit 77
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for method in auto cvode; do
+  scen="$tmp/sweep-$method.yaml"
+  cp "$src/tests/data/sweep-threads.yaml" "$scen"
+  printf 'solver: {method: %s}\n' "$method" >>"$scen"
+  for j in 1 2 3; do
+    start=$(date +%s%N)
+    "$ketasim" run "$scen" -o "$tmp/$method-j$j.h5" -j "$j" -q
+    end=$(date +%s%N)
+    echo "method $method, -j $j: $(((end - start) / 1000000)) ms"
+  done
+  "$py" "$src/tests/h5_compare.py" --cases 84 "$tmp/$method-j1.h5" \
+    "$tmp/$method-j2.h5" "$tmp/$method-j3.h5"
+done
