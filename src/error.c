@@ -48,7 +48,8 @@ ks_status ks_error_set(ks_error *err, ks_status status, const ks_srcloc *loc,
   return status;
 }
 
-char *ks_error_format(const ks_error *err, char *buf, size_t size) {
+static char *format_as(const ks_error *err, const char *severity, char *buf,
+                       size_t size) {
   if (!buf || size == 0)
     return buf;
   if (!err) {
@@ -66,7 +67,15 @@ char *ks_error_format(const ks_error *err, char *buf, size_t size) {
       n = (size_t)snprintf(buf, size, "%s: ", err->file);
   }
   if (n < size)
-    snprintf(buf + n, size - n, "error: %s",
+    snprintf(buf + n, size - n, "%s: %s", severity,
              err->message[0] ? err->message : ks_status_str(err->status));
   return buf;
+}
+
+char *ks_error_format(const ks_error *err, char *buf, size_t size) {
+  return format_as(err, "error", buf, size);
+}
+
+char *ks_warning_format(const ks_error *warning, char *buf, size_t size) {
+  return format_as(warning, "warning", buf, size);
 }

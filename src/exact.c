@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "expm_internal.h"
+#include "lapack_internal.h"
 #include "ketasim/metrics.h"
 #include "ketasim/solver.h"
 #include "util_internal.h"
@@ -22,6 +23,18 @@ typedef struct prop {
 
 struct ks_exact {
   size_t n, nc, na; /* states, compartments, analytes */
+  /* Modal form, used when the compartment block of K is diagonalisable with
+   * real eigenvalues and well-conditioned eigenvectors (the usual case for
+   * compartment models): K_c = V diag(lam) V^-1, the state is the modal
+   * amplitudes z = V^-1 x and their time integrals I (from which the
+   * eliminated amounts and AUCs follow), and a step is O(nc) instead of a
+   * dense matrix-vector product. Otherwise the propagator matrices serve. */
+  int modal;
+  size_t ns; /* state length: n, or 2 nc in modal form */
+  double *lam, *vr, *vi, *gv, *vo, *wm, *scratch; /* wm: V^-1 u */
+  double *vl;                          /* vo * lam, per analyte */
+  double vw[KS_EXACT_MAX_ANALYTES];    /* vo . wm, per analyte */
+  int *ipiv;
   ks_expm *w;
   double *kd;  /* dense K, N x N row-major */
   double *aug, *e;
@@ -40,8 +53,10 @@ void ks_exact_free(ks_exact **ep) {
   ks__expm_free(&e->w);
   for (size_t i = 0; i < KS_EXACT_CACHE; i++)
     ks__free(e->cache[i].m);
-  void *p[] = {e->kd, e->aug, e->e, e->in_comp, e->x,
-               e->xn, e->u,   e->r, e->auc0,    e->acc};
+  void *p[] = {e->kd,  e->aug, e->e,  e->in_comp, e->x,       e->xn,
+               e->u,   e->r,   e->auc0, e->acc,   e->lam,     e->vr,
+               e->vi,  e->gv,  e->vo, e->wm,      e->scratch, e->ipiv,
+               e->vl};
   for (size_t i = 0; i < 2 * KS_EXACT_LEVELS; i++)
     ks__free(e->lvl[i]);
   for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
@@ -59,17 +74,27 @@ ks_status ks_exact_create(const ks_model *m, ks_exact **out, ks_error *err) {
   e->nc = ks_model_n_compartments(m);
   e->na = ks_model_n_analytes(m);
   size_t d = e->n + e->nc; /* largest augmented matrix */
+  size_t ns = e->n > 2 * e->nc ? e->n : 2 * e->nc, nc = e->nc;
   int ok = (e->w = ks__expm_create(d)) != NULL;
   ok &= (e->kd = ks__calloc(e->n * e->n, sizeof(double))) != NULL;
   ok &= (e->aug = ks__calloc(d * d, sizeof(double))) != NULL;
   ok &= (e->e = ks__calloc(d * d, sizeof(double))) != NULL;
   for (size_t i = 0; i < KS_EXACT_CACHE; i++)
     ok &= (e->cache[i].m = ks__calloc(e->n * d, sizeof(double))) != NULL;
+  ok &= (e->lam = ks__calloc(nc, sizeof(double))) != NULL;
+  ok &= (e->vr = ks__calloc(nc * nc, sizeof(double))) != NULL;
+  ok &= (e->vi = ks__calloc(nc * nc, sizeof(double))) != NULL;
+  ok &= (e->gv = ks__calloc((e->n - nc) * nc + 1, sizeof(double))) != NULL;
+  ok &= (e->vo = ks__calloc(KS_EXACT_MAX_ANALYTES * nc, sizeof(double))) != NULL;
+  ok &= (e->vl = ks__calloc(KS_EXACT_MAX_ANALYTES * nc, sizeof(double))) != NULL;
+  ok &= (e->wm = ks__calloc(nc, sizeof(double))) != NULL;
+  ok &= (e->scratch = ks__calloc(3 * nc * nc + 16 * nc, sizeof(double))) != NULL;
+  ok &= (e->ipiv = ks__calloc(nc, sizeof(int))) != NULL;
   ok &= (e->in_comp = ks__calloc(e->nc, sizeof(size_t))) != NULL;
-  ok &= (e->x = ks__calloc(e->n, sizeof(double))) != NULL;
-  ok &= (e->xn = ks__calloc(e->n, sizeof(double))) != NULL;
+  ok &= (e->x = ks__calloc(ns, sizeof(double))) != NULL;
+  ok &= (e->xn = ks__calloc(ns, sizeof(double))) != NULL;
   for (size_t i = 0; i < 2 * KS_EXACT_LEVELS; i++)
-    ok &= (e->lvl[i] = ks__calloc(e->n, sizeof(double))) != NULL;
+    ok &= (e->lvl[i] = ks__calloc(ns, sizeof(double))) != NULL;
   ok &= (e->u = ks__calloc(e->nc, sizeof(double))) != NULL;
   ok &= (e->r = ks__calloc(e->nc, sizeof(double))) != NULL;
   ok &= (e->auc0 = ks__calloc(e->na, sizeof(double))) != NULL;
@@ -85,18 +110,45 @@ ks_status ks_exact_create(const ks_model *m, ks_exact **out, ks_error *err) {
 /* ---- propagators ---------------------------------------------------------- */
 
 static int same_h(double a, double b) {
-  return fabs(a - b) <= 1e-12 * fmax(fabs(a), fabs(b));
+  double d = a > b ? a - b : b - a, m = a > 0 ? a : -a; /* no libm calls */
+  return d <= 1e-12 * m;
 }
 
 /* The propagator for step h, from the cache or computed. */
+/* Modal step factors for h: E = e^{lam h}, P = integral_0^h e^{lam s} ds,
+ * Q = integral_0^h P(s) ds, each [nc]. */
+static void modal_factors(const ks_exact *e, double h, double *f) {
+  size_t nc = e->nc;
+  for (size_t k = 0; k < nc; k++) {
+    double l = e->lam[k], x = l * h;
+    f[k] = exp(x);
+    if (fabs(x) < 1e-4) { /* series: (P - h)/lam would cancel */
+      f[nc + k] = h * (1 + x / 2 + x * x / 6);
+      f[2 * nc + k] = h * h * (0.5 + x / 6 + x * x / 24);
+    } else {
+      f[nc + k] = expm1(x) / l;
+      f[2 * nc + k] = (f[nc + k] - h) / l;
+    }
+  }
+}
+
 static const double *propagator(ks_exact *e, double h, ks_solver_stats *st) {
-  if (e->n_cache && e->cache[e->last].h == h) /* the common case: a grid step */
+  if (e->n_cache && same_h(e->cache[e->last].h, h)) /* a grid step, mostly */
     return e->cache[e->last].m;
   for (size_t i = 0; i < e->n_cache; i++)
     if (same_h(e->cache[i].h, h)) {
       e->last = i;
       return e->cache[i].m;
     }
+  if (e->modal) {
+    size_t slot = e->n_cache < KS_EXACT_CACHE ? e->n_cache++ : e->evict;
+    if (slot == e->evict && e->n_cache == KS_EXACT_CACHE)
+      e->evict = (e->evict + 1) % KS_EXACT_CACHE;
+    e->cache[slot].h = h;
+    modal_factors(e, h, e->cache[slot].m);
+    e->last = slot;
+    return e->cache[slot].m;
+  }
   size_t n = e->n, d = n + e->n_in;
   memset(e->aug, 0, d * d * sizeof *e->aug);
   for (size_t i = 0; i < n; i++)
@@ -130,8 +182,23 @@ static const double *propagator(ks_exact *e, double h, ks_solver_stats *st) {
 
 /* xn = P [x; r], as a sum of columns: it vectorises, and an empty depot or
  * an input that is off costs nothing. */
+static void modal_apply(const ks_exact *e, const double *restrict f,
+                        const double *restrict s, double *restrict sn) {
+  size_t nc = e->nc;
+  const double *E = f, *P = f + nc, *Q = f + 2 * nc, *w = e->wm;
+  for (size_t k = 0; k < nc; k++) {
+    double z = s[k];
+    sn[k] = E[k] * z + P[k] * w[k];
+    sn[nc + k] = s[nc + k] + P[k] * z + Q[k] * w[k];
+  }
+}
+
 static void apply(const ks_exact *e, const double *restrict p,
                   const double *restrict x, double *restrict xn) {
+  if (e->modal) {
+    modal_apply(e, p, x, xn);
+    return;
+  }
   size_t n = e->n, nc = e->nc, first = 0;
   /* the first non-empty column initialises xn, the others add to it */
   while (first < nc && x[first] == 0.0)
@@ -177,13 +244,27 @@ typedef struct ctx {
 } ctx;
 
 static double conc(const ctx *c, size_t a, const double *x) {
-  return x[c->obs[a]] * c->scale[a];
+  const ks_exact *e = c->e;
+  if (!e->modal)
+    return x[c->obs[a]] * c->scale[a];
+  const double *vo = e->vo + a * e->nc;
+  double s = 0;
+  for (size_t k = 0; k < e->nc; k++)
+    s += vo[k] * x[k];
+  return s;
 }
 
 /* dC/dt of analyte a at state x under the current inputs (compartments
  * only feed compartments, so the row stops at nc). */
 static double dconc(const ctx *c, size_t a, const double *x) {
   const ks_exact *e = c->e;
+  if (e->modal) {
+    const double *vl = e->vl + a * e->nc;
+    double s = e->vw[a];
+    for (size_t k = 0; k < e->nc; k++)
+      s += vl[k] * x[k];
+    return s;
+  }
   const double *row = e->kd + c->obs[a] * e->n;
   double s = e->u[c->obs[a]];
   for (size_t j = 0; j < e->nc; j++)
@@ -193,16 +274,63 @@ static double dconc(const ctx *c, size_t a, const double *x) {
 
 /* Values and derivatives at x into cv[], dv[]. */
 static void observe(const ctx *c, const double *x, double *cv, double *dv) {
+  const ks_exact *e = c->e;
+  if (!e->modal) {
+    for (size_t a = 0; a < c->n_analytes; a++) {
+      cv[a] = conc(c, a, x);
+      dv[a] = dconc(c, a, x);
+    }
+    return;
+  }
+  size_t nc = e->nc;
   for (size_t a = 0; a < c->n_analytes; a++) {
-    cv[a] = conc(c, a, x);
-    dv[a] = dconc(c, a, x);
+    const double *vo = e->vo + a * nc, *vl = e->vl + a * nc;
+    double sc = 0, sd = e->vw[a];
+    for (size_t k = 0; k < nc; k++) {
+      sc += vo[k] * x[k];
+      sd += vl[k] * x[k];
+    }
+    cv[a] = sc;
+    dv[a] = sd;
   }
 }
 
-static void record(const ctx *c, size_t k, const double *x) {
+/* The full state [compartments | eliminated | AUC] (n) from a modal state:
+ * x = V z, q = (G V) I. */
+static void modal_to_full(const ks_exact *e, const double *s, double *x) {
+  size_t nc = e->nc, nq = e->n - nc;
+  for (size_t i = 0; i < nc; i++) {
+    double v = 0;
+    for (size_t k = 0; k < nc; k++)
+      v += e->vr[i * nc + k] * s[k];
+    x[i] = v;
+  }
+  for (size_t i = 0; i < nq; i++) {
+    double v = 0;
+    for (size_t k = 0; k < nc; k++)
+      v += e->gv[i * nc + k] * s[nc + k];
+    x[nc + i] = v;
+  }
+}
+
+/* The full state of a state vector, in scratch (modal) or as is. */
+static const double *full_state(const ks_exact *e, const double *s) {
+  if (!e->modal)
+    return s;
+  double *x = e->scratch;
+  modal_to_full(e, s, x);
+  return x;
+}
+
+/* Records output time k from state s; cv holds its concentrations when the
+ * caller has them (else NULL). */
+static void record(const ctx *c, size_t k, const double *s, const double *cv) {
   for (size_t a = 0; a < c->n_analytes; a++)
-    c->out->conc_ng_per_ml[a * c->n_times + k] = conc(c, a, x);
+    c->out->conc_ng_per_ml[a * c->n_times + k] = cv ? cv[a] : conc(c, a, s);
   size_t nc = c->e->nc, na = c->e->na;
+  if (k != 0 && !c->out->amount_mg)
+    return;
+  const double *x = full_state(c->e, s);
   if (k == 0)
     memcpy(c->e->auc0, x + nc + na, na * sizeof *x);
   if (c->out->amount_mg)
@@ -271,7 +399,7 @@ static ks_status refine(ctx *c, int level, double t0, double t1,
   double *a = e->lvl[2 * level], *b = e->lvl[2 * level + 1];
   double ca[KS_EXACT_MAX_ANALYTES], da[KS_EXACT_MAX_ANALYTES];
   double cb[KS_EXACT_MAX_ANALYTES], db[KS_EXACT_MAX_ANALYTES];
-  memcpy(a, x0, e->n * sizeof *a);
+  memcpy(a, x0, e->ns * sizeof *a);
   memcpy(ca, c0, c->n_analytes * sizeof *ca);
   memcpy(da, d0, c->n_analytes * sizeof *da);
   for (int k = 0; k < KS_EXACT_SUB; k++) {
@@ -338,11 +466,17 @@ static void at_event(ctx *c, const ks_schedule *sch, double t, size_t *nb,
         ks_metrics_dose(&e->acc[a], t, conc(c, a, e->x));
   }
   while (*nb < sch->n_boluses && sch->boluses[*nb].t_h <= t) {
-    e->x[sch->boluses[*nb].compartment] += sch->boluses[*nb].amount_mg;
+    size_t cmp = sch->boluses[*nb].compartment;
+    double amt = sch->boluses[*nb].amount_mg;
+    if (e->modal) /* z += V^-1 e_cmp amt */
+      for (size_t j = 0; j < e->nc; j++)
+        e->x[j] += e->vi[j * e->nc + cmp] * amt;
+    else
+      e->x[cmp] += amt;
     (*nb)++;
   }
   while (*k < c->n_times && c->times[*k] <= t)
-    record(c, (*k)++, e->x);
+    record(c, (*k)++, e->x, NULL);
   for (size_t a = 0; c->metrics && a < c->n_analytes; a++)
     ks_metrics_point(&e->acc[a], t, conc(c, a, e->x));
 }
@@ -361,11 +495,86 @@ static ks_status segment(ctx *c, double t, double t1, size_t *k,
     double *tmp = e->x;
     e->x = e->xn;
     e->xn = tmp;
-    if (grid)
-      record(c, (*k)++, e->x);
+    if (grid) /* c1 holds the step end's values when metrics are on */
+      record(c, (*k)++, e->x, c->metrics && !c->fresh ? c->c1 : NULL);
     ta = tb;
   }
   return KS_OK;
+}
+
+static double norm1_rm(const double *a, size_t n) {
+  double best = 0;
+  for (size_t j = 0; j < n; j++) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+      s += fabs(a[i * n + j]);
+    best = fmax(best, s);
+  }
+  return best;
+}
+
+/* Eigen-decomposition of the compartment block of K (LAPACK dgeev). The
+ * modal form is used only if every eigenvalue is real, the eigenvector
+ * matrix is well conditioned (cond_1 < 1e6, so rounding stays below about
+ * 1e-10 relative) and K V = V diag(lam) holds to 1e-12; otherwise the
+ * matrix-exponential propagators are used (repeated rates, for example,
+ * make V singular). */
+static int try_modal(ks_exact *e) {
+  int nc = (int)e->nc, n = (int)e->n, info = 0, lwork = 8 * nc + 16;
+  if (nc == 0)
+    return 0;
+  double *a = e->scratch, *wi = a + nc * nc, *vr = wi + nc, *work = vr + nc * nc;
+  for (int i = 0; i < nc; i++) /* column-major copy of K_c */
+    for (int j = 0; j < nc; j++)
+      a[j * nc + i] = e->kd[(size_t)i * (size_t)n + (size_t)j];
+  char jl = 'N', jr = 'V';
+  int one = 1;
+  dgeev_(&jl, &jr, &nc, a, &nc, e->lam, wi, NULL, &one, vr, &nc, work, &lwork,
+         &info);
+  if (info != 0)
+    return 0;
+  for (int k = 0; k < nc; k++)
+    if (wi[k] != 0.0)
+      return 0;
+  size_t m = (size_t)nc;
+  for (size_t i = 0; i < m; i++) /* V row-major */
+    for (size_t k = 0; k < m; k++)
+      e->vr[i * m + k] = vr[k * m + i];
+  /* V^-1: solve V X = I (column-major, X overwrites the identity) */
+  double *lu = a, *x = work;
+  for (size_t i = 0; i < m * m; i++)
+    lu[i] = vr[i];
+  memset(x, 0, m * m * sizeof *x);
+  for (size_t i = 0; i < m; i++)
+    x[i * m + i] = 1.0;
+  dgesv_(&nc, &nc, lu, &nc, e->ipiv, x, &nc, &info);
+  if (info != 0)
+    return 0;
+  for (size_t k = 0; k < m; k++)
+    for (size_t i = 0; i < m; i++)
+      e->vi[k * m + i] = x[i * m + k];
+  if (norm1_rm(e->vr, m) * norm1_rm(e->vi, m) > 1e6)
+    return 0;
+  double knorm = 0, res = 0;
+  for (size_t i = 0; i < m; i++)
+    for (size_t k = 0; k < m; k++) {
+      double kv = 0;
+      for (size_t j = 0; j < m; j++)
+        kv += e->kd[i * e->n + j] * e->vr[j * m + k];
+      res = fmax(res, fabs(kv - e->vr[i * m + k] * e->lam[k]));
+      knorm = fmax(knorm, fabs(e->kd[i * e->n + k]));
+    }
+  if (res > 1e-12 * knorm * (double)m)
+    return 0;
+  size_t nq = e->n - m;
+  for (size_t i = 0; i < nq; i++) /* G V: quadrature rows of K times V */
+    for (size_t k = 0; k < m; k++) {
+      double v = 0;
+      for (size_t j = 0; j < m; j++)
+        v += e->kd[(m + i) * e->n + j] * e->vr[j * m + k];
+      e->gv[i * m + k] = v;
+    }
+  return 1;
 }
 
 /* K densely, and the compartments that receive zero-order input. */
@@ -383,18 +592,21 @@ static void setup_case(ks_exact *e, const ks_system *sys,
       e->in_comp[e->n_in++] = cmp;
   }
   e->n_cache = e->evict = e->last = 0;
-  memset(e->x, 0, e->n * sizeof *e->x);
+  e->modal = try_modal(e);
+  e->ns = e->modal ? 2 * e->nc : e->n;
+  memset(e->x, 0, e->ns * sizeof *e->x);
 }
 
 static void finish(ctx *c) {
   ks_case_output *o = c->out;
   ks_exact *e = c->e;
   size_t na = e->na, nc = e->nc;
+  const double *x = full_state(e, e->x);
   for (size_t a = 0; a < c->n_analytes; a++)
     o->auc_ng_h_per_ml[a] =
-        (e->x[nc + na + c->analytes[a]] - e->auc0[c->analytes[a]]) * 1e3;
+        (x[nc + na + c->analytes[a]] - e->auc0[c->analytes[a]]) * 1e3;
   if (o->final_state)
-    memcpy(o->final_state, e->x, e->n * sizeof *e->x);
+    memcpy(o->final_state, x, e->n * sizeof *x);
   for (size_t a = 0; c->metrics && a < c->n_analytes; a++) {
     ks_metrics_acc *acc = &e->acc[a];
     o->cmax_ng_per_ml[a] = acc->cmax;
@@ -427,6 +639,10 @@ ks_status ks_exact_run(ks_exact *e, const ks_system *sys,
   for (size_t a = 0; a < n_analytes; a++) {
     c.obs[a] = ks_model_analyte_observed(sys->model, analytes[a]);
     c.scale[a] = sys->obs_inv_volume[analytes[a]] * 1e3;
+    for (size_t k = 0; e->modal && k < e->nc; k++) {
+      e->vo[a * e->nc + k] = e->vr[c.obs[a] * e->nc + k] * c.scale[a];
+      e->vl[a * e->nc + k] = e->vo[a * e->nc + k] * e->lam[k];
+    }
   }
   double t_end = times[n_times - 1];
   for (size_t a = 0; c.metrics && a < n_analytes; a++)
@@ -447,6 +663,18 @@ ks_status ks_exact_run(ks_exact *e, const ks_system *sys,
       memset(e->u, 0, e->nc * sizeof *e->u);
     for (size_t i = 0; i < e->n_in; i++)
       e->r[i] = e->u[e->in_comp[i]];
+    for (size_t j = 0; e->modal && j < e->nc; j++) { /* w = V^-1 u */
+      double v = 0;
+      for (size_t i = 0; i < e->n_in; i++)
+        v += e->vi[j * e->nc + e->in_comp[i]] * e->r[i];
+      e->wm[j] = v;
+    }
+    for (size_t a = 0; e->modal && a < n_analytes; a++) {
+      double v = 0;
+      for (size_t j = 0; j < e->nc; j++)
+        v += e->vo[a * e->nc + j] * e->wm[j];
+      e->vw[a] = v;
+    }
     c.fresh = 1;
     ks_status rc = segment(&c, t, t1, &k, err);
     st->segments++;

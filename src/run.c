@@ -1,9 +1,12 @@
 #include "ketasim/run.h"
 
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "ketasim/dosing.h"
 #include "ketasim/metrics.h"
@@ -336,7 +339,9 @@ static void fill_layout(const ks_scenario *s, size_t n_cases, const names *n,
   l->command_line = command_line ? command_line : "";
 }
 
-uint64_t ks_run_estimate_bytes(const ks_scenario *s) {
+/* Output size for n_cases, optionally with profiles off or as float32. */
+static uint64_t estimate_output(const ks_scenario *s, size_t n_cases,
+                                int profiles, int float32) {
   names n;
   shape sh;
   ks_error err;
@@ -344,10 +349,17 @@ uint64_t ks_run_estimate_bytes(const ks_scenario *s) {
   if (names_fill(s, &n, &sh, &err) != KS_OK)
     return 0;
   ks_output_layout l;
-  fill_layout(s, ks_scenario_n_cases(s), &n, "", &l);
+  fill_layout(s, n_cases, &n, "", &l);
+  l.profiles = l.profiles && profiles;
+  l.n_compartments = l.profiles ? l.n_compartments : 0;
+  l.float32 = l.float32 || float32;
   uint64_t bytes = ks_output_estimate_bytes(&l);
   names_free(&n);
   return bytes;
+}
+
+uint64_t ks_run_estimate_bytes(const ks_scenario *s) {
+  return estimate_output(s, ks_scenario_n_cases(s), 1, 0);
 }
 
 static size_t block_size(size_t n_cases, int threads, const shape *sh) {
@@ -364,6 +376,151 @@ static size_t block_size(size_t n_cases, int threads, const shape *sh) {
   if (b > n_cases)
     b = n_cases;
   return b ? b : 1;
+}
+
+/* ---- resource guard ------------------------------------------------------ */
+
+static ks_status check_range(const ks_run_options *o, size_t total,
+                             size_t *last, ks_error *err);
+
+/* "1.5 GiB": sizes in powers of 1024, as --max-output reads them. */
+static const char *fmt_bytes(uint64_t b, char *buf, size_t size) {
+  static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB",
+                                     "EiB"};
+  double v = (double)b;
+  size_t u = 0;
+  while (v >= 1024 && u + 1 < sizeof unit / sizeof *unit) {
+    v /= 1024;
+    u++;
+  }
+  snprintf(buf, size, u == 0 ? "%.0f %s" : v < 10 ? "%.1f %s" : "%.0f %s", v,
+           unit[u]);
+  return buf;
+}
+
+static uint64_t mul_sat(uint64_t a, uint64_t b) {
+  return a && b > UINT64_MAX / a ? UINT64_MAX : a * b;
+}
+
+/* The directory the output file goes to, for statvfs. */
+static void output_dir(const char *path, char *dir, size_t size) {
+  const char *slash = strrchr(path, '/');
+  if (!slash)
+    ks__strlcpy(dir, ".", size);
+  else if (slash == path)
+    ks__strlcpy(dir, "/", size);
+  else
+    snprintf(dir, size, "%.*s", (int)(slash - path), path);
+}
+
+/* Memory a run holds at once: one block of results (its size does not grow
+ * with the number of cases) and one workspace per thread. */
+static uint64_t estimate_memory(const ks_scenario *s, size_t n_cases,
+                                int threads, const shape *sh) {
+  size_t cap = block_size(n_cases, threads, sh);
+  uint64_t per_case =
+      ((sh->na + sh->nc) * sh->nt + sh->na * (4 + 2 * sh->nthr) + sh->np +
+       sh->n_num + sh->n_str + 1) * 8 + 300;
+  /* a workspace holds a dozen n x n matrices (propagators, Jacobian) */
+  uint64_t n = ks_model_n_states(ks_scenario_model(s)) + sh->nc + 1;
+  uint64_t per_thread = 64 * 1024 + 16 * n * n * 8;
+  uint64_t grid = (uint64_t)sh->nt * 8;
+  return mul_sat(cap, per_case) + mul_sat((uint64_t)threads, per_thread) + grid;
+}
+
+static uint64_t physical_memory(void) {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? mul_sat((uint64_t)pages, (uint64_t)page)
+                               : UINT64_MAX;
+}
+
+/* How to make the output fit under `limit` bytes, for the refusal message:
+ * only the remedies that would be enough, each with its estimate. */
+static void shrink_hint(const ks_scenario *s, const ks_run_estimate *e,
+                        uint64_t limit, char *buf, size_t size) {
+  const ks_scenario_settings *st = ks_scenario_settings_get(s);
+  char a[32], b[32];
+  if (!st->profiles || e->metrics_only_bytes > limit) {
+    snprintf(buf, size,
+             "%s about %s: run fewer cases (%zu now: fewer sweep values, "
+             "subjects or arms) or split the run",
+             st->profiles ? "even metrics only would need" : "metrics need",
+             fmt_bytes(e->metrics_only_bytes, a, sizeof a),
+             ks_scenario_n_cases(s));
+    return;
+  }
+  int len = snprintf(buf, size,
+                     "write metrics only with 'output: {profiles: false}' "
+                     "(about %s), use a coarser 'output.step' (%zu time "
+                     "points now)",
+                     fmt_bytes(e->metrics_only_bytes, a, sizeof a),
+                     st->n_times);
+  if (len > 0 && (size_t)len < size && !st->float32 &&
+      e->float32_bytes <= limit)
+    snprintf(buf + len, size - (size_t)len,
+             ", or 'output: {precision: float32}' (about %s)",
+             fmt_bytes(e->float32_bytes, b, sizeof b));
+}
+
+ks_status ks_run_estimate_resources(const ks_scenario *s,
+                                    const ks_run_options *opts,
+                                    ks_run_estimate *e, ks_error *err) {
+  ks_run_options o = opts ? *opts : ks_run_options_default();
+  memset(e, 0, sizeof *e);
+  size_t last;
+  ks_status rc = check_range(&o, ks_scenario_n_cases(s), &last, err);
+  if (rc != KS_OK)
+    return rc;
+  size_t n_cases = last - o.first_case;
+  int threads = o.threads > 0 ? o.threads : omp_get_max_threads();
+  if ((size_t)threads > n_cases)
+    threads = (int)n_cases;
+  names nm;
+  shape sh;
+  rc = names_fill(s, &nm, &sh, err);
+  if (rc != KS_OK)
+    return rc;
+  names_free(&nm);
+  e->output_bytes = estimate_output(s, n_cases, 1, 0);
+  e->metrics_only_bytes = estimate_output(s, n_cases, 0, 0);
+  e->float32_bytes = estimate_output(s, n_cases, 1, 1);
+  e->memory_bytes = estimate_memory(s, n_cases, threads, &sh);
+  e->memory_total_bytes = physical_memory();
+  e->disk_free_bytes = UINT64_MAX;
+  char dir[4096] = "";
+  struct statvfs vfs;
+  if (o.output_path) {
+    output_dir(o.output_path, dir, sizeof dir);
+    if (statvfs(dir, &vfs) == 0)
+      e->disk_free_bytes = mul_sat(vfs.f_bavail, vfs.f_frsize);
+  }
+  char need[32], have[32], hint[512];
+  if (o.output_path && e->output_bytes > e->disk_free_bytes) {
+    shrink_hint(s, e, e->disk_free_bytes, hint, sizeof hint);
+    return ks_error_set(err, KS_ERR_LIMIT, NULL,
+                        "the output would need about %s (uncompressed "
+                        "estimate) but '%s' has %s free: %s",
+                        fmt_bytes(e->output_bytes, need, sizeof need), dir,
+                        fmt_bytes(e->disk_free_bytes, have, sizeof have), hint);
+  }
+  if (o.output_path && o.max_output_bytes &&
+      e->output_bytes > o.max_output_bytes) {
+    shrink_hint(s, e, o.max_output_bytes, hint, sizeof hint);
+    return ks_error_set(err, KS_ERR_LIMIT, NULL,
+                        "the output would need about %s (uncompressed "
+                        "estimate), more than the limit of %s: %s",
+                        fmt_bytes(e->output_bytes, need, sizeof need),
+                        fmt_bytes(o.max_output_bytes, have, sizeof have), hint);
+  }
+  if (e->memory_bytes > e->memory_total_bytes)
+    return ks_error_set(err, KS_ERR_LIMIT, NULL,
+                        "the run would need about %s of memory but the machine "
+                        "has %s: use a coarser 'output.step' (%zu time points "
+                        "now) or fewer threads",
+                        fmt_bytes(e->memory_bytes, need, sizeof need),
+                        fmt_bytes(e->memory_total_bytes, have, sizeof have),
+                        sh.nt);
+  return KS_OK;
 }
 
 typedef struct run_state {
@@ -476,6 +633,10 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
   if (rc != KS_OK)
     return rc;
   size_t n_cases = last - o.first_case;
+  ks_run_estimate est;
+  rc = ks_run_estimate_resources(s, &o, &est, err);
+  if (rc != KS_OK)
+    return rc;
   run_state rs = {s, &o, res, NULL,
                   o.threads > 0 ? o.threads : omp_get_max_threads(),
                   {0}, NULL, 0, n_cases, t0, t0};

@@ -145,6 +145,56 @@ static void biexp(const ks_model *m, double rtol, double atol, double limit) {
   check("two compartments, IV bolus", rtol, atol, limit);
 }
 
+/* Parent and metabolite with the same elimination rate: K has a repeated
+ * eigenvalue and no basis of eigenvectors, so the exact integrator must
+ * fall back from the modal form to matrix exponentials. The metabolite then
+ * follows D (M_m/M_p) k t e^{-kt} / V_m. */
+static const char *defective =
+    "model: defective\n"
+    "analytes: {drug: {molar_mass: 300 g/mol}, met: {molar_mass: 250 g/mol}}\n"
+    "parameters:\n"
+    "  V: {value: 10 L, source: test}\n"
+    "  CL: {value: 2 L/h, source: test}\n"
+    "  VM: {value: 40 L, source: test}\n"
+    "  CLM: {value: 8 L/h, source: test}\n"
+    "compartments:\n"
+    "  central: {analyte: drug, volume: V}\n"
+    "  met: {analyte: met, volume: VM}\n"
+    "transfers:\n"
+    "  - {from: central, clearance: CL, to: met}\n"
+    "  - {from: met, clearance: CLM, to: out}\n"
+    "routes: {iv: {to: central}}\n"
+    "observe: {drug: central, met: met}\n";
+
+static void repeated_eigenvalue(void) {
+  ks_model *m = sim_model_text(defective);
+  double dose[1] = {100};
+  ks_dose_line ln = {0, 0, 0, 1, dose, 0, 0, 1};
+  ks_solver_stats st;
+  KS_CHECK(sim_run(m, 70, &ln, 1, times, NT, 0, 0, got, NULL, NULL, &st) ==
+           KS_OK);
+  double k = 0.2;
+  for (size_t i = 0; i < NT; i++)
+    want[i] = 100 * (250.0 / 300) * k * times[i] * exp(-k * times[i]) / 40 *
+              1e3;
+  memcpy(got, got + NT, NT * sizeof *got);
+  check("metabolite, repeated eigenvalue", 0, 0, 1e-9);
+  printf("       (%ld matrix exponentials: the modal form was refused)\n",
+         st.jac_evals);
+  KS_CHECK(st.jac_evals > 0);
+  ks_model_free(&m);
+}
+
+/* A model with distinct rates takes the modal form: no exponentials. */
+static void modal_used(const ks_model *m) {
+  double dose[1] = {100};
+  ks_dose_line ln = {1, 0, 0, 1, dose, 0, 0, 1};
+  ks_solver_stats st;
+  KS_CHECK(sim_run(m, 70, &ln, 1, times, NT, 0, 0, got, NULL, NULL, &st) ==
+           KS_OK);
+  KS_CHECK(st.jac_evals == 0);
+}
+
 int main(void) {
   for (size_t i = 0; i < NT; i++)
     times[i] = 0.125 * (double)i; /* 0 to 60 h */
@@ -166,6 +216,8 @@ int main(void) {
   bateman(m1, 0, 0, 1e-9);
   repeated(m1, 0, 0, 1e-9);
   biexp(m2, 0, 0, 1e-9);
+  repeated_eigenvalue();
+  modal_used(m1);
   ks_model_free(&m1);
   ks_model_free(&m2);
   KS_TEST_END();

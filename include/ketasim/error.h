@@ -79,6 +79,10 @@ ks_status ks_error_set(ks_error *err, ks_status status, const ks_srcloc *loc,
  * that are unknown are left out) into buf, truncating to size. Returns buf. */
 char *ks_error_format(const ks_error *err, char *buf, size_t size);
 
+/* The same with "warning:" for a record that holds a warning
+ * (see ks_scenario_warning()). */
+char *ks_warning_format(const ks_error *warning, char *buf, size_t size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -52,6 +52,8 @@ typedef struct ks_run_options {
   ks_solver_method method;  /* overrides the scenario's unless AUTO [AUTO] */
   volatile const sig_atomic_t *stop; /* if set and non-zero, stop after the
                                        block in progress */
+  uint64_t max_output_bytes; /* refuse a run whose output is estimated above
+                                this (uncompressed); 0 = no limit [0] */
 } ks_run_options;
 
 ks_run_options ks_run_options_default(void);
@@ -66,13 +68,40 @@ typedef struct ks_run_result {
 } ks_run_result;
 
 /* Solves cases and writes the output. Fails without writing a file on
- * invalid input, I/O errors or interruption; failed cases alone do not make
- * it fail (see ks_run_result.n_failed). */
+ * invalid input, I/O errors, interruption or when ks_run_estimate_resources()
+ * refuses the run; failed cases alone do not make it fail (see
+ * ks_run_result.n_failed). */
 ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
                  ks_run_result *result, ks_error *err);
 
 /* Estimated size of the output file in bytes (uncompressed). */
 uint64_t ks_run_estimate_bytes(const ks_scenario *s);
+
+/* What a run would need, estimated before it starts. Sizes in bytes. */
+typedef struct ks_run_estimate {
+  uint64_t output_bytes;       /* the output file, uncompressed: an upper
+                                  estimate (deflate usually saves a lot) */
+  uint64_t metrics_only_bytes; /* the same without profiles */
+  uint64_t float32_bytes;      /* the same with float32 profiles */
+  uint64_t memory_bytes;       /* one block of results and one workspace per
+                                  thread, held at once */
+  uint64_t disk_free_bytes;    /* free space in the output's directory for an
+                                  unprivileged user; UINT64_MAX if unknown or
+                                  there is no output */
+  uint64_t memory_total_bytes; /* physical memory; UINT64_MAX if unknown */
+} ks_run_estimate;
+
+/* Fills *estimate for the run `opts` describes (case range, threads, output
+ * path; NULL for the defaults) and refuses it with KS_ERR_LIMIT, before
+ * anything is allocated or written, when the output would not fit in the
+ * free space of its directory or would exceed opts->max_output_bytes, or the
+ * memory needed exceeds the machine's. The message gives the estimate and
+ * how to shrink the output (metrics only, a coarser grid, float32). A
+ * directory that cannot be examined is not an error here: ks_run() reports
+ * it when it creates the file. ks_run() calls this first. */
+ks_status ks_run_estimate_resources(const ks_scenario *s,
+                                    const ks_run_options *opts,
+                                    ks_run_estimate *estimate, ks_error *err);
 
 /* Version strings: "0.1.0", "6.4.1", "1.10.8". Static. */
 const char *ks_version(void);

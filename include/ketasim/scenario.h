@@ -98,9 +98,18 @@ typedef struct ks_scenario_options {
   size_t n_model_path;
 } ks_scenario_options;
 
-/* Loads a scenario and its model. `opts` may be NULL. */
+/* Loads a scenario and its model. `opts` may be NULL. Limits (each refused
+ * with KS_ERR_LIMIT at its place in the file): files up to 4 MiB, nesting up
+ * to 32 levels, 10^6 YAML nodes, 10^7 output times, 2^40 cases. */
 ks_status ks_scenario_load(const char *path, const ks_scenario_options *opts,
                            ks_scenario **scenario, ks_error *err);
+
+/* Same from `len` bytes of text in memory (copied). `file` names the scenario
+ * in messages and locates its model as a path would: `model: NAME` is looked
+ * up beside `file`, in its ../models, and so on. */
+ks_status ks_scenario_parse(const char *file, const char *text, size_t len,
+                            const ks_scenario_options *opts,
+                            ks_scenario **scenario, ks_error *err);
 
 /* Frees the scenario (and its model), sets *scenario to NULL. Accepts NULL. */
 void ks_scenario_free(ks_scenario **scenario);
@@ -141,6 +150,15 @@ int ks_scenario_has_population(const ks_scenario *s);
 /* Largest single dose of any case in mg (per-kg doses times the case's
  * weight); used to scale absolute tolerances. */
 double ks_scenario_max_dose_mg(const ks_scenario *s);
+
+/* Warnings found while loading: things that are valid but probably not what
+ * the author meant. Today: a single dose above 10 mg/kg for the case's body
+ * weight ("dose 1500 mg (21.4 mg/kg) is far above anaesthetic doses"), once
+ * per dose value in the file, at most 16 in all. Each is a record with
+ * status KS_OK, file, line, column and message, owned by the scenario; print
+ * it with ks_warning_format(). NULL when i >= ks_scenario_n_warnings(). */
+size_t ks_scenario_n_warnings(const ks_scenario *s);
+const ks_error *ks_scenario_warning(const ks_scenario *s, size_t i);
 
 #ifdef __cplusplus
 }

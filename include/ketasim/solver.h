@@ -86,10 +86,16 @@ ks_status ks_solver_run(ks_solver *solver, const ks_system *sys,
  * rates of the compartments in B, so
  *     x(t + h) = e^{Kh} x(t) + (integral_0^h e^{Ks} ds) B r,
  * and both matrices are the top rows of exp([[K, B], [0, 0]] h) (Van Loan).
- * The exponential is computed by scaling and squaring with a Padé
- * approximant once per distinct step length and case (a uniform output grid
- * needs one or a few), and each step is then one matrix-vector product: the
- * profile is exact to rounding at every output time, whatever the grid.
+ * When the compartment block of K is diagonalisable with real eigenvalues
+ * and a well-conditioned eigenvector basis (LAPACK dgeev; the usual case
+ * for compartment models), the solution is carried in modal form,
+ * z = V^-1 x with z_k(t + h) = e^{lam_k h} z_k + (e^{lam_k h} - 1)/lam_k w_k,
+ * and the eliminated amounts and AUCs come from the modes' time integrals:
+ * a step costs O(n). Otherwise (repeated rates, for example) the exponential
+ * is computed by scaling and squaring with a Padé approximant once per
+ * distinct step length and case, and each step is one matrix-vector
+ * product. Either way the profile is exact to rounding at every output time,
+ * whatever the grid; stats->jac_evals counts the matrix exponentials.
  * Metrics between output times use the cubic Hermite interpolant of the exact
  * values and derivatives; a step in which a concentration turns or crosses a
  * threshold is re-stepped exactly in 16 sub-steps, and a sub-step that still

@@ -11,6 +11,7 @@
  *   130, 143  interrupted by SIGINT / SIGTERM (no output file is left)
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -50,6 +51,8 @@ static const char usage[] =
     "  -j, --threads N      threads (default: all cores)\n"
     "  -q, --quiet          print nothing but errors and the final summary\n"
     "      --stats          print integrator statistics per case\n"
+    "      --max-output SIZE  refuse a run whose output would exceed SIZE\n"
+    "                       (e.g. 500M, 2G; K, M, G, T are powers of 1024)\n"
     "\n"
     "exit status: 0 ok, 1 invalid input, 2 usage, 3 some cases failed,\n"
     "             4 I/O error, 5 internal error, 130/143 interrupted\n";
@@ -83,7 +86,29 @@ typedef struct args {
   const char *command, *scenario, *output;
   const char *info; /* --help or --version */
   int threads, quiet, stats;
+  uint64_t max_output; /* bytes, 0 = no limit */
 } args;
+
+/* "500M", "2G", "1.5T", "800000" (bytes): K, M, G, T are powers of 1024; a
+ * trailing "B" or "iB" is allowed. 0 if the text is not a size. */
+static uint64_t parse_size(const char *v) {
+  char *end;
+  errno = 0;
+  double x = strtod(v, &end);
+  if (errno || end == v || !(x > 0) || !isfinite(x))
+    return 0;
+  const char *units = "KMGT";
+  const char *u = *end ? strchr(units, *end) : NULL;
+  if (u) {
+    x *= pow(1024.0, (double)(u - units + 1));
+    end++;
+    if (*end == 'i')
+      end++;
+  }
+  if (*end == 'B')
+    end++;
+  return *end || x >= 1.8e19 || x < 1 ? 0 : (uint64_t)x;
+}
 
 static int parse_args(int argc, char **argv, args *a) {
   memset(a, 0, sizeof *a);
@@ -115,6 +140,16 @@ static int parse_args(int argc, char **argv, args *a) {
       a->quiet = 1;
     } else if (!strcmp(s, "--stats")) {
       a->stats = 1;
+    } else if (!strcmp(s, "--max-output")) {
+      a->max_output = i + 1 < argc ? parse_size(argv[i + 1]) : 0;
+      if (!a->max_output) {
+        fprintf(stderr,
+                "ketasim: error: --max-output needs a size such as 500M or "
+                "2G, got '%s'\n",
+                i + 1 < argc ? argv[i + 1] : "");
+        return EXIT_USAGE;
+      }
+      i++;
     } else if (!strcmp(s, "-h") || !strcmp(s, "--help") ||
                !strcmp(s, "--version")) {
       a->info = s;
@@ -253,6 +288,14 @@ static void join_args(int argc, char **argv, char *buf, size_t size) {
                             argv[i]);
 }
 
+/* Valid but suspicious input (a dose far above anaesthetic doses). */
+static void print_warnings(const ks_scenario *s) {
+  char line[2048];
+  for (size_t i = 0; i < ks_scenario_n_warnings(s); i++)
+    fprintf(stderr, "ketasim: %s\n",
+            ks_warning_format(ks_scenario_warning(s, i), line, sizeof line));
+}
+
 static int cmd_run(const args *a, int argc, char **argv) {
   ks_error err;
   ks_error_clear(&err);
@@ -260,6 +303,7 @@ static int cmd_run(const args *a, int argc, char **argv) {
   ks_status st = ks_scenario_load(a->scenario, NULL, &s, &err);
   if (st != KS_OK)
     return report(&err);
+  print_warnings(s);
   char out[4096], cmdline[4096];
   if (a->output)
     snprintf(out, sizeof out, "%s", a->output);
@@ -289,6 +333,7 @@ static int cmd_run(const args *a, int argc, char **argv) {
     o.progress = on_progress;
   o.user = &p;
   o.stop = &g_stop;
+  o.max_output_bytes = a->max_output;
   ks_run_result r;
   st = ks_run(s, &o, &r, &err);
   int code = 0;
@@ -325,9 +370,23 @@ static int cmd_check(const args *a) {
   ks_scenario *s = NULL;
   if (ks_scenario_load(a->scenario, NULL, &s, &err) != KS_OK)
     return report(&err);
+  print_warnings(s);
+  char out[4096];
+  if (a->output)
+    snprintf(out, sizeof out, "%s", a->output);
+  else
+    default_output(a->scenario, out, sizeof out);
+  ks_run_options o = ks_run_options_default();
+  o.threads = a->threads;
+  o.output_path = out;
+  o.max_output_bytes = a->max_output;
+  ks_run_estimate e;
+  if (ks_run_estimate_resources(s, &o, &e, &err) != KS_OK) {
+    ks_scenario_free(&s);
+    return report(&err);
+  }
   const ks_model *m = ks_scenario_model(s);
   const ks_scenario_settings *st = ks_scenario_settings_get(s);
-  double mb = (double)ks_run_estimate_bytes(s) / 1e6;
   printf("%s: ok\n", a->scenario);
   printf("  model      %s (%s): %zu compartments, %zu analytes, %zu "
          "parameters, %zu routes\n",
@@ -338,7 +397,12 @@ static int cmd_check(const args *a) {
   printf("  output     %zu time points from %g h to %g h, %zu analytes\n",
          st->n_times, st->times_h[0], st->times_h[st->n_times - 1],
          st->n_analytes);
-  printf("  size       %.3f MB (uncompressed estimate)\n", mb);
+  printf("  size       %.3f MB (uncompressed estimate)\n",
+         (double)e.output_bytes / 1e6);
+  printf("  memory     %.3f MB (estimate)\n", (double)e.memory_bytes / 1e6);
+  if (e.disk_free_bytes != UINT64_MAX)
+    printf("  disk       %.3f MB free for %s\n",
+           (double)e.disk_free_bytes / 1e6, out);
   ks_scenario_free(&s);
   return 0;
 }

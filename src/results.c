@@ -1,0 +1,716 @@
+/* Reading a ketasim output file back; the contract is in results_internal.h.
+ *
+ * The reader trusts nothing in the file: every dataset's class, rank and
+ * extents are checked against the dimensions before anything is allocated or
+ * read, so a foreign or damaged file gives an error naming the file and the
+ * variable, never an out-of-bounds read or an absurd allocation. */
+#include "results_internal.h"
+
+#include <errno.h>
+#include <hdf5.h>
+#include <hdf5_hl.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc_internal.h"
+#include "util_internal.h"
+
+/* Far beyond any file ketasim writes (at most 2^40 cases, 10^7 times), low
+ * enough that products of two extents cannot overflow a size_t. */
+#define KS_RESULTS_MAX_EXTENT ((hsize_t)1 << 40)
+
+/* ---- HDF5 error handling ------------------------------------------------ */
+
+/* The library must not print: HDF5's automatic error printing is off while a
+ * public function runs and the caller's handler is put back afterwards. */
+typedef struct h5_quiet {
+  H5E_auto2_t func;
+  void *data;
+} h5_quiet;
+
+static void quiet_begin(h5_quiet *q) {
+  q->func = NULL;
+  q->data = NULL;
+  H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
+  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+static void quiet_end(const h5_quiet *q) {
+  H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
+}
+
+static herr_t take_innermost(unsigned n, const H5E_error2_t *e, void *data) {
+  if (n == 0)
+    snprintf(data, 256, "%s", e->desc ? e->desc : "");
+  return 0;
+}
+
+/* A read that failed after the file opened: the file is damaged (truncated
+ * while being copied, say) or HDF5 ran out of memory. */
+static ks_status read_fail(ks_error *err, const char *path, const char *var) {
+  char desc[256] = "";
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, take_innermost, desc);
+  return ks_error_set(err, KS_ERR_HDF5, NULL,
+                      "cannot read '%s': variable '%s' is unreadable%s%s%s "
+                      "(is the file truncated?)",
+                      path, var, desc[0] ? " (" : "", desc, desc[0] ? ")" : "");
+}
+
+static ks_status not_ours(ks_error *err, const char *path, const char *why,
+                          const char *var) {
+  return ks_error_set(err, KS_ERR_INPUT, NULL,
+                      "'%s' is not a ketasim output file: %s '%s'", path, why,
+                      var);
+}
+
+static void close_id(hid_t *id) {
+  if (*id >= 0)
+    H5Idec_ref(*id);
+  *id = H5I_INVALID_HID;
+}
+
+/* ---- strings ------------------------------------------------------------ */
+
+/* A memory type for reading `ft` (a string type) as C strings: variable
+ * length stays variable length; a fixed length gets room for a NUL. The
+ * character set is the file's: HDF5 does not convert between sets. */
+static hid_t string_memtype(hid_t ft, int *is_vlen) {
+  *is_vlen = H5Tis_variable_str(ft) > 0;
+  size_t len = H5Tget_size(ft);
+  hid_t mt = H5Tcopy(H5T_C_S1);
+  if (mt < 0)
+    return mt;
+  H5T_cset_t cset = H5Tget_cset(ft);
+  int ok = H5Tset_size(mt, *is_vlen ? H5T_VARIABLE : len + 1) >= 0 &&
+           H5Tset_strpad(mt, H5T_STR_NULLTERM) >= 0 &&
+           (cset < 0 || H5Tset_cset(mt, cset) >= 0);
+  if (!ok)
+    close_id(&mt);
+  return mt;
+}
+
+/* Copies n strings read from HDF5 (vlen pointers or fixed records of
+ * `stride` bytes) into ks__ allocations; NULL vlen entries become "". */
+static int copy_strings(const void *buf, int is_vlen, size_t stride, size_t n,
+                        char **out) {
+  for (size_t i = 0; i < n; i++) {
+    const char *s = is_vlen ? ((char *const *)buf)[i]
+                            : (const char *)buf + i * stride;
+    if (!(out[i] = ks__strdup(s ? s : "")))
+      return -1;
+  }
+  return 0;
+}
+
+/* Reads n strings from a dataset (attr < 0) or an attribute (attr >= 0) whose
+ * type is `ft` and space `space`. Returns 0, -1 on an HDF5 error, -2 out of
+ * memory. */
+static int read_string_obj(hid_t ds, hid_t attr, hid_t ft, hid_t space,
+                           size_t n, char **out) {
+  int is_vlen;
+  hid_t mt = string_memtype(ft, &is_vlen);
+  if (mt < 0)
+    return -1;
+  size_t stride = is_vlen ? sizeof(char *) : H5Tget_size(mt);
+  if (n && stride > SIZE_MAX / n) {
+    close_id(&mt);
+    return -2;
+  }
+  void *buf = ks__calloc(n ? n : 1, stride);
+  if (!buf) {
+    close_id(&mt);
+    return -2;
+  }
+  herr_t rc = attr >= 0 ? H5Aread(attr, mt, buf)
+                        : H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+  int res = rc < 0 ? -1 : copy_strings(buf, is_vlen, stride, n, out) < 0 ? -2 : 0;
+  if (rc >= 0 && is_vlen)
+    H5Dvlen_reclaim(mt, space, H5P_DEFAULT, buf);
+  ks__free(buf);
+  close_id(&mt);
+  return res;
+}
+
+static void free_strings(char **s, size_t n) {
+  for (size_t i = 0; s && i < n; i++)
+    ks__free(s[i]);
+  ks__free(s);
+}
+
+/* ---- datasets ----------------------------------------------------------- */
+
+typedef struct reader {
+  ks__results *r;
+  hid_t file;
+  ks_error *err;
+} reader;
+
+/* Opens a dataset; *ds is negative (and no error recorded) when it is
+ * absent. */
+static ks_status open_var(reader *rd, const char *name, hid_t *ds) {
+  *ds = H5I_INVALID_HID;
+  htri_t exists = H5Lexists(rd->file, name, H5P_DEFAULT);
+  if (exists < 0)
+    return read_fail(rd->err, rd->r->path, name);
+  if (!exists)
+    return KS_OK;
+  /* H5Oopen and H5Iget_type rather than H5Oget_info, whose signature
+   * changed between HDF5 1.10 and 1.12. */
+  hid_t obj = H5Oopen(rd->file, name, H5P_DEFAULT);
+  if (obj < 0)
+    return read_fail(rd->err, rd->r->path, name);
+  if (H5Iget_type(obj) != H5I_DATASET) {
+    close_id(&obj);
+    return not_ours(rd->err, rd->r->path, "this is not a dataset:", name);
+  }
+  *ds = obj;
+  return KS_OK;
+}
+
+/* Checks that `ds` has rank `rank` and, where want[i] is not 0, those
+ * extents; the extents are returned in got[]. */
+static ks_status check_shape(reader *rd, hid_t ds, const char *name, int rank,
+                             const hsize_t *want, hsize_t *got) {
+  hid_t space = H5Dget_space(ds);
+  int nd = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
+  hsize_t dims[H5S_MAX_RANK];
+  int ok = nd == rank && (rank == 0 || H5Sget_simple_extent_dims(space, dims,
+                                                                 NULL) >= 0);
+  close_id(&space);
+  if (nd < 0)
+    return read_fail(rd->err, rd->r->path, name);
+  if (!ok)
+    return ks_error_set(rd->err, KS_ERR_INPUT, NULL,
+                        "'%s' is not a ketasim output file: variable '%s' "
+                        "has %d dimensions, expected %d",
+                        rd->r->path, name, nd, rank);
+  for (int i = 0; i < rank; i++) {
+    if ((want && want[i] && dims[i] != want[i]) ||
+        dims[i] > KS_RESULTS_MAX_EXTENT)
+      return ks_error_set(rd->err, KS_ERR_INPUT, NULL,
+                          "'%s' is not a ketasim output file: variable '%s' "
+                          "has extent %llu in dimension %d, expected %llu",
+                          rd->r->path, name, (unsigned long long)dims[i], i,
+                          (unsigned long long)(want ? want[i] : 0));
+    if (got)
+      got[i] = dims[i];
+  }
+  return KS_OK;
+}
+
+static int is_numeric(hid_t ds) {
+  hid_t t = H5Dget_type(ds);
+  H5T_class_t c = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+  close_id(&t);
+  return c == H5T_FLOAT || c == H5T_INTEGER;
+}
+
+static int is_string_ds(hid_t ds) {
+  hid_t t = H5Dget_type(ds);
+  H5T_class_t c = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+  close_id(&t);
+  return c == H5T_STRING;
+}
+
+/* Reads a numeric variable of the given shape into a new double array.
+ * Absent and optional: *out stays NULL. */
+static ks_status read_doubles(reader *rd, const char *name, int rank,
+                              const hsize_t *want, int required, double **out) {
+  *out = NULL;
+  hid_t ds;
+  ks_status rc = open_var(rd, name, &ds);
+  if (rc != KS_OK)
+    return rc;
+  if (ds < 0)
+    return required ? not_ours(rd->err, rd->r->path, "no variable", name)
+                    : KS_OK;
+  rc = check_shape(rd, ds, name, rank, want, NULL);
+  if (rc == KS_OK && !is_numeric(ds))
+    rc = not_ours(rd->err, rd->r->path, "not a number:", name);
+  size_t n = 1;
+  for (int i = 0; i < rank; i++)
+    n *= (size_t)want[i];
+  if (rc == KS_OK && n > SIZE_MAX / sizeof(double))
+    rc = ks_error_set(rd->err, KS_ERR_NOMEM, NULL, "'%s': '%s' is too large",
+                      rd->r->path, name);
+  if (rc == KS_OK && !(*out = ks__malloc(n * sizeof(double))))
+    rc = ks_error_set(rd->err, KS_ERR_NOMEM, NULL,
+                      "out of memory reading '%s'", rd->r->path);
+  if (rc == KS_OK && n &&
+      H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0)
+    rc = read_fail(rd->err, rd->r->path, name);
+  close_id(&ds);
+  if (rc != KS_OK) {
+    ks__free(*out);
+    *out = NULL;
+  }
+  return rc;
+}
+
+/* Reads a string variable of `n` entries (rank 1) or a scalar (n == 0 means
+ * scalar; *out then holds one string). */
+static ks_status read_string_var(reader *rd, const char *name, size_t n,
+                                 int required, char ***out) {
+  *out = NULL;
+  hid_t ds;
+  ks_status rc = open_var(rd, name, &ds);
+  if (rc != KS_OK)
+    return rc;
+  if (ds < 0)
+    return required ? not_ours(rd->err, rd->r->path, "no variable", name)
+                    : KS_OK;
+  hsize_t want = n;
+  rc = check_shape(rd, ds, name, n ? 1 : 0, &want, NULL);
+  if (rc == KS_OK && !is_string_ds(ds))
+    rc = not_ours(rd->err, rd->r->path, "not text:", name);
+  size_t count = n ? n : 1;
+  if (rc == KS_OK && !(*out = ks__calloc(count, sizeof(char *))))
+    rc = ks_error_set(rd->err, KS_ERR_NOMEM, NULL,
+                      "out of memory reading '%s'", rd->r->path);
+  if (rc == KS_OK) {
+    hid_t ft = H5Dget_type(ds), space = H5Dget_space(ds);
+    int st = ft >= 0 && space >= 0
+                 ? read_string_obj(ds, H5I_INVALID_HID, ft, space, count, *out)
+                 : -1;
+    close_id(&ft);
+    close_id(&space);
+    if (st == -2)
+      rc = ks_error_set(rd->err, KS_ERR_NOMEM, NULL,
+                        "out of memory reading '%s'", rd->r->path);
+    else if (st < 0)
+      rc = read_fail(rd->err, rd->r->path, name);
+  }
+  close_id(&ds);
+  if (rc != KS_OK) {
+    free_strings(*out, count);
+    *out = NULL;
+  }
+  return rc;
+}
+
+/* A scalar text attribute of `obj`, or "" when absent or not text. Returns
+ * NULL only when out of memory. */
+static char *text_attr(hid_t obj, const char *name) {
+  char *s = NULL;
+  if (H5Aexists(obj, name) > 0) {
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    hid_t ft = a >= 0 ? H5Aget_type(a) : H5I_INVALID_HID;
+    hid_t space = a >= 0 ? H5Aget_space(a) : H5I_INVALID_HID;
+    if (ft >= 0 && space >= 0 && H5Tget_class(ft) == H5T_STRING &&
+        H5Sget_simple_extent_npoints(space) == 1)
+      read_string_obj(H5I_INVALID_HID, a, ft, space, 1, &s);
+    close_id(&ft);
+    close_id(&space);
+    close_id(&a);
+  }
+  return s ? s : ks__strdup("");
+}
+
+/* Scalar text variables (scenario_text, model_text): "" when absent. */
+static ks_status read_text(reader *rd, const char *name, char **out) {
+  char **v;
+  ks_status rc = read_string_var(rd, name, 0, 0, &v);
+  if (rc != KS_OK)
+    return rc;
+  *out = v ? v[0] : ks__strdup("");
+  ks__free(v);
+  return *out ? KS_OK
+              : ks_error_set(rd->err, KS_ERR_NOMEM, NULL,
+                             "out of memory reading '%s'", rd->r->path);
+}
+
+/* ---- the file's parts --------------------------------------------------- */
+
+/* Length of a coordinate variable (rank 1); 0 when absent and optional. */
+static ks_status coord_len(reader *rd, const char *name, int required,
+                           size_t *n) {
+  *n = 0;
+  hid_t ds;
+  ks_status rc = open_var(rd, name, &ds);
+  if (rc != KS_OK)
+    return rc;
+  if (ds < 0)
+    return required ? not_ours(rd->err, rd->r->path, "no variable", name)
+                    : KS_OK;
+  hsize_t got;
+  rc = check_shape(rd, ds, name, 1, NULL, &got);
+  close_id(&ds);
+  *n = (size_t)got;
+  return rc;
+}
+
+static ks_status read_dims(reader *rd) {
+  ks__results *r = rd->r;
+  ks_status rc = coord_len(rd, "case", 1, &r->n_cases);
+  if (rc == KS_OK)
+    rc = coord_len(rd, "analyte", 1, &r->n_analytes);
+  if (rc == KS_OK)
+    rc = coord_len(rd, "time", 0, &r->n_times);
+  if (rc == KS_OK)
+    rc = coord_len(rd, "threshold", 0, &r->n_thresholds);
+  if (rc == KS_OK && (r->n_cases == 0 || r->n_analytes == 0))
+    rc = ks_error_set(rd->err, KS_ERR_INPUT, NULL,
+                      "'%s' holds no %s", r->path,
+                      r->n_cases ? "analytes" : "cases");
+  /* Metrics hold cases x analytes x thresholds doubles: refuse sizes that
+   * could not be held rather than fail in malloc with a vague message. */
+  if (rc == KS_OK &&
+      (double)r->n_cases * (double)r->n_analytes *
+              (double)(r->n_thresholds + 1) >
+          (double)(SIZE_MAX / 64))
+    rc = ks_error_set(rd->err, KS_ERR_INPUT, NULL,
+                      "'%s' is too large to summarise here", r->path);
+  return rc;
+}
+
+static ks_status read_coords(reader *rd) {
+  ks__results *r = rd->r;
+  hsize_t w[1];
+  ks_status rc = read_string_var(rd, "analyte", r->n_analytes, 1, &r->analytes);
+  w[0] = r->n_times;
+  if (rc == KS_OK && r->n_times)
+    rc = read_doubles(rd, "time", 1, w, 1, &r->times_h);
+  w[0] = r->n_thresholds;
+  if (rc == KS_OK && r->n_thresholds)
+    rc = read_doubles(rd, "threshold", 1, w, 1, &r->thresholds_ng_per_ml);
+  return rc;
+}
+
+static ks_status read_metrics(reader *rd) {
+  ks__results *r = rd->r;
+  hsize_t ca[3] = {r->n_cases, r->n_analytes, r->n_thresholds};
+  ks_status rc = read_doubles(rd, "cmax", 2, ca, 1, &r->cmax);
+  if (rc == KS_OK)
+    rc = read_doubles(rd, "tmax", 2, ca, 1, &r->tmax);
+  if (rc == KS_OK)
+    rc = read_doubles(rd, "auc", 2, ca, 1, &r->auc);
+  if (rc == KS_OK)
+    rc = read_doubles(rd, "cmin", 2, ca, 0, &r->cmin);
+  if (rc == KS_OK && !r->cmin) {
+    size_t n = r->n_cases * r->n_analytes;
+    if (!(r->cmin = ks__malloc(n * sizeof(double))))
+      return ks_error_set(rd->err, KS_ERR_NOMEM, NULL,
+                          "out of memory reading '%s'", r->path);
+    for (size_t i = 0; i < n; i++)
+      r->cmin[i] = (double)NAN;
+  }
+  if (rc == KS_OK && r->n_thresholds)
+    rc = read_doubles(rd, "time_above", 3, ca, 1, &r->time_above);
+  if (rc == KS_OK && r->n_thresholds)
+    rc = read_doubles(rd, "time_to_below", 3, ca, 1, &r->time_to_below);
+  return rc;
+}
+
+static ks_status read_status(reader *rd) {
+  ks__results *r = rd->r;
+  hsize_t w[1] = {r->n_cases};
+  double *st;
+  ks_status rc = read_doubles(rd, "status", 1, w, 1, &st);
+  if (rc != KS_OK)
+    return rc;
+  r->status = ks__malloc(r->n_cases * sizeof(int32_t));
+  if (!r->status) {
+    ks__free(st);
+    return ks_error_set(rd->err, KS_ERR_NOMEM, NULL,
+                        "out of memory reading '%s'", r->path);
+  }
+  for (size_t i = 0; i < r->n_cases; i++)
+    r->status[i] = st[i] == 0 ? 0 : 1;
+  ks__free(st);
+  return read_string_var(rd, "case_label", r->n_cases, 1, &r->labels);
+}
+
+static ks_status read_provenance(reader *rd) {
+  ks__results *r = rd->r;
+  ks_status rc = read_text(rd, "scenario_text", &r->scenario_text);
+  if (rc == KS_OK)
+    rc = read_text(rd, "model_text", &r->model_text);
+  if (rc != KS_OK)
+    return rc;
+  r->title = text_attr(rd->file, "title");
+  r->ketasim_version = text_attr(rd->file, "ketasim_version");
+  r->sundials_version = text_attr(rd->file, "sundials_version");
+  r->hdf5_version = text_attr(rd->file, "hdf5_version");
+  r->created_utc = text_attr(rd->file, "created_utc");
+  r->command_line = text_attr(rd->file, "command_line");
+  if (!r->title || !r->ketasim_version || !r->sundials_version ||
+      !r->hdf5_version || !r->created_utc || !r->command_line)
+    return ks_error_set(rd->err, KS_ERR_NOMEM, NULL,
+                        "out of memory reading '%s'", r->path);
+  return KS_OK;
+}
+
+/* Names that are the file's own, never a case variable. */
+static int is_reserved(const char *name) {
+  static const char *const names[] = {
+      "case",          "analyte",         "time",          "compartment",
+      "parameter",     "threshold",       "concentration", "amount",
+      "cmax",          "tmax",            "auc",           "cmin",
+      "time_above",    "time_to_below",   "case_label",    "status",
+      "parameter_units", "parameter_value", "scenario_text", "model_text"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (!strcmp(name, names[i]))
+      return 1;
+  return 0;
+}
+
+typedef struct var_scan {
+  reader *rd;
+  hid_t case_ds;
+  char **names;
+  size_t n, cap;
+  int nomem;
+} var_scan;
+
+/* H5Literate callback: collects the names of rank-1 datasets attached to the
+ * `case` dimension, in creation order. */
+#if H5_VERSION_GE(1, 12, 0)
+typedef H5L_info2_t ks_link_info;
+#else
+typedef H5L_info_t ks_link_info;
+#endif
+
+static herr_t collect_var(hid_t group, const char *name,
+                          const ks_link_info *li, void *data) {
+  var_scan *vs = data;
+  (void)li;
+  if (is_reserved(name))
+    return 0;
+  hid_t ds = H5Dopen2(group, name, H5P_DEFAULT);
+  if (ds < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return 0; /* a group or a named type: not ours to judge */
+  }
+  hid_t space = H5Dget_space(ds);
+  int attached = space >= 0 && H5Sget_simple_extent_ndims(space) == 1 &&
+                 H5DSis_scale(ds) <= 0 &&
+                 H5DSis_attached(ds, vs->case_ds, 0) > 0;
+  close_id(&space);
+  close_id(&ds);
+  H5Eclear2(H5E_DEFAULT);
+  if (!attached)
+    return 0;
+  if (vs->n == vs->cap) {
+    size_t cap = vs->cap ? 2 * vs->cap : 8;
+    char **p = ks__realloc(vs->names, cap * sizeof *p);
+    if (!p) {
+      vs->nomem = 1;
+      return 1;
+    }
+    vs->names = p;
+    vs->cap = cap;
+  }
+  if (!(vs->names[vs->n] = ks__strdup(name))) {
+    vs->nomem = 1;
+    return 1;
+  }
+  vs->n++;
+  return 0;
+}
+
+static ks_status read_one_var(reader *rd, const char *name, ks__rvar *v) {
+  ks__results *r = rd->r;
+  hid_t ds;
+  ks_status rc = open_var(rd, name, &ds);
+  if (rc != KS_OK)
+    return rc;
+  if (ds < 0)
+    return not_ours(rd->err, r->path, "no variable", name);
+  v->is_string = is_string_ds(ds);
+  v->units = text_attr(ds, "units");
+  close_id(&ds);
+  if (!v->units)
+    return ks_error_set(rd->err, KS_ERR_NOMEM, NULL,
+                        "out of memory reading '%s'", r->path);
+  if (!v->units[0] || v->is_string) {
+    ks__free(v->units);
+    if (!(v->units = ks__strdup("1")))
+      return ks_error_set(rd->err, KS_ERR_NOMEM, NULL,
+                          "out of memory reading '%s'", r->path);
+  }
+  hsize_t w[1] = {r->n_cases};
+  return v->is_string ? read_string_var(rd, name, r->n_cases, 1, &v->str)
+                      : read_doubles(rd, name, 1, w, 1, &v->num);
+}
+
+static ks_status read_case_vars(reader *rd) {
+  ks__results *r = rd->r;
+  var_scan vs = {rd, H5I_INVALID_HID, NULL, 0, 0, 0};
+  if ((vs.case_ds = H5Dopen2(rd->file, "case", H5P_DEFAULT)) < 0)
+    return read_fail(rd->err, r->path, "case");
+  hsize_t idx = 0;
+  herr_t it = H5Literate(rd->file, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx,
+                         collect_var, &vs);
+  if (it < 0 && !vs.nomem && vs.n == 0) {
+    /* a file written without creation order: fall back to name order */
+    H5Eclear2(H5E_DEFAULT);
+    idx = 0;
+    it = H5Literate(rd->file, H5_INDEX_NAME, H5_ITER_INC, &idx, collect_var,
+                    &vs);
+  }
+  close_id(&vs.case_ds);
+  ks_status rc = KS_OK;
+  if (vs.nomem)
+    rc = ks_error_set(rd->err, KS_ERR_NOMEM, NULL,
+                      "out of memory reading '%s'", r->path);
+  else if (it < 0)
+    rc = read_fail(rd->err, r->path, "(list of variables)");
+  if (rc == KS_OK && vs.n &&
+      !(r->vars = ks__calloc(vs.n, sizeof *r->vars)))
+    rc = ks_error_set(rd->err, KS_ERR_NOMEM, NULL,
+                      "out of memory reading '%s'", r->path);
+  for (size_t i = 0; rc == KS_OK && i < vs.n; i++) {
+    r->vars[i].name = vs.names[i];
+    vs.names[i] = NULL;
+    r->n_vars = i + 1;
+    rc = read_one_var(rd, r->vars[i].name, &r->vars[i]);
+  }
+  free_strings(vs.names, vs.n);
+  return rc;
+}
+
+static ks_status open_profiles(reader *rd) {
+  ks__results *r = rd->r;
+  hid_t ds;
+  ks_status rc = open_var(rd, "concentration", &ds);
+  if (rc != KS_OK || ds < 0)
+    return rc;
+  hsize_t want[3] = {r->n_cases, r->n_analytes, r->n_times};
+  if (r->n_times == 0)
+    rc = not_ours(rd->err, r->path, "concentration without", "time");
+  if (rc == KS_OK)
+    rc = check_shape(rd, ds, "concentration", 3, want, NULL);
+  if (rc == KS_OK && !is_numeric(ds))
+    rc = not_ours(rd->err, r->path, "not a number:", "concentration");
+  if (rc != KS_OK) {
+    close_id(&ds);
+    return rc;
+  }
+  r->conc_id = ds;
+  r->has_profiles = 1;
+  return KS_OK;
+}
+
+/* Why the file cannot be opened, in words: errno when the OS says no,
+ * otherwise the file is not (or no longer) HDF5. */
+static ks_status open_fail(ks_error *err, const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f)
+    return ks_error_set(err, KS_ERR_IO, NULL, "cannot read '%s': %s", path,
+                        strerror(errno));
+  fclose(f);
+  return ks_error_set(err, KS_ERR_IO, NULL,
+                      "cannot read '%s': not an HDF5 file, or a truncated "
+                      "one",
+                      path);
+}
+
+static ks_status read_all(reader *rd) {
+  ks_status rc = read_dims(rd);
+  if (rc == KS_OK)
+    rc = read_coords(rd);
+  if (rc == KS_OK)
+    rc = read_status(rd);
+  if (rc == KS_OK)
+    rc = read_metrics(rd);
+  if (rc == KS_OK)
+    rc = read_case_vars(rd);
+  if (rc == KS_OK)
+    rc = read_provenance(rd);
+  if (rc == KS_OK)
+    rc = open_profiles(rd);
+  return rc;
+}
+
+ks_status ks__results_open(const char *path, ks__results **out,
+                           ks_error *err) {
+  *out = NULL;
+  ks__results *r = ks__calloc(1, sizeof *r);
+  if (!r || !(r->path = ks__strdup(path))) {
+    ks__free(r);
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  }
+  r->file_id = r->conc_id = H5I_INVALID_HID;
+  h5_quiet q;
+  quiet_begin(&q);
+  ks_status rc = KS_OK;
+  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (file < 0) {
+    rc = open_fail(err, path);
+  } else {
+    r->file_id = file;
+    reader rd = {r, file, err};
+    rc = read_all(&rd);
+  }
+  quiet_end(&q);
+  if (rc != KS_OK) {
+    ks__results_close(&r);
+    return rc;
+  }
+  *out = r;
+  return KS_OK;
+}
+
+ks_status ks__results_profiles(ks__results *r, size_t first, size_t n,
+                               size_t analyte, double *out, ks_error *err) {
+  if (!r->has_profiles || analyte >= r->n_analytes || first > r->n_cases ||
+      n > r->n_cases - first)
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "ks__results_profiles: bad arguments");
+  if (n == 0)
+    return KS_OK;
+  h5_quiet q;
+  quiet_begin(&q);
+  hsize_t start[3] = {first, analyte, 0}, count[3] = {n, 1, r->n_times};
+  hid_t fs = H5Dget_space(r->conc_id), ms = H5Screate_simple(3, count, NULL);
+  int ok = fs >= 0 && ms >= 0 &&
+           H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >=
+               0 &&
+           H5Dread(r->conc_id, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, out) >=
+               0;
+  ks_status rc = ok ? KS_OK : read_fail(err, r->path, "concentration");
+  close_id(&fs);
+  close_id(&ms);
+  quiet_end(&q);
+  return rc;
+}
+
+size_t ks__results_find_var(const ks__results *r, const char *name) {
+  size_t i = 0;
+  while (i < r->n_vars && strcmp(r->vars[i].name, name) != 0)
+    i++;
+  return i;
+}
+
+void ks__results_close(ks__results **rp) {
+  if (!rp || !*rp)
+    return;
+  ks__results *r = *rp;
+  h5_quiet q;
+  quiet_begin(&q);
+  hid_t conc = r->conc_id, file = r->file_id;
+  close_id(&conc);
+  if (file >= 0)
+    H5Fclose(file);
+  quiet_end(&q);
+  free_strings(r->analytes, r->n_analytes);
+  free_strings(r->labels, r->n_cases);
+  for (size_t i = 0; r->vars && i < r->n_vars; i++) {
+    ks__free(r->vars[i].name);
+    ks__free(r->vars[i].units);
+    ks__free(r->vars[i].num);
+    free_strings(r->vars[i].str, r->vars[i].str ? r->n_cases : 0);
+  }
+  ks__free(r->vars);
+  void *bufs[] = {r->path,  r->times_h,  r->thresholds_ng_per_ml,
+                  r->status, r->cmax,    r->tmax,
+                  r->auc,   r->cmin,     r->time_above,
+                  r->time_to_below, r->scenario_text, r->model_text,
+                  r->title, r->ketasim_version, r->sundials_version,
+                  r->hdf5_version, r->created_utc, r->command_line};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+    ks__free(bufs[i]);
+  ks__free(r);
+  *rp = NULL;
+}

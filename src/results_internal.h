@@ -1,0 +1,70 @@
+/* Reading a ketasim output file back, for `report` and `export`.
+ *
+ * The file is the one ks_output writes (see ketasim/output.h). Everything
+ * except the concentration profiles is read into memory when the file is
+ * opened: metrics are [case][analyte] doubles, a few megabytes even for
+ * 10^5 cases. Profiles can be gigabytes, so they are read a block of cases at
+ * a time with ks__results_profiles().
+ *
+ * Errors name the file: a missing or unreadable file, or one that is not
+ * HDF5 or is truncated, is KS_ERR_IO; an HDF5 file that lacks a variable
+ * ketasim writes, or whose shapes disagree, is KS_ERR_INPUT ("not a ketasim
+ * output file"); a read that fails half-way is KS_ERR_HDF5. HDF5's own error
+ * printing is switched off while these functions run.
+ *
+ * Not thread-safe (HDF5 is not, in Debian's build).
+ */
+#ifndef KETASIM_RESULTS_INTERNAL_H
+#define KETASIM_RESULTS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ketasim/error.h"
+
+/* A [case] variable: a sweep axis, `subject`, or another per-case value. */
+typedef struct ks__rvar {
+  char *name;
+  char *units;   /* "1" when the file gives none */
+  int is_string; /* 0: num[n_cases]; 1: str[n_cases] */
+  double *num;
+  char **str;
+} ks__rvar;
+
+typedef struct ks__results {
+  char *path;
+  size_t n_cases, n_analytes, n_times, n_thresholds;
+  char **analytes;             /* [n_analytes] */
+  double *times_h;             /* [n_times] */
+  double *thresholds_ng_per_ml; /* [n_thresholds]; NULL when none */
+  char **labels;               /* [n_cases] case_label (the arm) */
+  int32_t *status;             /* [n_cases] 0 = solved */
+  double *cmax, *tmax, *auc, *cmin; /* [n_cases][n_analytes]; cmin NaN when
+                                       the file has none */
+  double *time_above, *time_to_below; /* [n_cases][n_analytes][n_thresholds];
+                                         NULL without thresholds */
+  size_t n_vars;
+  ks__rvar *vars; /* in the file's creation order */
+  /* Provenance, "" when absent. */
+  char *scenario_text, *model_text, *title, *ketasim_version,
+      *sundials_version, *hdf5_version, *created_utc, *command_line;
+  int has_profiles; /* the file has `concentration` */
+  int64_t file_id, conc_id; /* HDF5 ids (hid_t), negative when closed */
+} ks__results;
+
+/* Opens `path` and reads everything but the profiles. */
+ks_status ks__results_open(const char *path, ks__results **out,
+                           ks_error *err);
+
+/* Reads concentration [first, first + n) x analyte x all times, in ng/mL,
+ * into out[n][n_times]. Requires has_profiles. */
+ks_status ks__results_profiles(ks__results *r, size_t first, size_t n,
+                               size_t analyte, double *out, ks_error *err);
+
+/* Index of the [case] variable called `name`, or n_vars. */
+size_t ks__results_find_var(const ks__results *r, const char *name);
+
+/* Closes the file, frees everything, sets *r to NULL. Accepts NULL. */
+void ks__results_close(ks__results **r);
+
+#endif
