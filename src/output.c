@@ -130,6 +130,7 @@ struct ks_output {
   unsigned char *written; /* [n_cases], 1 once the case has been written */
   size_t n_written;
   uint64_t bytes_written;
+  int uncompressed; /* layout asked for no deflate */
   char *path, *tmp_path, *dir;
 };
 
@@ -482,7 +483,7 @@ static int set_chunking(const ks_output *out, const var_def *v, hid_t dcpl,
     return -1;
   case_chunk(v->rank, dims, elem, chunk);
   return (H5Pset_chunk(dcpl, v->rank, chunk) >= 0 &&
-          (!v->compress ||
+          (!v->compress || out->uncompressed ||
            (H5Pset_shuffle(dcpl) >= 0 &&
             H5Pset_deflate(dcpl, KS_OUTPUT_DEFLATE_LEVEL) >= 0)) &&
           H5Pset_chunk_cache(dapl, KS_CHUNK_CACHE_SLOTS, KS_CHUNK_CACHE_BYTES,
@@ -901,6 +902,7 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
   out->n_times = l->n_times;
   out->n_compartments = has_amounts(l) ? l->n_compartments : 0;
   out->n_case_vars = l->n_case_vars;
+  out->uncompressed = l->uncompressed;
   out->n_parameters = l->n_parameters;
   out->n_thresholds = l->n_thresholds;
   out->prof_bytes = l->float32 ? 4 : 8;

@@ -325,6 +325,7 @@ static void fill_layout(const ks_scenario *s, size_t n_cases, const names *n,
   l->compartment_names = n->compartments;
   l->times_h = st->times_h;
   l->float32 = st->float32;
+  l->uncompressed = st->uncompressed;
   l->profiles = st->profiles;
   l->n_case_vars = n->n_vars;
   l->case_vars = n->vars;
@@ -339,9 +340,15 @@ static void fill_layout(const ks_scenario *s, size_t n_cases, const names *n,
   l->command_line = command_line ? command_line : "";
 }
 
-/* Output size for n_cases, optionally with profiles off or as float32. */
-static uint64_t estimate_output(const ks_scenario *s, size_t n_cases,
-                                int profiles, int float32) {
+/* Output size of a layout, optionally with profiles off or as float32. */
+static uint64_t estimate_layout(ks_output_layout l, int profiles, int float32) {
+  l.profiles = l.profiles && profiles;
+  l.n_compartments = l.profiles ? l.n_compartments : 0;
+  l.float32 = l.float32 || float32;
+  return ks_output_estimate_bytes(&l);
+}
+
+uint64_t ks_run_estimate_bytes(const ks_scenario *s) {
   names n;
   shape sh;
   ks_error err;
@@ -349,17 +356,10 @@ static uint64_t estimate_output(const ks_scenario *s, size_t n_cases,
   if (names_fill(s, &n, &sh, &err) != KS_OK)
     return 0;
   ks_output_layout l;
-  fill_layout(s, n_cases, &n, "", &l);
-  l.profiles = l.profiles && profiles;
-  l.n_compartments = l.profiles ? l.n_compartments : 0;
-  l.float32 = l.float32 || float32;
-  uint64_t bytes = ks_output_estimate_bytes(&l);
+  fill_layout(s, ks_scenario_n_cases(s), &n, "", &l);
+  uint64_t bytes = estimate_layout(l, 1, 0);
   names_free(&n);
   return bytes;
-}
-
-uint64_t ks_run_estimate_bytes(const ks_scenario *s) {
-  return estimate_output(s, ks_scenario_n_cases(s), 1, 0);
 }
 
 static size_t block_size(size_t n_cases, int threads, const shape *sh) {
@@ -480,10 +480,12 @@ ks_status ks_run_estimate_resources(const ks_scenario *s,
   rc = names_fill(s, &nm, &sh, err);
   if (rc != KS_OK)
     return rc;
+  ks_output_layout l;
+  fill_layout(s, n_cases, &nm, "", &l);
+  e->output_bytes = estimate_layout(l, 1, 0);
+  e->metrics_only_bytes = estimate_layout(l, 0, 0);
+  e->float32_bytes = estimate_layout(l, 1, 1);
   names_free(&nm);
-  e->output_bytes = estimate_output(s, n_cases, 1, 0);
-  e->metrics_only_bytes = estimate_output(s, n_cases, 0, 0);
-  e->float32_bytes = estimate_output(s, n_cases, 1, 1);
   e->memory_bytes = estimate_memory(s, n_cases, threads, &sh);
   e->memory_total_bytes = physical_memory();
   e->disk_free_bytes = UINT64_MAX;
@@ -605,6 +607,11 @@ static ks_status run_blocks(run_state *rs, size_t first_case, size_t last_case,
     rs->done = done;
     if (stop && *stop)
       return ks_error_set(err, KS_ERR_INTERRUPTED, NULL, "interrupted");
+    /* Running out of memory says nothing about the case: stop the run
+     * rather than write the case as failed. */
+    for (size_t i = 0; i < n; i++)
+      if (b->status[i] == -(int32_t)KS_ERR_NOMEM)
+        return ks_error_set(err, KS_ERR_NOMEM, NULL, "%s", b->msg[i]);
     rc = write_block(rs, first, n, err);
     first += n;
   }

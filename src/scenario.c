@@ -1220,12 +1220,12 @@ static ks_status read_grid(reader *r, const ks_ynode *out) {
 static ks_status read_output(reader *r, const ks_ynode *out) {
   static const char *const keys[] = {"end",      "step",     "times",
                                      "analytes", "amounts",  "profiles",
-                                     "precision", "thresholds"};
+                                     "precision", "thresholds", "compression"};
   ks_scenario *s = r->s;
   const ks_model *m = s->model;
   ks_status rc = ks__schema_kind(r->doc, out, KS_YMAP, "'output'", r->err);
   if (rc == KS_OK)
-    rc = ks__schema_keys(r->doc, out, keys, 8, "'output'", r->err);
+    rc = ks__schema_keys(r->doc, out, keys, 9, "'output'", r->err);
   if (rc == KS_OK)
     rc = read_grid(r, out);
   if (rc != KS_OK)
@@ -1276,6 +1276,17 @@ static ks_status read_output(reader *r, const ks_ynode *out) {
     rc = read_flag(r, f, "'amounts'", &s->settings.amounts);
   if (rc == KS_OK && (f = ks__ymap_get(out, "profiles")))
     rc = read_flag(r, f, "'profiles'", &s->settings.profiles);
+  if (rc == KS_OK && (f = ks__ymap_get(out, "compression"))) {
+    rc = ks__schema_kind(r->doc, f, KS_YSCALAR, "'compression'", r->err);
+    if (rc == KS_OK && strcmp(f->text, "none") == 0)
+      s->settings.uncompressed = 1;
+    else if (rc == KS_OK && strcmp(f->text, "deflate") != 0) {
+      ks_srcloc loc = loc_of(r, f);
+      rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "compression must be deflate or none, got '%s'",
+                        f->text);
+    }
+  }
   if (rc == KS_OK && (f = ks__ymap_get(out, "precision"))) {
     rc = ks__schema_kind(r->doc, f, KS_YSCALAR, "'precision'", r->err);
     if (rc == KS_OK && strcmp(f->text, "float32") == 0)
@@ -1390,7 +1401,7 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
   static const char *const keys[] = {
       "scenario", "description", "model",  "subject", "parameters",
       "regimen",  "arms",        "output", "solver",  "notes",
-      "sweep",    "sweep_mode",  "population"};
+      "sweep",    "sweep_mode",  "population", "report"};
   const ks_ydoc *doc = r->doc;
   const ks_ynode *root = doc->root, *n;
   ks_scenario *s = r->s;
@@ -1400,7 +1411,7 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
                                      root ? root->column : 1},
                         "a scenario file must be a mapping with 'model', "
                         "'regimen' (or 'arms') and 'output'");
-  ks_status rc = ks__schema_keys(doc, root, keys, 13, "a scenario file", r->err);
+  ks_status rc = ks__schema_keys(doc, root, keys, 14, "a scenario file", r->err);
   if (rc == KS_OK && (n = ks__ymap_get(root, "scenario"))) {
     rc = ks__schema_kind(doc, n, KS_YSCALAR, "'scenario'", r->err);
     s->title = n->text;

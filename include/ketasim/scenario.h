@@ -80,6 +80,7 @@ typedef struct ks_scenario_settings {
   int amounts;  /* write amount [case, compartment, time] [0] */
   int profiles; /* write concentration profiles [1] */
   int float32;  /* profiles as float32 [0] */
+  int uncompressed; /* output.compression: none (else deflate) [0] */
   double rtol;  /* relative tolerance [1e-6] */
   double atol_mg; /* absolute tolerance for amounts; NaN = scaled to the
                      largest dose: 1e-3 * rtol * dose [NaN] */
