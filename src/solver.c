@@ -208,6 +208,7 @@ typedef struct run_ctx {
   size_t n_analytes;
   ks_case_output *out;
   int metrics;
+  long max_steps;
 } run_ctx;
 
 static void record(const run_ctx *c, size_t k, const double *y,
@@ -292,7 +293,17 @@ static ks_status integrate(run_ctx *c, double t0, double t1, size_t *k,
   if (c->metrics)
     ks_metrics_observe(c->sys, c->analytes, c->n_analytes, s->u,
                        N_VGetArrayPointer(s->y), c0, d0);
+  long steps = 0;
   while (t < t1) {
+    /* CVODE's own step limit counts within one CVode call, and each call
+     * here takes one step: the limit per segment is enforced here. */
+    if (++steps > c->max_steps) {
+      add_stats(s, st);
+      return ks_error_set(err, KS_ERR_SOLVER, NULL,
+                          "CVODE integration failed: more than %ld steps "
+                          "between t = %g h and t = %g h",
+                          c->max_steps, t0, t1);
+    }
     flag = CVode(s->cvode, t1, s->y, &t, CV_ONE_STEP);
     if (flag < 0) {
       add_stats(s, st);
@@ -396,7 +407,7 @@ ks_status ks_solver_run(ks_solver *s, const ks_system *sys,
   memset(y, 0, s->n * sizeof *y);
   memset(q, 0, s->nq * sizeof *q);
   run_ctx c = {s, sys, times, n_times, analytes, n_analytes, out,
-               out->cmax_ng_per_ml != NULL};
+               out->cmax_ng_per_ml != NULL, opts->max_steps};
   double t_end = times[n_times - 1];
   for (size_t a = 0; c.metrics && a < n_analytes; a++)
     ks_metrics_begin(&s->acc[a], times[0], t_end, out->thresholds_ng_per_ml,
