@@ -26,8 +26,10 @@ ks_status ks__afile_open(ks__afile *f, const char *path, ks_error *err) {
   f->fp = NULL;
   f->path = f->tmp_path = NULL;
   if (!path || !path[0] || path[strlen(path) - 1] == '/')
-    return ks_error_set(err, KS_ERR_ARG, NULL, "output path '%s' does not "
-                        "name a file", path ? path : "");
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "output path '%s' does not "
+                        "name a file",
+                        path ? path : "");
   size_t size = strlen(path) + 32;
   f->path = ks__strdup(path);
   f->tmp_path = ks__malloc(size);

@@ -114,28 +114,30 @@ static ks_status write_profiles(const exporter *x, FILE *f, size_t *rows) {
   const ks__results *r = x->r;
   put_case_header(x, f);
   fputs(",analyte,time_h,concentration_ng_per_ml\n", f);
-  size_t block = KS_EXPORT_BLOCK_CASES;
-  double *buf = ks__malloc(block * r->n_times * sizeof(double));
+  size_t block = KS_EXPORT_BLOCK_CASES, nt = r->n_times, na = r->n_analytes;
+  double *buf = ks__malloc(na * block * nt * sizeof(double));
   if (!buf)
     return ks_error_set(x->err, KS_ERR_NOMEM, NULL, "out of memory");
   ks_status rc = KS_OK;
   for (size_t first = 0; rc == KS_OK && first < r->n_cases; first += block) {
     size_t n = r->n_cases - first < block ? r->n_cases - first : block;
-    for (size_t a = 0; rc == KS_OK && a < r->n_analytes; a++) {
-      rc = ks__results_profiles(x->r, first, n, a, buf, x->err);
-      /* rows are case-major, then analyte: write this analyte's rows of
-       * each case after the previous analyte's, case by case */
-      for (size_t i = 0; rc == KS_OK && i < n; i++)
-        for (size_t t = 0; t < r->n_times; t++) {
+    /* the file is read per analyte, the rows go out case by case */
+    for (size_t a = 0; rc == KS_OK && a < na; a++)
+      rc =
+          ks__results_profiles(x->r, first, n, a, buf + a * block * nt, x->err);
+    for (size_t i = 0; rc == KS_OK && i < n; i++)
+      for (size_t a = 0; a < na; a++) {
+        const double *y = buf + (a * block + i) * nt;
+        for (size_t t = 0; t < nt; t++) {
           put_case(x, f, first + i);
           fputc(',', f);
           put_text(f, r->analytes[a]);
           put_number(f, r->times_h[t]);
-          put_number(f, buf[i * r->n_times + t]);
+          put_number(f, y[t]);
           fputc('\n', f);
         }
-    }
-    *rows += n * r->n_analytes * r->n_times;
+      }
+    *rows += n * na * nt;
     if (rc == KS_OK && stopped(x))
       rc = interrupted(x);
   }
@@ -187,8 +189,8 @@ static ks_status write_metrics(const exporter *x, FILE *f, size_t *rows) {
 }
 
 ks_status ks_export_csv(const char *h5_path, const char *prefix,
-                        const ks_export_options *opts,
-                        ks_export_result *result, ks_error *err) {
+                        const ks_export_options *opts, ks_export_result *result,
+                        ks_error *err) {
   ks_export_result local;
   ks_export_result *res = result ? result : &local;
   memset(res, 0, sizeof *res);
@@ -201,8 +203,10 @@ ks_status ks_export_csv(const char *h5_path, const char *prefix,
   if ((size_t)snprintf(prof, sizeof prof, "%s-profiles.csv", prefix) >=
           sizeof prof ||
       (size_t)snprintf(met, sizeof met, "%s-metrics.csv", prefix) >= sizeof met)
-    return ks_error_set(err, KS_ERR_ARG, NULL, "output prefix '%.200s...' is "
-                        "too long", prefix);
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "output prefix '%.200s...' is "
+                        "too long",
+                        prefix);
   ks_status rc = ks__results_open(h5_path, &x.r, err);
   if (rc != KS_OK)
     return rc;

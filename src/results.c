@@ -60,8 +60,8 @@ static ks_status read_fail(ks_error *err, const char *path, const char *var) {
 static ks_status not_ours(ks_error *err, const char *path, const char *why,
                           const char *var) {
   return ks_error_set(err, KS_ERR_INPUT, NULL,
-                      "'%s' is not a ketasim output file: %s '%s'", path, why,
-                      var);
+                      "'%s' is not a ketasim output file: variable '%s' %s",
+                      path, var, why);
 }
 
 static void close_id(hid_t *id) {
@@ -95,8 +95,8 @@ static hid_t string_memtype(hid_t ft, int *is_vlen) {
 static int copy_strings(const void *buf, int is_vlen, size_t stride, size_t n,
                         char **out) {
   for (size_t i = 0; i < n; i++) {
-    const char *s = is_vlen ? ((char *const *)buf)[i]
-                            : (const char *)buf + i * stride;
+    const char *s =
+        is_vlen ? ((char *const *)buf)[i] : (const char *)buf + i * stride;
     if (!(out[i] = ks__strdup(s ? s : "")))
       return -1;
   }
@@ -124,7 +124,9 @@ static int read_string_obj(hid_t ds, hid_t attr, hid_t ft, hid_t space,
   }
   herr_t rc = attr >= 0 ? H5Aread(attr, mt, buf)
                         : H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
-  int res = rc < 0 ? -1 : copy_strings(buf, is_vlen, stride, n, out) < 0 ? -2 : 0;
+  int res = rc < 0                                           ? -1
+            : copy_strings(buf, is_vlen, stride, n, out) < 0 ? -2
+                                                             : 0;
   if (rc >= 0 && is_vlen)
     H5Dvlen_reclaim(mt, space, H5P_DEFAULT, buf);
   ks__free(buf);
@@ -162,7 +164,7 @@ static ks_status open_var(reader *rd, const char *name, hid_t *ds) {
     return read_fail(rd->err, rd->r->path, name);
   if (H5Iget_type(obj) != H5I_DATASET) {
     close_id(&obj);
-    return not_ours(rd->err, rd->r->path, "this is not a dataset:", name);
+    return not_ours(rd->err, rd->r->path, "is not a dataset", name);
   }
   *ds = obj;
   return KS_OK;
@@ -175,8 +177,8 @@ static ks_status check_shape(reader *rd, hid_t ds, const char *name, int rank,
   hid_t space = H5Dget_space(ds);
   int nd = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
   hsize_t dims[H5S_MAX_RANK];
-  int ok = nd == rank && (rank == 0 || H5Sget_simple_extent_dims(space, dims,
-                                                                 NULL) >= 0);
+  int ok = nd == rank &&
+           (rank == 0 || H5Sget_simple_extent_dims(space, dims, NULL) >= 0);
   close_id(&space);
   if (nd < 0)
     return read_fail(rd->err, rd->r->path, name);
@@ -223,11 +225,11 @@ static ks_status read_doubles(reader *rd, const char *name, int rank,
   if (rc != KS_OK)
     return rc;
   if (ds < 0)
-    return required ? not_ours(rd->err, rd->r->path, "no variable", name)
+    return required ? not_ours(rd->err, rd->r->path, "is missing", name)
                     : KS_OK;
   rc = check_shape(rd, ds, name, rank, want, NULL);
   if (rc == KS_OK && !is_numeric(ds))
-    rc = not_ours(rd->err, rd->r->path, "not a number:", name);
+    rc = not_ours(rd->err, rd->r->path, "is not numeric", name);
   size_t n = 1;
   for (int i = 0; i < rank; i++)
     n *= (size_t)want[i];
@@ -235,8 +237,8 @@ static ks_status read_doubles(reader *rd, const char *name, int rank,
     rc = ks_error_set(rd->err, KS_ERR_NOMEM, NULL, "'%s': '%s' is too large",
                       rd->r->path, name);
   if (rc == KS_OK && !(*out = ks__malloc(n * sizeof(double))))
-    rc = ks_error_set(rd->err, KS_ERR_NOMEM, NULL,
-                      "out of memory reading '%s'", rd->r->path);
+    rc = ks_error_set(rd->err, KS_ERR_NOMEM, NULL, "out of memory reading '%s'",
+                      rd->r->path);
   if (rc == KS_OK && n &&
       H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0)
     rc = read_fail(rd->err, rd->r->path, name);
@@ -258,16 +260,16 @@ static ks_status read_string_var(reader *rd, const char *name, size_t n,
   if (rc != KS_OK)
     return rc;
   if (ds < 0)
-    return required ? not_ours(rd->err, rd->r->path, "no variable", name)
+    return required ? not_ours(rd->err, rd->r->path, "is missing", name)
                     : KS_OK;
   hsize_t want = n;
   rc = check_shape(rd, ds, name, n ? 1 : 0, &want, NULL);
   if (rc == KS_OK && !is_string_ds(ds))
-    rc = not_ours(rd->err, rd->r->path, "not text:", name);
+    rc = not_ours(rd->err, rd->r->path, "is not text", name);
   size_t count = n ? n : 1;
   if (rc == KS_OK && !(*out = ks__calloc(count, sizeof(char *))))
-    rc = ks_error_set(rd->err, KS_ERR_NOMEM, NULL,
-                      "out of memory reading '%s'", rd->r->path);
+    rc = ks_error_set(rd->err, KS_ERR_NOMEM, NULL, "out of memory reading '%s'",
+                      rd->r->path);
   if (rc == KS_OK) {
     hid_t ft = H5Dget_type(ds), space = H5Dget_space(ds);
     int st = ft >= 0 && space >= 0
@@ -331,7 +333,7 @@ static ks_status coord_len(reader *rd, const char *name, int required,
   if (rc != KS_OK)
     return rc;
   if (ds < 0)
-    return required ? not_ours(rd->err, rd->r->path, "no variable", name)
+    return required ? not_ours(rd->err, rd->r->path, "is missing", name)
                     : KS_OK;
   hsize_t got;
   rc = check_shape(rd, ds, name, 1, NULL, &got);
@@ -346,19 +348,19 @@ static ks_status read_dims(reader *rd) {
   if (rc == KS_OK)
     rc = coord_len(rd, "analyte", 1, &r->n_analytes);
   if (rc == KS_OK)
-    rc = coord_len(rd, "time", 0, &r->n_times);
+    rc = coord_len(rd, "time", 1, &r->n_times);
   if (rc == KS_OK)
     rc = coord_len(rd, "threshold", 0, &r->n_thresholds);
-  if (rc == KS_OK && (r->n_cases == 0 || r->n_analytes == 0))
-    rc = ks_error_set(rd->err, KS_ERR_INPUT, NULL,
-                      "'%s' holds no %s", r->path,
-                      r->n_cases ? "analytes" : "cases");
+  if (rc == KS_OK && (r->n_cases == 0 || r->n_analytes == 0 || !r->n_times))
+    rc = ks_error_set(rd->err, KS_ERR_INPUT, NULL, "'%s' holds no %s", r->path,
+                      !r->n_cases      ? "cases"
+                      : !r->n_analytes ? "analytes"
+                                       : "output times");
   /* Metrics hold cases x analytes x thresholds doubles: refuse sizes that
    * could not be held rather than fail in malloc with a vague message. */
-  if (rc == KS_OK &&
-      (double)r->n_cases * (double)r->n_analytes *
-              (double)(r->n_thresholds + 1) >
-          (double)(SIZE_MAX / 64))
+  if (rc == KS_OK && (double)r->n_cases * (double)r->n_analytes *
+                             (double)(r->n_thresholds + 1) >
+                         (double)(SIZE_MAX / 64))
     rc = ks_error_set(rd->err, KS_ERR_INPUT, NULL,
                       "'%s' is too large to summarise here", r->path);
   return rc;
@@ -369,7 +371,7 @@ static ks_status read_coords(reader *rd) {
   hsize_t w[1];
   ks_status rc = read_string_var(rd, "analyte", r->n_analytes, 1, &r->analytes);
   w[0] = r->n_times;
-  if (rc == KS_OK && r->n_times)
+  if (rc == KS_OK)
     rc = read_doubles(rd, "time", 1, w, 1, &r->times_h);
   w[0] = r->n_thresholds;
   if (rc == KS_OK && r->n_thresholds)
@@ -443,12 +445,26 @@ static ks_status read_provenance(reader *rd) {
 
 /* Names that are the file's own, never a case variable. */
 static int is_reserved(const char *name) {
-  static const char *const names[] = {
-      "case",          "analyte",         "time",          "compartment",
-      "parameter",     "threshold",       "concentration", "amount",
-      "cmax",          "tmax",            "auc",           "cmin",
-      "time_above",    "time_to_below",   "case_label",    "status",
-      "parameter_units", "parameter_value", "scenario_text", "model_text"};
+  static const char *const names[] = {"case",
+                                      "analyte",
+                                      "time",
+                                      "compartment",
+                                      "parameter",
+                                      "threshold",
+                                      "concentration",
+                                      "amount",
+                                      "cmax",
+                                      "tmax",
+                                      "auc",
+                                      "cmin",
+                                      "time_above",
+                                      "time_to_below",
+                                      "case_label",
+                                      "status",
+                                      "parameter_units",
+                                      "parameter_value",
+                                      "scenario_text",
+                                      "model_text"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (!strcmp(name, names[i]))
       return 1;
@@ -471,8 +487,8 @@ typedef H5L_info2_t ks_link_info;
 typedef H5L_info_t ks_link_info;
 #endif
 
-static herr_t collect_var(hid_t group, const char *name,
-                          const ks_link_info *li, void *data) {
+static herr_t collect_var(hid_t group, const char *name, const ks_link_info *li,
+                          void *data) {
   var_scan *vs = data;
   (void)li;
   if (is_reserved(name))
@@ -516,7 +532,7 @@ static ks_status read_one_var(reader *rd, const char *name, ks__rvar *v) {
   if (rc != KS_OK)
     return rc;
   if (ds < 0)
-    return not_ours(rd->err, r->path, "no variable", name);
+    return not_ours(rd->err, r->path, "is missing", name);
   v->is_string = is_string_ds(ds);
   v->units = text_attr(ds, "units");
   close_id(&ds);
@@ -552,14 +568,13 @@ static ks_status read_case_vars(reader *rd) {
   close_id(&vs.case_ds);
   ks_status rc = KS_OK;
   if (vs.nomem)
-    rc = ks_error_set(rd->err, KS_ERR_NOMEM, NULL,
-                      "out of memory reading '%s'", r->path);
+    rc = ks_error_set(rd->err, KS_ERR_NOMEM, NULL, "out of memory reading '%s'",
+                      r->path);
   else if (it < 0)
     rc = read_fail(rd->err, r->path, "(list of variables)");
-  if (rc == KS_OK && vs.n &&
-      !(r->vars = ks__calloc(vs.n, sizeof *r->vars)))
-    rc = ks_error_set(rd->err, KS_ERR_NOMEM, NULL,
-                      "out of memory reading '%s'", r->path);
+  if (rc == KS_OK && vs.n && !(r->vars = ks__calloc(vs.n, sizeof *r->vars)))
+    rc = ks_error_set(rd->err, KS_ERR_NOMEM, NULL, "out of memory reading '%s'",
+                      r->path);
   for (size_t i = 0; rc == KS_OK && i < vs.n; i++) {
     r->vars[i].name = vs.names[i];
     vs.names[i] = NULL;
@@ -577,12 +592,9 @@ static ks_status open_profiles(reader *rd) {
   if (rc != KS_OK || ds < 0)
     return rc;
   hsize_t want[3] = {r->n_cases, r->n_analytes, r->n_times};
-  if (r->n_times == 0)
-    rc = not_ours(rd->err, r->path, "concentration without", "time");
-  if (rc == KS_OK)
-    rc = check_shape(rd, ds, "concentration", 3, want, NULL);
+  rc = check_shape(rd, ds, "concentration", 3, want, NULL);
   if (rc == KS_OK && !is_numeric(ds))
-    rc = not_ours(rd->err, r->path, "not a number:", "concentration");
+    rc = not_ours(rd->err, r->path, "is not numeric", "concentration");
   if (rc != KS_OK) {
     close_id(&ds);
     return rc;
@@ -623,8 +635,7 @@ static ks_status read_all(reader *rd) {
   return rc;
 }
 
-ks_status ks__results_open(const char *path, ks__results **out,
-                           ks_error *err) {
+ks_status ks__results_open(const char *path, ks__results **out, ks_error *err) {
   *out = NULL;
   ks__results *r = ks__calloc(1, sizeof *r);
   if (!r || !(r->path = ks__strdup(path))) {
@@ -664,11 +675,10 @@ ks_status ks__results_profiles(ks__results *r, size_t first, size_t n,
   quiet_begin(&q);
   hsize_t start[3] = {first, analyte, 0}, count[3] = {n, 1, r->n_times};
   hid_t fs = H5Dget_space(r->conc_id), ms = H5Screate_simple(3, count, NULL);
-  int ok = fs >= 0 && ms >= 0 &&
-           H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >=
-               0 &&
-           H5Dread(r->conc_id, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, out) >=
-               0;
+  int ok =
+      fs >= 0 && ms >= 0 &&
+      H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+      H5Dread(r->conc_id, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, out) >= 0;
   ks_status rc = ok ? KS_OK : read_fail(err, r->path, "concentration");
   close_id(&fs);
   close_id(&ms);
@@ -703,12 +713,24 @@ void ks__results_close(ks__results **rp) {
     free_strings(r->vars[i].str, r->vars[i].str ? r->n_cases : 0);
   }
   ks__free(r->vars);
-  void *bufs[] = {r->path,  r->times_h,  r->thresholds_ng_per_ml,
-                  r->status, r->cmax,    r->tmax,
-                  r->auc,   r->cmin,     r->time_above,
-                  r->time_to_below, r->scenario_text, r->model_text,
-                  r->title, r->ketasim_version, r->sundials_version,
-                  r->hdf5_version, r->created_utc, r->command_line};
+  void *bufs[] = {r->path,
+                  r->times_h,
+                  r->thresholds_ng_per_ml,
+                  r->status,
+                  r->cmax,
+                  r->tmax,
+                  r->auc,
+                  r->cmin,
+                  r->time_above,
+                  r->time_to_below,
+                  r->scenario_text,
+                  r->model_text,
+                  r->title,
+                  r->ketasim_version,
+                  r->sundials_version,
+                  r->hdf5_version,
+                  r->created_utc,
+                  r->command_line};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     ks__free(bufs[i]);
   ks__free(r);

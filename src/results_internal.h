@@ -33,28 +33,27 @@ typedef struct ks__rvar {
 
 typedef struct ks__results {
   char *path;
-  size_t n_cases, n_analytes, n_times, n_thresholds;
-  char **analytes;             /* [n_analytes] */
-  double *times_h;             /* [n_times] */
-  double *thresholds_ng_per_ml; /* [n_thresholds]; NULL when none */
-  char **labels;               /* [n_cases] case_label (the arm) */
-  int32_t *status;             /* [n_cases] 0 = solved */
-  double *cmax, *tmax, *auc, *cmin; /* [n_cases][n_analytes]; cmin NaN when
-                                       the file has none */
+  size_t n_cases, n_analytes, n_times, n_thresholds; /* all but the last >= 1 */
+  char **analytes;                                   /* [n_analytes] */
+  double *times_h;                                   /* [n_times] */
+  double *thresholds_ng_per_ml;       /* [n_thresholds]; NULL when none */
+  char **labels;                      /* [n_cases] case_label (the arm) */
+  int32_t *status;                    /* [n_cases] 0 = solved */
+  double *cmax, *tmax, *auc, *cmin;   /* [n_cases][n_analytes]; cmin NaN when
+                                         the file has none */
   double *time_above, *time_to_below; /* [n_cases][n_analytes][n_thresholds];
                                          NULL without thresholds */
   size_t n_vars;
   ks__rvar *vars; /* in the file's creation order */
   /* Provenance, "" when absent. */
-  char *scenario_text, *model_text, *title, *ketasim_version,
-      *sundials_version, *hdf5_version, *created_utc, *command_line;
-  int has_profiles; /* the file has `concentration` */
+  char *scenario_text, *model_text, *title, *ketasim_version, *sundials_version,
+      *hdf5_version, *created_utc, *command_line;
+  int has_profiles;         /* the file has `concentration` */
   int64_t file_id, conc_id; /* HDF5 ids (hid_t), negative when closed */
 } ks__results;
 
 /* Opens `path` and reads everything but the profiles. */
-ks_status ks__results_open(const char *path, ks__results **out,
-                           ks_error *err);
+ks_status ks__results_open(const char *path, ks__results **out, ks_error *err);
 
 /* Reads concentration [first, first + n) x analyte x all times, in ng/mL,
  * into out[n][n_times]. Requires has_profiles. */

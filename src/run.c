@@ -175,11 +175,14 @@ static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
   ks_error_clear(&err);
   if (ks_scenario_has_population(s))
     ks_sweep_eta(m, ks_scenario_seed(s), c.subject_index, w->eta);
-  ks_status rc = ks_system_evaluate(w->sys, &c.subject, c.overrides,
-                                    ks_scenario_has_population(s) ? w->eta : NULL,
-                                    &err);
-  if (sh->np)
-    memcpy(b->params + i * sh->np, w->sys->param, sh->np * sizeof(double));
+  ks_status rc =
+      c.invalid ? ks_error_set(&err, KS_ERR_INPUT, NULL, "%s", c.invalid)
+                : ks_system_evaluate(w->sys, &c.subject, c.overrides,
+                                     ks_scenario_has_population(s) ? w->eta
+                                                                   : NULL,
+                                     &err);
+  for (size_t k = 0; k < sh->np; k++)
+    b->params[i * sh->np + k] = c.invalid ? (double)NAN : w->sys->param[k];
   if (rc == KS_OK)
     rc = ks_schedule_build(&w->sch, w->sys, &c, &err);
   ks_solver_options o = solver_options(s);
@@ -462,6 +465,48 @@ static void shrink_hint(const ks_scenario *s, const ks_run_estimate *e,
              fmt_bytes(e->float32_bytes, b, sizeof b));
 }
 
+/* Free space for an unprivileged user in the output's directory. */
+static uint64_t disk_free(const char *path, char *dir, size_t size) {
+  struct statvfs vfs;
+  output_dir(path, dir, size);
+  return statvfs(dir, &vfs) == 0 ? mul_sat(vfs.f_bavail, vfs.f_frsize)
+                                 : UINT64_MAX;
+}
+
+/* Refuses what does not fit: the disk, --max-output, the machine's memory. */
+static ks_status check_fits(const ks_scenario *s, const ks_run_options *o,
+                            const ks_run_estimate *e, const char *dir,
+                            ks_error *err) {
+  char need[32], have[32], hint[512];
+  fmt_bytes(e->output_bytes, need, sizeof need);
+  if (o->output_path && e->output_bytes > e->disk_free_bytes) {
+    shrink_hint(s, e, e->disk_free_bytes, hint, sizeof hint);
+    return ks_error_set(err, KS_ERR_LIMIT, NULL,
+                        "the output would need about %s (uncompressed "
+                        "estimate) but '%s' has %s free: %s",
+                        need, dir,
+                        fmt_bytes(e->disk_free_bytes, have, sizeof have), hint);
+  }
+  if (o->output_path && o->max_output_bytes &&
+      e->output_bytes > o->max_output_bytes) {
+    shrink_hint(s, e, o->max_output_bytes, hint, sizeof hint);
+    return ks_error_set(err, KS_ERR_LIMIT, NULL,
+                        "the output would need about %s (uncompressed "
+                        "estimate), more than the limit of %s: %s",
+                        need, fmt_bytes(o->max_output_bytes, have, sizeof have),
+                        hint);
+  }
+  if (e->memory_bytes > e->memory_total_bytes)
+    return ks_error_set(
+        err, KS_ERR_LIMIT, NULL,
+        "the run would need about %s of memory but the machine has %s: use a "
+        "coarser 'output.step' (%zu time points now) or fewer threads",
+        fmt_bytes(e->memory_bytes, need, sizeof need),
+        fmt_bytes(e->memory_total_bytes, have, sizeof have),
+        ks_scenario_settings_get(s)->n_times);
+  return KS_OK;
+}
+
 ks_status ks_run_estimate_resources(const ks_scenario *s,
                                     const ks_run_options *opts,
                                     ks_run_estimate *e, ks_error *err) {
@@ -488,41 +533,10 @@ ks_status ks_run_estimate_resources(const ks_scenario *s,
   names_free(&nm);
   e->memory_bytes = estimate_memory(s, n_cases, threads, &sh);
   e->memory_total_bytes = physical_memory();
-  e->disk_free_bytes = UINT64_MAX;
   char dir[4096] = "";
-  struct statvfs vfs;
-  if (o.output_path) {
-    output_dir(o.output_path, dir, sizeof dir);
-    if (statvfs(dir, &vfs) == 0)
-      e->disk_free_bytes = mul_sat(vfs.f_bavail, vfs.f_frsize);
-  }
-  char need[32], have[32], hint[512];
-  if (o.output_path && e->output_bytes > e->disk_free_bytes) {
-    shrink_hint(s, e, e->disk_free_bytes, hint, sizeof hint);
-    return ks_error_set(err, KS_ERR_LIMIT, NULL,
-                        "the output would need about %s (uncompressed "
-                        "estimate) but '%s' has %s free: %s",
-                        fmt_bytes(e->output_bytes, need, sizeof need), dir,
-                        fmt_bytes(e->disk_free_bytes, have, sizeof have), hint);
-  }
-  if (o.output_path && o.max_output_bytes &&
-      e->output_bytes > o.max_output_bytes) {
-    shrink_hint(s, e, o.max_output_bytes, hint, sizeof hint);
-    return ks_error_set(err, KS_ERR_LIMIT, NULL,
-                        "the output would need about %s (uncompressed "
-                        "estimate), more than the limit of %s: %s",
-                        fmt_bytes(e->output_bytes, need, sizeof need),
-                        fmt_bytes(o.max_output_bytes, have, sizeof have), hint);
-  }
-  if (e->memory_bytes > e->memory_total_bytes)
-    return ks_error_set(err, KS_ERR_LIMIT, NULL,
-                        "the run would need about %s of memory but the machine "
-                        "has %s: use a coarser 'output.step' (%zu time points "
-                        "now) or fewer threads",
-                        fmt_bytes(e->memory_bytes, need, sizeof need),
-                        fmt_bytes(e->memory_total_bytes, have, sizeof have),
-                        sh.nt);
-  return KS_OK;
+  e->disk_free_bytes =
+      o.output_path ? disk_free(o.output_path, dir, sizeof dir) : UINT64_MAX;
+  return check_fits(s, &o, e, dir, err);
 }
 
 typedef struct run_state {

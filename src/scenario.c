@@ -97,6 +97,7 @@ struct ks_case_buf {
   double *overrides;
   ks_dose_line *lines;
   double *doses;
+  char invalid[200]; /* ks_case.invalid */
 };
 
 typedef struct reader {
@@ -888,13 +889,20 @@ void ks_scenario_case(const ks_scenario *s, size_t i, ks_case_buf *buf,
     any |= a->overrides[p].set;
   }
   c->overrides = any ? buf->overrides : NULL;
-  char why[200];
   size_t n = 0;
   const ks_ynode *at;
-  resolve_lines(s, a, buf->axis_index, c->subject.weight_kg, buf, &n, why,
-                &at);
+  int bad = resolve_lines(s, a, buf->axis_index, c->subject.weight_kg, buf,
+                          &n, buf->invalid, &at);
   c->lines = buf->lines;
   c->n_lines = n;
+  if (bad >= 0)
+    c->invalid = buf->invalid;
+  else if (!(c->subject.weight_kg >= 0.3 && c->subject.weight_kg <= 400)) {
+    snprintf(buf->invalid, sizeof buf->invalid,
+             "body weight %g kg is outside 0.3 to 400 kg",
+             c->subject.weight_kg);
+    c->invalid = buf->invalid;
+  }
 }
 
 ks_status ks_case_buf_create(const ks_scenario *s, ks_case_buf **out,
@@ -1397,6 +1405,20 @@ static ks_status read_thresholds(reader *r, const ks_ynode *out) {
   return KS_OK;
 }
 
+/* The cases are counted in size_t; the limit keeps products and indexes far
+ * from overflow. The error points at the factor usually to blame. */
+static ks_status too_many_cases(reader *r, const ks_ynode *root) {
+  const ks_scenario *s = r->s;
+  const ks_ynode *at = ks__ymap_get(root, "population");
+  if (!at)
+    at = ks__ymap_get(root, "arms");
+  ks_srcloc loc = loc_of(r, at ? at : root);
+  return ks_error_set(r->err, KS_ERR_LIMIT, &loc,
+                      "the scenario has more than 2^40 cases (%zu arms x %zu "
+                      "sweep points x %zu subjects)",
+                      s->n_arms, s->n_points, s->n_subjects);
+}
+
 static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
   static const char *const keys[] = {
       "scenario", "description", "model",  "subject", "parameters",
@@ -1447,8 +1469,7 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
   size_t per_arm = s->n_points;
   if (per_arm > KS_MAX_CASES / s->n_subjects ||
       per_arm * s->n_subjects > KS_MAX_CASES / s->n_arms)
-    return ks_error_set(r->err, KS_ERR_LIMIT, &(ks_srcloc){doc->file, 0, 0},
-                        "the scenario has more than 2^40 cases");
+    return too_many_cases(r, root);
   s->n_cases = s->n_arms * s->n_points * s->n_subjects;
   size_buffers(s);
   return check_points(r);

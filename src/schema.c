@@ -1,5 +1,6 @@
 #include "schema_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -82,7 +83,9 @@ ks_status ks__schema_count(const ks_ydoc *doc, const ks_ynode *node,
   ks_status rc = ks__schema_number(doc, node, field, &v, err);
   if (rc != KS_OK)
     return rc;
-  if (v < 0 || v != (double)(long)v || v > (double)max) {
+  /* range first: converting a double beyond LONG_MAX to long is undefined
+   * (found by fuzzing: count: 11111111111111116612) */
+  if (!(v >= 0 && v <= (double)max) || v != floor(v)) {
     ks_srcloc loc = ks__yloc(doc, node);
     return ks_error_set(err, KS_ERR_INPUT, &loc,
                         "%s must be a whole number from 0 to %ld, got '%s'",

@@ -68,8 +68,8 @@ typedef struct ks_export_result {
  * writing leaves no new table behind (a table from an earlier export stays
  * as it was). */
 ks_status ks_export_csv(const char *h5_path, const char *prefix,
-                        const ks_export_options *opts,
-                        ks_export_result *result, ks_error *err);
+                        const ks_export_options *opts, ks_export_result *result,
+                        ks_error *err);
 
 /* The default prefix for `h5_path`: its file name without directory and
  * without a ".h5", ".hdf5" or ".nc" suffix, so the tables land in the current

@@ -84,7 +84,8 @@ typedef struct ks_run_estimate {
   uint64_t metrics_only_bytes; /* the same without profiles */
   uint64_t float32_bytes;      /* the same with float32 profiles */
   uint64_t memory_bytes;       /* one block of results and one workspace per
-                                  thread, held at once */
+                                  thread, held at once (HDF5's chunk caches,
+                                  at most 4 MiB per dataset, come on top) */
   uint64_t disk_free_bytes;    /* free space in the output's directory for an
                                   unprivileged user; UINT64_MAX if unknown or
                                   there is no output */

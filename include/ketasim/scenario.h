@@ -58,6 +58,10 @@ typedef struct ks_case {
   const double *overrides; /* [n_parameters], NaN = model value; or NULL */
   const ks_dose_line *lines;
   size_t n_lines;
+  /* NULL, or why the case cannot be simulated: a rule broken at a sweep
+   * point beyond the first 10^7, which are the ones checked at load (a body
+   * weight out of range, an infusion longer than its interval, ...). */
+  const char *invalid;
 } ks_case;
 
 /* Per-thread storage for resolving cases. */
@@ -126,8 +130,9 @@ ks_status ks_case_buf_create(const ks_scenario *s, ks_case_buf **buf,
                              ks_error *err);
 void ks_case_buf_free(ks_case_buf **buf);
 
-/* Resolves case i (< n_cases) into buf and fills *c. Never fails: every
- * combination was checked when the scenario was loaded. */
+/* Resolves case i (< n_cases) into buf and fills *c. Never fails: the rules
+ * that depend on sweep values were checked at load for the first 10^7 sweep
+ * points; a case past them that breaks one has c->invalid set. */
 void ks_scenario_case(const ks_scenario *s, size_t i, ks_case_buf *buf,
                       ks_case *c);
 

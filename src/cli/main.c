@@ -20,9 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ketasim/export.h"
 #include "ketasim/model.h"
+#include "ketasim/report.h"
 #include "ketasim/run.h"
 #include "ketasim/scenario.h"
+#include "ketasim/units.h"
 
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_CASES = 3, EXIT_IO = 4,
        EXIT_INTERNAL = 5 };
@@ -38,6 +41,8 @@ static void on_signal(int sig) {
 static const char usage[] =
     "usage: ketasim run SCENARIO [-o OUT.h5] [-j THREADS] [--quiet] [--stats]\n"
     "       ketasim check SCENARIO\n"
+    "       ketasim report OUT.h5 [-o REPORT.html] [--below LEVEL]\n"
+    "       ketasim export OUT.h5 [--csv] [-o PREFIX]\n"
     "       ketasim --help | --version\n"
     "\n"
     "  run     simulate every case of SCENARIO, write OUT.h5 (default: the\n"
@@ -45,14 +50,25 @@ static const char usage[] =
     "          Cmax, Tmax and AUC per case and analyte\n"
     "  check   validate SCENARIO and its model without simulating; print the\n"
     "          number of cases and the expected output size\n"
+    "  report  write a self-contained HTML page (charts on a linear and a log\n"
+    "          axis, a table per case) for teaching; default REPORT: OUT's\n"
+    "          name with .html, in the current directory\n"
+    "  export  write tidy tables PREFIX-profiles.csv and PREFIX-metrics.csv;\n"
+    "          default PREFIX: OUT's name without .h5, in the current\n"
+    "          directory\n"
     "\n"
     "options:\n"
-    "  -o, --output FILE    output file (HDF5, netCDF-4/CF layout)\n"
+    "  -o, --output FILE    output file (run: HDF5, netCDF-4/CF layout;\n"
+    "                       report: HTML; export: prefix of the CSV files)\n"
     "  -j, --threads N      threads (default: all cores)\n"
     "  -q, --quiet          print nothing but errors and the final summary\n"
     "      --stats          print integrator statistics per case\n"
     "      --max-output SIZE  refuse a run whose output would exceed SIZE\n"
     "                       (e.g. 500M, 2G; K, M, G, T are powers of 1024)\n"
+    "      --below LEVEL    report: level for 'time until below', e.g. 50 or\n"
+    "                       '50 ng/mL' (default: the scenario's report.below,\n"
+    "                       else its first threshold, else 50 ng/mL)\n"
+    "      --csv            export: CSV tables (the default and only format)\n"
     "\n"
     "exit status: 0 ok, 1 invalid input, 2 usage, 3 some cases failed,\n"
     "             4 I/O error, 5 internal error, 130/143 interrupted\n";
@@ -85,7 +101,8 @@ static int report(const ks_error *err) {
 typedef struct args {
   const char *command, *scenario, *output;
   const char *info; /* --help or --version */
-  int threads, quiet, stats;
+  const char *below; /* report --below */
+  int threads, quiet, stats, csv;
   uint64_t max_output; /* bytes, 0 = no limit */
 } args;
 
@@ -150,6 +167,14 @@ static int parse_args(int argc, char **argv, args *a) {
         return EXIT_USAGE;
       }
       i++;
+    } else if (!strcmp(s, "--below")) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "ketasim: error: option '%s' needs a value\n", s);
+        return EXIT_USAGE;
+      }
+      a->below = argv[++i];
+    } else if (!strcmp(s, "--csv")) {
+      a->csv = 1;
     } else if (!strcmp(s, "-h") || !strcmp(s, "--help") ||
                !strcmp(s, "--version")) {
       a->info = s;
@@ -296,13 +321,30 @@ static void print_warnings(const ks_scenario *s) {
             ks_warning_format(ks_scenario_warning(s, i), line, sizeof line));
 }
 
+/* The scenario's `report` section is read only by `report`: check it here
+ * too, so that a typo shows before a long run rather than after it. */
+static ks_status check_report_section(const ks_scenario *s, ks_error *err) {
+  const ks_model *m = ks_scenario_model(s);
+  const char *names[64];
+  size_t n = ks_model_n_analytes(m) < 64 ? ks_model_n_analytes(m) : 64;
+  for (size_t i = 0; i < n; i++)
+    names[i] = ks_model_analyte_name(m, i);
+  const char *text = ks_scenario_text(s);
+  return ks_report_check_scenario(ks_scenario_path(s), text, strlen(text),
+                                  names, n, err);
+}
+
 static int cmd_run(const args *a, int argc, char **argv) {
   ks_error err;
   ks_error_clear(&err);
   ks_scenario *s = NULL;
   ks_status st = ks_scenario_load(a->scenario, NULL, &s, &err);
-  if (st != KS_OK)
+  if (st == KS_OK)
+    st = check_report_section(s, &err);
+  if (st != KS_OK) {
+    ks_scenario_free(&s);
     return report(&err);
+  }
   print_warnings(s);
   char out[4096], cmdline[4096];
   if (a->output)
@@ -368,8 +410,11 @@ static int cmd_check(const args *a) {
   ks_error err;
   ks_error_clear(&err);
   ks_scenario *s = NULL;
-  if (ks_scenario_load(a->scenario, NULL, &s, &err) != KS_OK)
+  if (ks_scenario_load(a->scenario, NULL, &s, &err) != KS_OK ||
+      check_report_section(s, &err) != KS_OK) {
+    ks_scenario_free(&s);
     return report(&err);
+  }
   print_warnings(s);
   char out[4096];
   if (a->output)
@@ -407,6 +452,82 @@ static int cmd_check(const args *a) {
   return 0;
 }
 
+static void catch_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+/* "50", "50 ng/mL" or "0.05 mg/L" -> ng/mL; a bare number is ng/mL. */
+static int parse_level(const char *text, double *ng_per_ml) {
+  ks_error err;
+  ks_error_clear(&err);
+  ks_quantity q;
+  if (ks_number_parse(text, NULL, ng_per_ml, &err) == KS_OK)
+    return *ng_per_ml > 0 ? 0 : -1;
+  ks_error_clear(&err);
+  if (ks_quantity_parse_as(text, NULL, KS_DIM_CONC, false, "50 ng/mL", &q,
+                           &err) != KS_OK)
+    return -1;
+  *ng_per_ml = q.value * 1000.0; /* mg/L -> ng/mL */
+  return *ng_per_ml > 0 ? 0 : -1;
+}
+
+static int cmd_report(const args *a) {
+  ks_report_options o = ks_report_options_default();
+  if (a->below && parse_level(a->below, &o.below_ng_per_ml) != 0) {
+    fprintf(stderr, "ketasim: error: --below needs a positive concentration "
+                    "such as 50 or '50 ng/mL', got '%s'\n",
+            a->below);
+    return EXIT_USAGE;
+  }
+  char out[4096];
+  if (a->output)
+    snprintf(out, sizeof out, "%s", a->output);
+  else
+    strcat(ks_export_default_prefix(a->scenario, out, sizeof out - 8),
+           ".html");
+  catch_signals();
+  o.stop = &g_stop;
+  ks_error err;
+  ks_error_clear(&err);
+  if (ks_report_write(a->scenario, out, &o, &err) != KS_OK)
+    return report(&err);
+  if (!a->quiet)
+    fprintf(stderr, "ketasim: wrote %s\n", out);
+  return 0;
+}
+
+static int cmd_export(const args *a) {
+  char prefix[4000];
+  if (a->output) {
+    snprintf(prefix, sizeof prefix, "%s", a->output);
+    size_t n = strlen(prefix);
+    if (n > 4 && !strcmp(prefix + n - 4, ".csv"))
+      prefix[n - 4] = '\0'; /* "-o runs.csv" means the prefix "runs" */
+  } else {
+    ks_export_default_prefix(a->scenario, prefix, sizeof prefix);
+  }
+  catch_signals();
+  ks_export_options o = ks_export_options_default();
+  o.stop = &g_stop;
+  ks_export_result res;
+  ks_error err;
+  ks_error_clear(&err);
+  if (ks_export_csv(a->scenario, prefix, &o, &res, &err) != KS_OK)
+    return report(&err);
+  if (!a->quiet && res.profiles_path[0])
+    fprintf(stderr, "ketasim: wrote %s (%zu rows)\n", res.profiles_path,
+            res.profile_rows);
+  if (!a->quiet)
+    fprintf(stderr, "ketasim: wrote %s (%zu rows)%s\n", res.metrics_path,
+            res.metric_rows,
+            res.profiles_path[0] ? "" : "; the file has no profiles");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   args a;
   int rc = parse_args(argc, argv, &a);
@@ -425,16 +546,34 @@ int main(int argc, char **argv) {
     fputs(usage, stderr);
     return EXIT_USAGE;
   }
-  int is_run = !strcmp(a.command, "run"), is_check = !strcmp(a.command, "check");
-  if (!is_run && !is_check) {
+  static const char *const commands[] = {"run", "check", "report", "export"};
+  int cmd = 0;
+  while (cmd < 4 && strcmp(a.command, commands[cmd]) != 0)
+    cmd++;
+  if (cmd == 4) {
     fprintf(stderr, "ketasim: error: unknown command '%s'\n%s", a.command,
             usage);
     return EXIT_USAGE;
   }
   if (!a.scenario) {
-    fprintf(stderr, "ketasim: error: '%s' needs a scenario file\n%s",
-            a.command, usage);
+    fprintf(stderr, "ketasim: error: '%s' needs %s\n%s", a.command,
+            cmd < 2 ? "a scenario file" : "an output file (.h5)", usage);
     return EXIT_USAGE;
   }
-  return is_run ? cmd_run(&a, argc, argv) : cmd_check(&a);
+  if ((a.below && cmd != 2) || (a.csv && cmd != 3)) {
+    fprintf(stderr, "ketasim: error: option '%s' is for 'ketasim %s' only\n",
+            a.below && cmd != 2 ? "--below" : "--csv",
+            a.below && cmd != 2 ? "report" : "export");
+    return EXIT_USAGE;
+  }
+  switch (cmd) {
+  case 0:
+    return cmd_run(&a, argc, argv);
+  case 1:
+    return cmd_check(&a);
+  case 2:
+    return cmd_report(&a);
+  default:
+    return cmd_export(&a);
+  }
 }

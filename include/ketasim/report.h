@@ -1,0 +1,115 @@
+/* ketasim — a teaching report: one self-contained HTML page per output file.
+ *
+ * ks_report_write() reads a ketasim HDF5 output (see ketasim/output.h) and
+ * writes a single HTML file that needs nothing else: no scripts, no fonts, no
+ * images or style sheets from elsewhere (a Content-Security-Policy in the
+ * page forbids them), so it can be projected from a USB stick or mailed. It
+ * holds:
+ *
+ *   - for each analyte (ketamine, norketamine), the concentration-time
+ *     curves on a linear and on a logarithmic concentration axis, drawn as
+ *     inline SVG: one line per case while every arm has at most 12 cases and
+ *     there are at most 28 cases (28 distinct colour and dash combinations
+ *     from the Okabe-Ito palette, readable by colour-blind viewers and in
+ *     grey print; when the cases are every combination of a few subjects and
+ *     a few routes, colour follows the subject and dashes the route);
+ *     otherwise the median and a band from the 5th to the 95th percentile at
+ *     each output time (at most 1500 times, evenly strided) per arm and sweep
+ *     point when there are at most 8 of those, else per arm (case_label)
+ *     when at most 8 arms, else over all cases. Failed cases are left out
+ *     and counted;
+ *   - the reference bands of the scenario's `report` section (below), shaded
+ *     on that analyte's charts and listed with their sources;
+ *   - a table with one row per case (or per group of a band, as median and
+ *     5th-95th percentile): Cmax, Tmax and AUC of each analyte, bioavailability
+ *     relative to the IV arm where there is one, the AUC ratio of the second
+ *     analyte to the first (norketamine/ketamine), the trough for repeated
+ *     doses, and the time after the last dose until the first analyte falls
+ *     and stays below a level;
+ *   - the scenario text, the model, and the versions and command that made
+ *     the data, so a printed page says where it came from.
+ *
+ * Percentile bands come from a histogram of 1024 logarithmic bins spanning
+ * four decades below the largest Cmax, per group and output time: every
+ * case counts, memory stays bounded (about 6 MB: one group at a time), and
+ * a percentile is placed within its bin by interpolation, closer than 1 % to
+ * the exact value. Values below the histogram's floor count as 0.
+ *
+ * Bioavailability F of a case is its dose-normalised AUC of the first
+ * analyte over the output window divided by that of the reference: the case
+ * of the first all-IV arm with the same sweep point, virtual subject, weight,
+ * covariates and modifiers (so an oral dose with rifampicin is compared with
+ * IV with rifampicin). Doses are those of the scenario stored in the file,
+ * which is loaded again with its stored model; F is left out, with a note,
+ * when that cannot be done (a model given as an absolute path is read from
+ * disk). The AUC is truncated at the end of the output window: choose a
+ * window long enough for the drug to be gone.
+ *
+ * Scenario section (optional; every key optional):
+ *
+ *   report:
+ *     note: Compare the oral peak with the IV peak.     # shown under the title
+ *     below: 50 ng/mL       # level for "time until below" [see options]
+ *     bands:                # at most 16
+ *       - {analyte: ketamine, low: 100 ng/mL, high: 250 ng/mL,
+ *          label: "...", source: "..."}   # analyte defaults to the first;
+ *                                         # label and source are required
+ *
+ * The time until below is the file's exact `time_to_below` when the level is
+ * one of its `output.thresholds`; otherwise it is read off the output grid
+ * (log-linear interpolation between the last point above the level and the
+ * next), measured from the last dose of the scenario.
+ *
+ * Not thread-safe (HDF5 is not, in Debian's build).
+ */
+#ifndef KETASIM_REPORT_H
+#define KETASIM_REPORT_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include "ketasim/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ks_report_options {
+  /* Level for "time until the first analyte stays below", ng/mL. NaN: the
+   * scenario's report.below, else the file's first threshold, else
+   * KS_REPORT_DEFAULT_BELOW_NG_PER_ML [NaN]. */
+  double below_ng_per_ml;
+  volatile const sig_atomic_t *stop; /* if set and non-zero: stop, remove the
+                                        temporary file, KS_ERR_INTERRUPTED */
+} ks_report_options;
+
+#define KS_REPORT_DEFAULT_BELOW_NG_PER_ML 50.0
+
+ks_report_options ks_report_options_default(void);
+
+/* Writes the report for `h5_path` to `html_path` (under a temporary name,
+ * renamed when complete). `opts` may be NULL (defaults).
+ *
+ * Errors: KS_ERR_IO when the input cannot be read, is not HDF5 or is
+ * truncated, or the HTML cannot be written (the message names the file);
+ * KS_ERR_INPUT when the input is HDF5 but not a ketasim output, or when the
+ * scenario's `report` section is invalid (file:line:column, the file being
+ * "<h5_path>:scenario_text"); KS_ERR_UNIT for a bad unit there; KS_ERR_HDF5
+ * when a read fails half-way; KS_ERR_ARG for NULL or empty paths or a
+ * below_ng_per_ml that is not positive; KS_ERR_NOMEM; KS_ERR_INTERRUPTED. */
+ks_status ks_report_write(const char *h5_path, const char *html_path,
+                          const ks_report_options *opts, ks_error *err);
+
+/* Checks the `report` section of a scenario, `len` bytes of `text` read from
+ * `file` (for messages), so that `check` and `run` catch a mistake in it
+ * before a long simulation. Band analytes are checked against
+ * analyte_names[0..n_analytes) unless n_analytes is 0. A scenario without the
+ * section is fine. Errors as ks_report_write() for the section. */
+ks_status ks_report_check_scenario(const char *file, const char *text,
+                                   size_t len, const char *const *analyte_names,
+                                   size_t n_analytes, ks_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
