@@ -44,18 +44,18 @@ enum { PATH_LEN = 4096, MSG_LEN = 640, MAX_FILES = 4, MAX_REPEAT = 100 };
 enum { CHECK_CASES = 32 };
 
 typedef enum reference_kind {
-  REF_NONE,         /* no reference: no max_rel_err key */
-  REF_SOLVER,       /* the other solver (exact, or CVODE at rtol 1e-12) */
-  REF_ORAL_CLOSED   /* closed form of the one-compartment oral model */
+  REF_NONE,       /* no reference: no max_rel_err key */
+  REF_SOLVER,     /* the other solver (exact, or CVODE at rtol 1e-12) */
+  REF_ORAL_CLOSED /* closed form of the one-compartment oral model */
 } reference_kind;
 
 typedef struct workload {
   const char *name;
   const char *files[MAX_FILES]; /* relative to the source directory */
   size_t n_files;
-  int inner;             /* each file loaded and run this many times */
+  int inner; /* each file loaded and run this many times */
   int quick_inner;
-  long quick_subjects;   /* subjects per sweep point with --quick; 0 = as is */
+  long quick_subjects; /* subjects per sweep point with --quick; 0 = as is */
   reference_kind ref;
   const char *summary;
 } workload;
@@ -64,20 +64,46 @@ static const workload WORKLOADS[] = {
     {"clinic-series",
      {"bench/clinic-series-2d.yaml", "bench/clinic-series-3d.yaml",
       "bench/clinic-series-4d.yaml", "bench/clinic-series-5d.yaml"},
-     4, 1, 1, 2, REF_SOLVER,
+     4,
+     1,
+     1,
+     2,
+     REF_SOLVER,
      "bench model, 4 intervals x 4 doses x 4 weights x 250 subjects, profiles"},
     {"clinic-series-ketamine",
      {"bench/clinic-series-ketamine-2d.yaml",
       "bench/clinic-series-ketamine-3d.yaml",
       "bench/clinic-series-ketamine-4d.yaml",
       "bench/clinic-series-ketamine-5d.yaml"},
-     4, 1, 1, 2, REF_SOLVER,
+     4,
+     1,
+     1,
+     2,
+     REF_SOLVER,
      "the clinic-series sweep on models/ketamine.yaml"},
-    {"daily-oral", {"bench/daily-oral.yaml"}, 1, 1, 1, 50, REF_ORAL_CLOSED,
+    {"daily-oral",
+     {"bench/daily-oral.yaml"},
+     1,
+     1,
+     1,
+     50,
+     REF_ORAL_CLOSED,
      "one-compartment oral, 100 mg every 24 h x 28, 10,000 subjects"},
-    {"route-comparison", {"scenarios/route-comparison.yaml"}, 1, 50, 10, 0,
-     REF_NONE, "scenarios/route-comparison.yaml as is, loaded and run 50 times"},
-    {"million", {"bench/million.yaml"}, 1, 1, 1, 32, REF_NONE,
+    {"route-comparison",
+     {"scenarios/route-comparison.yaml"},
+     1,
+     50,
+     10,
+     0,
+     REF_NONE,
+     "scenarios/route-comparison.yaml as is, loaded and run 50 times"},
+    {"million",
+     {"bench/million.yaml"},
+     1,
+     1,
+     1,
+     32,
+     REF_NONE,
      "clinic-series sweep, 1,000,000 cases, 14 d, metrics only"},
 };
 enum { N_WORKLOADS = sizeof WORKLOADS / sizeof WORKLOADS[0] };
@@ -132,7 +158,8 @@ static double now_s(void) {
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-static void set_msg(char *buf, size_t size, const char *fmt, ...) {
+static void
+set_msg(char *buf, size_t size, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(buf, size, fmt, ap);
@@ -299,8 +326,8 @@ static int rewrite_subjects(sbuf *b, const char *line, size_t n,
 
 /* The scenario text with the changes applied: subjects per sweep point
  * (subjects >= 0) and tight tolerances (the `solver:` section replaced). */
-static char *rewrite_scenario(const char *text, const char *dir,
-                              long subjects, int tight, int *replaced) {
+static char *rewrite_scenario(const char *text, const char *dir, long subjects,
+                              int tight, int *replaced) {
   sbuf b = {0};
   int in_population = 0, in_solver = 0;
   *replaced = 0;
@@ -348,8 +375,8 @@ static void prepared_remove(prepared *p) {
   p->is_temp = 0;
 }
 
-static int prepare(const options *o, const char *file, long subjects,
-                   int tight, prepared *p, char *msg) {
+static int prepare(const options *o, const char *file, long subjects, int tight,
+                   prepared *p, char *msg) {
   char rel[PATH_LEN];
   memset(p, 0, sizeof *p);
   set_msg(rel, sizeof rel, "%s/%s", o->source_dir, file);
@@ -368,9 +395,9 @@ static int prepare(const options *o, const char *file, long subjects,
   p->so.n_model_path = 2;
   char *text = read_text(p->path);
   int replaced = 0;
-  char *copy = text ? rewrite_scenario(text, p->dirs[0], subjects, tight,
-                                       &replaced)
-                    : NULL;
+  char *copy =
+      text ? rewrite_scenario(text, p->dirs[0], subjects, tight, &replaced)
+           : NULL;
   free(text);
   if (!copy) {
     set_msg(msg, MSG_LEN, "%s: cannot read or copy the scenario", p->path);
@@ -396,8 +423,7 @@ static int prepare(const options *o, const char *file, long subjects,
 static int load(const prepared *p, ks_scenario **s, char *msg) {
   ks_error err;
   ks_error_clear(&err);
-  if (ks_scenario_load(p->path, p->is_temp ? &p->so : NULL, s, &err) !=
-      KS_OK) {
+  if (ks_scenario_load(p->path, p->is_temp ? &p->so : NULL, s, &err) != KS_OK) {
     error_msg(&err, msg, MSG_LEN);
     return -1;
   }
@@ -417,8 +443,7 @@ static void add_result(measure *m, const ks_run_result *r) {
   m->bytes += r->bytes_written;
   m->run_s += r->wall_s;
   if (r->n_failed && !m->first_failure[0])
-    set_msg(m->first_failure, sizeof m->first_failure, "%s",
-            r->first_failure);
+    set_msg(m->first_failure, sizeof m->first_failure, "%s", r->first_failure);
 }
 
 /* Loads, runs and frees one scenario file; the time includes all three. */
@@ -464,8 +489,7 @@ static void measure_workload(const options *o, const workload *w, int solver,
   memset(m, 0, sizeof *m);
   m->threads = o->threads > 0 ? o->threads : omp_get_max_threads();
   char out_path[PATH_LEN];
-  set_msg(out_path, sizeof out_path, "%s/run-%ld.h5", g_tmpdir,
-          (long)getpid());
+  set_msg(out_path, sizeof out_path, "%s/run-%ld.h5", g_tmpdir, (long)getpid());
   int inner = o->quick ? w->quick_inner : w->inner;
   for (size_t f = 0; f < w->n_files; f++) {
     prepared p;
@@ -567,8 +591,7 @@ static int run_cases(const prepared *p, ks_solver_method method, size_t n,
     return -1;
   }
   if (r.n_failed) {
-    set_msg(msg, MSG_LEN, "%zu failed cases: %s", r.n_failed,
-            r.first_failure);
+    set_msg(msg, MSG_LEN, "%zu failed cases: %s", r.n_failed, r.first_failure);
     return -1;
   }
   return 0;
@@ -732,16 +755,15 @@ static int oral_reference(const prepared *p, const char *path,
   return rc;
 }
 
-static int check_file(const options *o, const workload *w, size_t f,
-                      int solver, accuracy *acc) {
+static int check_file(const options *o, const workload *w, size_t f, int solver,
+                      accuracy *acc) {
   char path[PATH_LEN];
   set_msg(path, sizeof path, "%s/acc-test-%ld.h5", g_tmpdir, (long)getpid());
   prepared p;
   profiles tested = {0}, ref = {0};
   int rc = prepare(o, w->files[f], o->subjects, 0, &p, acc->error);
   if (rc == 0)
-    rc = run_cases(&p, solver_method(solver), CHECK_CASES, o, path,
-                   acc->error);
+    rc = run_cases(&p, solver_method(solver), CHECK_CASES, o, path, acc->error);
   if (rc == 0)
     rc = read_profiles(path, &tested, acc->error);
   if (rc == 0 && w->ref == REF_SOLVER) {
@@ -921,7 +943,7 @@ static void print_line(const options *o, const workload *w, int solver,
     else
       printf("null");
     json_count("cases_checked", acc ? acc->cases_checked : 0,
-                ok && acc && acc->ok);
+               ok && acc && acc->ok);
     if (ok && acc && !acc->ok) {
       printf(", \"reference_error\": ");
       json_string(acc->error);
@@ -985,13 +1007,12 @@ static int bench_one(const options *o, const workload *w, int solver) {
  */
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: ketasim-bench [--quick] [--workload NAME[,NAME...]] "
-          "[--solver cvode|exact|both]\n"
-          "                     [--threads N] [--subjects N] [--repeat N] "
-          "[--source-dir DIR] [--list]\n"
-          "Runs the benchmark workloads and prints one JSON object per line "
-          "for each workload and solver.\n");
+  fprintf(f, "usage: ketasim-bench [--quick] [--workload NAME[,NAME...]] "
+             "[--solver cvode|exact|both]\n"
+             "                     [--threads N] [--subjects N] [--repeat N] "
+             "[--source-dir DIR] [--list]\n"
+             "Runs the benchmark workloads and prints one JSON object per line "
+             "for each workload and solver.\n");
 }
 
 static int parse_long(const char *s, long lo, long hi, long *v) {

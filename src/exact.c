@@ -2,14 +2,16 @@
 #include <string.h>
 
 #include "expm_internal.h"
-#include "lapack_internal.h"
 #include "ketasim/metrics.h"
 #include "ketasim/solver.h"
+#include "lapack_internal.h"
 #include "util_internal.h"
 
-#define KS_EXACT_CACHE 8 /* propagators kept per case (distinct step lengths) */
-#define KS_EXACT_SUB 16  /* sub-steps of a step in which a profile turns */
-#define KS_EXACT_LEVELS 3 /* refinement levels: steps of h/16, h/256, h/4096 */
+#define KS_EXACT_CACHE 8  /* propagators kept per case (distinct step lengths) \
+                           */
+#define KS_EXACT_SUB 16   /* sub-steps of a step in which a profile turns */
+#define KS_EXACT_LEVELS 3 /* refinement levels: steps of h/16, h/256, h/4096   \
+                           */
 #define KS_EXACT_MAX_ANALYTES 16
 
 typedef struct prop {
@@ -32,11 +34,11 @@ struct ks_exact {
   int modal;
   size_t ns; /* state length: n, or 2 nc in modal form */
   double *lam, *vr, *vi, *gv, *vo, *wm, *scratch; /* wm: V^-1 u */
-  double *vl;                          /* vo * lam, per analyte */
-  double vw[KS_EXACT_MAX_ANALYTES];    /* vo . wm, per analyte */
+  double *vl;                                     /* vo * lam, per analyte */
+  double vw[KS_EXACT_MAX_ANALYTES];               /* vo . wm, per analyte */
   int *ipiv;
   ks_expm *w;
-  double *kd;  /* dense K, N x N row-major */
+  double *kd; /* dense K, N x N row-major */
   double *aug, *e;
   prop cache[KS_EXACT_CACHE];
   size_t n_cache, evict, last;
@@ -53,10 +55,9 @@ void ks_exact_free(ks_exact **ep) {
   ks__expm_free(&e->w);
   for (size_t i = 0; i < KS_EXACT_CACHE; i++)
     ks__free(e->cache[i].m);
-  void *p[] = {e->kd,  e->aug, e->e,  e->in_comp, e->x,       e->xn,
-               e->u,   e->r,   e->auc0, e->acc,   e->lam,     e->vr,
-               e->vi,  e->gv,  e->vo, e->wm,      e->scratch, e->ipiv,
-               e->vl};
+  void *p[] = {e->kd, e->aug,  e->e,       e->in_comp, e->x,  e->xn, e->u,
+               e->r,  e->auc0, e->acc,     e->lam,     e->vr, e->vi, e->gv,
+               e->vo, e->wm,   e->scratch, e->ipiv,    e->vl};
   for (size_t i = 0; i < 2 * KS_EXACT_LEVELS; i++)
     ks__free(e->lvl[i]);
   for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
@@ -85,10 +86,13 @@ ks_status ks_exact_create(const ks_model *m, ks_exact **out, ks_error *err) {
   ok &= (e->vr = ks__calloc(nc * nc, sizeof(double))) != NULL;
   ok &= (e->vi = ks__calloc(nc * nc, sizeof(double))) != NULL;
   ok &= (e->gv = ks__calloc((e->n - nc) * nc + 1, sizeof(double))) != NULL;
-  ok &= (e->vo = ks__calloc(KS_EXACT_MAX_ANALYTES * nc, sizeof(double))) != NULL;
-  ok &= (e->vl = ks__calloc(KS_EXACT_MAX_ANALYTES * nc, sizeof(double))) != NULL;
+  ok &=
+      (e->vo = ks__calloc(KS_EXACT_MAX_ANALYTES * nc, sizeof(double))) != NULL;
+  ok &=
+      (e->vl = ks__calloc(KS_EXACT_MAX_ANALYTES * nc, sizeof(double))) != NULL;
   ok &= (e->wm = ks__calloc(nc, sizeof(double))) != NULL;
-  ok &= (e->scratch = ks__calloc(3 * nc * nc + 16 * nc, sizeof(double))) != NULL;
+  ok &=
+      (e->scratch = ks__calloc(3 * nc * nc + 16 * nc, sizeof(double))) != NULL;
   ok &= (e->ipiv = ks__calloc(nc, sizeof(int))) != NULL;
   ok &= (e->in_comp = ks__calloc(e->nc, sizeof(size_t))) != NULL;
   ok &= (e->x = ks__calloc(ns, sizeof(double))) != NULL;
@@ -107,7 +111,8 @@ ks_status ks_exact_create(const ks_model *m, ks_exact **out, ks_error *err) {
   return KS_OK;
 }
 
-/* ---- propagators ---------------------------------------------------------- */
+/* ---- propagators ----------------------------------------------------------
+ */
 
 static int same_h(double a, double b) {
   double d = a > b ? a - b : b - a, m = a > 0 ? a : -a; /* no libm calls */
@@ -224,7 +229,8 @@ static void apply(const ks_exact *e, const double *restrict p,
   }
 }
 
-/* ---- a case ----------------------------------------------------------------- */
+/* ---- a case -----------------------------------------------------------------
+ */
 
 typedef struct ctx {
   ks_exact *e;
@@ -523,7 +529,8 @@ static int try_modal(ks_exact *e) {
   int nc = (int)e->nc, n = (int)e->n, info = 0, lwork = 8 * nc + 16;
   if (nc == 0)
     return 0;
-  double *a = e->scratch, *wi = a + nc * nc, *vr = wi + nc, *work = vr + nc * nc;
+  double *a = e->scratch, *wi = a + nc * nc, *vr = wi + nc,
+         *work = vr + nc * nc;
   for (int i = 0; i < nc; i++) /* column-major copy of K_c */
     for (int j = 0; j < nc; j++)
       a[j * nc + i] = e->kd[(size_t)i * (size_t)n + (size_t)j];
@@ -582,7 +589,8 @@ static void setup_case(ks_exact *e, const ks_system *sys,
                        const ks_schedule *sch) {
   memset(e->kd, 0, e->n * e->n * sizeof *e->kd);
   for (size_t i = 0; i < sys->nnz; i++)
-    e->kd[(size_t)sys->k_row[i] * e->n + (size_t)sys->k_col[i]] += sys->k_val[i];
+    e->kd[(size_t)sys->k_row[i] * e->n + (size_t)sys->k_col[i]] +=
+        sys->k_val[i];
   e->n_in = 0;
   for (size_t i = 0; i < sch->n_infusions; i++) {
     size_t cmp = sch->infusions[i].compartment, j = 0;
@@ -609,13 +617,11 @@ static void finish(ctx *c) {
     memcpy(o->final_state, x, e->n * sizeof *x);
   for (size_t a = 0; c->metrics && a < c->n_analytes; a++) {
     ks_metrics_acc *acc = &e->acc[a];
-    o->cmax_ng_per_ml[a] = acc->cmax;
-    o->tmax_h[a] = acc->tmax;
-    o->cmin_ng_per_ml[a] = acc->cmin;
-    for (size_t j = 0; j < o->n_thresholds; j++)
-      o->time_above_h[a * o->n_thresholds + j] = acc->time_above[j];
-    if (o->n_thresholds)
-      ks_metrics_finish(acc, o->time_to_below_h + a * o->n_thresholds);
+    size_t nt = o->n_thresholds;
+    ks_metrics_results(acc, &o->cmax_ng_per_ml[a], &o->tmax_h[a],
+                       &o->cmin_ng_per_ml[a],
+                       nt ? o->time_above_h + a * nt : NULL,
+                       nt ? o->time_to_below_h + a * nt : NULL);
   }
 }
 
@@ -634,8 +640,10 @@ ks_status ks_exact_run(ks_exact *e, const ks_system *sys,
   if (n_times == 0)
     return KS_OK;
   setup_case(e, sys, sch);
-  ctx c = {e, sys, times, n_times, analytes, n_analytes, out,
-           out->cmax_ng_per_ml != NULL, st, {0}, {0}, {0}, {0}, {0}, {0}, 1};
+  ctx c = {e,        sys,        times, n_times,
+           analytes, n_analytes, out,   out->cmax_ng_per_ml != NULL,
+           st,       {0},        {0},   {0},
+           {0},      {0},        {0},   1};
   for (size_t a = 0; a < n_analytes; a++) {
     c.obs[a] = ks_model_analyte_observed(sys->model, analytes[a]);
     c.scale[a] = sys->obs_inv_volume[analytes[a]] * 1e3;

@@ -9,7 +9,7 @@
 struct ks_expm {
   size_t cap;
   double *a2, *a4, *a6, *a8, *u, *v, *t, *p, *q;
-  double **cols;      /* column pointers into q for the LU */
+  double **cols; /* column pointers into q for the LU */
   sunindextype *piv;
   double *rhs;
 };
@@ -36,8 +36,7 @@ void ks__expm_free(ks_expm **wp) {
   if (!wp || !*wp)
     return;
   ks_expm *w = *wp;
-  double *bufs[] = {w->a2, w->a4, w->a6, w->a8, w->u,
-                    w->v,  w->t,  w->p,  w->q};
+  double *bufs[] = {w->a2, w->a4, w->a6, w->a8, w->u, w->v, w->t, w->p, w->q};
   for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
     ks__free(bufs[i]);
   ks__free(w->cols);
@@ -168,8 +167,8 @@ int ks__expm(ks_expm *w, size_t d, const double *a, double *e) {
       w->q[j * d + i] = w->v[i * d + j] - w->u[i * d + j];
   for (size_t j = 0; j < d; j++)
     w->cols[j] = w->q + j * d;
-  if (SUNDlsMat_denseGETRF(w->cols, (sunindextype)d, (sunindextype)d,
-                           w->piv) != 0)
+  if (SUNDlsMat_denseGETRF(w->cols, (sunindextype)d, (sunindextype)d, w->piv) !=
+      0)
     return -1;
   for (size_t j = 0; j < d; j++) {
     for (size_t i = 0; i < d; i++)

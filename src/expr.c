@@ -83,10 +83,9 @@ static ks_status parse_number(compiler *c) {
     while (isdigit((unsigned char)s[i]))
       i++;
   }
-  if ((s[i] == 'e' || s[i] == 'E') &&
-      (isdigit((unsigned char)s[i + 1]) ||
-       ((s[i + 1] == '-' || s[i + 1] == '+') &&
-        isdigit((unsigned char)s[i + 2])))) {
+  if ((s[i] == 'e' || s[i] == 'E') && (isdigit((unsigned char)s[i + 1]) ||
+                                       ((s[i + 1] == '-' || s[i + 1] == '+') &&
+                                        isdigit((unsigned char)s[i + 2])))) {
     i += 2;
     while (isdigit((unsigned char)s[i]))
       i++;

@@ -5,12 +5,12 @@
 
 /* Eigenvalues (wr + i wi) and right eigenvectors (vr) of a general matrix. */
 void dgeev_(const char *jobvl, const char *jobvr, const int *n, double *a,
-            const int *lda, double *wr, double *wi, double *vl,
-            const int *ldvl, double *vr, const int *ldvr, double *work,
-            const int *lwork, int *info);
+            const int *lda, double *wr, double *wi, double *vl, const int *ldvl,
+            double *vr, const int *ldvr, double *work, const int *lwork,
+            int *info);
 
 /* Solves A X = B by LU with partial pivoting; X overwrites B. */
-void dgesv_(const int *n, const int *nrhs, double *a, const int *lda,
-            int *ipiv, double *b, const int *ldb, int *info);
+void dgesv_(const int *n, const int *nrhs, double *a, const int *lda, int *ipiv,
+            double *b, const int *ldb, int *info);
 
 #endif

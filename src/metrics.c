@@ -88,8 +88,8 @@ static void monotone_piece(ks_metrics_acc *acc, double a, double b, double ca,
   }
 }
 
-void ks_metrics_step(ks_metrics_acc *acc, double t0, double t1,
-                     ks_profile_fn f, void *ctx) {
+void ks_metrics_step(ks_metrics_acc *acc, double t0, double t1, ks_profile_fn f,
+                     void *ctx) {
   double a = fmax(t0, acc->t_first), b = fmin(t1, acc->t_last);
   if (!(b > a))
     return;
@@ -121,12 +121,26 @@ void ks_metrics_finish(ks_metrics_acc *acc, double *time_to_below) {
       v = (double)NAN; /* still above at the end of the window */
     else if (isnan(acc->last_dose_h))
       v = (double)NAN;
-    else if (isnan(acc->last_above[k]) || acc->last_above[k] <= acc->last_dose_h)
+    else if (isnan(acc->last_above[k]) ||
+             acc->last_above[k] <= acc->last_dose_h)
       v = 0.0;
     else
       v = acc->last_above[k] - acc->last_dose_h;
     time_to_below[k] = v;
   }
+}
+
+void ks_metrics_results(ks_metrics_acc *acc, double *cmax, double *tmax_h,
+                        double *cmin, double *time_above_h,
+                        double *time_to_below_h) {
+  *cmax = acc->cmax;
+  *tmax_h = acc->tmax;
+  *cmin = acc->cmin;
+  if (acc->n_thresholds == 0)
+    return;
+  memcpy(time_above_h, acc->time_above,
+         acc->n_thresholds * sizeof *time_above_h);
+  ks_metrics_finish(acc, time_to_below_h);
 }
 
 void ks_metrics_peak(const double *conc, const double *times_h, size_t n,

@@ -9,7 +9,8 @@
 #include "util_internal.h"
 
 #define NONE ((size_t)-1)
-#define SINK_OUT ((size_t)-2) /* destination: the analyte's elimination sink */
+#define SINK_OUT ((size_t)-2) /* destination: the analyte's elimination sink   \
+                               */
 
 typedef struct analyte {
   const char *name;
@@ -24,10 +25,10 @@ typedef struct srcpos {
 
 typedef struct parameter {
   const char *name;
-  srcpos at; /* its name */
-  int is_base;          /* value given; otherwise expression */
-  double value;         /* typical value, internal units (per kg if per_body) */
-  int per_body;         /* value is per kg of body weight */
+  srcpos at;    /* its name */
+  int is_base;  /* value given; otherwise expression */
+  double value; /* typical value, internal units (per kg if per_body) */
+  int per_body; /* value is per kg of body weight */
   double weight_exponent;
   double omega;
   ks_dims dims; /* after multiplying per-body values by the weight */
@@ -64,7 +65,7 @@ typedef struct compartment {
 } compartment;
 
 typedef struct dest {
-  size_t comp; /* compartment, or SINK_OUT */
+  size_t comp;       /* compartment, or SINK_OUT */
   ks_expr *fraction; /* NULL = 1 */
   size_t slot;       /* index into K for this contribution */
   srcpos at;         /* its fraction, or its name if it has none */
@@ -197,7 +198,8 @@ static ks_status read_analytes(reader *r, const ks_ynode *node) {
   if (rc != KS_OK)
     return rc;
   if (node->n == 0)
-    return ks_error_set(r->err, KS_ERR_MODEL, &(ks_srcloc){r->doc->file, node->line, node->column},
+    return ks_error_set(r->err, KS_ERR_MODEL,
+                        &(ks_srcloc){r->doc->file, node->line, node->column},
                         "a model needs at least one analyte");
   ks_model *m = r->m;
   m->n_analytes = node->n;
@@ -232,8 +234,8 @@ static ks_status read_analytes(reader *r, const ks_ynode *node) {
 
 static ks_status read_base_parameter(reader *r, const ks_ynode *p,
                                      parameter *par) {
-  static const char *const keys[] = {"value", "weight_exponent", "omega",
-                                     "source", "description", "unit_note"};
+  static const char *const keys[] = {"value",  "weight_exponent", "omega",
+                                     "source", "description",     "unit_note"};
   ks_status rc = ks__schema_keys(r->doc, p, keys, 6, "a parameter", r->err);
   const ks_ynode *v = ks__ymap_get(p, "value");
   const ks_ynode *src = ks__ymap_get(p, "source");
@@ -281,8 +283,8 @@ static ks_status read_base_parameter(reader *r, const ks_ynode *p,
   const ks_ynode *we = ks__ymap_get(p, "weight_exponent");
   const ks_ynode *om = ks__ymap_get(p, "omega");
   if (we)
-    rc = ks__schema_number(r->doc, we, "weight_exponent",
-                           &par->weight_exponent, r->err);
+    rc = ks__schema_number(r->doc, we, "weight_exponent", &par->weight_exponent,
+                           r->err);
   if (rc == KS_OK && we && par->per_body) {
     ks_srcloc loc = ks__yloc(r->doc, we);
     rc = ks_error_set(r->err, KS_ERR_MODEL, &loc,
@@ -403,8 +405,7 @@ static ks_status read_levels(reader *r, const ks_ynode *lv, covariate *cv) {
 }
 
 static ks_status read_covariates(reader *r, const ks_ynode *node) {
-  ks_status rc =
-      ks__schema_kind(r->doc, node, KS_YMAP, "'covariates'", r->err);
+  ks_status rc = ks__schema_kind(r->doc, node, KS_YMAP, "'covariates'", r->err);
   if (rc != KS_OK)
     return rc;
   ks_model *m = r->m;
@@ -415,8 +416,8 @@ static ks_status read_covariates(reader *r, const ks_ynode *node) {
     return nomem(r);
   rc = read_name_list(r, node, "covariate", &names);
   for (size_t i = 0; rc == KS_OK && i < node->n; i++) {
-    static const char *const keys[] = {"subject", "unit", "levels", "default",
-                                       "description", "source"};
+    static const char *const keys[] = {"subject", "unit",        "levels",
+                                       "default", "description", "source"};
     const ks_ynode *c = node->items[i], *sk, *def;
     covariate *cv = &m->covs[i];
     cv->name = names[i];
@@ -428,8 +429,8 @@ static ks_status read_covariates(reader *r, const ks_ynode *node) {
     if (rc == KS_OK)
       rc = ks__schema_kind(r->doc, sk, KS_YSCALAR, "'subject'", r->err);
     if (rc == KS_OK)
-      rc = ks__schema_require(r->doc, c, "default", "a covariate", &def,
-                              r->err);
+      rc =
+          ks__schema_require(r->doc, c, "default", "a covariate", &def, r->err);
     if (rc != KS_OK)
       break;
     cv->subject_key = sk->text;
@@ -451,7 +452,8 @@ static ks_status read_covariates(reader *r, const ks_ynode *node) {
       }
     if (rc != KS_OK)
       break;
-    const ks_ynode *unit = ks__ymap_get(c, "unit"), *lv = ks__ymap_get(c, "levels");
+    const ks_ynode *unit = ks__ymap_get(c, "unit"),
+                   *lv = ks__ymap_get(c, "levels");
     if ((unit != NULL) == (lv != NULL)) {
       ks_srcloc loc = ks__yloc(r->doc, c);
       rc = ks_error_set(r->err, KS_ERR_MODEL, &loc,
@@ -469,9 +471,9 @@ static ks_status read_covariates(reader *r, const ks_ynode *node) {
       rc = read_levels(r, lv, cv);
     }
     if (rc == KS_OK)
-      rc = ks_model_covariate_parse(m, i, def->text,
-                                     &(ks_srcloc){r->doc->file, def->line, def->column},
-                                     &cv->default_value, r->err);
+      rc = ks_model_covariate_parse(
+          m, i, def->text, &(ks_srcloc){r->doc->file, def->line, def->column},
+          &cv->default_value, r->err);
   }
   ks__free(names);
   return rc;
@@ -545,8 +547,7 @@ static ks_status read_modifiers(reader *r, const ks_ynode *node) {
 }
 
 static ks_status read_parameters(reader *r, const ks_ynode *node) {
-  ks_status rc =
-      ks__schema_kind(r->doc, node, KS_YMAP, "'parameters'", r->err);
+  ks_status rc = ks__schema_kind(r->doc, node, KS_YMAP, "'parameters'", r->err);
   if (rc != KS_OK)
     return rc;
   ks_model *m = r->m;
@@ -768,7 +769,8 @@ static ks_status read_target(reader *r, const ks_ynode *node, target *t) {
                                      "description"};
   ks_model *m = r->m;
   const ks_ynode *to;
-  ks_status rc = ks__schema_kind(r->doc, node, KS_YMAP, "a route target", r->err);
+  ks_status rc =
+      ks__schema_kind(r->doc, node, KS_YMAP, "a route target", r->err);
   if (rc == KS_OK)
     rc = ks__schema_keys(r->doc, node, keys, 5, "a route target", r->err);
   if (rc == KS_OK)
@@ -881,10 +883,9 @@ static ks_status read_observe(reader *r, const ks_ynode *node) {
                           "no concentration",
                           c->text);
     if (m->comps[ci].analyte != a)
-      return ks_error_set(r->err, KS_ERR_MODEL, &loc,
-                          "compartment '%s' holds %s, not %s", c->text,
-                          m->analyte_names[m->comps[ci].analyte],
-                          m->analyte_names[a]);
+      return ks_error_set(
+          r->err, KS_ERR_MODEL, &loc, "compartment '%s' holds %s, not %s",
+          c->text, m->analyte_names[m->comps[ci].analyte], m->analyte_names[a]);
     m->analytes[a].observed = ci;
   }
   for (size_t a = 0; rc == KS_OK && a < m->n_analytes; a++)
@@ -925,15 +926,14 @@ static ks_status build_pattern(reader *r) {
     transfer *t = &m->transfers[i];
     t->diag_slot = slot_for(m, cap, (int)t->from, (int)t->from);
     for (size_t d = 0; d < t->n_dest; d++) {
-      size_t row = t->dests[d].comp == SINK_OUT
-                       ? nc + m->comps[t->from].analyte
-                       : t->dests[d].comp;
+      size_t row = t->dests[d].comp == SINK_OUT ? nc + m->comps[t->from].analyte
+                                                : t->dests[d].comp;
       t->dests[d].slot = slot_for(m, cap, (int)row, (int)t->from);
     }
   }
   for (size_t a = 0; a < na; a++)
-    m->auc_slot[a] = slot_for(m, cap, (int)(nc + na + a),
-                              (int)m->analytes[a].observed);
+    m->auc_slot[a] =
+        slot_for(m, cap, (int)(nc + na + a), (int)m->analytes[a].observed);
   /* Row-major order makes the right-hand side loop stream through y. */
   for (size_t i = 1; i < m->nnz; i++)
     for (size_t j = i; j > 0 && (m->k_row[j - 1] > m->k_row[j] ||
@@ -973,18 +973,19 @@ static ks_status build_pattern(reader *r) {
 
 static ks_status read_model(reader *r) {
   static const char *const keys[] = {
-      "model",      "description",  "references", "reference_weight",
-      "analytes",   "covariates",   "parameters",   "modifiers",
-      "compartments", "transfers",  "routes",       "observe",
+      "model",        "description", "references", "reference_weight",
+      "analytes",     "covariates",  "parameters", "modifiers",
+      "compartments", "transfers",   "routes",     "observe",
       "notes"};
   const ks_ydoc *doc = r->doc;
   const ks_ynode *root = doc->root;
   if (!root || root->kind != KS_YMAP)
-    return ks_error_set(r->err, KS_ERR_MODEL,
-                        &(ks_srcloc){doc->file, root ? root->line : 1, root ? root->column : 1},
-                        "a model file must be a mapping with 'model', "
-                        "'analytes', 'parameters', 'compartments', "
-                        "'transfers', 'routes' and 'observe'");
+    return ks_error_set(
+        r->err, KS_ERR_MODEL,
+        &(ks_srcloc){doc->file, root ? root->line : 1, root ? root->column : 1},
+        "a model file must be a mapping with 'model', "
+        "'analytes', 'parameters', 'compartments', "
+        "'transfers', 'routes' and 'observe'");
   ks_status rc = ks__schema_keys(doc, root, keys, 13, "a model file", r->err);
   const ks_ynode *n;
   if (rc == KS_OK)
@@ -1269,8 +1270,7 @@ ks_status ks_system_create(const ks_model *m, ks_system **out, ks_error *err) {
     s->targets = ks__calloc(n_targets ? n_targets : 1, sizeof *s->targets);
   }
   if (!s || !s->param || !s->factor || !s->k_row || !s->k_col || !s->k_val ||
-      !s->inv_volume || !s->obs_inv_volume || !s->route_first ||
-      !s->targets) {
+      !s->inv_volume || !s->obs_inv_volume || !s->route_first || !s->targets) {
     ks_system_free(&s);
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
   }
@@ -1435,12 +1435,12 @@ static ks_status eval_routes(ks_system *s, ks_error *err) {
       sum += o->fraction;
     }
     if (fabs(sum - 1.0) > 1e-9)
-      return ks_error_set(err, KS_ERR_MODEL,
-                          &(ks_srcloc){m->doc->file, ro->at.line,
-                                       ro->at.column},
-                          "the fractions of route '%s' add up to %.10g, not 1 "
-                          "(send a lost fraction to a compartment of its own)",
-                          ro->name, sum);
+      return ks_error_set(
+          err, KS_ERR_MODEL,
+          &(ks_srcloc){m->doc->file, ro->at.line, ro->at.column},
+          "the fractions of route '%s' add up to %.10g, not 1 "
+          "(send a lost fraction to a compartment of its own)",
+          ro->name, sum);
   }
   return KS_OK;
 }
@@ -1461,8 +1461,7 @@ void ks_system_rhs(const ks_system *s, const double *y, const double *u,
   size_t n = s->n_states;
   if (u) {
     memcpy(dy, u, s->n_compartments * sizeof *dy);
-    memset(dy + s->n_compartments, 0,
-           (n - s->n_compartments) * sizeof *dy);
+    memset(dy + s->n_compartments, 0, (n - s->n_compartments) * sizeof *dy);
   } else {
     memset(dy, 0, n * sizeof *dy);
   }

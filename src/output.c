@@ -13,6 +13,8 @@
 
 #include "ketasim/output.h"
 
+#include "output_internal.h"
+
 #include "alloc_internal.h"
 #include "version_internal.h"
 
@@ -292,7 +294,7 @@ static ks_status check_target(const char *path, const char *dir,
   return KS_OK;
 }
 
-static int is_reserved(const char *name) {
+int ks__output_name_reserved(const char *name) {
   for (size_t i = 0; i < sizeof ks_reserved_names / sizeof *ks_reserved_names;
        i++)
     if (strcmp(name, ks_reserved_names[i]) == 0)
@@ -311,7 +313,7 @@ static ks_status check_case_vars(const ks_output_layout *l, ks_error *err) {
                           "output layout: case variable %zu has an invalid "
                           "name '%s'",
                           i, or_empty(name));
-    if (is_reserved(name))
+    if (ks__output_name_reserved(name))
       return ks_error_set(err, KS_ERR_ARG, NULL,
                           "output layout: case variable name '%s' is reserved",
                           name);

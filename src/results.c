@@ -4,6 +4,7 @@
  * extents are checked against the dimensions before anything is allocated or
  * read, so a foreign or damaged file gives an error naming the file and the
  * variable, never an out-of-bounds read or an absurd allocation. */
+#include "output_internal.h"
 #include "results_internal.h"
 
 #include <errno.h>
@@ -443,34 +444,6 @@ static ks_status read_provenance(reader *rd) {
   return KS_OK;
 }
 
-/* Names that are the file's own, never a case variable. */
-static int is_reserved(const char *name) {
-  static const char *const names[] = {"case",
-                                      "analyte",
-                                      "time",
-                                      "compartment",
-                                      "parameter",
-                                      "threshold",
-                                      "concentration",
-                                      "amount",
-                                      "cmax",
-                                      "tmax",
-                                      "auc",
-                                      "cmin",
-                                      "time_above",
-                                      "time_to_below",
-                                      "case_label",
-                                      "status",
-                                      "parameter_units",
-                                      "parameter_value",
-                                      "scenario_text",
-                                      "model_text"};
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (!strcmp(name, names[i]))
-      return 1;
-  return 0;
-}
-
 typedef struct var_scan {
   reader *rd;
   hid_t case_ds;
@@ -491,7 +464,7 @@ static herr_t collect_var(hid_t group, const char *name, const ks_link_info *li,
                           void *data) {
   var_scan *vs = data;
   (void)li;
-  if (is_reserved(name))
+  if (ks__output_name_reserved(name))
     return 0;
   hid_t ds = H5Dopen2(group, name, H5P_DEFAULT);
   if (ds < 0) {

@@ -55,9 +55,10 @@ typedef struct block {
 } block;
 
 static void block_free(block *b) {
-  void *ptrs[] = {b->conc,  b->amount, b->cmax,   b->tmax, b->auc,
-                  b->cmin,  b->above,  b->below,  b->params, b->nums,
-                  (void *)b->strs, b->status, (void *)b->labels, b->msg};
+  void *ptrs[] = {
+      b->conc,         b->amount, b->cmax,           b->tmax,   b->auc,
+      b->cmin,         b->above,  b->below,          b->params, b->nums,
+      (void *)b->strs, b->status, (void *)b->labels, b->msg};
   for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++)
     ks__free(ptrs[i]);
   memset(b, 0, sizeof *b);
@@ -116,8 +117,8 @@ static void fail_case(block *b, size_t i, size_t ci, const char *label,
   const shape *sh = &b->sh;
   char line[200];
   ks_error_format(err, line, sizeof line);
-  int len = snprintf(b->msg[i], sizeof b->msg[i], "case %zu (%.40s): ", ci,
-                     label);
+  int len =
+      snprintf(b->msg[i], sizeof b->msg[i], "case %zu (%.40s): ", ci, label);
   ks__strlcpy(b->msg[i] + len, line, sizeof b->msg[i] - (size_t)len);
   double nan = (double)NAN;
   for (size_t k = 0; k < sh->na * sh->nt; k++)
@@ -175,12 +176,11 @@ static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
   ks_error_clear(&err);
   if (ks_scenario_has_population(s))
     ks_sweep_eta(m, ks_scenario_seed(s), c.subject_index, w->eta);
-  ks_status rc =
-      c.invalid ? ks_error_set(&err, KS_ERR_INPUT, NULL, "%s", c.invalid)
-                : ks_system_evaluate(w->sys, &c.subject, c.overrides,
-                                     ks_scenario_has_population(s) ? w->eta
-                                                                   : NULL,
-                                     &err);
+  ks_status rc = c.invalid
+                     ? ks_error_set(&err, KS_ERR_INPUT, NULL, "%s", c.invalid)
+                     : ks_system_evaluate(
+                           w->sys, &c.subject, c.overrides,
+                           ks_scenario_has_population(s) ? w->eta : NULL, &err);
   for (size_t k = 0; k < sh->np; k++)
     b->params[i * sh->np + k] = c.invalid ? (double)NAN : w->sys->param[k];
   if (rc == KS_OK)
@@ -198,9 +198,8 @@ static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
     ks_error_clear(&err);
     o.rtol *= 0.1;
     o.atol_mg *= 0.1;
-    rc = ks_solver_run(w->solver, w->sys, &w->sch, &o, st->times_h,
-                       st->n_times, st->analytes, st->n_analytes, &out,
-                       &w->stats, &err);
+    rc = ks_solver_run(w->solver, w->sys, &w->sch, &o, st->times_h, st->n_times,
+                       st->analytes, st->n_analytes, &out, &w->stats, &err);
   }
   b->status[i] = (int32_t)-rc;
   if (rc != KS_OK)
@@ -297,9 +296,9 @@ static ks_status names_fill(const ks_scenario *s, names *n, shape *sh,
   }
   for (size_t j = 0; j < nax; j++) {
     int txt = ks_scenario_axis_is_text(s, j);
-    n->vars[n->n_vars++] = (ks_output_case_var){
-        ks_scenario_axis_name(s, j), ks_scenario_axis_unit(s, j),
-        "sweep axis", txt};
+    n->vars[n->n_vars++] =
+        (ks_output_case_var){ks_scenario_axis_name(s, j),
+                             ks_scenario_axis_unit(s, j), "sweep axis", txt};
     if (txt)
       sh->n_str++;
     else
@@ -307,8 +306,8 @@ static ks_status names_fill(const ks_scenario *s, names *n, shape *sh,
   }
   if (pop) {
     n->vars[n->n_vars++] = (ks_output_case_var){
-        "subject", "1", "virtual subject (the same person in every sweep point)",
-        0};
+        "subject", "1",
+        "virtual subject (the same person in every sweep point)", 0};
     sh->n_num++;
   }
   return KS_OK;
@@ -368,7 +367,8 @@ uint64_t ks_run_estimate_bytes(const ks_scenario *s) {
 static size_t block_size(size_t n_cases, int threads, const shape *sh) {
   size_t per_case =
       ((sh->na + sh->nc) * sh->nt + sh->na * (4 + 2 * sh->nthr) + sh->np) *
-          sizeof(double) + 512;
+          sizeof(double) +
+      512;
   size_t target = (size_t)32 << 20; /* 32 MiB of results per block */
   size_t b = target / per_case;
   size_t lo = (size_t)threads * 4;
@@ -388,16 +388,19 @@ static ks_status check_range(const ks_run_options *o, size_t total,
 
 /* "1.5 GiB": sizes in powers of 1024, as --max-output reads them. */
 static const char *fmt_bytes(uint64_t b, char *buf, size_t size) {
-  static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB",
-                                     "EiB"};
+  static const char *const unit[] = {"B",   "KiB", "MiB", "GiB",
+                                     "TiB", "PiB", "EiB"};
   double v = (double)b;
   size_t u = 0;
   while (v >= 1024 && u + 1 < sizeof unit / sizeof *unit) {
     v /= 1024;
     u++;
   }
-  snprintf(buf, size, u == 0 ? "%.0f %s" : v < 10 ? "%.1f %s" : "%.0f %s", v,
-           unit[u]);
+  snprintf(buf, size,
+           u == 0   ? "%.0f %s"
+           : v < 10 ? "%.1f %s"
+                    : "%.0f %s",
+           v, unit[u]);
   return buf;
 }
 
@@ -423,7 +426,9 @@ static uint64_t estimate_memory(const ks_scenario *s, size_t n_cases,
   size_t cap = block_size(n_cases, threads, sh);
   uint64_t per_case =
       ((sh->na + sh->nc) * sh->nt + sh->na * (4 + 2 * sh->nthr) + sh->np +
-       sh->n_num + sh->n_str + 1) * 8 + 300;
+       sh->n_num + sh->n_str + 1) *
+          8 +
+      300;
   /* a workspace holds a dozen n x n matrices (propagators, Jacobian) */
   uint64_t n = ks_model_n_states(ks_scenario_model(s)) + sh->nc + 1;
   uint64_t per_thread = 64 * 1024 + 16 * n * n * 8;
@@ -452,12 +457,12 @@ static void shrink_hint(const ks_scenario *s, const ks_run_estimate *e,
              ks_scenario_n_cases(s));
     return;
   }
-  int len = snprintf(buf, size,
-                     "write metrics only with 'output: {profiles: false}' "
-                     "(about %s), use a coarser 'output.step' (%zu time "
-                     "points now)",
-                     fmt_bytes(e->metrics_only_bytes, a, sizeof a),
-                     st->n_times);
+  int len =
+      snprintf(buf, size,
+               "write metrics only with 'output: {profiles: false}' "
+               "(about %s), use a coarser 'output.step' (%zu time "
+               "points now)",
+               fmt_bytes(e->metrics_only_bytes, a, sizeof a), st->n_times);
   if (len > 0 && (size_t)len < size && !st->float32 &&
       e->float32_bytes <= limit)
     snprintf(buf + len, size - (size_t)len,
@@ -559,8 +564,7 @@ static ks_status write_block(run_state *rs, size_t first, size_t n,
       ks__strlcpy(rs->res->first_failure, b->msg[i],
                   sizeof rs->res->first_failure);
   if (rs->o->on_block)
-    rs->o->on_block(rs->o->user, first, n, b->cmax, b->tmax, b->auc,
-                    b->status);
+    rs->o->on_block(rs->o->user, first, n, b->cmax, b->tmax, b->auc, b->status);
   if (!rs->out)
     return KS_OK;
   const ks_scenario_settings *st = ks_scenario_settings_get(rs->s);
@@ -658,9 +662,17 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
   rc = ks_run_estimate_resources(s, &o, &est, err);
   if (rc != KS_OK)
     return rc;
-  run_state rs = {s, &o, res, NULL,
+  run_state rs = {s,
+                  &o,
+                  res,
+                  NULL,
                   o.threads > 0 ? o.threads : omp_get_max_threads(),
-                  {0}, NULL, 0, n_cases, t0, t0};
+                  {0},
+                  NULL,
+                  0,
+                  n_cases,
+                  t0,
+                  t0};
   if ((size_t)rs.threads > n_cases)
     rs.threads = (int)n_cases;
   names nm;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "output_internal.h"
 #include "schema_internal.h"
 #include "util_internal.h"
 
@@ -29,10 +30,10 @@ typedef struct axis {
   const char *name;
   const ks_ynode *node;
   size_t n;
-  int is_text;      /* values are names (routes, modifiers) */
-  char unit[32];    /* display unit of numeric values */
+  int is_text;        /* values are names (routes, modifiers) */
+  char unit[32];      /* display unit of numeric values */
   double unit_factor; /* internal units per display unit */
-  double *number;   /* [n] display values (numeric axes) */
+  double *number;     /* [n] display values (numeric axes) */
 } axis;
 
 /* A scalar field that is a constant or comes from a sweep axis ($name). */
@@ -57,8 +58,8 @@ typedef struct line_tpl {
 typedef struct arm {
   const char *name;
   field weight;
-  field *covs;      /* [n_covariates] */
-  field *mods;      /* modifier names or "none" */
+  field *covs; /* [n_covariates] */
+  field *mods; /* modifier names or "none" */
   size_t n_mods;
   field *overrides; /* [n_parameters] */
   line_tpl *lines;
@@ -146,8 +147,8 @@ static ks_status resolve_model(reader *r, const ks_ynode *node,
                             : join_path(out, size, dir, "/", name);
     if (ok && file_exists(out))
       return KS_OK;
-    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                        "model file '%s' not found", ok ? out : name);
+    return ks_error_set(r->err, KS_ERR_INPUT, &loc, "model file '%s' not found",
+                        ok ? out : name);
   }
   char file[512];
   if (!join_path(file, sizeof file, "/", name, ".yaml"))
@@ -167,11 +168,15 @@ static ks_status resolve_model(reader *r, const ks_ynode *node,
                       name, name, KS_MODEL_DIR);
 }
 
-
 /* ---- fields: constants or sweep axes ------------------------------------- */
 
-typedef enum conv_kind { CONV_QUANTITY, CONV_ROUTE, CONV_MODIFIER,
-                         CONV_COVARIATE, CONV_COUNT } conv_kind;
+typedef enum conv_kind {
+  CONV_QUANTITY,
+  CONV_ROUTE,
+  CONV_MODIFIER,
+  CONV_COVARIATE,
+  CONV_COUNT
+} conv_kind;
 
 typedef struct conv {
   conv_kind kind;
@@ -192,8 +197,8 @@ static ks_status unknown_name(reader *r, const ks_ynode *n, const char *what,
     return nomem(r);
   for (size_t i = 0; i < count; i++)
     names[i] = name(m, i);
-  ks_status rc = ks__schema_unknown(r->doc, n, what, n->text, names, count,
-                                    r->err);
+  ks_status rc =
+      ks__schema_unknown(r->doc, n, what, n->text, names, count, r->err);
   ks__free(names);
   return rc;
 }
@@ -217,8 +222,9 @@ static ks_status convert(reader *r, const ks_ynode *n, const conv *cv,
     return KS_OK;
   }
   case CONV_MODIFIER: {
-    size_t k = strcmp(n->text, "none") == 0 ? NONE
-                                            : ks_model_find_modifier(m, n->text);
+    size_t k = strcmp(n->text, "none") == 0
+                   ? NONE
+                   : ks_model_find_modifier(m, n->text);
     if (k == NONE && strcmp(n->text, "none") != 0)
       return unknown_name(r, n, "modifier", ks_model_n_modifiers(m),
                           ks_model_modifier_name);
@@ -229,7 +235,8 @@ static ks_status convert(reader *r, const ks_ynode *n, const conv *cv,
     return ks_model_covariate_parse(m, cv->index, n->text, &loc, out, r->err);
   case CONV_COUNT: {
     long c;
-    rc = ks__schema_count(r->doc, n, "count", KS_MAX_DOSES_PER_LINE, &c, r->err);
+    rc =
+        ks__schema_count(r->doc, n, "count", KS_MAX_DOSES_PER_LINE, &c, r->err);
     if (rc == KS_OK && c < 1)
       rc = ks_error_set(r->err, KS_ERR_INPUT, &loc, "count must be at least 1");
     *out = (double)c;
@@ -291,8 +298,8 @@ static ks_status read_field(reader *r, const ks_ynode *n, const conv *cv,
   if (!f->values || !f->per_kg_v)
     return nomem(r);
   for (size_t k = 0; k < ax->n; k++) {
-    ks_status rc = convert(r, ax->node->items[k], cv, &f->values[k],
-                           &f->per_kg_v[k]);
+    ks_status rc =
+        convert(r, ax->node->items[k], cv, &f->values[k], &f->per_kg_v[k]);
     if (rc != KS_OK)
       return rc;
   }
@@ -332,8 +339,9 @@ static ks_status axis_units(reader *r, axis *ax) {
   const char *u = t0;
   while (*u == ' ')
     u++;
-  while (*u && *u != ' ' && !((*u >= 'a' && *u <= 'z') || (*u >= 'A' && *u <= 'Z') ||
-                              *u == '%' || (unsigned char)*u >= 0x80))
+  while (*u && *u != ' ' &&
+         !((*u >= 'a' && *u <= 'z') || (*u >= 'A' && *u <= 'Z') || *u == '%' ||
+           (unsigned char)*u >= 0x80))
     u++;
   if (*u == 'e' || *u == 'E') /* an exponent, not a unit */
     while (*u && *u != ' ')
@@ -351,7 +359,8 @@ static ks_status axis_units(reader *r, axis *ax) {
   for (size_t k = 0; k < ax->n; k++) {
     const ks_ynode *v = ax->node->items[k];
     ks_quantity q;
-    ks_status rc = ks__schema_kind(r->doc, v, KS_YSCALAR, "a sweep value", r->err);
+    ks_status rc =
+        ks__schema_kind(r->doc, v, KS_YSCALAR, "a sweep value", r->err);
     if (rc == KS_OK) {
       ks_srcloc loc = loc_of(r, v);
       rc = ks_quantity_parse(v->text, &loc, &q, r->err);
@@ -377,7 +386,8 @@ static ks_status read_sweep(reader *r, const ks_ynode *root) {
   const ks_ynode *mode = ks__ymap_get(root, "sweep_mode");
   s->n_points = 1;
   if (mode) {
-    ks_status rc = ks__schema_kind(r->doc, mode, KS_YSCALAR, "'sweep_mode'", r->err);
+    ks_status rc =
+        ks__schema_kind(r->doc, mode, KS_YSCALAR, "'sweep_mode'", r->err);
     if (rc != KS_OK)
       return rc;
     if (strcmp(mode->text, "zip") == 0)
@@ -403,19 +413,11 @@ static ks_status read_sweep(reader *r, const ks_ynode *root) {
     ax->name = sw->keys[j]->text;
     ax->node = sw->items[j];
     ks_srcloc loc = loc_of(r, sw->items[j]);
-    static const char *const reserved[] = {
-        "subject",   "case",          "time",       "analyte",
-        "compartment", "threshold",   "parameter",  "parameter_units",
-        "parameter_value", "concentration", "amount", "cmax",
-        "tmax",      "auc",           "cmin",       "time_above",
-        "time_to_below", "case_label", "status",    "scenario_text",
-        "model_text"};
-    for (size_t k = 0; k < sizeof reserved / sizeof reserved[0]; k++)
-      if (!strcmp(ax->name, reserved[k]))
-        return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                            "'%s' names an output variable and cannot name a "
-                            "sweep axis",
-                            ax->name);
+    if (!strcmp(ax->name, "subject") || ks__output_name_reserved(ax->name))
+      return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                          "'%s' names an output variable and cannot name a "
+                          "sweep axis",
+                          ax->name);
     rc = ks__schema_kind(r->doc, ax->node, KS_YSEQ, "a sweep axis", r->err);
     if (rc != KS_OK)
       return rc;
@@ -458,7 +460,8 @@ static ks_status read_population(reader *r, const ks_ynode *root) {
     rc = ks__schema_count(r->doc, n, "subjects", 100000000L, &count, r->err);
   if (rc == KS_OK && count < 1) {
     ks_srcloc loc = loc_of(r, n);
-    rc = ks_error_set(r->err, KS_ERR_INPUT, &loc, "subjects must be at least 1");
+    rc =
+        ks_error_set(r->err, KS_ERR_INPUT, &loc, "subjects must be at least 1");
   }
   if (rc == KS_OK)
     rc = ks__schema_count(r->doc, seed, "seed", 4294967295L, &sd, r->err);
@@ -551,13 +554,16 @@ static ks_status read_overrides(reader *r, const ks_ynode *node, arm *a) {
   return rc;
 }
 
-/* ---- regimen -------------------------------------------------------------- */
+/* ---- regimen --------------------------------------------------------------
+ */
 
 static ks_status read_line(reader *r, const ks_ynode *node, line_tpl *ln) {
-  static const char *const keys[] = {"route", "dose",  "duration", "rate",
-                                     "start", "every", "count",    "description"};
+  static const char *const keys[] = {"route", "dose",       "duration",
+                                     "rate",  "start",      "every",
+                                     "count", "description"};
   const ks_ynode *route, *dose, *f;
-  ks_status rc = ks__schema_kind(r->doc, node, KS_YMAP, "a regimen line", r->err);
+  ks_status rc =
+      ks__schema_kind(r->doc, node, KS_YMAP, "a regimen line", r->err);
   if (rc == KS_OK)
     rc = ks__schema_keys(r->doc, node, keys, 8, "a regimen line", r->err);
   if (rc == KS_OK)
@@ -573,7 +579,8 @@ static ks_status read_line(reader *r, const ks_ynode *node, line_tpl *ln) {
   rc = read_field(r, route, &c_route, &ln->route);
   if (rc != KS_OK)
     return rc;
-  if (dose->kind == KS_YSEQ && (dose->n == 0 || dose->n > KS_MAX_DOSES_PER_LINE)) {
+  if (dose->kind == KS_YSEQ &&
+      (dose->n == 0 || dose->n > KS_MAX_DOSES_PER_LINE)) {
     ks_srcloc loc = loc_of(r, dose);
     return ks_error_set(r->err, KS_ERR_INPUT, &loc,
                         "the list of doses must have 1 to %d doses",
@@ -641,7 +648,8 @@ static ks_status read_regimen(reader *r, const ks_ynode *node, arm *a) {
   return rc;
 }
 
-/* ---- arms ----------------------------------------------------------------- */
+/* ---- arms -----------------------------------------------------------------
+ */
 
 static ks_status arm_alloc(reader *r, arm *a) {
   const ks_model *m = r->s->model;
@@ -671,8 +679,8 @@ static void arm_free(arm *a, const ks_model *m) {
  * own; it uses its own regimen or the scenario's. */
 static ks_status read_arm(reader *r, const ks_ynode *root, const ks_ynode *node,
                           arm *a) {
-  static const char *const keys[] = {"name", "regimen", "subject",
-                                     "parameters", "description"};
+  static const char *const keys[] = {"name", "regimen", "subject", "parameters",
+                                     "description"};
   ks_status rc = arm_alloc(r, a);
   const ks_ynode *n;
   a->node = node ? node : root;
@@ -747,8 +755,8 @@ static ks_status read_arms(reader *r, const ks_ynode *root) {
     for (size_t j = 0; rc == KS_OK && j < i; j++)
       if (strcmp(s->arms[j].name, s->arms[i].name) == 0) {
         ks_srcloc loc = loc_of(r, arms->items[i]);
-        rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                          "two arms are named '%s'", s->arms[i].name);
+        rc = ks_error_set(r->err, KS_ERR_INPUT, &loc, "two arms are named '%s'",
+                          s->arms[i].name);
       }
   }
   return rc;
@@ -780,11 +788,11 @@ static int resolve_lines(const ks_scenario *s, const arm *a, const size_t *ai,
     memset(ln, 0, sizeof *ln);
     ln->line = t->node->line;
     ln->route = (size_t)field_get(&t->route, ai, NULL);
-    size_t count = t->count.set ? (size_t)field_get(&t->count, ai, NULL)
-                                : t->n_doses;
+    size_t count =
+        t->count.set ? (size_t)field_get(&t->count, ai, NULL) : t->n_doses;
     if (t->n_doses > 1 && count != t->n_doses) {
-      snprintf(why, 200, "count %zu does not match the %zu doses listed",
-               count, t->n_doses);
+      snprintf(why, 200, "count %zu does not match the %zu doses listed", count,
+               t->n_doses);
       *at = t->count.node;
       return (int)l;
     }
@@ -797,8 +805,9 @@ static int resolve_lines(const ks_scenario *s, const arm *a, const size_t *ai,
       if (k == 0)
         pk0 = pk;
       else if (pk != pk0) {
-        snprintf(why, 200, "mix of mg and mg/kg doses in one line: give all "
-                           "doses of a line in the same kind of unit");
+        snprintf(why, 200,
+                 "mix of mg and mg/kg doses in one line: give all "
+                 "doses of a line in the same kind of unit");
         *at = t->doses[t->n_doses > 1 ? k : 0].node;
         return (int)l;
       }
@@ -812,15 +821,17 @@ static int resolve_lines(const ks_scenario *s, const arm *a, const size_t *ai,
       int pk;
       double rate = field_get(&t->rate, ai, &pk);
       if (pk != pk0) {
-        snprintf(why, 200, "give dose and rate both per kg (mg/kg, mg/kg/h) "
-                           "or both absolute (mg, mg/h)");
+        snprintf(why, 200,
+                 "give dose and rate both per kg (mg/kg, mg/kg/h) "
+                 "or both absolute (mg, mg/h)");
         *at = t->rate.node;
         return (int)l;
       }
       for (size_t k = 1; k < count; k++)
         if (ln->dose[k] != ln->dose[0]) {
-          snprintf(why, 200, "'rate' with escalating doses is ambiguous: give "
-                             "'duration' instead");
+          snprintf(why, 200,
+                   "'rate' with escalating doses is ambiguous: give "
+                   "'duration' instead");
           *at = t->rate.node;
           return (int)l;
         }
@@ -891,8 +902,8 @@ void ks_scenario_case(const ks_scenario *s, size_t i, ks_case_buf *buf,
   c->overrides = any ? buf->overrides : NULL;
   size_t n = 0;
   const ks_ynode *at;
-  int bad = resolve_lines(s, a, buf->axis_index, c->subject.weight_kg, buf,
-                          &n, buf->invalid, &at);
+  int bad = resolve_lines(s, a, buf->axis_index, c->subject.weight_kg, buf, &n,
+                          buf->invalid, &at);
   c->lines = buf->lines;
   c->n_lines = n;
   if (bad >= 0)
@@ -1001,10 +1012,9 @@ static ks_status check_model(reader *r, ks_system *sys, const arm *a,
       continue;
     const ks_ynode *v = field_node(s, &a->overrides[p], buf->axis_index);
     ks_srcloc loc = loc_of(r, v);
-    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                        "'%s: %s' makes the model invalid: %s",
-                        ks_model_parameter_name(s->model, p), v->text,
-                        e.message);
+    return ks_error_set(
+        r->err, KS_ERR_INPUT, &loc, "'%s: %s' makes the model invalid: %s",
+        ks_model_parameter_name(s->model, p), v->text, e.message);
   }
   const ks_ynode *pn = ks__ymap_get(a->node, "parameters");
   ks_srcloc loc = loc_of(r, pn ? pn : a->node);
@@ -1088,8 +1098,8 @@ static ks_status check_points(reader *r) {
   ks_status rc = ks_case_buf_create(s, &buf, r->err);
   if (rc == KS_OK)
     rc = ks_system_create(s->model, &sys, r->err);
-  size_t points = s->n_points < KS_MAX_CHECKED_POINTS ? s->n_points
-                                                      : KS_MAX_CHECKED_POINTS;
+  size_t points =
+      s->n_points < KS_MAX_CHECKED_POINTS ? s->n_points : KS_MAX_CHECKED_POINTS;
   double mx = 0;
   for (size_t a = 0; rc == KS_OK && a < s->n_arms; a++)
     for (size_t p = 0; rc == KS_OK && p < points; p++) {
@@ -1127,8 +1137,8 @@ static ks_status check_points(reader *r) {
 static ks_status read_time(reader *r, const ks_ynode *node, const char *name,
                            int positive, double *out) {
   ks_quantity q;
-  ks_status rc = ks__schema_quantity(r->doc, node, KS_DIM_TIME, false,
-                                     "40 min", name, &q, r->err);
+  ks_status rc = ks__schema_quantity(r->doc, node, KS_DIM_TIME, false, "40 min",
+                                     name, &q, r->err);
   if (rc != KS_OK)
     return rc;
   if (positive ? !(q.value > 0) : !(q.value >= 0)) {
@@ -1160,8 +1170,7 @@ static ks_status read_flag(reader *r, const ks_ynode *node, const char *name,
   else {
     ks_srcloc loc = loc_of(r, node);
     return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                        "%s must be true or false, got '%s'", name,
-                        node->text);
+                        "%s must be true or false, got '%s'", name, node->text);
   }
   return KS_OK;
 }
@@ -1226,8 +1235,8 @@ static ks_status read_grid(reader *r, const ks_ynode *out) {
 }
 
 static ks_status read_output(reader *r, const ks_ynode *out) {
-  static const char *const keys[] = {"end",      "step",     "times",
-                                     "analytes", "amounts",  "profiles",
+  static const char *const keys[] = {"end",       "step",       "times",
+                                     "analytes",  "amounts",    "profiles",
                                      "precision", "thresholds", "compression"};
   ks_scenario *s = r->s;
   const ks_model *m = s->model;
@@ -1364,7 +1373,8 @@ static ks_status read_solver(reader *r, const ks_ynode *node) {
   return rc;
 }
 
-/* ---- load ------------------------------------------------------------------ */
+/* ---- load ------------------------------------------------------------------
+ */
 
 static ks_status read_thresholds(reader *r, const ks_ynode *out) {
   const ks_ynode *th = ks__ymap_get(out, "thresholds");
@@ -1421,19 +1431,20 @@ static ks_status too_many_cases(reader *r, const ks_ynode *root) {
 
 static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
   static const char *const keys[] = {
-      "scenario", "description", "model",  "subject", "parameters",
-      "regimen",  "arms",        "output", "solver",  "notes",
+      "scenario", "description", "model",      "subject", "parameters",
+      "regimen",  "arms",        "output",     "solver",  "notes",
       "sweep",    "sweep_mode",  "population", "report"};
   const ks_ydoc *doc = r->doc;
   const ks_ynode *root = doc->root, *n;
   ks_scenario *s = r->s;
   if (!root || root->kind != KS_YMAP)
-    return ks_error_set(r->err, KS_ERR_INPUT,
-                        &(ks_srcloc){doc->file, root ? root->line : 1,
-                                     root ? root->column : 1},
-                        "a scenario file must be a mapping with 'model', "
-                        "'regimen' (or 'arms') and 'output'");
-  ks_status rc = ks__schema_keys(doc, root, keys, 14, "a scenario file", r->err);
+    return ks_error_set(
+        r->err, KS_ERR_INPUT,
+        &(ks_srcloc){doc->file, root ? root->line : 1, root ? root->column : 1},
+        "a scenario file must be a mapping with 'model', "
+        "'regimen' (or 'arms') and 'output'");
+  ks_status rc =
+      ks__schema_keys(doc, root, keys, 14, "a scenario file", r->err);
   if (rc == KS_OK && (n = ks__ymap_get(root, "scenario"))) {
     rc = ks__schema_kind(doc, n, KS_YSCALAR, "'scenario'", r->err);
     s->title = n->text;
@@ -1476,7 +1487,8 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
 }
 
 /* Reads a scenario from its document; takes ownership of `doc`. */
-static ks_status scenario_from_doc(ks_ydoc *doc, const ks_scenario_options *opts,
+static ks_status scenario_from_doc(ks_ydoc *doc,
+                                   const ks_scenario_options *opts,
                                    ks_scenario **out, ks_error *err) {
   ks_scenario *s = ks__calloc(1, sizeof *s);
   if (!s) {

@@ -51,8 +51,7 @@ ks_status ks__schema_require(const ks_ydoc *doc, const ks_ynode *map,
   if (*out)
     return KS_OK;
   ks_srcloc loc = ks__yloc(doc, map);
-  return ks_error_set(err, KS_ERR_INPUT, &loc, "missing '%s' in %s", key,
-                      what);
+  return ks_error_set(err, KS_ERR_INPUT, &loc, "missing '%s' in %s", key, what);
 }
 
 ks_status ks__schema_quantity(const ks_ydoc *doc, const ks_ynode *node,

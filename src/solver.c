@@ -21,15 +21,15 @@ struct ks_solver {
   size_t n;
   SUNContext ctx;
   void *cvode;
-  size_t nq;    /* quadrature states: eliminated amounts and AUCs */
+  size_t nq; /* quadrature states: eliminated amounts and AUCs */
   N_Vector y, atol, yq;
   SUNMatrix jac;
   SUNLinearSolver ls;
   /* what the callbacks see for the current case and segment */
   const ks_system *sys;
-  double *u;    /* input rates, mg/h per compartment */
-  double *auc0; /* AUC states at the first output time */
-  N_Vector dky; /* scratch for interpolated states */
+  double *u;           /* input rates, mg/h per compartment */
+  double *auc0;        /* AUC states at the first output time */
+  N_Vector dky;        /* scratch for interpolated states */
   ks_metrics_acc *acc; /* [n_analytes] */
   size_t n_acc;
   int initialised;
@@ -91,8 +91,7 @@ static ks_status cv_fail(ks_error *err, const char *what, int flag, double t) {
   return rc;
 }
 
-ks_status ks_solver_create(const ks_model *m, ks_solver **out,
-                           ks_error *err) {
+ks_status ks_solver_create(const ks_model *m, ks_solver **out, ks_error *err) {
   *out = NULL;
   ks_solver *s = ks__calloc(1, sizeof *s);
   if (!s)
@@ -376,13 +375,11 @@ static void finish_metrics(run_ctx *c) {
   ks_case_output *o = c->out;
   for (size_t a = 0; a < c->n_analytes; a++) {
     ks_metrics_acc *acc = &c->s->acc[a];
-    o->cmax_ng_per_ml[a] = acc->cmax;
-    o->tmax_h[a] = acc->tmax;
-    o->cmin_ng_per_ml[a] = acc->cmin;
-    for (size_t j = 0; j < o->n_thresholds; j++)
-      o->time_above_h[a * o->n_thresholds + j] = acc->time_above[j];
-    if (o->n_thresholds)
-      ks_metrics_finish(acc, o->time_to_below_h + a * o->n_thresholds);
+    size_t nt = o->n_thresholds;
+    ks_metrics_results(acc, &o->cmax_ng_per_ml[a], &o->tmax_h[a],
+                       &o->cmin_ng_per_ml[a],
+                       nt ? o->time_above_h + a * nt : NULL,
+                       nt ? o->time_to_below_h + a * nt : NULL);
   }
 }
 
@@ -406,8 +403,15 @@ ks_status ks_solver_run(ks_solver *s, const ks_system *sys,
   double *y = N_VGetArrayPointer(s->y), *q = N_VGetArrayPointer(s->yq);
   memset(y, 0, s->n * sizeof *y);
   memset(q, 0, s->nq * sizeof *q);
-  run_ctx c = {s, sys, times, n_times, analytes, n_analytes, out,
-               out->cmax_ng_per_ml != NULL, opts->max_steps};
+  run_ctx c = {s,
+               sys,
+               times,
+               n_times,
+               analytes,
+               n_analytes,
+               out,
+               out->cmax_ng_per_ml != NULL,
+               opts->max_steps};
   double t_end = times[n_times - 1];
   for (size_t a = 0; c.metrics && a < n_analytes; a++)
     ks_metrics_begin(&s->acc[a], times[0], t_end, out->thresholds_ng_per_ml,

@@ -22,7 +22,7 @@ void ks_sweep_eta(const ks_model *m, uint64_t seed, uint64_t subject,
   size_t n = ks_model_n_parameters(m);
   for (size_t i = 0; i < n; i++) {
     double omega = ks_model_parameter_omega(m, i);
-    eta[i] = omega > 0 ? omega * ks_sweep_normal(seed, subject, (uint32_t)i)
-                       : 0.0;
+    eta[i] =
+        omega > 0 ? omega * ks_sweep_normal(seed, subject, (uint32_t)i) : 0.0;
   }
 }

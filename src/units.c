@@ -393,7 +393,6 @@ static bool equal_nocase(const char *a, size_t n, const char *b) {
   return true;
 }
 
-
 /* A likely intended symbol: one that differs only in case ("MG", "Kg"),
  * else the nearest within edit distance 2. The distance must also be less
  * than the length of both symbols, or every one-letter typo ("x") would

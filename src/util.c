@@ -94,8 +94,8 @@ ks_status ks__read_file(const char *path, size_t max_bytes, char **text,
       }
       char *nb = ks__realloc(buf, cap * 2);
       if (!nb) {
-        rc = ks_error_set(err, KS_ERR_NOMEM, NULL,
-                          "out of memory reading '%s'", path);
+        rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory reading '%s'",
+                          path);
         goto done;
       }
       buf = nb;

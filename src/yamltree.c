@@ -113,8 +113,9 @@ static ks_status push_child(parser *p, ks_ynode *child, const yaml_mark_t *m) {
     for (size_t i = 0; i < parent->n; i++) {
       if (strcmp(b->keys[i]->text, child->text) == 0) {
         char msg[320];
-        snprintf(msg, sizeof msg, "duplicate key '%.200s' (first given on line %d)",
-                 child->text, b->keys[i]->line);
+        snprintf(msg, sizeof msg,
+                 "duplicate key '%.200s' (first given on line %d)", child->text,
+                 b->keys[i]->line);
         return fail_at(p, m, KS_ERR_SYNTAX, msg);
       }
     }
@@ -186,8 +187,9 @@ static ks_status close_collection(parser *p) {
   memset(b, 0, sizeof *b);
   if (rc != KS_OK)
     return rc;
-  return push_child(p, node, &(yaml_mark_t){0, (size_t)node->line - 1,
-                                            (size_t)node->column - 1});
+  return push_child(
+      p, node,
+      &(yaml_mark_t){0, (size_t)node->line - 1, (size_t)node->column - 1});
 }
 
 static ks_status reject_anchor_tag(parser *p, const yaml_event_t *ev,
@@ -219,10 +221,9 @@ static ks_status reject_anchor_tag(parser *p, const yaml_event_t *ev,
 }
 
 static ks_status on_scalar(parser *p, yaml_event_t *ev) {
-  ks_status rc = reject_anchor_tag(p, ev, ev->data.scalar.anchor,
-                                   ev->data.scalar.tag,
-                                   ev->data.scalar.plain_implicit ||
-                                       ev->data.scalar.quoted_implicit);
+  ks_status rc = reject_anchor_tag(
+      p, ev, ev->data.scalar.anchor, ev->data.scalar.tag,
+      ev->data.scalar.plain_implicit || ev->data.scalar.quoted_implicit);
   if (rc != KS_OK)
     return rc;
   ks_ynode *n = new_node(p, KS_YSCALAR, &ev->start_mark);
@@ -271,8 +272,8 @@ static ks_status syntax_error(parser *p) {
     snprintf(msg, sizeof msg,
              "tab character: indent with spaces, YAML does not allow tabs");
   else if (p->yp.context && cm->line != m->line)
-    snprintf(msg, sizeof msg, "YAML syntax: %s %s that starts on line %d",
-             what, p->yp.context, (int)cm->line + 1);
+    snprintf(msg, sizeof msg, "YAML syntax: %s %s that starts on line %d", what,
+             p->yp.context, (int)cm->line + 1);
   else if (p->yp.context)
     snprintf(msg, sizeof msg, "YAML syntax: %s %s", what, p->yp.context);
   else

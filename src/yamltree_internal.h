@@ -18,18 +18,14 @@
 #define KS_YAML_MAX_BYTES (4u << 20) /* 4 MiB */
 #define KS_YAML_MAX_NODES 1000000u
 
-typedef enum ks_ynode_kind {
-  KS_YSCALAR,
-  KS_YSEQ,
-  KS_YMAP
-} ks_ynode_kind;
+typedef enum ks_ynode_kind { KS_YSCALAR, KS_YSEQ, KS_YMAP } ks_ynode_kind;
 
 typedef struct ks_ynode ks_ynode;
 struct ks_ynode {
   ks_ynode_kind kind;
-  int line;   /* 1-based */
-  int column; /* 1-based */
-  int quoted; /* scalar written in quotes */
+  int line;         /* 1-based */
+  int column;       /* 1-based */
+  int quoted;       /* scalar written in quotes */
   const char *text; /* scalar text; NULL otherwise */
   size_t n;         /* number of items (seq) or pairs (map) */
   ks_ynode **items; /* seq items, or map values */

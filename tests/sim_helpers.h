@@ -15,7 +15,8 @@ static inline ks_model *sim_model_text(const char *text) {
   ks_error err;
   ks_error_clear(&err);
   ks_model *m = NULL;
-  if (ks_model_parse("test-model.yaml", text, strlen(text), &m, &err) != KS_OK) {
+  if (ks_model_parse("test-model.yaml", text, strlen(text), &m, &err) !=
+      KS_OK) {
     char line[1024];
     fprintf(stderr, "%s\n", ks_error_format(&err, line, sizeof line));
     exit(2);
@@ -43,10 +44,10 @@ static int sim_exact = 0;
 /* Solves one case; conc is [n_analytes][n_times], final is [n_states]
  * (either may be NULL). Returns the status. */
 static inline ks_status sim_run(const ks_model *m, double weight_kg,
-                         const ks_dose_line *lines, size_t n_lines,
-                         const double *times, size_t nt, double rtol,
-                         double atol, double *conc, double *auc,
-                         double *final, ks_solver_stats *stats_out) {
+                                const ks_dose_line *lines, size_t n_lines,
+                                const double *times, size_t nt, double rtol,
+                                double atol, double *conc, double *auc,
+                                double *final, ks_solver_stats *stats_out) {
   ks_error err;
   ks_error_clear(&err);
   ks_system *sys = NULL;
@@ -85,8 +86,8 @@ static inline ks_status sim_run(const ks_model *m, double weight_kg,
   } else if (rc == KS_OK) {
     rc = ks_solver_create(m, &sol, &err);
     if (rc == KS_OK)
-      rc = ks_solver_run(sol, sys, &sch, &o, times, nt, an, na, &out, &st,
-                         &err);
+      rc =
+          ks_solver_run(sol, sys, &sch, &o, times, nt, an, na, &out, &st, &err);
   }
   ks_exact_free(&ex);
   if (rc != KS_OK) {
@@ -105,8 +106,8 @@ static inline ks_status sim_run(const ks_model *m, double weight_kg,
 
 /* Largest relative error of got vs want over points where want >= floor
  * times the largest |want|. */
-static inline double sim_max_rel_err(const double *got, const double *want, size_t n,
-                              double floor_frac) {
+static inline double sim_max_rel_err(const double *got, const double *want,
+                                     size_t n, double floor_frac) {
   double peak = 0, worst = 0;
   for (size_t i = 0; i < n; i++)
     peak = fmax(peak, fabs(want[i]));

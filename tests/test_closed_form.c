@@ -32,23 +32,22 @@ static const char *one_cmt =
     "  oral: {to: depot}\n"
     "observe: {drug: central, met: met}\n";
 
-static const char *two_cmt =
-    "model: two\n"
-    "analytes: {drug: {molar_mass: 300 g/mol}}\n"
-    "parameters:\n"
-    "  V1: {value: 10 L, source: test}\n"
-    "  V2: {value: 30 L, source: test}\n"
-    "  CL: {value: 5 L/h, source: test}\n"
-    "  Q: {value: 8 L/h, source: test}\n"
-    "compartments:\n"
-    "  central: {analyte: drug, volume: V1}\n"
-    "  periph: {analyte: drug, volume: V2}\n"
-    "transfers:\n"
-    "  - {from: central, clearance: CL, to: out}\n"
-    "  - {from: central, flow: Q, to: periph}\n"
-    "  - {from: periph, flow: Q, to: central}\n"
-    "routes: {iv: {to: central}}\n"
-    "observe: {drug: central}\n";
+static const char *two_cmt = "model: two\n"
+                             "analytes: {drug: {molar_mass: 300 g/mol}}\n"
+                             "parameters:\n"
+                             "  V1: {value: 10 L, source: test}\n"
+                             "  V2: {value: 30 L, source: test}\n"
+                             "  CL: {value: 5 L/h, source: test}\n"
+                             "  Q: {value: 8 L/h, source: test}\n"
+                             "compartments:\n"
+                             "  central: {analyte: drug, volume: V1}\n"
+                             "  periph: {analyte: drug, volume: V2}\n"
+                             "transfers:\n"
+                             "  - {from: central, clearance: CL, to: out}\n"
+                             "  - {from: central, flow: Q, to: periph}\n"
+                             "  - {from: periph, flow: Q, to: central}\n"
+                             "routes: {iv: {to: central}}\n"
+                             "observe: {drug: central}\n";
 
 static void check(const char *what, double rtol, double atol, double limit) {
   double e = sim_max_rel_err(got, want, NT, 1e-3);
@@ -98,8 +97,7 @@ static void infusion(const ks_model *m, double rtol, double atol,
 }
 
 /* First-order absorption (Bateman). */
-static void bateman(const ks_model *m, double rtol, double atol,
-                    double limit) {
+static void bateman(const ks_model *m, double rtol, double atol, double limit) {
   double dose[1] = {100};
   ks_dose_line ln = {1, 0, 0, 1, dose, 0, 0, 1};
   KS_CHECK(sim_run(m, 70, &ln, 1, times, NT, rtol, atol, got, NULL, NULL,
@@ -137,7 +135,8 @@ static void biexp(const ks_model *m, double rtol, double atol, double limit) {
                    NULL) == KS_OK);
   double k10 = 5.0 / 10, k12 = 8.0 / 10, k21 = 8.0 / 30;
   double s = k10 + k12 + k21, p = k10 * k21;
-  double alpha = (s + sqrt(s * s - 4 * p)) / 2, beta = (s - sqrt(s * s - 4 * p)) / 2;
+  double alpha = (s + sqrt(s * s - 4 * p)) / 2,
+         beta = (s - sqrt(s * s - 4 * p)) / 2;
   double A = (alpha - k21) / (alpha - beta), B = (k21 - beta) / (alpha - beta);
   for (size_t i = 0; i < NT; i++)
     want[i] = 100 / 10.0 *
@@ -175,8 +174,8 @@ static void repeated_eigenvalue(void) {
            KS_OK);
   double k = 0.2;
   for (size_t i = 0; i < NT; i++)
-    want[i] = 100 * (250.0 / 300) * k * times[i] * exp(-k * times[i]) / 40 *
-              1e3;
+    want[i] =
+        100 * (250.0 / 300) * k * times[i] * exp(-k * times[i]) / 40 * 1e3;
   memcpy(got, got + NT, NT * sizeof *got);
   check("metabolite, repeated eigenvalue", 0, 0, 1e-9);
   printf("       (%ld matrix exponentials: the modal form was refused)\n",

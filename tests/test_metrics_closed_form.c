@@ -81,8 +81,8 @@ typedef struct ref {
   double above[MAX_THR], below[MAX_THR];
 } ref;
 
-static void reference(const regimen *r, double t0, double t1,
-                      const double *thr, size_t nthr, ref *out) {
+static void reference(const regimen *r, double t0, double t1, const double *thr,
+                      size_t nthr, ref *out) {
   /* peak: the window ends, and every interior zero of the derivative
    * (maxima only: the derivative jumps up at a dose, a minimum) */
   out->cmax = conc(r, t0, 0);
@@ -208,8 +208,7 @@ static ks_status solve(const ks_model *m, int exact, const regimen *r,
     ks_solver *sol = NULL;
     rc = ks_solver_create(m, &sol, &err);
     if (rc == KS_OK)
-      rc = ks_solver_run(sol, sys, &sch, &o, times, nt, an, 1, &out, &st,
-                         &err);
+      rc = ks_solver_run(sol, sys, &sch, &o, times, nt, an, 1, &out, &st, &err);
     ks_solver_free(&sol);
   }
   if (rc != KS_OK) {

@@ -60,7 +60,8 @@ static void first_pass(const char *file, const char *clint_expr) {
                      ? param(m, sys, "CLINT")
                      : param(m, sys, "VH") * param(m, sys, "KH");
   double want = fgut * qh / (qh + clint);
-  size_t oral = ks_model_find_route(m, "oral"), iv = ks_model_find_route(m, "iv");
+  size_t oral = ks_model_find_route(m, "oral"),
+         iv = ks_model_find_route(m, "iv");
   double dose[1] = {50}, times[2] = {0, 2000};
   double auc_iv[2], auc_po[2];
   ks_dose_line l_iv = {iv, 0, 0, 1, dose, 0, 2.0 / 3, 1};

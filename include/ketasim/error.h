@@ -1,10 +1,10 @@
 /* ketasim — status codes and the caller-owned error record.
  *
  * Every fallible library function returns a ks_status (0 = success, negative =
- * failure, so `if (rc < 0)` catches every failure) and fills a ks_error that the
- * caller owns. The first error recorded wins: later calls to ks_error_set() on a
- * record that already holds an error leave it unchanged, so the message the user
- * sees names the root cause rather than a consequence of it.
+ * failure, so `if (rc < 0)` catches every failure) and fills a ks_error that
+ * the caller owns. The first error recorded wins: later calls to ks_error_set()
+ * on a record that already holds an error leave it unchanged, so the message
+ * the user sees names the root cause rather than a consequence of it.
  *
  * Thread-safety: ks_status_name() and ks_status_str() return static strings and
  * may be called from any thread; a ks_error must not be shared between threads.
@@ -50,14 +50,16 @@ typedef struct ks_error {
   char message[768];
 } ks_error;
 
-/* A place in an input file, passed to parsers so that their errors point at it. */
+/* A place in an input file, passed to parsers so that their errors point at it.
+ */
 typedef struct ks_srcloc {
   const char *file; /* borrowed; may be NULL */
   int line;         /* 1-based, 0 = unknown */
   int column;       /* 1-based, 0 = unknown */
 } ks_srcloc;
 
-/* Static, thread-safe strings: "KS_ERR_UNIT" and "invalid or mismatched unit". */
+/* Static, thread-safe strings: "KS_ERR_UNIT" and "invalid or mismatched unit".
+ */
 const char *ks_status_name(ks_status status);
 const char *ks_status_str(ks_status status);
 

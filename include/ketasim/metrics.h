@@ -8,14 +8,13 @@
  * extremum is located where the derivative changes sign, and threshold
  * crossings by bisection on the interpolant.
  *
- *   cmax, tmax     largest concentration in the output window and its first time
- *   cmin           lowest concentration just before a dose, over the second and
- *                  later doses in the window (the trough); NaN with fewer doses
- *   auc            not here: the exact integral comes from the solver
- *   time_above     total time in the window with C > threshold
- *   time_to_below  time from the last dose in the window until C falls and
- *                  stays below the threshold; 0 if it never exceeds it after
- *                  that dose; NaN if it is still above at the end of the window
+ *   cmax, tmax     largest concentration in the output window and its first
+ * time cmin           lowest concentration just before a dose, over the second
+ * and later doses in the window (the trough); NaN with fewer doses auc not
+ * here: the exact integral comes from the solver time_above     total time in
+ * the window with C > threshold time_to_below  time from the last dose in the
+ * window until C falls and stays below the threshold; 0 if it never exceeds it
+ * after that dose; NaN if it is still above at the end of the window
  */
 #ifndef KETASIM_METRICS_H
 #define KETASIM_METRICS_H
@@ -76,6 +75,13 @@ void ks_metrics_observe(const struct ks_system *sys, const size_t *analytes,
 
 /* Final values: time_to_below per threshold into out[n_thresholds]. */
 void ks_metrics_finish(ks_metrics_acc *acc, double *time_to_below_h);
+
+/* The finished metrics of one analyte: cmax, tmax, cmin, and per threshold
+ * time_above and time_to_below (arrays of acc->n_thresholds, may be NULL
+ * when there are none). */
+void ks_metrics_results(ks_metrics_acc *acc, double *cmax, double *tmax_h,
+                        double *cmin, double *time_above_h,
+                        double *time_to_below_h);
 
 /* Largest of conc[0..n) and its first time (for grid-only profiles). */
 void ks_metrics_peak(const double *conc, const double *times_h, size_t n,

@@ -9,10 +9,10 @@
  * Mathematics. With A the vector of compartment amounts (mg), every transfer
  * from compartment j moves mass at a first-order rate
  *     r = k_j A_j,  k_j = rate constant            (transfer given as `rate`)
- *     r = Q C_j = (Q / V_j) A_j                     (given as `flow` or `clearance`)
- * split by fractions f_d over destinations d. A destination of another analyte
- * receives f_d r M_d / M_j (molar conversion with the analytes' molar
- * masses); the destination `out` is the analyte's elimination sink. Hence
+ *     r = Q C_j = (Q / V_j) A_j                     (given as `flow` or
+ * `clearance`) split by fractions f_d over destinations d. A destination of
+ * another analyte receives f_d r M_d / M_j (molar conversion with the analytes'
+ * molar masses); the destination `out` is the analyte's elimination sink. Hence
  *     dA/dt = K A + u(t)
  * with K constant for a case and u(t) the piecewise-constant dose input: the
  * system is linear, its Jacobian is K. The solver's state vector is
@@ -51,7 +51,7 @@ ks_status ks_model_parse(const char *file, const char *text, size_t len,
 void ks_model_free(ks_model **model);
 
 const char *ks_model_name(const ks_model *m);
-const char *ks_model_text(const ks_model *m);  /* verbatim file */
+const char *ks_model_text(const ks_model *m); /* verbatim file */
 const char *ks_model_path(const ks_model *m);
 double ks_model_reference_weight_kg(const ks_model *m);
 
@@ -133,15 +133,15 @@ typedef struct ks_system {
   double *param;  /* [n_parameters + n_covariates + 1] values in internal
                      units: parameters, then covariates, then WT (kg) */
   double *factor; /* [n_parameters] scratch: product of modifier factors */
-  size_t nnz;           /* entries of K, row-major order, duplicates merged */
+  size_t nnz;     /* entries of K, row-major order, duplicates merged */
   size_t nnz_compartments; /* the first entries, those of compartment rows;
                               the rest are sink and AUC rows, which depend on
                               compartments only (quadratures) */
-  int *k_row, *k_col;   /* [nnz] */
-  double *k_val;        /* [nnz] (1/h) */
-  double *inv_volume;   /* [n_compartments] 1/L, 0 for depots */
-  double *obs_inv_volume; /* [n_analytes] 1/L of the observed compartment */
-  size_t *route_first;  /* [n_routes + 1] offsets into targets */
+  int *k_row, *k_col;      /* [nnz] */
+  double *k_val;           /* [nnz] (1/h) */
+  double *inv_volume;      /* [n_compartments] 1/L, 0 for depots */
+  double *obs_inv_volume;  /* [n_analytes] 1/L of the observed compartment */
+  size_t *route_first;     /* [n_routes + 1] offsets into targets */
   ks_route_target *targets;
 } ks_system;
 

@@ -76,12 +76,12 @@ typedef struct ks_output_layout {
   size_t n_cases;
   size_t n_analytes;
   size_t n_times;
-  size_t n_compartments;            /* 0: no `amount` variable */
-  const char *const *analyte_names; /* [n_analytes] */
+  size_t n_compartments;                /* 0: no `amount` variable */
+  const char *const *analyte_names;     /* [n_analytes] */
   const char *const *compartment_names; /* [n_compartments] */
-  const double *times_h;            /* [n_times] */
-  int float32;                      /* profiles as float32 instead of float64 */
-  int profiles;                     /* 0: metrics only, no concentration/amount */
+  const double *times_h;                /* [n_times] */
+  int float32;      /* profiles as float32 instead of float64 */
+  int profiles;     /* 0: metrics only, no concentration/amount */
   int uncompressed; /* no shuffle + deflate: deflate costs about 4x the write
                        time of float64 profiles for about 20 % of size */
   size_t n_case_vars;
@@ -113,18 +113,20 @@ typedef struct ks_output_layout {
 typedef struct ks_output_block {
   size_t first;
   size_t n;
-  const double *conc_ng_per_ml; /* [n][n_analytes][n_times]; NULL if !profiles */
-  const double *amount_mg;      /* [n][n_compartments][n_times] or NULL */
-  const double *cmax_ng_per_ml; /* [n][n_analytes] */
-  const double *tmax_h;         /* [n][n_analytes] */
+  const double
+      *conc_ng_per_ml;     /* [n][n_analytes][n_times]; NULL if !profiles */
+  const double *amount_mg; /* [n][n_compartments][n_times] or NULL */
+  const double *cmax_ng_per_ml;  /* [n][n_analytes] */
+  const double *tmax_h;          /* [n][n_analytes] */
   const double *auc_ng_h_per_ml; /* [n][n_analytes] */
-  const int32_t *status;        /* [n] */
-  const char *const *labels;    /* [n] */
-  const double *case_vars;      /* [n][n_numeric_case_vars]; NULL if none */
-  const double *cmin_ng_per_ml; /* [n][n_analytes], required */
-  const double *time_above_h;   /* [n][n_analytes][n_thresholds]; NULL if none */
-  const double *time_to_below_h; /* [n][n_analytes][n_thresholds]; NULL if none */
-  const double *parameter_values; /* [n][n_parameters]; NULL if none */
+  const int32_t *status;         /* [n] */
+  const char *const *labels;     /* [n] */
+  const double *case_vars;       /* [n][n_numeric_case_vars]; NULL if none */
+  const double *cmin_ng_per_ml;  /* [n][n_analytes], required */
+  const double *time_above_h; /* [n][n_analytes][n_thresholds]; NULL if none */
+  const double
+      *time_to_below_h; /* [n][n_analytes][n_thresholds]; NULL if none */
+  const double *parameter_values;  /* [n][n_parameters]; NULL if none */
   const char *const *case_strings; /* [n][n_string_case_vars], each non-NULL;
                                       NULL if none */
 } ks_output_block;

@@ -49,7 +49,7 @@ typedef struct ks_run_options {
   ks_block_fn on_block;     /* optional */
   ks_progress_fn progress;  /* optional */
   void *user;
-  ks_solver_method method;  /* overrides the scenario's unless AUTO [AUTO] */
+  ks_solver_method method; /* overrides the scenario's unless AUTO [AUTO] */
   volatile const sig_atomic_t *stop; /* if set and non-zero, stop after the
                                        block in progress */
   uint64_t max_output_bytes; /* refuse a run whose output is estimated above

@@ -37,14 +37,14 @@ typedef struct ks_scenario ks_scenario;
  * body weight where dose_per_kg is set; the dosing stage multiplies by the
  * case's weight. */
 typedef struct ks_dose_line {
-  size_t route;      /* index into the model's routes */
-  double start_h;    /* time of the first dose */
-  double every_h;    /* interval between doses; 0 with count == 1 */
-  size_t count;      /* number of doses (>= 1) */
+  size_t route;       /* index into the model's routes */
+  double start_h;     /* time of the first dose */
+  double every_h;     /* interval between doses; 0 with count == 1 */
+  size_t count;       /* number of doses (>= 1) */
   const double *dose; /* [count] amount of each dose (escalation) */
-  int dose_per_kg;   /* doses are mg/kg */
-  double duration_h; /* zero-order input time; 0 = bolus */
-  int line;          /* line in the scenario file, for messages */
+  int dose_per_kg;    /* doses are mg/kg */
+  double duration_h;  /* zero-order input time; 0 = bolus */
+  int line;           /* line in the scenario file, for messages */
 } ks_dose_line;
 
 /* One case, resolved into a ks_case_buf: views valid until the buffer is
@@ -81,13 +81,13 @@ typedef struct ks_scenario_settings {
   size_t n_times;
   size_t n_analytes; /* analytes written [all of the model's] */
   const size_t *analytes;
-  int amounts;  /* write amount [case, compartment, time] [0] */
-  int profiles; /* write concentration profiles [1] */
-  int float32;  /* profiles as float32 [0] */
-  int uncompressed; /* output.compression: none (else deflate) [0] */
-  double rtol;  /* relative tolerance [1e-6] */
-  double atol_mg; /* absolute tolerance for amounts; NaN = scaled to the
-                     largest dose: 1e-3 * rtol * dose [NaN] */
+  int amounts;         /* write amount [case, compartment, time] [0] */
+  int profiles;        /* write concentration profiles [1] */
+  int float32;         /* profiles as float32 [0] */
+  int uncompressed;    /* output.compression: none (else deflate) [0] */
+  double rtol;         /* relative tolerance [1e-6] */
+  double atol_mg;      /* absolute tolerance for amounts; NaN = scaled to the
+                          largest dose: 1e-3 * rtol * dose [NaN] */
   size_t n_thresholds; /* concentration thresholds for time_above and
                           time_to_below, ng/mL [none] */
   const double *thresholds_ng_per_ml;

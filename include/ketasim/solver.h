@@ -55,8 +55,8 @@ typedef struct ks_case_output {
   double *cmin_ng_per_ml;  /* [n_analytes] */
   size_t n_thresholds;
   const double *thresholds_ng_per_ml; /* [n_thresholds] */
-  double *time_above_h;    /* [n_analytes][n_thresholds] */
-  double *time_to_below_h; /* [n_analytes][n_thresholds] */
+  double *time_above_h;               /* [n_analytes][n_thresholds] */
+  double *time_to_below_h;            /* [n_analytes][n_thresholds] */
 } ks_case_output;
 
 /* Creates a workspace for systems of model `m` (its compartments are the

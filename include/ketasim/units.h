@@ -18,10 +18,11 @@
  *
  * Grammar of a unit string (whitespace around operators is allowed):
  *   unit    := "" | "1" | "%" | product
- *   product := power (("/" | "*" | "." | "·") power)*     left to right: L/h/kg = L h^-1 kg^-1
- *   power   := symbol ("^" ["-"] digits | "-" digits | digits)?   h^-1, h-1, m2 (exponents -9..9)
- *   symbol  := one of the table below, case-sensitive
- * A leading "1/" is allowed ("1/h"). "%" stands alone and means 0.01.
+ *   product := power (("/" | "*" | "." | "·") power)*     left to right: L/h/kg
+ * = L h^-1 kg^-1 power   := symbol ("^" ["-"] digits | "-" digits | digits)?
+ * h^-1, h-1, m2 (exponents -9..9) symbol  := one of the table below,
+ * case-sensitive A leading "1/" is allowed ("1/h"). "%" stands alone and means
+ * 0.01.
  *
  * Unit table (symbol: factor to internal unit, dimension):
  *   time      s sec 1/3600 h; min 1/60 h; h hr hour hours 1 h; d day days 24 h;
@@ -62,11 +63,11 @@ typedef struct ks_dims {
 #define KS_DIM_TIME ((ks_dims){0, 0, 0, 1, 0})
 #define KS_DIM_MASS ((ks_dims){1, 0, 0, 0, 0})
 #define KS_DIM_VOLUME ((ks_dims){0, 0, 1, 0, 0})
-#define KS_DIM_FLOW ((ks_dims){0, 0, 1, -1, 0})         /* L/h */
-#define KS_DIM_RATE_CONST ((ks_dims){0, 0, 0, -1, 0})   /* 1/h */
-#define KS_DIM_CONC ((ks_dims){1, 0, -1, 0, 0})         /* mg/L */
-#define KS_DIM_MASS_RATE ((ks_dims){1, 0, 0, -1, 0})    /* mg/h */
-#define KS_DIM_MOLAR_MASS ((ks_dims){1, 0, 0, 0, -1})   /* mg/mmol = g/mol */
+#define KS_DIM_FLOW ((ks_dims){0, 0, 1, -1, 0})          /* L/h */
+#define KS_DIM_RATE_CONST ((ks_dims){0, 0, 0, -1, 0})    /* 1/h */
+#define KS_DIM_CONC ((ks_dims){1, 0, -1, 0, 0})          /* mg/L */
+#define KS_DIM_MASS_RATE ((ks_dims){1, 0, 0, -1, 0})     /* mg/h */
+#define KS_DIM_MOLAR_MASS ((ks_dims){1, 0, 0, 0, -1})    /* mg/mmol = g/mol */
 #define KS_DIM_PER_BODY_MASS ((ks_dims){0, -1, 0, 0, 0}) /* 1/kg */
 
 /* A quantity in internal units: `value` is in the internal unit of `dims`

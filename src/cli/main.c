@@ -27,8 +27,13 @@
 #include "ketasim/scenario.h"
 #include "ketasim/units.h"
 
-enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_CASES = 3, EXIT_IO = 4,
-       EXIT_INTERNAL = 5 };
+enum {
+  EXIT_INPUT = 1,
+  EXIT_USAGE = 2,
+  EXIT_CASES = 3,
+  EXIT_IO = 4,
+  EXIT_INTERNAL = 5
+};
 
 static volatile sig_atomic_t g_stop = 0; /* set by the signal handler only */
 static volatile sig_atomic_t g_signal = 0;
@@ -100,7 +105,7 @@ static int report(const ks_error *err) {
 
 typedef struct args {
   const char *command, *scenario, *output;
-  const char *info; /* --help or --version */
+  const char *info;  /* --help or --version */
   const char *below; /* report --below */
   int threads, quiet, stats, csv;
   uint64_t max_output; /* bytes, 0 = no limit */
@@ -227,16 +232,15 @@ static void case_title(const ks_scenario *s, const ks_case *c, char *buf,
   for (size_t j = 0; j < ks_scenario_n_axes(s) && len < size; j++) {
     const char *unit = ks_scenario_axis_unit(s, j);
     if (ks_scenario_axis_is_text(s, j))
-      len += (size_t)snprintf(buf + len, size - len, "%s%s=%s",
-                              len ? " " : "",
+      len += (size_t)snprintf(buf + len, size - len, "%s%s=%s", len ? " " : "",
                               ks_scenario_axis_name(s, j),
                               ks_scenario_axis_text(s, j, c->axis_index[j]));
     else
-      len += (size_t)snprintf(
-          buf + len, size - len, "%s%s=%g%s%s", len ? " " : "",
-          ks_scenario_axis_name(s, j),
-          ks_scenario_axis_number(s, j, c->axis_index[j]),
-          strcmp(unit, "1") ? " " : "", strcmp(unit, "1") ? unit : "");
+      len += (size_t)snprintf(buf + len, size - len, "%s%s=%g%s%s",
+                              len ? " " : "", ks_scenario_axis_name(s, j),
+                              ks_scenario_axis_number(s, j, c->axis_index[j]),
+                              strcmp(unit, "1") ? " " : "",
+                              strcmp(unit, "1") ? unit : "");
   }
   if (ks_scenario_has_population(s) && len < size)
     snprintf(buf + len, size - len, " #%zu", c->subject_index);
@@ -281,13 +285,15 @@ static void on_progress(void *user, size_t done, size_t total) {
   double el = now_s() - p->t0;
   double rate = el > 0 ? (double)done / el : 0;
   double left = rate > 0 ? (double)(total - done) / rate : 0;
-  int width = 30, fill = total ? (int)((double)width * (double)done / (double)total) : width;
+  int width = 30,
+      fill =
+          total ? (int)((double)width * (double)done / (double)total) : width;
   char bar[64];
   for (int i = 0; i < width; i++)
     bar[i] = i < fill ? '#' : '.';
   bar[width] = '\0';
-  fprintf(stderr, "\r[%s] %zu/%zu cases  %.0f cases/s  %.0f s left ", bar,
-          done, total, rate, left);
+  fprintf(stderr, "\r[%s] %zu/%zu cases  %.0f cases/s  %.0f s left ", bar, done,
+          total, rate, left);
   p->bar_drawn = 1;
   if (done == total)
     fputc('\n', stderr);
@@ -309,8 +315,8 @@ static void join_args(int argc, char **argv, char *buf, size_t size) {
   size_t len = 0;
   buf[0] = '\0';
   for (int i = 0; i < argc && len < size; i++)
-    len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? " " : "",
-                            argv[i]);
+    len +=
+        (size_t)snprintf(buf + len, size - len, "%s%s", i ? " " : "", argv[i]);
 }
 
 /* Valid but suspicious input (a dose far above anaesthetic doses). */
@@ -388,9 +394,9 @@ static int cmd_run(const args *a, int argc, char **argv) {
       fprintf(stderr, "ketasim: %zu of %zu cases failed; first: %s\n",
               r.n_failed, r.n_cases, r.first_failure);
     fprintf(stderr,
-              "ketasim: %zu cases, %zu failed, %.3f s, %.0f cases/s, wrote %s\n",
-              r.n_cases, r.n_failed, r.wall_s,
-              r.wall_s > 0 ? (double)r.n_cases / r.wall_s : 0.0, out);
+            "ketasim: %zu cases, %zu failed, %.3f s, %.0f cases/s, wrote %s\n",
+            r.n_cases, r.n_failed, r.wall_s,
+            r.wall_s > 0 ? (double)r.n_cases / r.wall_s : 0.0, out);
     if (a->stats && r.n_cases)
       fprintf(stderr,
               "ketasim: per case: %.1f steps, %.1f right-hand sides, %.1f "
@@ -478,8 +484,9 @@ static int parse_level(const char *text, double *ng_per_ml) {
 static int cmd_report(const args *a) {
   ks_report_options o = ks_report_options_default();
   if (a->below && parse_level(a->below, &o.below_ng_per_ml) != 0) {
-    fprintf(stderr, "ketasim: error: --below needs a positive concentration "
-                    "such as 50 or '50 ng/mL', got '%s'\n",
+    fprintf(stderr,
+            "ketasim: error: --below needs a positive concentration "
+            "such as 50 or '50 ng/mL', got '%s'\n",
             a->below);
     return EXIT_USAGE;
   }
@@ -487,8 +494,7 @@ static int cmd_report(const args *a) {
   if (a->output)
     snprintf(out, sizeof out, "%s", a->output);
   else
-    strcat(ks_export_default_prefix(a->scenario, out, sizeof out - 8),
-           ".html");
+    strcat(ks_export_default_prefix(a->scenario, out, sizeof out - 8), ".html");
   catch_signals();
   o.stop = &g_stop;
   ks_error err;
