@@ -27,10 +27,9 @@ static void describe(ks_dims d) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const ks_dims wanted[] = {
-      KS_DIM_NONE,      KS_DIM_TIME,       KS_DIM_MASS,
-      KS_DIM_VOLUME,    KS_DIM_FLOW,       KS_DIM_RATE_CONST,
-      KS_DIM_CONC,      KS_DIM_MASS_RATE,  KS_DIM_MOLAR_MASS,
-      KS_DIM_PER_BODY_MASS};
+      KS_DIM_NONE,       KS_DIM_TIME,         KS_DIM_MASS, KS_DIM_VOLUME,
+      KS_DIM_FLOW,       KS_DIM_RATE_CONST,   KS_DIM_CONC, KS_DIM_MASS_RATE,
+      KS_DIM_MOLAR_MASS, KS_DIM_PER_BODY_MASS};
   if (size < 1 || size > 4096)
     return 0;
   char *text = malloc(size);
