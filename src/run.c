@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -544,21 +545,35 @@ ks_status ks_run_estimate_resources(const ks_scenario *s,
   return check_fits(s, &o, e, dir, err);
 }
 
+/* Writing overlaps solving: the OpenMP team fills one block while a writer
+ * thread writes the other (HDF5 is still used by one thread only). The two
+ * meet once per block under a mutex, never inside the solve path. */
+typedef struct writer {
+  pthread_t thread;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int started, busy, quit;
+  const struct block *b; /* the job: a block and its case range */
+  size_t first, n;
+  ks_status rc; /* first failure of a write */
+  ks_error err;
+} writer;
+
 typedef struct run_state {
   const ks_scenario *s;
   const ks_run_options *o;
   ks_run_result *res;
   worker *w;
   int threads;
-  block b;
+  block b[2];
   ks_output *out;
   size_t done, total;
   double t_start, t_progress;
+  writer wr;
 } run_state;
 
-static ks_status write_block(run_state *rs, size_t first, size_t n,
-                             ks_error *err) {
-  const block *b = &rs->b;
+static ks_status write_block(run_state *rs, const block *b, size_t first,
+                             size_t n, ks_error *err) {
   for (size_t i = 0; i < n; i++)
     if (b->status[i] != 0 && rs->res->n_failed++ == 0)
       ks__strlcpy(rs->res->first_failure, b->msg[i],
@@ -599,14 +614,97 @@ static void maybe_progress(run_state *rs, size_t done) {
   rs->o->progress(rs->o->user, done, rs->total);
 }
 
+static void *writer_main(void *arg) {
+  run_state *rs = arg;
+  writer *wr = &rs->wr;
+  pthread_mutex_lock(&wr->mu);
+  for (;;) {
+    while (!wr->busy && !wr->quit)
+      pthread_cond_wait(&wr->cv, &wr->mu);
+    if (!wr->busy)
+      break;
+    const block *b = wr->b;
+    size_t first = wr->first, n = wr->n;
+    pthread_mutex_unlock(&wr->mu);
+    ks_error e;
+    ks_error_clear(&e);
+    ks_status rc = write_block(rs, b, first, n, &e);
+    pthread_mutex_lock(&wr->mu);
+    if (rc != KS_OK && wr->rc == KS_OK) {
+      wr->rc = rc;
+      wr->err = e;
+    }
+    wr->busy = 0;
+    pthread_cond_broadcast(&wr->cv);
+  }
+  pthread_mutex_unlock(&wr->mu);
+  return NULL;
+}
+
+static void writer_start(run_state *rs) {
+  writer *wr = &rs->wr;
+  memset(wr, 0, sizeof *wr);
+  pthread_mutex_init(&wr->mu, NULL);
+  pthread_cond_init(&wr->cv, NULL);
+  wr->started = pthread_create(&wr->thread, NULL, writer_main, rs) == 0;
+}
+
+/* Waits until the writer is idle; returns the first write failure. */
+static ks_status writer_wait(run_state *rs, ks_error *err) {
+  writer *wr = &rs->wr;
+  if (!wr->started)
+    return KS_OK;
+  pthread_mutex_lock(&wr->mu);
+  while (wr->busy)
+    pthread_cond_wait(&wr->cv, &wr->mu);
+  ks_status rc = wr->rc;
+  if (rc != KS_OK && err && err->status == KS_OK)
+    *err = wr->err;
+  pthread_mutex_unlock(&wr->mu);
+  return rc;
+}
+
+/* Hands a block to the writer (or writes it here if there is no writer
+ * thread). The caller has waited for the writer to be idle. */
+static ks_status writer_post(run_state *rs, const block *b, size_t first,
+                             size_t n, ks_error *err) {
+  writer *wr = &rs->wr;
+  if (!wr->started)
+    return write_block(rs, b, first, n, err);
+  pthread_mutex_lock(&wr->mu);
+  wr->b = b;
+  wr->first = first;
+  wr->n = n;
+  wr->busy = 1;
+  pthread_cond_broadcast(&wr->cv);
+  pthread_mutex_unlock(&wr->mu);
+  return KS_OK;
+}
+
+static void writer_stop(run_state *rs) {
+  writer *wr = &rs->wr;
+  if (!wr->started)
+    return;
+  pthread_mutex_lock(&wr->mu);
+  wr->quit = 1;
+  pthread_cond_broadcast(&wr->cv);
+  pthread_mutex_unlock(&wr->mu);
+  pthread_join(wr->thread, NULL);
+  pthread_cond_destroy(&wr->cv);
+  pthread_mutex_destroy(&wr->mu);
+  wr->started = 0;
+}
+
 static ks_status run_blocks(run_state *rs, size_t first_case, size_t last_case,
                             ks_error *err) {
   ks_status rc = KS_OK;
+  int cur = 0;
   for (size_t first = first_case; first < last_case && rc == KS_OK;) {
     if (rs->o->stop && *rs->o->stop)
-      return ks_error_set(err, KS_ERR_INTERRUPTED, NULL, "interrupted");
-    size_t n = last_case - first < rs->b.cap ? last_case - first : rs->b.cap;
-    block *b = &rs->b;
+      break;
+    size_t n =
+        last_case - first < rs->b[cur].cap ? last_case - first : rs->b[cur].cap;
+    block *b = &rs->b[cur];
     worker *w = rs->w;
     const ks_scenario *s = rs->s;
     size_t done = rs->done;
@@ -624,16 +722,25 @@ static ks_status run_blocks(run_state *rs, size_t first_case, size_t last_case,
     }
     rs->done = done;
     if (stop && *stop)
-      return ks_error_set(err, KS_ERR_INTERRUPTED, NULL, "interrupted");
+      break;
     /* Running out of memory says nothing about the case: stop the run
      * rather than write the case as failed. */
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n && rc == KS_OK; i++)
       if (b->status[i] == -(int32_t)KS_ERR_NOMEM)
-        return ks_error_set(err, KS_ERR_NOMEM, NULL, "%s", b->msg[i]);
-    rc = write_block(rs, first, n, err);
+        rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "%s", b->msg[i]);
+    if (rc == KS_OK)
+      rc = writer_wait(rs, err); /* the other block is free again */
+    if (rc == KS_OK)
+      rc = writer_post(rs, b, first, n, err);
     first += n;
+    cur ^= 1;
   }
-  if (rs->o->progress)
+  ks_status wrc = writer_wait(rs, err);
+  if (rc == KS_OK)
+    rc = wrc;
+  if (rc == KS_OK && rs->o->stop && *rs->o->stop)
+    rc = ks_error_set(err, KS_ERR_INTERRUPTED, NULL, "interrupted");
+  if (rc == KS_OK && rs->o->progress)
     rs->o->progress(rs->o->user, rs->done, rs->total);
   return rc;
 }
@@ -662,17 +769,14 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
   rc = ks_run_estimate_resources(s, &o, &est, err);
   if (rc != KS_OK)
     return rc;
-  run_state rs = {s,
-                  &o,
-                  res,
-                  NULL,
-                  o.threads > 0 ? o.threads : omp_get_max_threads(),
-                  {0},
-                  NULL,
-                  0,
-                  n_cases,
-                  t0,
-                  t0};
+  run_state rs;
+  memset(&rs, 0, sizeof rs);
+  rs.s = s;
+  rs.o = &o;
+  rs.res = res;
+  rs.threads = o.threads > 0 ? o.threads : omp_get_max_threads();
+  rs.total = n_cases;
+  rs.t_start = rs.t_progress = t0;
   if ((size_t)rs.threads > n_cases)
     rs.threads = (int)n_cases;
   names nm;
@@ -685,15 +789,21 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
   int exact = method != KS_METHOD_CVODE;
   if (rc == KS_OK)
     rc = workers_create(s, rs.threads, exact, &rs.w, err);
+  size_t cap = block_size(n_cases, rs.threads, &sh);
   if (rc == KS_OK)
-    rc = block_alloc(&rs.b, block_size(n_cases, rs.threads, &sh), &sh, err);
+    rc = block_alloc(&rs.b[0], cap, &sh, err);
+  if (rc == KS_OK)
+    rc = block_alloc(&rs.b[1], cap, &sh, err);
   if (rc == KS_OK && o.output_path) {
     ks_output_layout l;
     fill_layout(s, n_cases, &nm, o.command_line, &l);
     rc = ks_output_create(o.output_path, &l, &rs.out, err);
   }
-  if (rc == KS_OK)
+  if (rc == KS_OK) {
+    writer_start(&rs);
     rc = run_blocks(&rs, o.first_case, last, err);
+    writer_stop(&rs);
+  }
   for (int i = 0; rs.w && i < rs.threads; i++) {
     res->stats.steps += rs.w[i].stats.steps;
     res->stats.rhs_evals += rs.w[i].stats.rhs_evals;
@@ -705,7 +815,8 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
   if (rc == KS_OK && rs.out)
     rc = ks_output_commit(&rs.out, err);
   ks_output_abort(&rs.out);
-  block_free(&rs.b);
+  block_free(&rs.b[0]);
+  block_free(&rs.b[1]);
   workers_free(rs.w, rs.threads);
   names_free(&nm);
   res->n_cases = n_cases;
