@@ -7,11 +7,13 @@
 #include "lapack_internal.h"
 #include "util_internal.h"
 
-#define KS_EXACT_CACHE 8  /* propagators kept per case (distinct step lengths) \
-                           */
-#define KS_EXACT_SUB 16   /* sub-steps of a step in which a profile turns */
-#define KS_EXACT_LEVELS 3 /* refinement levels: steps of h/16, h/256, h/4096   \
-                           */
+#define KS_EXACT_CACHE                                                         \
+  8                     /* propagators kept per case (distinct step lengths)   \
+                         */
+#define KS_EXACT_SUB 16 /* sub-steps of a step in which a profile turns */
+#define KS_EXACT_LEVELS                                                        \
+  3 /* refinement levels: steps of h/16, h/256, h/4096                         \
+     */
 #define KS_EXACT_MAX_ANALYTES 16
 
 typedef struct prop {

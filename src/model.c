@@ -9,8 +9,9 @@
 #include "util_internal.h"
 
 #define NONE ((size_t)-1)
-#define SINK_OUT ((size_t)-2) /* destination: the analyte's elimination sink   \
-                               */
+#define SINK_OUT                                                               \
+  ((size_t)-2) /* destination: the analyte's elimination sink                  \
+                */
 
 typedef struct analyte {
   const char *name;
