@@ -617,14 +617,8 @@ static void finish(ctx *c) {
         (x[nc + na + c->analytes[a]] - e->auc0[c->analytes[a]]) * 1e3;
   if (o->final_state)
     memcpy(o->final_state, x, e->n * sizeof *x);
-  for (size_t a = 0; c->metrics && a < c->n_analytes; a++) {
-    ks_metrics_acc *acc = &e->acc[a];
-    size_t nt = o->n_thresholds;
-    ks_metrics_results(acc, &o->cmax_ng_per_ml[a], &o->tmax_h[a],
-                       &o->cmin_ng_per_ml[a],
-                       nt ? o->time_above_h + a * nt : NULL,
-                       nt ? o->time_to_below_h + a * nt : NULL);
-  }
+  if (c->metrics)
+    ks_case_output_metrics(o, e->acc, c->n_analytes);
 }
 
 ks_status ks_exact_run(ks_exact *e, const ks_system *sys,

@@ -13,6 +13,7 @@
 
 #include "ketasim/output.h"
 
+#include "h5quiet_internal.h"
 #include "output_internal.h"
 
 #include "alloc_internal.h"
@@ -152,25 +153,6 @@ typedef struct var_def {
 } var_def;
 
 /* ---- HDF5 error handling ------------------------------------------------ */
-
-/* The library must not print: HDF5's automatic error printing is switched
- * off for the duration of each public call and the caller's handler put back
- * afterwards. */
-typedef struct h5_quiet {
-  H5E_auto2_t func;
-  void *data;
-} h5_quiet;
-
-static void quiet_begin(h5_quiet *q) {
-  q->func = NULL;
-  q->data = NULL;
-  H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void quiet_end(const h5_quiet *q) {
-  H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
-}
 
 /* Releases ids (any kind; negative ones skipped). Every HDF5 call clears the
  * error stack on entry, closes included, so after a failure the stack is

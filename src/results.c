@@ -4,6 +4,7 @@
  * extents are checked against the dimensions before anything is allocated or
  * read, so a foreign or damaged file gives an error naming the file and the
  * variable, never an out-of-bounds read or an absurd allocation. */
+#include "h5quiet_internal.h"
 #include "output_internal.h"
 #include "results_internal.h"
 
@@ -22,24 +23,6 @@
 #define KS_RESULTS_MAX_EXTENT ((hsize_t)1 << 40)
 
 /* ---- HDF5 error handling ------------------------------------------------ */
-
-/* The library must not print: HDF5's automatic error printing is off while a
- * public function runs and the caller's handler is put back afterwards. */
-typedef struct h5_quiet {
-  H5E_auto2_t func;
-  void *data;
-} h5_quiet;
-
-static void quiet_begin(h5_quiet *q) {
-  q->func = NULL;
-  q->data = NULL;
-  H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void quiet_end(const h5_quiet *q) {
-  H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
-}
 
 static herr_t take_innermost(unsigned n, const H5E_error2_t *e, void *data) {
   if (n == 0)

@@ -371,16 +371,14 @@ static void at_event(run_ctx *c, const ks_schedule *sch, double t,
     ks_metrics_point(&s->acc[a], t, conc_of(c, a, y));
 }
 
-static void finish_metrics(run_ctx *c) {
-  ks_case_output *o = c->out;
-  for (size_t a = 0; a < c->n_analytes; a++) {
-    ks_metrics_acc *acc = &c->s->acc[a];
-    size_t nt = o->n_thresholds;
-    ks_metrics_results(acc, &o->cmax_ng_per_ml[a], &o->tmax_h[a],
+void ks_case_output_metrics(ks_case_output *o, ks_metrics_acc *acc,
+                            size_t n_analytes) {
+  size_t nt = o->n_thresholds;
+  for (size_t a = 0; a < n_analytes; a++)
+    ks_metrics_results(&acc[a], &o->cmax_ng_per_ml[a], &o->tmax_h[a],
                        &o->cmin_ng_per_ml[a],
                        nt ? o->time_above_h + a * nt : NULL,
                        nt ? o->time_to_below_h + a * nt : NULL);
-  }
 }
 
 ks_status ks_solver_run(ks_solver *s, const ks_system *sys,
@@ -446,7 +444,7 @@ ks_status ks_solver_run(ks_solver *s, const ks_system *sys,
       memcpy(out->final_state + s->n, q, s->nq * sizeof *q);
     }
     if (c.metrics)
-      finish_metrics(&c);
+      ks_case_output_metrics(out, s->acc, n_analytes);
   }
   s->sys = NULL;
   return rc;

@@ -59,6 +59,12 @@ typedef struct ks_case_output {
   double *time_to_below_h;            /* [n_analytes][n_thresholds] */
 } ks_case_output;
 
+/* Copies finished metrics of n_analytes accumulators into `out` (both
+ * integrators end a case with it). */
+struct ks_metrics_acc;
+void ks_case_output_metrics(ks_case_output *out, struct ks_metrics_acc *acc,
+                            size_t n_analytes);
+
 /* Creates a workspace for systems of model `m` (its compartments are the
  * ODE states; eliminated amounts and AUCs are CVODE quadratures). */
 ks_status ks_solver_create(const ks_model *m, ks_solver **solver,
