@@ -143,18 +143,6 @@ void ks_metrics_results(ks_metrics_acc *acc, double *cmax, double *tmax_h,
   ks_metrics_finish(acc, time_to_below_h);
 }
 
-void ks_metrics_peak(const double *conc, const double *times_h, size_t n,
-                     double *cmax, double *tmax_h) {
-  double best = (double)NAN, when = (double)NAN;
-  for (size_t i = 0; i < n; i++)
-    if (isnan(best) || conc[i] > best) {
-      best = conc[i];
-      when = times_h[i];
-    }
-  *cmax = best;
-  *tmax_h = when;
-}
-
 int ks_metrics_quick(ks_metrics_acc *acc, double t0, double t1, double d0,
                      double c1, double d1) {
   int turn = (d0 > 0 && d1 < 0) || (d0 < 0 && d1 > 0);

@@ -1457,22 +1457,32 @@ ks_status ks_system_evaluate(ks_system *s, const ks_subject *subject,
   return rc;
 }
 
+void ks_system_rhs_block(const ks_system *s, size_t n, const double *y,
+                         const double *u, double *dy) {
+  size_t nu = n < s->n_compartments ? n : s->n_compartments;
+  if (u)
+    memcpy(dy, u, nu * sizeof *dy);
+  else
+    memset(dy, 0, nu * sizeof *dy);
+  memset(dy + nu, 0, (n - nu) * sizeof *dy);
+  /* entries are sorted by row: the rows of the block come first */
+  for (size_t i = 0; i < s->nnz && (size_t)s->k_row[i] < n; i++)
+    if ((size_t)s->k_col[i] < n)
+      dy[s->k_row[i]] += s->k_val[i] * y[s->k_col[i]];
+}
+
+void ks_system_jacobian_block(const ks_system *s, size_t n, double *jac) {
+  memset(jac, 0, n * n * sizeof *jac);
+  for (size_t i = 0; i < s->nnz && (size_t)s->k_row[i] < n; i++)
+    if ((size_t)s->k_col[i] < n)
+      jac[(size_t)s->k_col[i] * n + (size_t)s->k_row[i]] += s->k_val[i];
+}
+
 void ks_system_rhs(const ks_system *s, const double *y, const double *u,
                    double *dy) {
-  size_t n = s->n_states;
-  if (u) {
-    memcpy(dy, u, s->n_compartments * sizeof *dy);
-    memset(dy + s->n_compartments, 0, (n - s->n_compartments) * sizeof *dy);
-  } else {
-    memset(dy, 0, n * sizeof *dy);
-  }
-  for (size_t i = 0; i < s->nnz; i++)
-    dy[s->k_row[i]] += s->k_val[i] * y[s->k_col[i]];
+  ks_system_rhs_block(s, s->n_states, y, u, dy);
 }
 
 void ks_system_jacobian(const ks_system *s, double *jac) {
-  size_t n = s->n_states;
-  memset(jac, 0, n * n * sizeof *jac);
-  for (size_t i = 0; i < s->nnz; i++)
-    jac[(size_t)s->k_col[i] * n + (size_t)s->k_row[i]] += s->k_val[i];
+  ks_system_jacobian_block(s, s->n_states, jac);
 }

@@ -778,9 +778,8 @@ static void axis_indices(const ks_scenario *s, size_t point, size_t *ai) {
 /* Expands an arm's lines for given axis values into buf. Checks the rules
  * that depend on several fields; on a violation returns the line's index, a
  * message in `why` (size 200) and in `at` the field to point at. */
-static int resolve_lines(const ks_scenario *s, const arm *a, const size_t *ai,
-                         double weight_kg, ks_case_buf *buf, size_t *n_lines,
-                         char *why, const ks_ynode **at) {
+static int resolve_lines(const arm *a, const size_t *ai, ks_case_buf *buf,
+                         size_t *n_lines, char *why, const ks_ynode **at) {
   double *dose_store = buf->doses;
   for (size_t l = 0; l < a->n_lines; l++) {
     const line_tpl *t = &a->lines[l];
@@ -851,10 +850,8 @@ static int resolve_lines(const ks_scenario *s, const arm *a, const size_t *ai,
       *at = t->every.node;
       return (int)l;
     }
-    (void)weight_kg;
   }
   *n_lines = a->n_lines;
-  (void)s;
   return -1;
 }
 
@@ -902,8 +899,7 @@ void ks_scenario_case(const ks_scenario *s, size_t i, ks_case_buf *buf,
   c->overrides = any ? buf->overrides : NULL;
   size_t n = 0;
   const ks_ynode *at;
-  int bad = resolve_lines(s, a, buf->axis_index, c->subject.weight_kg, buf, &n,
-                          buf->invalid, &at);
+  int bad = resolve_lines(a, buf->axis_index, buf, &n, buf->invalid, &at);
   c->lines = buf->lines;
   c->n_lines = n;
   if (bad >= 0)
@@ -1119,8 +1115,7 @@ static ks_status check_points(reader *r) {
       char why[200];
       size_t n = 0;
       const ks_ynode *at = NULL;
-      int bad = resolve_lines(s, &s->arms[a], buf->axis_index, sub.weight_kg,
-                              buf, &n, why, &at);
+      int bad = resolve_lines(&s->arms[a], buf->axis_index, buf, &n, why, &at);
       if (bad >= 0) {
         ks_srcloc loc = loc_of(r, at ? at : s->arms[a].lines[bad].node);
         rc = ks_error_set(r->err, KS_ERR_INPUT, &loc, "%s", why);

@@ -48,12 +48,8 @@ ks_solver_options ks_solver_options_default(void) {
 static int rhs_fn(sunrealtype t, N_Vector yv, N_Vector ydot, void *data) {
   (void)t;
   const ks_solver *s = data;
-  const ks_system *sys = s->sys;
-  const double *y = N_VGetArrayPointer(yv);
-  double *dy = N_VGetArrayPointer(ydot);
-  memcpy(dy, s->u, s->n * sizeof *dy);
-  for (size_t i = 0; i < sys->nnz_compartments; i++)
-    dy[sys->k_row[i]] += sys->k_val[i] * y[sys->k_col[i]];
+  ks_system_rhs_block(s->sys, s->n, N_VGetArrayPointer(yv), s->u,
+                      N_VGetArrayPointer(ydot));
   return 0;
 }
 
@@ -73,12 +69,8 @@ static int jac_fn(sunrealtype t, N_Vector y, N_Vector fy, SUNMatrix J,
                   void *data, N_Vector t1, N_Vector t2, N_Vector t3) {
   (void)t, (void)y, (void)fy, (void)t1, (void)t2, (void)t3;
   const ks_solver *s = data;
-  const ks_system *sys = s->sys;
   /* SUNDIALS' dense matrix is column-major and contiguous. */
-  double *jac = SUNDenseMatrix_Data(J);
-  memset(jac, 0, s->n * s->n * sizeof *jac);
-  for (size_t i = 0; i < sys->nnz_compartments; i++)
-    jac[(size_t)sys->k_col[i] * s->n + (size_t)sys->k_row[i]] += sys->k_val[i];
+  ks_system_jacobian_block(s->sys, s->n, SUNDenseMatrix_Data(J));
   return 0;
 }
 
@@ -341,9 +333,7 @@ static ks_status integrate(run_ctx *c, double t0, double t1, size_t *k,
   return KS_OK;
 }
 
-static void set_tolerances(ks_solver *s, const ks_system *sys,
-                           const ks_solver_options *o) {
-  (void)sys;
+static void set_tolerances(ks_solver *s, const ks_solver_options *o) {
   N_VConst(KS_LOCAL_TOL_FACTOR * o->atol_mg, s->atol);
   CVodeSVtolerances(s->cvode, KS_LOCAL_TOL_FACTOR * o->rtol, s->atol);
   CVodeSetMaxNumSteps(s->cvode, o->max_steps);
@@ -397,7 +387,7 @@ ks_status ks_solver_run(ks_solver *s, const ks_system *sys,
   if (n_times == 0)
     return KS_OK;
   s->sys = sys;
-  set_tolerances(s, sys, opts);
+  set_tolerances(s, opts);
   double *y = N_VGetArrayPointer(s->y), *q = N_VGetArrayPointer(s->yq);
   memset(y, 0, s->n * sizeof *y);
   memset(q, 0, s->nq * sizeof *q);

@@ -83,10 +83,6 @@ void ks_metrics_results(ks_metrics_acc *acc, double *cmax, double *tmax_h,
                         double *cmin, double *time_above_h,
                         double *time_to_below_h);
 
-/* Largest of conc[0..n) and its first time (for grid-only profiles). */
-void ks_metrics_peak(const double *conc, const double *times_h, size_t n,
-                     double *cmax, double *tmax_h);
-
 #ifdef __cplusplus
 }
 #endif

@@ -169,6 +169,14 @@ void ks_system_rhs(const ks_system *sys, const double *y, const double *u,
 /* Dense Jacobian, column-major n_states x n_states (as SUNDIALS stores it). */
 void ks_system_jacobian(const ks_system *sys, double *jac_colmajor);
 
+/* The same for the leading n states only (n = n_compartments: the block the
+ * ODE solver integrates; nothing outside it feeds the compartments). y, dy
+ * and u have n entries, jac is n x n column-major. */
+void ks_system_rhs_block(const ks_system *sys, size_t n, const double *y,
+                         const double *u, double *dy);
+void ks_system_jacobian_block(const ks_system *sys, size_t n,
+                              double *jac_colmajor);
+
 #ifdef __cplusplus
 }
 #endif
