@@ -1,3 +1,4 @@
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -14,7 +15,6 @@
 #define KS_EXACT_LEVELS                                                        \
   3 /* refinement levels: steps of h/16, h/256, h/4096                         \
      */
-#define KS_EXACT_MAX_ANALYTES 16
 
 typedef struct prop {
   double h;
@@ -37,7 +37,13 @@ struct ks_exact {
   size_t ns; /* state length: n, or 2 nc in modal form */
   double *lam, *vr, *vi, *gv, *vo, *wm, *scratch; /* wm: V^-1 u */
   double *vl;                                     /* vo * lam, per analyte */
-  double vw[KS_EXACT_MAX_ANALYTES];               /* vo . wm, per analyte */
+  double *vw;                                     /* vo . wm, per analyte */
+  size_t scratch_len;
+  /* per written analyte: observed compartment, mg -> ng/mL, and values and
+   * slopes at the ends of the current step ([4][na]: c0, d0, c1, d1), and
+   * the same for each refinement level */
+  size_t *obs;
+  double *scale, *cd, *lcd[KS_EXACT_LEVELS];
   int *ipiv;
   ks_expm *w;
   double *kd; /* dense K, N x N row-major */
@@ -57,15 +63,33 @@ void ks_exact_free(ks_exact **ep) {
   ks__expm_free(&e->w);
   for (size_t i = 0; i < KS_EXACT_CACHE; i++)
     ks__free(e->cache[i].m);
-  void *p[] = {e->kd, e->aug,  e->e,       e->in_comp, e->x,  e->xn, e->u,
-               e->r,  e->auc0, e->acc,     e->lam,     e->vr, e->vi, e->gv,
-               e->vo, e->wm,   e->scratch, e->ipiv,    e->vl};
+  void *p[] = {e->kd, e->aug, e->e,    e->in_comp, e->x,       e->xn,
+               e->u,  e->r,   e->auc0, e->acc,     e->lam,     e->vr,
+               e->vi, e->gv,  e->vo,   e->wm,      e->scratch, e->ipiv,
+               e->vl, e->vw,  e->obs,  e->scale,   e->cd};
   for (size_t i = 0; i < 2 * KS_EXACT_LEVELS; i++)
     ks__free(e->lvl[i]);
+  for (size_t i = 0; i < KS_EXACT_LEVELS; i++)
+    ks__free(e->lcd[i]);
   for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
     ks__free(p[i]);
   ks__free(e);
   *ep = NULL;
+}
+
+/* LAPACK workspace of dgeev with right eigenvectors: at least 4 nc; more
+ * lets it block. */
+static int dgeev_lwork(size_t nc) { return (int)(8 * nc + 16); }
+
+/* try_modal() lays out [A (nc^2) | wi (nc) | V (nc^2) | work] in scratch,
+ * where work is dgeev's workspace and then the nc^2 inverse; full_state()
+ * uses the first n entries. Sized from the same terms so that no model size
+ * (one compartment included) can outgrow it. */
+static size_t modal_scratch_len(size_t nc, size_t n) {
+  size_t lw = (size_t)dgeev_lwork(nc);
+  size_t work = lw > nc * nc ? lw : nc * nc;
+  size_t len = 2 * nc * nc + nc + work;
+  return len > n ? len : n;
 }
 
 ks_status ks_exact_create(const ks_model *m, ks_exact **out, ks_error *err) {
@@ -88,13 +112,18 @@ ks_status ks_exact_create(const ks_model *m, ks_exact **out, ks_error *err) {
   ok &= (e->vr = ks__calloc(nc * nc, sizeof(double))) != NULL;
   ok &= (e->vi = ks__calloc(nc * nc, sizeof(double))) != NULL;
   ok &= (e->gv = ks__calloc((e->n - nc) * nc + 1, sizeof(double))) != NULL;
-  ok &=
-      (e->vo = ks__calloc(KS_EXACT_MAX_ANALYTES * nc, sizeof(double))) != NULL;
-  ok &=
-      (e->vl = ks__calloc(KS_EXACT_MAX_ANALYTES * nc, sizeof(double))) != NULL;
+  size_t na = e->na;
+  ok &= (e->vo = ks__calloc(na * nc + 1, sizeof(double))) != NULL;
+  ok &= (e->vl = ks__calloc(na * nc + 1, sizeof(double))) != NULL;
+  ok &= (e->vw = ks__calloc(na + 1, sizeof(double))) != NULL;
+  ok &= (e->obs = ks__calloc(na + 1, sizeof(size_t))) != NULL;
+  ok &= (e->scale = ks__calloc(na + 1, sizeof(double))) != NULL;
+  ok &= (e->cd = ks__calloc(4 * na + 1, sizeof(double))) != NULL;
+  for (size_t i = 0; i < KS_EXACT_LEVELS; i++)
+    ok &= (e->lcd[i] = ks__calloc(4 * na + 1, sizeof(double))) != NULL;
   ok &= (e->wm = ks__calloc(nc, sizeof(double))) != NULL;
-  ok &=
-      (e->scratch = ks__calloc(3 * nc * nc + 16 * nc, sizeof(double))) != NULL;
+  e->scratch_len = modal_scratch_len(nc, e->n);
+  ok &= (e->scratch = ks__calloc(e->scratch_len, sizeof(double))) != NULL;
   ok &= (e->ipiv = ks__calloc(nc, sizeof(int))) != NULL;
   ok &= (e->in_comp = ks__calloc(e->nc, sizeof(size_t))) != NULL;
   ok &= (e->x = ks__calloc(ns, sizeof(double))) != NULL;
@@ -244,11 +273,11 @@ typedef struct ctx {
   ks_case_output *out;
   int metrics;
   ks_solver_stats *st;
-  size_t obs[KS_EXACT_MAX_ANALYTES];   /* observed compartment */
-  double scale[KS_EXACT_MAX_ANALYTES]; /* mg -> ng/mL */
-  double c0[KS_EXACT_MAX_ANALYTES], d0[KS_EXACT_MAX_ANALYTES]; /* step start */
-  double c1[KS_EXACT_MAX_ANALYTES], d1[KS_EXACT_MAX_ANALYTES]; /* step end */
-  int fresh; /* c1/d1 do not describe the current state */
+  const size_t *obs;   /* observed compartment */
+  const double *scale; /* mg -> ng/mL */
+  double *c0, *d0;     /* values and slopes at the step start */
+  double *c1, *d1;     /* and at its end */
+  int fresh;           /* c1/d1 do not describe the current state */
 } ctx;
 
 static double conc(const ctx *c, size_t a, const double *x) {
@@ -405,8 +434,8 @@ static ks_status refine(ctx *c, int level, double t0, double t1,
   ks_exact *e = c->e;
   double hs = (t1 - t0) / KS_EXACT_SUB;
   double *a = e->lvl[2 * level], *b = e->lvl[2 * level + 1];
-  double ca[KS_EXACT_MAX_ANALYTES], da[KS_EXACT_MAX_ANALYTES];
-  double cb[KS_EXACT_MAX_ANALYTES], db[KS_EXACT_MAX_ANALYTES];
+  size_t na = c->n_analytes;
+  double *ca = e->lcd[level], *da = ca + na, *cb = da + na, *db = cb + na;
   memcpy(a, x0, e->ns * sizeof *a);
   memcpy(ca, c0, c->n_analytes * sizeof *ca);
   memcpy(da, d0, c->n_analytes * sizeof *da);
@@ -528,7 +557,7 @@ static double norm1_rm(const double *a, size_t n) {
  * matrix-exponential propagators are used (repeated rates, for example,
  * make V singular). */
 static int try_modal(ks_exact *e) {
-  int nc = (int)e->nc, n = (int)e->n, info = 0, lwork = 8 * nc + 16;
+  int nc = (int)e->nc, n = (int)e->n, info = 0, lwork = dgeev_lwork(e->nc);
   if (nc == 0)
     return 0;
   double *a = e->scratch, *wi = a + nc * nc, *vr = wi + nc,
@@ -586,6 +615,19 @@ static int try_modal(ks_exact *e) {
   return 1;
 }
 
+double ks_exact_error_bound(const ks_system *sys, double t_end_h) {
+  size_t nc = sys->n_compartments;
+  double norm = 0;
+  for (size_t j = 0; j < nc; j++) { /* largest column sum of |K_c| */
+    double col = 0;
+    for (size_t i = 0; i < sys->nnz_compartments; i++)
+      if ((size_t)sys->k_col[i] == j)
+        col += fabs(sys->k_val[i]);
+    norm = fmax(norm, col);
+  }
+  return (double)nc * DBL_EPSILON * norm * t_end_h;
+}
+
 /* K densely, and the compartments that receive zero-order input. */
 static void setup_case(ks_exact *e, const ks_system *sys,
                        const ks_schedule *sch) {
@@ -614,7 +656,8 @@ static void finish(ctx *c) {
   const double *x = full_state(e, e->x);
   for (size_t a = 0; a < c->n_analytes; a++)
     o->auc_ng_h_per_ml[a] =
-        (x[nc + na + c->analytes[a]] - e->auc0[c->analytes[a]]) * 1e3;
+        (x[nc + na + c->analytes[a]] - e->auc0[c->analytes[a]]) *
+        KS_NG_PER_ML_PER_MG_PER_L;
   if (o->final_state)
     memcpy(o->final_state, x, e->n * sizeof *x);
   if (c->metrics)
@@ -626,8 +669,7 @@ ks_status ks_exact_run(ks_exact *e, const ks_system *sys,
                        size_t n_times, const size_t *analytes,
                        size_t n_analytes, ks_case_output *out,
                        ks_solver_stats *st, ks_error *err) {
-  if (sys->n_states != e->n || n_analytes > e->na ||
-      n_analytes > KS_EXACT_MAX_ANALYTES)
+  if (sys->n_states != e->n || n_analytes > e->na)
     return ks_error_set(err, KS_ERR_ARG, NULL,
                         "exact workspace was made for another model");
   if (out->n_thresholds > KS_METRICS_MAX_THRESHOLDS)
@@ -636,15 +678,28 @@ ks_status ks_exact_run(ks_exact *e, const ks_system *sys,
   if (n_times == 0)
     return KS_OK;
   setup_case(e, sys, sch);
-  ctx c = {e,        sys,        times, n_times,
-           analytes, n_analytes, out,   out->cmax_ng_per_ml != NULL,
-           st,       {0},        {0},   {0},
-           {0},      {0},        {0},   1};
+  size_t na = n_analytes;
+  ctx c = {.e = e,
+           .sys = sys,
+           .times = times,
+           .n_times = n_times,
+           .analytes = analytes,
+           .n_analytes = n_analytes,
+           .out = out,
+           .metrics = out->cmax_ng_per_ml != NULL,
+           .st = st,
+           .obs = e->obs,
+           .scale = e->scale,
+           .c0 = e->cd,
+           .d0 = e->cd + na,
+           .c1 = e->cd + 2 * na,
+           .d1 = e->cd + 3 * na,
+           .fresh = 1};
   for (size_t a = 0; a < n_analytes; a++) {
-    c.obs[a] = ks_model_analyte_observed(sys->model, analytes[a]);
-    c.scale[a] = sys->obs_inv_volume[analytes[a]] * 1e3;
+    e->obs[a] = ks_model_analyte_observed(sys->model, analytes[a]);
+    e->scale[a] = sys->obs_inv_volume[analytes[a]] * KS_NG_PER_ML_PER_MG_PER_L;
     for (size_t k = 0; e->modal && k < e->nc; k++) {
-      e->vo[a * e->nc + k] = e->vr[c.obs[a] * e->nc + k] * c.scale[a];
+      e->vo[a * e->nc + k] = e->vr[e->obs[a] * e->nc + k] * e->scale[a];
       e->vl[a * e->nc + k] = e->vo[a * e->nc + k] * e->lam[k];
     }
   }

@@ -158,7 +158,8 @@ void ks_metrics_observe(const ks_system *sys, const size_t *analytes,
   const ks_model *m = sys->model;
   for (size_t a = 0; a < n_analytes; a++) {
     size_t an = analytes[a], obs = ks_model_analyte_observed(m, an);
-    double scale = sys->obs_inv_volume[an] * 1e3, d = u[obs];
+    double scale = sys->obs_inv_volume[an] * KS_NG_PER_ML_PER_MG_PER_L,
+           d = u[obs];
     /* K's rows are sorted: the observed row is a contiguous run */
     for (size_t i = 0; i < sys->nnz_compartments; i++)
       if ((size_t)sys->k_row[i] == obs)

@@ -187,13 +187,27 @@ static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
   if (rc == KS_OK)
     rc = ks_schedule_build(&w->sch, w->sys, &c, &err);
   ks_solver_options o = solver_options(s);
-  if (rc == KS_OK && w->exact)
+  int use_exact = w->exact != NULL;
+  if (rc == KS_OK && use_exact) {
+    double t_end = st->times_h[st->n_times - 1];
+    double bound = ks_exact_error_bound(w->sys, t_end);
+    if (bound > KS_EXACT_MAX_ERROR && w->solver)
+      use_exact = 0; /* auto: CVODE takes the cases the contract excludes */
+    else if (bound > KS_EXACT_MAX_ERROR)
+      rc = ks_error_set(&err, KS_ERR_SOLVER, NULL,
+                        "the exact integrator cannot guarantee this case: "
+                        "its rates span too wide a range for double "
+                        "precision over %g h (error bound %.2g > %g); use "
+                        "solver.method auto or cvode",
+                        t_end, bound, KS_EXACT_MAX_ERROR);
+  }
+  if (rc == KS_OK && use_exact)
     rc = ks_exact_run(w->exact, w->sys, &w->sch, st->times_h, st->n_times,
                       st->analytes, st->n_analytes, &out, &w->stats, &err);
   else if (rc == KS_OK)
     rc = ks_solver_run(w->solver, w->sys, &w->sch, &o, st->times_h, st->n_times,
                        st->analytes, st->n_analytes, &out, &w->stats, &err);
-  if (rc == KS_ERR_SOLVER && w->solver) {
+  if (rc == KS_ERR_SOLVER && w->solver && !use_exact) {
     /* one retry with tighter tolerances: a stiff corner that defeated the
      * step-size control at the user's tolerance often passes at a tenth */
     ks_error_clear(&err);
@@ -228,9 +242,12 @@ static ks_status workers_create(const ks_scenario *s, int n, int exact,
   ks_status rc = KS_OK;
   for (int i = 0; i < n && rc == KS_OK; i++) {
     rc = ks_system_create(m, &w[i].sys, err);
-    if (rc == KS_OK)
-      rc = exact ? ks_exact_create(m, &w[i].exact, err)
-                 : ks_solver_create(m, &w[i].solver, err);
+    /* `auto` on a linear model has both: the exact propagator, and CVODE
+     * for the cases outside its accuracy contract */
+    if (rc == KS_OK && exact)
+      rc = ks_exact_create(m, &w[i].exact, err);
+    if (rc == KS_OK && exact != 1)
+      rc = ks_solver_create(m, &w[i].solver, err);
     if (rc == KS_OK)
       rc = ks_case_buf_create(s, &w[i].buf, err);
     if (rc == KS_OK &&
@@ -785,8 +802,8 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
   ks_solver_method method = o.method != KS_METHOD_AUTO
                                 ? o.method
                                 : ks_scenario_settings_get(s)->method;
-  /* every model ketasim reads is linear, so AUTO means exact */
-  int exact = method != KS_METHOD_CVODE;
+  /* 0: CVODE only; 1: exact only; 2: exact, CVODE where it declines */
+  int exact = method == KS_METHOD_CVODE ? 0 : method == KS_METHOD_EXACT ? 1 : 2;
   if (rc == KS_OK)
     rc = workers_create(s, rs.threads, exact, &rs.w, err);
   size_t cap = block_size(n_cases, rs.threads, &sh);

@@ -30,7 +30,6 @@ extern "C" {
 typedef double (*ks_profile_fn)(void *ctx, double t_h, int deriv);
 
 #define KS_METRICS_MAX_THRESHOLDS 64
-#define KS_METRICS_MAX_ANALYTES 16
 
 /* Running metrics of one analyte. Plain data, no allocation. */
 typedef struct ks_metrics_acc {
@@ -68,7 +67,7 @@ int ks_metrics_quick(ks_metrics_acc *acc, double t0_h, double t1_h, double d0,
 struct ks_system;
 /* Concentrations (ng/mL) and their slopes (ng/mL/h) of the given analytes at
  * state x under input rates u (mg/h per compartment), from the right-hand
- * side dx/dt = K x + u. n_analytes <= KS_METRICS_MAX_ANALYTES. */
+ * side dx/dt = K x + u. */
 void ks_metrics_observe(const struct ks_system *sys, const size_t *analytes,
                         size_t n_analytes, const double *u, const double *x,
                         double *c, double *dc);

@@ -113,6 +113,18 @@ ks_status ks_solver_run(ks_solver *solver, const ks_system *sys,
  * (as jac_evals). */
 typedef struct ks_exact ks_exact;
 
+/* Accuracy contract of the exact propagator. Its eigenvalues or matrix
+ * exponential are computed from K in double precision, so every rate is
+ * known only to about nc * eps * ||K_c||_1 (1/h, absolute: a slow
+ * elimination beside a fast exchange is resolved no better than that), and
+ * over a horizon of T hours the relative error of the profile can reach
+ *     bound = nc * eps * ||K_c||_1 * T.
+ * Returns that bound for the case's system. KS_EXACT_MAX_ERROR is the bound
+ * up to which the exact path is used: above it `auto` solves the case with
+ * CVODE and `exact` fails the case with a message naming the bound. */
+double ks_exact_error_bound(const ks_system *sys, double t_end_h);
+#define KS_EXACT_MAX_ERROR 1e-9
+
 ks_status ks_exact_create(const ks_model *m, ks_exact **ex, ks_error *err);
 void ks_exact_free(ks_exact **ex);
 ks_status ks_exact_run(ks_exact *ex, const ks_system *sys,

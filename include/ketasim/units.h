@@ -59,6 +59,9 @@ typedef struct ks_dims {
 } ks_dims;
 
 /* Dimensions used by the schemas. */
+/* Concentrations are mg/L inside the engine and ng/mL in every output. */
+#define KS_NG_PER_ML_PER_MG_PER_L 1e3
+
 #define KS_DIM_NONE ((ks_dims){0, 0, 0, 0, 0})
 #define KS_DIM_TIME ((ks_dims){0, 0, 0, 1, 0})
 #define KS_DIM_MASS ((ks_dims){1, 0, 0, 0, 0})
