@@ -170,27 +170,46 @@ static int release(int ok, hid_t *ids, size_t n) {
 
 typedef struct h5_cause {
   char desc[320];
-  int io; /* the innermost error is a file or low-level I/O error */
+  int io;    /* the innermost error is a file or low-level I/O error */
+  int nomem; /* some level could not allocate memory */
 } h5_cause;
+
+/* HDF5's low-level messages run over several lines ("file write failed:
+ * time = ..., filename = ..., errno = 27, error message = 'File too large',
+ * buf = ..."): keep the first clause and the system's reason. */
+static void one_line_cause(const char *desc, char *out, size_t size) {
+  size_t head = strcspn(desc, ":\n");
+  const char *why = strstr(desc, "error message = '");
+  if (!why || desc[head] != ':') {
+    snprintf(out, size, "%.*s", (int)strcspn(desc, "\n"), desc);
+    return;
+  }
+  why += strlen("error message = '");
+  snprintf(out, size, "%.*s: %.*s", (int)head, desc, (int)strcspn(why, "'\n"),
+           why);
+}
 
 static herr_t take_innermost(unsigned n, const H5E_error2_t *e, void *data) {
   h5_cause *c = data;
   if (n == 0) {
-    snprintf(c->desc, sizeof c->desc, "%s", e->desc ? e->desc : "");
+    one_line_cause(e->desc ? e->desc : "", c->desc, sizeof c->desc);
     c->io = e->maj_num == H5E_IO || e->maj_num == H5E_FILE;
   }
+  if (e->min_num == H5E_CANTALLOC || e->min_num == H5E_NOSPACE)
+    c->nomem = 1; /* H5E_NOSPACE is "no space available for allocation" */
   return 0;
 }
 
-/* Records the failure that HDF5's error stack describes: KS_ERR_IO when the
- * innermost cause is the file system (disk full, permissions), else
- * KS_ERR_HDF5. */
+/* Records the failure that HDF5's error stack describes: KS_ERR_NOMEM when
+ * HDF5 ran out of memory, KS_ERR_IO when the innermost cause is the file
+ * system (disk full, permissions), else KS_ERR_HDF5. */
 static ks_status h5_fail(ks_error *err, const char *path, const char *what) {
-  h5_cause c = {"", 0};
+  h5_cause c = {"", 0, 0};
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, take_innermost, &c);
-  return ks_error_set(err, c.io ? KS_ERR_IO : KS_ERR_HDF5, NULL,
-                      "cannot write output '%s': %s%s%s%s", path, what,
-                      c.desc[0] ? " (" : "", c.desc, c.desc[0] ? ")" : "");
+  ks_status st = c.nomem ? KS_ERR_NOMEM : c.io ? KS_ERR_IO : KS_ERR_HDF5;
+  return ks_error_set(err, st, NULL, "cannot write output '%s': %s%s%s%s", path,
+                      what, c.desc[0] ? " (" : "", c.desc,
+                      c.desc[0] ? ")" : "");
 }
 
 static ks_status os_fail(ks_error *err, const char *path, const char *what,
@@ -917,7 +936,9 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
 
 /* Closes every handle and the file (which flushes the chunk caches: the last
  * compression and writes happen here). Returns 0, or -1 with the first
- * failure on HDF5's error stack. */
+ * failure on HDF5's error stack. A write failing inside H5Fclose leaves
+ * HDF5 1.10 with the file's id registered over freed memory (see
+ * ks_output_commit in output.h). */
 static int close_writer(ks_output *out) {
   hid_t *ids[KS_NVAR + KS_NDIM];
   size_t n = 0;

@@ -145,7 +145,12 @@ ks_status ks_output_write_block(ks_output *out, const ks_output_block *block,
 uint64_t ks_output_bytes_written(const ks_output *out);
 
 /* Closes the file and renames it to its final path. Frees the writer and
- * sets *out to NULL, also on failure (the temporary file is then removed). */
+ * sets *out to NULL, also on failure (the temporary file is then removed).
+ * HDF5 1.10 cannot recover from a write that fails while the file is being
+ * closed (disk full, a file size limit): the file's id stays registered over
+ * freed memory and HDF5's atexit clean-up crashes on it. After a KS_ERR_IO
+ * or KS_ERR_HDF5 from here, a program should leave with _exit(); the
+ * `ketasim` program does. */
 ks_status ks_output_commit(ks_output **out, ks_error *err);
 
 /* Closes and removes the temporary file, frees the writer, sets *out to

@@ -132,18 +132,48 @@ static uint64_t parse_size(const char *v) {
   return *end || x >= 1.8e19 || x < 1 ? 0 : (uint64_t)x;
 }
 
+/* The value written into the option itself: "-j4", "-oout.h5",
+ * "--threads=4", "--output=out.h5"; NULL when the option stands alone. */
+static const char *attached_value(const char *s, const char *name) {
+  size_t n = strlen(name);
+  if (name[1] != '-' && !strncmp(s, name, n) && s[n])
+    return s + n;
+  if (name[1] == '-' && !strncmp(s, name, n) && s[n] == '=')
+    return s + n + 1;
+  return NULL;
+}
+
+/* -o/--output or -j/--threads, alone or with its value attached: 'o' or 'j'
+ * and the value, or 0. */
+static int value_option(int argc, char **argv, int *i, const char **value) {
+  static const struct {
+    const char *name;
+    int key;
+  } opts[] = {{"-o", 'o'}, {"--output", 'o'}, {"-j", 'j'}, {"--threads", 'j'}};
+  const char *s = argv[*i];
+  for (size_t k = 0; k < sizeof opts / sizeof *opts; k++) {
+    if (!strcmp(s, opts[k].name)) {
+      *value = *i + 1 < argc ? argv[++*i] : NULL;
+      return opts[k].key;
+    }
+    if ((*value = attached_value(s, opts[k].name)) != NULL)
+      return opts[k].key;
+  }
+  return 0;
+}
+
 static int parse_args(int argc, char **argv, args *a) {
   memset(a, 0, sizeof *a);
   for (int i = 1; i < argc; i++) {
     const char *s = argv[i];
-    if (!strcmp(s, "-o") || !strcmp(s, "--output") || !strcmp(s, "-j") ||
-        !strcmp(s, "--threads")) {
-      if (i + 1 >= argc) {
+    const char *v = NULL;
+    int key = value_option(argc, argv, &i, &v);
+    if (key) {
+      if (!v) {
         fprintf(stderr, "ketasim: error: option '%s' needs a value\n", s);
         return EXIT_USAGE;
       }
-      const char *v = argv[++i];
-      if (s[1] == 'o' || s[2] == 'o') {
+      if (key == 'o') {
         a->output = v;
         continue;
       }
@@ -387,6 +417,16 @@ static int cmd_run(const args *a, int argc, char **argv) {
   int code = 0;
   if (st != KS_OK) {
     code = report(&err);
+    /* HDF5 1.10 does not survive a write failing inside H5Fclose (disk
+     * full, RLIMIT_FSIZE): the file's id stays registered over freed memory
+     * and the library's atexit clean-up crashes on it. The temporary file is
+     * already removed and nothing else is open, so leave without it. */
+    if (code == EXIT_IO || code == EXIT_INTERNAL) {
+      ks_case_buf_free(&p.buf);
+      ks_scenario_free(&s);
+      fflush(NULL);
+      _exit(code);
+    }
   } else {
     if (!a->quiet && r.n_cases > p.shown)
       printf("... %zu more cases in %s\n", r.n_cases - p.shown, out);
