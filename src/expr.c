@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +21,11 @@ typedef enum op_code {
   OP_LOG,
   OP_SQRT,
   OP_MIN,
-  OP_MAX
+  OP_MAX,
+  OP_ABS,
+  /* Internal only (no spelling in the text): derivatives of min, max, abs. */
+  OP_STEP, /* H(x) = x > 0 ? 1 : 0 */
+  OP_SIGN  /* x > 0 ? 1 : x < 0 ? -1 : 0 */
 } op_code;
 
 typedef struct op {
@@ -30,10 +35,87 @@ typedef struct op {
   size_t var;
 } op;
 
+/* A program in reverse Polish notation, allocated with its ops. Every
+ * program ever built has max_depth <= KS_EXPR_MAX_STACK (a parsed one cannot
+ * exceed KS_EXPR_MAX_OPS / 2 + 1; a derivative is refused above it), so that
+ * ks__expr_eval runs on a fixed array on the C stack. */
 struct ks_expr {
   size_t n;
-  op ops[KS_EXPR_MAX_OPS];
+  size_t max_depth; /* evaluation stack the program needs */
+  op ops[];
 };
+
+static ks_expr *alloc_expr(size_t n_ops) {
+  return ks__calloc(1, sizeof(ks_expr) + n_ops * sizeof(op));
+}
+
+static int arity(op_code c) {
+  switch (c) {
+  case OP_NUM:
+  case OP_VAR:
+    return 0;
+  case OP_NEG:
+  case OP_EXP:
+  case OP_LOG:
+  case OP_SQRT:
+  case OP_ABS:
+  case OP_STEP:
+  case OP_SIGN:
+    return 1;
+  default:
+    return 2;
+  }
+}
+
+/* The arithmetic of one operation: shared by evaluation and by constant
+ * folding, so that a folded constant is bit-identical to the evaluated one. */
+static inline double apply(op_code c, double x, double y) {
+  switch (c) {
+  case OP_ADD:
+    return x + y;
+  case OP_SUB:
+    return x - y;
+  case OP_MUL:
+    return x * y;
+  case OP_DIV:
+    return x / y;
+  case OP_POW:
+    return pow(x, y);
+  case OP_MIN:
+    return fmin(x, y);
+  case OP_MAX:
+    return fmax(x, y);
+  case OP_NEG:
+    return -x;
+  case OP_EXP:
+    return exp(x);
+  case OP_LOG:
+    return log(x);
+  case OP_SQRT:
+    return sqrt(x);
+  case OP_ABS:
+    return fabs(x);
+  case OP_STEP:
+    return x > 0 ? 1.0 : 0.0;
+  case OP_SIGN:
+    return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0;
+  case OP_NUM:
+  case OP_VAR:
+    break;
+  }
+  return (double)NAN;
+}
+
+/* Stack depth the program reaches when evaluated. */
+static size_t program_depth(const ks_expr *e) {
+  size_t sp = 0, max = 0;
+  for (size_t i = 0; i < e->n; i++) {
+    int a = arity(e->ops[i].code);
+    sp = a == 0 ? sp + 1 : sp - (size_t)(a - 1);
+    max = sp > max ? sp : max;
+  }
+  return max;
+}
 
 typedef struct compiler {
   const char *text;
@@ -108,11 +190,8 @@ static ks_status parse_call(compiler *c, const char *name, size_t at) {
     const char *name;
     op_code code;
     int args;
-  } fns[] = {{"exp", OP_EXP, 1},
-             {"log", OP_LOG, 1},
-             {"sqrt", OP_SQRT, 1},
-             {"min", OP_MIN, 2},
-             {"max", OP_MAX, 2}};
+  } fns[] = {{"exp", OP_EXP, 1}, {"log", OP_LOG, 1}, {"sqrt", OP_SQRT, 1},
+             {"abs", OP_ABS, 1}, {"min", OP_MIN, 2}, {"max", OP_MAX, 2}};
   for (size_t k = 0; k < sizeof fns / sizeof fns[0]; k++) {
     if (strcmp(fns[k].name, name) != 0)
       continue;
@@ -135,9 +214,9 @@ static ks_status parse_call(compiler *c, const char *name, size_t at) {
     return emit(c, (op){.code = fns[k].code, .column = (int)at + 1});
   }
   ks_srcloc l = at_loc(c, at);
-  return ks_error_set(c->err, KS_ERR_INPUT, &l,
-                      "unknown function '%s' (known: exp, log, sqrt, min, max)",
-                      name);
+  return ks_error_set(
+      c->err, KS_ERR_INPUT, &l,
+      "unknown function '%s' (known: exp, log, sqrt, abs, min, max)", name);
 }
 
 static ks_status parse_primary(compiler *c) {
@@ -248,7 +327,7 @@ ks_status ks__expr_compile(const char *text, const ks_srcloc *loc,
                            const char *const *names, size_t n, ks_expr **out,
                            ks_error *err) {
   *out = NULL;
-  ks_expr *e = ks__calloc(1, sizeof *e);
+  ks_expr *e = alloc_expr(KS_EXPR_MAX_OPS);
   if (!e)
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
   compiler c = {text, 0, loc, names, n, e, err, 0};
@@ -262,6 +341,7 @@ ks_status ks__expr_compile(const char *text, const ks_srcloc *loc,
     ks__free(e);
     return rc;
   }
+  e->max_depth = program_depth(e);
   *out = e;
   return KS_OK;
 }
@@ -289,7 +369,7 @@ static int const_operand(const ks_expr *e, size_t end, double *v) {
 
 ks_status ks__expr_dims(const ks_expr *e, const ks_dims *name_dims,
                         const ks_srcloc *loc, ks_dims *out, ks_error *err) {
-  ks_dims st[KS_EXPR_MAX_OPS];
+  ks_dims st[KS_EXPR_MAX_STACK];
   size_t sp = 0;
   char a[64], b[64];
   for (size_t i = 0; i < e->n; i++) {
@@ -325,6 +405,11 @@ ks_status ks__expr_dims(const ks_expr *e, const ks_dims *name_dims,
       st[sp - 1] = ks_dims_div(st[sp - 1], st[sp]);
       break;
     case OP_NEG:
+    case OP_ABS:
+      break;
+    case OP_STEP:
+    case OP_SIGN:
+      st[sp - 1] = KS_DIM_NONE;
       break;
     case OP_EXP:
     case OP_LOG:
@@ -367,56 +452,22 @@ ks_status ks__expr_dims(const ks_expr *e, const ks_dims *name_dims,
 }
 
 double ks__expr_eval(const ks_expr *e, const double *values) {
-  double st[KS_EXPR_MAX_OPS];
+  double st[KS_EXPR_MAX_STACK];
   size_t sp = 0;
+  if (e->max_depth > KS_EXPR_MAX_STACK) /* cannot happen; see struct ks_expr */
+    return (double)NAN;
   for (size_t i = 0; i < e->n; i++) {
     const op *o = &e->ops[i];
-    switch (o->code) {
-    case OP_NUM:
-      st[sp++] = o->num;
+    switch (arity(o->code)) {
+    case 0:
+      st[sp++] = o->code == OP_NUM ? o->num : values[o->var];
       break;
-    case OP_VAR:
-      st[sp++] = values[o->var];
+    case 1:
+      st[sp - 1] = apply(o->code, st[sp - 1], 0.0);
       break;
-    case OP_ADD:
+    default:
       sp--;
-      st[sp - 1] += st[sp];
-      break;
-    case OP_SUB:
-      sp--;
-      st[sp - 1] -= st[sp];
-      break;
-    case OP_MUL:
-      sp--;
-      st[sp - 1] *= st[sp];
-      break;
-    case OP_DIV:
-      sp--;
-      st[sp - 1] /= st[sp];
-      break;
-    case OP_POW:
-      sp--;
-      st[sp - 1] = pow(st[sp - 1], st[sp]);
-      break;
-    case OP_MIN:
-      sp--;
-      st[sp - 1] = fmin(st[sp - 1], st[sp]);
-      break;
-    case OP_MAX:
-      sp--;
-      st[sp - 1] = fmax(st[sp - 1], st[sp]);
-      break;
-    case OP_NEG:
-      st[sp - 1] = -st[sp - 1];
-      break;
-    case OP_EXP:
-      st[sp - 1] = exp(st[sp - 1]);
-      break;
-    case OP_LOG:
-      st[sp - 1] = log(st[sp - 1]);
-      break;
-    case OP_SQRT:
-      st[sp - 1] = sqrt(st[sp - 1]);
+      st[sp - 1] = apply(o->code, st[sp - 1], st[sp]);
       break;
     }
   }
@@ -437,4 +488,379 @@ int ks__expr_is_name(const ks_expr *e, size_t *index) {
     return 1;
   }
   return 0;
+}
+
+size_t ks__expr_n_ops(const ks_expr *e) { return e->n; }
+
+ks_status ks__expr_copy(const ks_expr *e, ks_expr **out, ks_error *err) {
+  *out = alloc_expr(e->n);
+  if (!*out)
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  (*out)->n = e->n;
+  (*out)->max_depth = e->max_depth;
+  memcpy((*out)->ops, e->ops, e->n * sizeof(op));
+  return KS_OK;
+}
+
+int ks__expr_is_const(const ks_expr *e, double *value) {
+  for (size_t i = 0; i < e->n; i++)
+    if (e->ops[i].code == OP_VAR)
+      return 0;
+  if (value)
+    *value = ks__expr_eval(e, NULL);
+  return 1;
+}
+
+int ks__expr_is_zero(const ks_expr *e) {
+  double v;
+  return ks__expr_is_const(e, &v) && v == 0;
+}
+
+/* ---- Symbolic differentiation -------------------------------------------
+ *
+ * The program is rebuilt as a tree, differentiated, simplified and written
+ * out as a program again. Nodes live in one growing array and name their
+ * operands by index; an operand is always created before its user, and a
+ * node is never changed once created, so a subtree can be shared (the
+ * derivative of u*v uses u and v themselves). Sharing is undone when the
+ * program is written out, which is why a program's length is bounded
+ * separately (KS_EXPR_MAX_BUILT_OPS) from the tree's.
+ *
+ * Simplification happens as nodes are made (bin, un): constants fold with the
+ * evaluator's own arithmetic, and the rules x+0, x-0, 0-x, x*0, x*1, x*-1,
+ * 0/x, x/1, x^1, x^0, 1^x, -(-x) apply, constants move to the left of '*' and
+ * gather (2*(3*x) = 6*x), and negations move outwards ((-a)*b = -(a*b)).
+ * x*0 = 0 and 0/x = 0 hold only for finite x: a derivative is not meant to
+ * carry an infinity or NaN of an operand that does not depend on the name. */
+
+#define NO_NODE SIZE_MAX
+
+typedef struct node {
+  op_code code;
+  int column; /* of the op that the node comes from */
+  double num;
+  size_t var;
+  size_t a, b;  /* operands */
+  size_t size;  /* ops once written out, saturated at KS_EXPR_MAX_BUILT_OPS+1 */
+  size_t depth; /* evaluation stack the subtree needs */
+  int b_first;  /* commutative: b written first needs less stack */
+} node;
+
+typedef struct tree {
+  node *nodes;
+  size_t n, cap;
+  int column; /* stamped on new nodes */
+  int oom;    /* sticky; every maker then returns node 0 */
+} tree;
+
+/* Node 0 is the constant 0, so a maker that runs out of memory can return a
+ * valid node and the caller checks t->oom once at the end. */
+static int tree_init(tree *t, size_t cap) {
+  *t = (tree){.nodes = ks__malloc(cap * sizeof(node)), .cap = cap};
+  if (!t->nodes)
+    return 0;
+  t->nodes[0] = (node){.code = OP_NUM, .size = 1, .depth = 1};
+  t->n = 1;
+  return 1;
+}
+
+static size_t sat_size(size_t n) {
+  return n > KS_EXPR_MAX_BUILT_OPS ? KS_EXPR_MAX_BUILT_OPS + 1 : n;
+}
+
+static int commutative(op_code c) {
+  return c == OP_ADD || c == OP_MUL || c == OP_MIN || c == OP_MAX;
+}
+
+/* Size and stack depth of a new node; for a commutative operator the
+ * operand needing more stack is evaluated first (Sethi-Ullman). */
+static void measure(const tree *t, node *nd) {
+  int ar = arity(nd->code);
+  const node *a = &t->nodes[nd->a], *b = &t->nodes[nd->b];
+  if (ar == 0) {
+    nd->size = nd->depth = 1;
+  } else if (ar == 1) {
+    nd->size = sat_size(1 + a->size);
+    nd->depth = a->depth;
+  } else {
+    size_t ab = a->depth > b->depth + 1 ? a->depth : b->depth + 1;
+    size_t ba = b->depth > a->depth + 1 ? b->depth : a->depth + 1;
+    nd->size = sat_size(1 + a->size + b->size);
+    nd->b_first = commutative(nd->code) && ba < ab;
+    nd->depth = nd->b_first ? ba : ab;
+  }
+}
+
+static size_t push(tree *t, node nd) {
+  if (t->oom)
+    return 0;
+  if (t->n == t->cap) {
+    node *grown = ks__realloc(t->nodes, 2 * t->cap * sizeof(node));
+    if (!grown) {
+      t->oom = 1;
+      return 0;
+    }
+    t->nodes = grown;
+    t->cap *= 2;
+  }
+  nd.column = t->column;
+  measure(t, &nd);
+  t->nodes[t->n] = nd;
+  return t->n++;
+}
+
+static size_t num(tree *t, double v) {
+  return push(t, (node){.code = OP_NUM, .num = v});
+}
+
+static int num_of(const tree *t, size_t k, double *v) {
+  if (t->nodes[k].code != OP_NUM)
+    return 0;
+  *v = t->nodes[k].num;
+  return 1;
+}
+
+static int is_num(const tree *t, size_t k, double v) {
+  double x;
+  return num_of(t, k, &x) && x == v;
+}
+
+static int is_op(const tree *t, size_t k, op_code c) {
+  return t->nodes[k].code == c;
+}
+
+/* The operand of a unary node, the first operand of a binary one. */
+static size_t arg(const tree *t, size_t k) { return t->nodes[k].a; }
+
+static size_t bin(tree *t, op_code c, size_t a, size_t b);
+
+static size_t un(tree *t, op_code c, size_t a) {
+  double x;
+  if (num_of(t, a, &x))
+    return num(t, apply(c, x, 0.0));
+  if (c == OP_NEG && is_op(t, a, OP_NEG))
+    return arg(t, a);
+  return push(t, (node){.code = c, .a = a});
+}
+
+static size_t simp_add(tree *t, size_t a, size_t b) {
+  if (is_num(t, a, 0))
+    return b;
+  if (is_num(t, b, 0))
+    return a;
+  if (is_op(t, b, OP_NEG))
+    return bin(t, OP_SUB, a, arg(t, b));
+  if (is_op(t, a, OP_NEG))
+    return bin(t, OP_SUB, b, arg(t, a));
+  return NO_NODE;
+}
+
+static size_t simp_sub(tree *t, size_t a, size_t b) {
+  if (is_num(t, b, 0))
+    return a;
+  if (is_num(t, a, 0))
+    return un(t, OP_NEG, b);
+  if (is_op(t, b, OP_NEG))
+    return bin(t, OP_ADD, a, arg(t, b));
+  if (is_op(t, a, OP_NEG))
+    return un(t, OP_NEG, bin(t, OP_ADD, arg(t, a), b));
+  return NO_NODE;
+}
+
+/* Shared by '*' and '/': a negated operand becomes a negated result. */
+static size_t pull_neg(tree *t, op_code c, size_t a, size_t b) {
+  if (is_op(t, a, OP_NEG))
+    return un(t, OP_NEG, bin(t, c, arg(t, a), b));
+  if (is_op(t, b, OP_NEG))
+    return un(t, OP_NEG, bin(t, c, a, arg(t, b)));
+  return NO_NODE;
+}
+
+static size_t simp_mul(tree *t, size_t a, size_t b) {
+  double x, y;
+  if (is_num(t, a, 0) || is_num(t, b, 0))
+    return 0;
+  if (is_num(t, a, 1))
+    return b;
+  if (is_num(t, b, 1))
+    return a;
+  if (is_num(t, a, -1))
+    return un(t, OP_NEG, b);
+  if (is_num(t, b, -1))
+    return un(t, OP_NEG, a);
+  if (num_of(t, b, &y))
+    return bin(t, OP_MUL, b, a);
+  if (num_of(t, a, &x) && is_op(t, b, OP_MUL) && num_of(t, arg(t, b), &y))
+    return bin(t, OP_MUL, num(t, x * y), t->nodes[b].b);
+  return pull_neg(t, OP_MUL, a, b);
+}
+
+static size_t simp_div(tree *t, size_t a, size_t b) {
+  if (is_num(t, a, 0))
+    return 0;
+  if (is_num(t, b, 1))
+    return a;
+  if (is_num(t, b, -1))
+    return un(t, OP_NEG, a);
+  return pull_neg(t, OP_DIV, a, b);
+}
+
+static size_t simp_pow(tree *t, size_t a, size_t b) {
+  if (is_num(t, b, 1))
+    return a;
+  if (is_num(t, b, 0) || is_num(t, a, 1))
+    return num(t, 1);
+  return NO_NODE;
+}
+
+static size_t bin(tree *t, op_code c, size_t a, size_t b) {
+  double x, y;
+  if (num_of(t, a, &x) && num_of(t, b, &y))
+    return num(t, apply(c, x, y));
+  size_t s = c == OP_ADD   ? simp_add(t, a, b)
+             : c == OP_SUB ? simp_sub(t, a, b)
+             : c == OP_MUL ? simp_mul(t, a, b)
+             : c == OP_DIV ? simp_div(t, a, b)
+             : c == OP_POW ? simp_pow(t, a, b)
+                           : NO_NODE;
+  return s != NO_NODE ? s : push(t, (node){.code = c, .a = a, .b = b});
+}
+
+/* d f(a) = f'(a) * da; `s` is the node f(a) itself. */
+static size_t d_unary(tree *t, op_code c, size_t s, size_t a, size_t da) {
+  if (is_num(t, da, 0))
+    return 0;
+  switch (c) {
+  case OP_NEG:
+    return un(t, OP_NEG, da);
+  case OP_EXP:
+    return bin(t, OP_MUL, s, da);
+  case OP_LOG:
+    return bin(t, OP_DIV, da, a);
+  case OP_SQRT:
+    return bin(t, OP_DIV, da, bin(t, OP_MUL, num(t, 2), s));
+  case OP_ABS:
+    return bin(t, OP_MUL, un(t, OP_SIGN, a), da);
+  default: /* OP_STEP, OP_SIGN: zero almost everywhere */
+    return 0;
+  }
+}
+
+/* d a^b. A constant (or name-free) exponent takes b*a^(b-1)*da, which also
+ * holds for a negative base; otherwise a^b*(db*log(a) + b*da/a). */
+static size_t d_pow(tree *t, size_t s, size_t a, size_t b, size_t da,
+                    size_t db) {
+  if (is_num(t, db, 0)) {
+    size_t p = bin(t, OP_POW, a, bin(t, OP_SUB, b, num(t, 1)));
+    return bin(t, OP_MUL, bin(t, OP_MUL, b, p), da);
+  }
+  size_t via_b = bin(t, OP_MUL, db, un(t, OP_LOG, a));
+  size_t via_a = bin(t, OP_DIV, bin(t, OP_MUL, b, da), a);
+  return bin(t, OP_MUL, s, bin(t, OP_ADD, via_b, via_a));
+}
+
+/* d min(a,b) = da*H(b-a) + db*(1-H(b-a)), d max(a,b) the same with H(a-b),
+ * H(x) = x > 0 ? 1 : 0. At a tie (a == b) H is 0: the derivative is that of
+ * the second operand, min(A,B) and max(A,B) both taking dB. Either side is a
+ * valid one-sided derivative; a fixed choice keeps a Jacobian reproducible. */
+static size_t d_minmax(tree *t, op_code c, size_t a, size_t b, size_t da,
+                       size_t db) {
+  size_t h =
+      un(t, OP_STEP, c == OP_MIN ? bin(t, OP_SUB, b, a) : bin(t, OP_SUB, a, b));
+  size_t not_h = bin(t, OP_SUB, num(t, 1), h);
+  return bin(t, OP_ADD, bin(t, OP_MUL, da, h), bin(t, OP_MUL, db, not_h));
+}
+
+static size_t d_binary(tree *t, op_code c, size_t s, size_t a, size_t b,
+                       size_t da, size_t db) {
+  if (is_num(t, da, 0) && is_num(t, db, 0))
+    return 0;
+  switch (c) {
+  case OP_ADD:
+  case OP_SUB:
+    return bin(t, c, da, db);
+  case OP_MUL:
+    return bin(t, OP_ADD, bin(t, OP_MUL, da, b), bin(t, OP_MUL, a, db));
+  case OP_DIV: /* (da - (a/b)*db) / b: no b*b to overflow */
+    return bin(t, OP_DIV, bin(t, OP_SUB, da, bin(t, OP_MUL, s, db)), b);
+  case OP_POW:
+    return d_pow(t, s, a, b, da, db);
+  default:
+    return d_minmax(t, c, a, b, da, db);
+  }
+}
+
+/* Writes the tree under `root` out as a program. Every op is placed at its
+ * final index: the root last, a node's last-written operand just before it
+ * and its first-written operand before that one's ops. Walking the array
+ * from the end therefore meets each placed node after its user, so neither
+ * recursion nor a work list is needed. */
+static ks_status write_program(const tree *t, size_t root, ks_expr **out,
+                               ks_error *err) {
+  const node *r = &t->nodes[root];
+  if (r->size > KS_EXPR_MAX_BUILT_OPS || r->depth > KS_EXPR_MAX_STACK)
+    return ks_error_set(err, KS_ERR_LIMIT, NULL,
+                        "derivative too large (more than %d operations or a "
+                        "stack deeper than %d)",
+                        KS_EXPR_MAX_BUILT_OPS, KS_EXPR_MAX_STACK);
+  ks_expr *p = alloc_expr(r->size);
+  if (!p)
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  p->n = r->size;
+  p->max_depth = r->depth;
+  p->ops[p->n - 1].var = root;
+  for (size_t q = p->n; q-- > 0;) {
+    const node *nd = &t->nodes[p->ops[q].var];
+    p->ops[q] = (op){.code = nd->code,
+                     .column = nd->column,
+                     .num = nd->num,
+                     .var = nd->code == OP_VAR ? nd->var : 0};
+    int ar = arity(nd->code);
+    if (ar == 1)
+      p->ops[q - 1].var = nd->a;
+    if (ar == 2) {
+      size_t first = nd->b_first ? nd->b : nd->a;
+      size_t second = nd->b_first ? nd->a : nd->b;
+      p->ops[q - 1].var = second;
+      p->ops[q - 1 - t->nodes[second].size].var = first;
+    }
+  }
+  *out = p;
+  return KS_OK;
+}
+
+ks_status ks__expr_diff(const ks_expr *e, size_t var, ks_expr **out,
+                        ks_error *err) {
+  *out = NULL;
+  tree t;
+  if (!tree_init(&t, 4 * e->n + 16))
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  /* Each pending operand as (node, its derivative). */
+  struct {
+    size_t s, d;
+  } st[KS_EXPR_MAX_STACK];
+  size_t sp = 0;
+  for (size_t i = 0; i < e->n; i++) {
+    const op *o = &e->ops[i];
+    t.column = o->column;
+    int ar = arity(o->code);
+    if (ar == 0) {
+      node leaf = {.code = o->code, .num = o->num, .var = o->var};
+      st[sp].s = o->code == OP_NUM ? num(&t, o->num) : push(&t, leaf);
+      st[sp++].d = o->code == OP_VAR && o->var == var ? num(&t, 1) : 0;
+    } else if (ar == 1) {
+      size_t a = st[sp - 1].s, s = un(&t, o->code, a);
+      st[sp - 1].d = d_unary(&t, o->code, s, a, st[sp - 1].d);
+      st[sp - 1].s = s;
+    } else {
+      sp--;
+      size_t a = st[sp - 1].s, b = st[sp].s, s = bin(&t, o->code, a, b);
+      st[sp - 1].d = d_binary(&t, o->code, s, a, b, st[sp - 1].d, st[sp].d);
+      st[sp - 1].s = s;
+    }
+  }
+  ks_status rc = t.oom ? ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory")
+                       : write_program(&t, st[0].d, out, err);
+  ks__free(t.nodes);
+  return rc;
 }
