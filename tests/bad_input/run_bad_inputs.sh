@@ -13,6 +13,7 @@
 #   case      input file relative to this directory; '-' passes none;
 #             '@NAME' is an input this script generates (see generate):
 #             too-big.yaml (over the 4 MiB limit), too-many-nodes.yaml,
+#             many-keys.yaml (200,000 keys in one mapping, one duplicate),
 #             truncated.h5 (half of a ketasim output), foreign.h5 (an HDF5
 #             file ketasim did not write)
 #   args      extra command-line arguments, split on spaces; '-' for none
@@ -58,6 +59,11 @@ generate() {
   { printf 'scenario: over the node limit\nmodel: ketamine\nnotes: ['
     head -c 1000001 /dev/zero | tr '\0' '1' | sed 's/1/0,/g'; printf '0]\n'; } \
     >"$gen/too-many-nodes.yaml"
+  # 200,000 keys in one mapping and a duplicate at the end: the duplicate
+  # check must not be quadratic (a linear scan took 13.6 s for 50,000)
+  { printf 'scenario: many keys\nmodel: ketamine\nnotes:\n'
+    seq 0 199999 | sed 's/.*/  k&: v/'; printf '  k5: again\n'; } \
+    >"$gen/many-keys.yaml"
   "$bin" run good.yaml -o "$gen/full.h5" -q >/dev/null 2>&1 || return 1
   head -c $(($(stat -c %s "$gen/full.h5") / 2)) "$gen/full.h5" >"$gen/truncated.h5"
   rm -f "$gen/full.h5"
