@@ -126,6 +126,7 @@ typedef struct compiler {
   ks_expr *e;
   ks_error *err;
   int depth;
+  const char *kind; /* what a name is, for "unknown parameter 'X'" */
 } compiler;
 
 static ks_srcloc at_loc(const compiler *c, size_t at) {
@@ -259,9 +260,9 @@ static ks_status parse_primary(compiler *c) {
     ks_srcloc l = at_loc(c, at);
     if (hint)
       return ks_error_set(c->err, KS_ERR_INPUT, &l,
-                          "unknown parameter '%s' (did you mean '%s'?)", name,
+                          "unknown %s '%s' (did you mean '%s'?)", c->kind, name,
                           hint);
-    return ks_error_set(c->err, KS_ERR_INPUT, &l, "unknown parameter '%s'",
+    return ks_error_set(c->err, KS_ERR_INPUT, &l, "unknown %s '%s'", c->kind,
                         name);
   }
   if (ch == '\0')
@@ -326,11 +327,17 @@ static ks_status parse_expr(compiler *c) { return parse_binary(c, 0); }
 ks_status ks__expr_compile(const char *text, const ks_srcloc *loc,
                            const char *const *names, size_t n, ks_expr **out,
                            ks_error *err) {
+  return ks__expr_compile_as(text, loc, names, n, "parameter", out, err);
+}
+
+ks_status ks__expr_compile_as(const char *text, const ks_srcloc *loc,
+                              const char *const *names, size_t n,
+                              const char *kind, ks_expr **out, ks_error *err) {
   *out = NULL;
   ks_expr *e = alloc_expr(KS_EXPR_MAX_OPS);
   if (!e)
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
-  compiler c = {text, 0, loc, names, n, e, err, 0};
+  compiler c = {text, 0, loc, names, n, e, err, 0, kind};
   ks_status rc = parse_expr(&c);
   if (rc == KS_OK) {
     skip_ws(&c);

@@ -37,6 +37,10 @@ typedef struct ks_expr ks_expr;
 ks_status ks__expr_compile(const char *text, const ks_srcloc *loc,
                            const char *const *names, size_t n, ks_expr **out,
                            ks_error *err);
+/* The same, naming an unknown name as `kind` ("symbol") in the error. */
+ks_status ks__expr_compile_as(const char *text, const ks_srcloc *loc,
+                              const char *const *names, size_t n,
+                              const char *kind, ks_expr **out, ks_error *err);
 void ks__expr_free(ks_expr **e);
 
 /* Dimension of the result given each name's dimension. */

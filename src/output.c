@@ -17,6 +17,7 @@
 #include "output_internal.h"
 
 #include "alloc_internal.h"
+#include "util_internal.h"
 #include "version_internal.h"
 
 #include <errno.h>
@@ -135,6 +136,26 @@ struct ks_output {
   uint64_t bytes_written;
   int uncompressed; /* layout asked for no deflate */
   char *path, *tmp_path, *dir;
+  /* computed outputs: per output its threshold dimension (KS_NDIM + o in a
+   * var_def) and KS_OVARS datasets */
+  size_t n_outputs, n_out_thr;
+  size_t *o_thr_off; /* [n_outputs]: first threshold of each */
+  size_t *o_nthr;    /* [n_outputs] */
+  hid_t *o_dim;      /* [n_outputs] */
+  hid_t *o_var;      /* [n_outputs * KS_OVARS] */
+  double *o_scratch; /* block staging, [n][n_times or n_thr] */
+  size_t o_scratch_len;
+};
+
+/* The datasets of one computed output. */
+enum {
+  KS_OV_PROFILE,
+  KS_OV_MAX,
+  KS_OV_TMAX,
+  KS_OV_AUC,
+  KS_OV_ABOVE,
+  KS_OV_BELOW,
+  KS_OVARS
 };
 
 /* One dataset to define. Axis 0 of a chunked dataset is `case`. */
@@ -378,6 +399,8 @@ static ks_status check_thresholds(const ks_output_layout *l, ks_error *err) {
   return KS_OK;
 }
 
+static ks_status check_outputs(const ks_output_layout *l, ks_error *err);
+
 static ks_status check_layout(const ks_output_layout *l, ks_error *err) {
   if (!l)
     return ks_error_set(err, KS_ERR_ARG, NULL, "output layout is NULL");
@@ -418,6 +441,8 @@ static ks_status check_layout(const ks_output_layout *l, ks_error *err) {
     rc = check_parameters(l, err);
   if (rc == KS_OK)
     rc = check_thresholds(l, err);
+  if (rc == KS_OK)
+    rc = check_outputs(l, err);
   return rc;
 }
 
@@ -470,9 +495,15 @@ static hsize_t dim_len(const ks_output *out, int dim) {
     return out->n_compartments;
   case KS_DIM_PARAMETER:
     return out->n_parameters;
-  default:
+  case KS_DIM_THRESHOLD:
     return out->n_thresholds;
+  default: /* an output's threshold dimension */
+    return out->o_nthr[dim - KS_NDIM];
   }
+}
+
+static hid_t dim_id(const ks_output *out, int dim) {
+  return dim < KS_NDIM ? out->dim[dim] : out->o_dim[dim - KS_NDIM];
 }
 
 static int set_chunking(const ks_output *out, const var_def *v, hid_t dcpl,
@@ -516,13 +547,13 @@ static int put_text_attr(hid_t obj, const char *name, const char *value) {
 }
 
 static int describe(const ks_output *out, const var_def *v, hid_t ds) {
-  if (v->is_scale && H5DSset_scale(ds, ks_dim_names[v->dims[0]]) < 0)
+  if (v->is_scale && H5DSset_scale(ds, v->name) < 0)
     return -1;
   if (put_text_attr(ds, "units", v->units) < 0 ||
       put_text_attr(ds, "long_name", v->long_name) < 0)
     return -1;
   for (int i = 0; i < v->rank && !v->is_scale; i++)
-    if (H5DSattach_scale(ds, out->dim[v->dims[i]], (unsigned)i) < 0)
+    if (H5DSattach_scale(ds, dim_id(out, v->dims[i]), (unsigned)i) < 0)
       return -1;
   return 0;
 }
@@ -878,9 +909,149 @@ static ks_status put_root_attrs(ks_output *out, const ks_output_layout *l,
   return KS_OK;
 }
 
+/* ---- computed outputs ------------------------------------------------------
+ */
+
+/* "NAME_suffix" into buf. */
+static const char *oname(char *buf, size_t size, const char *name,
+                         const char *suffix) {
+  snprintf(buf, size, "%s%s", name, suffix);
+  return buf;
+}
+
+static ks_status check_outputs(const ks_output_layout *l, ks_error *err) {
+  static const char *const suffix[] = {
+      "",           "_max",        "_tmax",         "_auc",
+      "_threshold", "_time_above", "_time_to_below"};
+  if (l->n_outputs && (any_null(l->output_names, l->n_outputs) ||
+                       any_null(l->output_units, l->n_outputs)))
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "output layout: output name or unit missing");
+  for (size_t o = 0; o < l->n_outputs; o++)
+    for (size_t k = 0; k < countof(suffix); k++) {
+      char b[160];
+      oname(b, sizeof b, l->output_names[o], suffix[k]);
+      int clash = 0;
+      for (size_t r = 0; r < countof(ks_reserved_names); r++)
+        clash |= strcmp(b, ks_reserved_names[r]) == 0;
+      for (size_t i = 0; i < l->n_case_vars; i++)
+        clash |= strcmp(b, l->case_vars[i].name) == 0;
+      if (clash)
+        return ks_error_set(err, KS_ERR_ARG, NULL,
+                            "output '%s' would write a variable '%s' that "
+                            "the file already has: rename the output",
+                            l->output_names[o], b);
+    }
+  return KS_OK;
+}
+
+static ks_status define_output(ks_output *out, const ks_output_layout *l,
+                               size_t o, ks_error *err) {
+  const char *name = l->output_names[o], *units = l->output_units[o];
+  const char *desc = l->output_long_names && l->output_long_names[o] &&
+                             l->output_long_names[o][0]
+                         ? l->output_long_names[o]
+                         : name;
+  char nb[KS_OVARS][160], auc_units[96], dimname[160];
+  snprintf(auc_units, sizeof auc_units, "%s*h", units);
+  if (strcmp(units, "1") == 0)
+    snprintf(auc_units, sizeof auc_units, "h");
+  const hid_t f64 = H5T_IEEE_F64LE;
+  int thr = (int)(KS_NDIM + o);
+  var_def defs[KS_OVARS] = {
+      by_case(oname(nb[0], 160, name, ""), l->float32 ? H5T_IEEE_F32LE : f64, 2,
+              KS_DIM_TIME, 0, units, desc),
+      by_case(oname(nb[1], 160, name, "_max"), f64, 1, 0, 0, units,
+              "peak of the output"),
+      by_case(oname(nb[2], 160, name, "_tmax"), f64, 1, 0, 0, "h",
+              "time of the output's peak"),
+      by_case(oname(nb[3], 160, name, "_auc"), f64, 1, 0, 0, auc_units,
+              "area under the output over the output window"),
+      by_case(oname(nb[4], 160, name, "_time_above"), f64, 2, thr, 0, "h",
+              "time with the output above the threshold"),
+      by_case(oname(nb[5], 160, name, "_time_to_below"), f64, 2, thr, 0, "h",
+              "time after the last dose until the output falls and stays "
+              "below the threshold")};
+  if (out->o_nthr[o]) {
+    var_def d = coordinate(KS_DIM_THRESHOLD, f64, units, "output threshold");
+    d.name = oname(dimname, sizeof dimname, name, "_threshold");
+    d.dims[0] = thr;
+    if ((out->o_dim[o] = define_var(out, &d)) < 0 ||
+        write_all(out->o_dim[o], H5T_NATIVE_DOUBLE,
+                  l->output_thresholds + l->output_thr_first[o]) < 0)
+      return h5_fail(err, out->path, "cannot define an output threshold");
+  }
+  for (int k = 0; k < KS_OVARS; k++) {
+    if ((k == KS_OV_PROFILE && !l->profiles) ||
+        (k >= KS_OV_ABOVE && !out->o_nthr[o]))
+      continue;
+    if ((out->o_var[o * KS_OVARS + (size_t)k] = define_var(out, &defs[k])) <
+        0) {
+      char what[200];
+      snprintf(what, sizeof what, "cannot define variable '%s'", defs[k].name);
+      return h5_fail(err, out->path, what);
+    }
+  }
+  return KS_OK;
+}
+
+static ks_status define_outputs(ks_output *out, const ks_output_layout *l,
+                                ks_error *err) {
+  ks_status rc = KS_OK;
+  for (size_t o = 0; rc == KS_OK && o < out->n_outputs; o++)
+    rc = define_output(out, l, o, err);
+  return rc;
+}
+
+/* Stages column o of a [n][cols][len] buffer as [n][len] and writes it. */
+static int write_output_part(ks_output *out, hid_t ds, const ks_output_block *b,
+                             const double *buf, size_t cols, size_t first,
+                             size_t len) {
+  if (ds < 0)
+    return 0;
+  double *st = out->o_scratch;
+  for (size_t i = 0; i < b->n; i++)
+    memcpy(st + i * len, buf + i * cols + first, len * sizeof *st);
+  return write_cases(ds, b->first, b->n, H5T_NATIVE_DOUBLE, st);
+}
+
+static int write_outputs(ks_output *out, const ks_output_block *b) {
+  size_t no = out->n_outputs, nt = out->n_times, ntot = out->n_out_thr;
+  size_t need = b->n * (nt > ntot ? nt : ntot + 1);
+  if (need > out->o_scratch_len) {
+    ks__free(out->o_scratch);
+    out->o_scratch_len = 0;
+    if (!(out->o_scratch = ks__malloc(need * sizeof *out->o_scratch)))
+      return -1;
+    out->o_scratch_len = need;
+  }
+  for (size_t o = 0; o < no; o++) {
+    hid_t *v = out->o_var + o * KS_OVARS;
+    size_t f = out->o_thr_off[o], k = out->o_nthr[o];
+    if ((b->output_value &&
+         write_output_part(out, v[KS_OV_PROFILE], b, b->output_value, no * nt,
+                           o * nt, nt) < 0) ||
+        write_output_part(out, v[KS_OV_MAX], b, b->output_max, no, o, 1) < 0 ||
+        write_output_part(out, v[KS_OV_TMAX], b, b->output_tmax_h, no, o, 1) <
+            0 ||
+        write_output_part(out, v[KS_OV_AUC], b, b->output_auc, no, o, 1) < 0 ||
+        (k && write_output_part(out, v[KS_OV_ABOVE], b, b->output_time_above_h,
+                                ntot, f, k) < 0) ||
+        (k && write_output_part(out, v[KS_OV_BELOW], b,
+                                b->output_time_to_below_h, ntot, f, k) < 0))
+      return -1;
+  }
+  return 0;
+}
+
 /* ---- writer lifetime ----------------------------------------------------- */
 
 static void writer_free(ks_output *out) {
+  ks__free(out->o_thr_off);
+  ks__free(out->o_nthr);
+  ks__free(out->o_dim);
+  ks__free(out->o_var);
+  ks__free(out->o_scratch);
   ks__free(out->case_var);
   ks__free(out->case_var_is_string);
   ks__free(out->case_var_col);
@@ -918,11 +1089,28 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
   out->case_var_is_string = ks__calloc(l->n_case_vars + 1, 1);
   out->case_var_col =
       ks__malloc((l->n_case_vars + 1) * sizeof *out->case_var_col);
+  size_t no = l->n_outputs;
+  out->n_outputs = no;
+  out->o_thr_off = ks__calloc(no + 1, sizeof *out->o_thr_off);
+  out->o_nthr = ks__calloc(no + 1, sizeof *out->o_nthr);
+  out->o_dim = ks__calloc(no + 1, sizeof *out->o_dim);
+  out->o_var = ks__calloc(no * KS_OVARS + 1, sizeof *out->o_var);
   if (!out->path || !out->dir || !out->tmp_path || !out->written ||
-      !out->case_var || !out->case_var_is_string || !out->case_var_col) {
+      !out->case_var || !out->case_var_is_string || !out->case_var_col ||
+      !out->o_thr_off || !out->o_nthr || !out->o_dim || !out->o_var) {
     writer_free(out);
     return NULL;
   }
+  for (size_t o = 0; o < no; o++) {
+    out->o_dim[o] = H5I_INVALID_HID;
+    for (size_t k = 0; k < KS_OVARS; k++)
+      out->o_var[o * KS_OVARS + k] = H5I_INVALID_HID;
+    if (l->output_thr_first) {
+      out->o_thr_off[o] = l->output_thr_first[o];
+      out->o_nthr[o] = l->output_thr_first[o + 1] - l->output_thr_first[o];
+    }
+  }
+  out->n_out_thr = no && l->output_thr_first ? l->output_thr_first[no] : 0;
   for (size_t i = 0; i < l->n_case_vars; i++) {
     out->case_var[i] = H5I_INVALID_HID;
     int is_string = l->case_vars[i].is_string != 0;
@@ -947,8 +1135,13 @@ static int close_writer(ks_output *out) {
   for (int d = 0; d < KS_NDIM; d++)
     ids[n++] = &out->dim[d];
   hid_t stack = H5I_INVALID_HID;
-  for (size_t i = 0; i < n + out->n_case_vars; i++) {
-    hid_t *id = i < n ? ids[i] : &out->case_var[i - n];
+  size_t no = out->n_outputs * KS_OVARS, nd = out->n_outputs;
+  for (size_t i = 0; i < n + out->n_case_vars + no + nd; i++) {
+    hid_t *id = i < n                      ? ids[i]
+                : i < n + out->n_case_vars ? &out->case_var[i - n]
+                : i < n + out->n_case_vars + no
+                    ? &out->o_var[i - n - out->n_case_vars]
+                    : &out->o_dim[i - n - out->n_case_vars - no];
     if (*id >= 0 && H5Dclose(*id) < 0 && stack < 0)
       stack = H5Eget_current_stack();
     *id = H5I_INVALID_HID;
@@ -1001,6 +1194,8 @@ ks_status ks_output_create(const char *path, const ks_output_layout *layout,
   if (rc == KS_OK)
     rc = define_metrics(out, err);
   if (rc == KS_OK)
+    rc = define_outputs(out, layout, err);
+  if (rc == KS_OK)
     rc = define_case_vars(out, layout, err);
   if (rc == KS_OK)
     rc = define_parameters(out, layout, err);
@@ -1047,7 +1242,13 @@ static ks_status check_block(const ks_output *out, const ks_output_block *b,
       {"case_strings",
        out->n_str_case_vars > 0 &&
            any_null(b->case_strings, b->n * out->n_str_case_vars)},
-      {"parameter_values", out->n_parameters > 0 && !b->parameter_values}};
+      {"parameter_values", out->n_parameters > 0 && !b->parameter_values},
+      {"output_value",
+       out->n_outputs && out->var[KS_VAR_CONC] >= 0 && !b->output_value},
+      {"output_max", out->n_outputs && (!b->output_max || !b->output_tmax_h ||
+                                        !b->output_auc)},
+      {"output_time_above_h", out->n_out_thr && (!b->output_time_above_h ||
+                                                 !b->output_time_to_below_h)}};
   for (size_t i = 0; i < sizeof need / sizeof *need; i++)
     if (need[i].missing)
       return ks_error_set(err, KS_ERR_ARG, NULL,
@@ -1097,18 +1298,21 @@ static int write_block_data(ks_output *out, const ks_output_block *b) {
                          : (const void *)b->case_vars) < 0)
       return -1;
   }
-  return 0;
+  return out->n_outputs ? write_outputs(out, b) : 0;
 }
 
 static uint64_t block_bytes(const ks_output *out, const ks_output_block *b) {
-  uint64_t per_case = (out->var[KS_VAR_CONC] >= 0
-                           ? out->n_analytes * out->n_times * out->prof_bytes
-                           : 0) +
-                      out->n_compartments * out->n_times * out->prof_bytes +
-                      out->n_analytes * 4 * 8 /* cmax, tmax, auc, cmin */ +
-                      out->n_analytes * out->n_thresholds * 2 * 8 +
-                      4 /* status */ + out->n_parameters * 8 +
-                      out->n_num_case_vars * 8;
+  uint64_t per_case =
+      (out->var[KS_VAR_CONC] >= 0
+           ? out->n_analytes * out->n_times * out->prof_bytes
+           : 0) +
+      out->n_compartments * out->n_times * out->prof_bytes +
+      out->n_analytes * 4 * 8 /* cmax, tmax, auc, cmin */ +
+      out->n_analytes * out->n_thresholds * 2 * 8 + 4 /* status */ +
+      out->n_parameters * 8 + out->n_num_case_vars * 8 +
+      out->n_outputs *
+          (3 * 8 + (out->var[KS_VAR_CONC] >= 0 ? out->n_times * 8 : 0)) +
+      out->n_out_thr * 2 * 8;
   uint64_t bytes = per_case * b->n + strings_bytes(b->labels, b->n);
   if (out->n_str_case_vars > 0)
     bytes += strings_bytes(b->case_strings, b->n * out->n_str_case_vars);
@@ -1265,6 +1469,17 @@ uint64_t ks_output_estimate_bytes(const ks_output_layout *l) {
                                vlen_strings_bytes(l->parameter_units, npar))));
   if (l->profiles)
     total = sat_add(total, chunked_bytes(3, nc, na, nt, pbytes));
+  size_t n_othr = l->n_outputs && l->output_thr_first
+                      ? l->output_thr_first[l->n_outputs]
+                      : 0;
+  for (size_t o = 0; o < l->n_outputs; o++) /* NAME_max, _tmax, _auc */
+    total = sat_add(
+        total, sat_add(3 * chunked_bytes(1, nc, 0, 0, 8),
+                       l->profiles ? chunked_bytes(2, nc, nt, 0, pbytes) : 0));
+  if (n_othr) /* NAME_time_above, _time_to_below and the thresholds */
+    total = sat_add(total,
+                    sat_add(sat_mul(2 * n_othr, chunked_bytes(1, nc, 0, 0, 8)),
+                            n_othr * 8));
   if (ncomp)
     total = sat_add(total, chunked_bytes(3, nc, ncomp, nt, pbytes));
   total = sat_add(total,
@@ -1279,6 +1494,6 @@ uint64_t ks_output_estimate_bytes(const ks_output_layout *l) {
   /* Metadata: superblock, object headers with their attributes, chunk
    * indexes, heap collection headers: a few KiB per dataset, plus index
    * entries that stay well under 1/256 of the chunks they point to. */
-  uint64_t n_datasets = 22 + l->n_case_vars;
+  uint64_t n_datasets = 22 + l->n_case_vars + 7 * l->n_outputs;
   return sat_add(total, 64 * 1024 + n_datasets * 4096 + total / 256);
 }

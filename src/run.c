@@ -27,6 +27,15 @@ ks_run_options ks_run_options_default(void) {
   return o;
 }
 
+/* The exact propagator solves linear models without computed outputs (an
+ * output's AUC is a quadrature of a nonlinear integrand, which only CVODE
+ * integrates); everything else is CVODE's. */
+static int ks_run_exact_applies(const ks_model *m) {
+  char what[8];
+  return !ks_model_is_nonlinear(m, what, sizeof what) &&
+         ks_model_n_outputs(m) == 0;
+}
+
 /* Per-thread workspace, created once and reused for every case. */
 typedef struct worker {
   ks_system *sys;
@@ -41,6 +50,8 @@ typedef struct worker {
 /* What the output holds per case besides profiles. */
 typedef struct shape {
   size_t na, nt, nc, nthr, np, n_num, n_str;
+  size_t no, nothr; /* computed outputs, their thresholds in all */
+  int oprof;        /* output profiles are written */
 } shape;
 
 /* One block of results, case-major. */
@@ -48,6 +59,7 @@ typedef struct block {
   size_t cap;
   shape sh;
   double *conc, *amount, *cmax, *tmax, *auc, *cmin, *above, *below;
+  double *ovalue, *omax, *otmax, *oauc, *oabove, *obelow; /* outputs */
   double *params, *nums;
   const char **strs;
   int32_t *status;
@@ -59,7 +71,8 @@ static void block_free(block *b) {
   void *ptrs[] = {
       b->conc,         b->amount, b->cmax,           b->tmax,   b->auc,
       b->cmin,         b->above,  b->below,          b->params, b->nums,
-      (void *)b->strs, b->status, (void *)b->labels, b->msg};
+      (void *)b->strs, b->status, (void *)b->labels, b->msg,    b->ovalue,
+      b->omax,         b->otmax,  b->oauc,           b->oabove, b->obelow};
   for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++)
     ks__free(ptrs[i]);
   memset(b, 0, sizeof *b);
@@ -91,6 +104,15 @@ static ks_status block_alloc(block *b, size_t cap, const shape *sh,
   b->status = cal(cap, sizeof(int32_t), &ok);
   b->labels = cal(cap, sizeof(char *), &ok);
   b->msg = cal(cap, sizeof *b->msg, &ok);
+  if (sh->no) {
+    b->ovalue =
+        sh->oprof ? cal(cap * sh->no * sh->nt, sizeof(double), &ok) : NULL;
+    b->omax = cal(cap * sh->no, sizeof(double), &ok);
+    b->otmax = cal(cap * sh->no, sizeof(double), &ok);
+    b->oauc = cal(cap * sh->no, sizeof(double), &ok);
+    b->oabove = cal(cap * sh->nothr, sizeof(double), &ok);
+    b->obelow = cal(cap * sh->nothr, sizeof(double), &ok);
+  }
   if (!ok) {
     block_free(b);
     return ks_error_set(err, KS_ERR_NOMEM, NULL,
@@ -132,6 +154,14 @@ static void fail_case(block *b, size_t i, size_t ci, const char *label,
     for (size_t k = 0; k < sh->nthr; k++)
       b->above[j * sh->nthr + k] = b->below[j * sh->nthr + k] = nan;
   }
+  for (size_t k = 0; b->ovalue && k < sh->no * sh->nt; k++)
+    b->ovalue[i * sh->no * sh->nt + k] = nan;
+  for (size_t o = 0; o < sh->no; o++) {
+    size_t j = i * sh->no + o;
+    b->omax[j] = b->otmax[j] = b->oauc[j] = nan;
+  }
+  for (size_t k = 0; k < sh->nothr; k++)
+    b->oabove[i * sh->nothr + k] = b->obelow[i * sh->nothr + k] = nan;
 }
 
 /* Per-case variables: each sweep axis's value, then the subject index. */
@@ -162,17 +192,26 @@ static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
   b->msg[i][0] = '\0';
   case_vars(s, &c, b, i);
   size_t am = i * sh->na;
-  ks_case_output out = {b->conc + am * sh->nt,
-                        b->amount ? b->amount + i * sh->nc * sh->nt : NULL,
-                        b->auc + am,
-                        NULL,
-                        b->cmax + am,
-                        b->tmax + am,
-                        b->cmin + am,
-                        sh->nthr,
-                        st->thresholds_ng_per_ml,
-                        b->above + am * sh->nthr,
-                        b->below + am * sh->nthr};
+  size_t om = i * sh->no;
+  ks_case_output out = {
+      .conc_ng_per_ml = b->conc + am * sh->nt,
+      .amount_mg = b->amount ? b->amount + i * sh->nc * sh->nt : NULL,
+      .auc_ng_h_per_ml = b->auc + am,
+      .cmax_ng_per_ml = b->cmax + am,
+      .tmax_h = b->tmax + am,
+      .cmin_ng_per_ml = b->cmin + am,
+      .n_thresholds = sh->nthr,
+      .thresholds_ng_per_ml = st->thresholds_ng_per_ml,
+      .time_above_h = b->above + am * sh->nthr,
+      .time_to_below_h = b->below + am * sh->nthr,
+      .output_value = b->ovalue ? b->ovalue + om * sh->nt : NULL,
+      .output_max = sh->no ? b->omax + om : NULL,
+      .output_tmax_h = sh->no ? b->otmax + om : NULL,
+      .output_auc = sh->no ? b->oauc + om : NULL,
+      .output_thr_first = st->output_thr_first,
+      .output_thresholds = st->output_thresholds,
+      .output_time_above_h = sh->no ? b->oabove + i * sh->nothr : NULL,
+      .output_time_to_below_h = sh->no ? b->obelow + i * sh->nothr : NULL};
   ks_error err;
   ks_error_clear(&err);
   if (ks_scenario_has_population(s))
@@ -265,6 +304,7 @@ static ks_status workers_create(const ks_scenario *s, int n, int exact,
 /* Names and units the output layout borrows. */
 typedef struct names {
   const char **analytes, **compartments, **params, **param_units;
+  const char **outputs, **output_units, **output_desc;
   char (*unit_buf)[32];
   ks_output_case_var *vars;
   size_t n_vars;
@@ -275,6 +315,9 @@ static void names_free(names *n) {
   ks__free(n->compartments);
   ks__free(n->params);
   ks__free(n->param_units);
+  ks__free(n->outputs);
+  ks__free(n->output_units);
+  ks__free(n->output_desc);
   ks__free(n->unit_buf);
   ks__free(n->vars);
   memset(n, 0, sizeof *n);
@@ -293,6 +336,12 @@ static ks_status names_fill(const ks_scenario *s, names *n, shape *sh,
   sh->nthr = st->n_thresholds;
   sh->np = ks_model_n_parameters(m);
   sh->n_num = sh->n_str = 0;
+  sh->no = ks_model_n_outputs(m);
+  sh->nothr = st->output_thr_first ? st->output_thr_first[sh->no] : 0;
+  sh->oprof = st->profiles;
+  n->outputs = cal(sh->no, sizeof(char *), &ok);
+  n->output_units = cal(sh->no, sizeof(char *), &ok);
+  n->output_desc = cal(sh->no, sizeof(char *), &ok);
   n->analytes = cal(sh->na, sizeof(char *), &ok);
   n->compartments = cal(ks_model_n_compartments(m), sizeof(char *), &ok);
   n->params = cal(sh->np, sizeof(char *), &ok);
@@ -305,6 +354,11 @@ static ks_status names_fill(const ks_scenario *s, names *n, shape *sh,
   }
   for (size_t a = 0; a < sh->na; a++)
     n->analytes[a] = ks_model_analyte_name(m, st->analytes[a]);
+  for (size_t o = 0; o < sh->no; o++) {
+    n->outputs[o] = ks_model_output_name(m, o);
+    n->output_units[o] = ks_model_output_unit(m, o);
+    n->output_desc[o] = ks_model_output_description(m, o);
+  }
   for (size_t i = 0; i < ks_model_n_compartments(m); i++)
     n->compartments[i] = ks_model_compartment_name(m, i);
   for (size_t p = 0; p < sh->np; p++) {
@@ -354,6 +408,12 @@ static void fill_layout(const ks_scenario *s, size_t n_cases, const names *n,
   l->parameter_units = n->param_units;
   l->n_thresholds = st->n_thresholds;
   l->thresholds_ng_per_ml = st->thresholds_ng_per_ml;
+  l->n_outputs = ks_model_n_outputs(m);
+  l->output_names = n->outputs;
+  l->output_units = n->output_units;
+  l->output_long_names = n->output_desc;
+  l->output_thr_first = st->output_thr_first;
+  l->output_thresholds = st->output_thresholds;
   l->title = ks_scenario_title(s);
   l->scenario_text = ks_scenario_text(s);
   l->model_text = ks_model_text(m);
@@ -384,7 +444,8 @@ uint64_t ks_run_estimate_bytes(const ks_scenario *s) {
 
 static size_t block_size(size_t n_cases, int threads, const shape *sh) {
   size_t per_case =
-      ((sh->na + sh->nc) * sh->nt + sh->na * (4 + 2 * sh->nthr) + sh->np) *
+      ((sh->na + sh->nc + sh->no) * sh->nt + sh->na * (4 + 2 * sh->nthr) +
+       3 * sh->no + 2 * sh->nothr + sh->np) *
           sizeof(double) +
       512;
   size_t target = (size_t)32 << 20; /* 32 MiB of results per block */
@@ -443,8 +504,8 @@ static uint64_t estimate_memory(const ks_scenario *s, size_t n_cases,
                                 int threads, const shape *sh) {
   size_t cap = block_size(n_cases, threads, sh);
   uint64_t per_case =
-      ((sh->na + sh->nc) * sh->nt + sh->na * (4 + 2 * sh->nthr) + sh->np +
-       sh->n_num + sh->n_str + 1) *
+      ((sh->na + sh->nc + sh->no) * sh->nt + sh->na * (4 + 2 * sh->nthr) +
+       3 * sh->no + 2 * sh->nothr + sh->np + sh->n_num + sh->n_str + 1) *
           8 +
       300;
   /* a workspace holds a dozen n x n matrices (propagators, Jacobian) */
@@ -617,6 +678,12 @@ static ks_status write_block(run_state *rs, const block *b, size_t first,
   ob.case_vars = b->nums;
   ob.case_strings = b->strs;
   ob.parameter_values = b->params;
+  ob.output_value = st->profiles ? b->ovalue : NULL;
+  ob.output_max = b->omax;
+  ob.output_tmax_h = b->otmax;
+  ob.output_auc = b->oauc;
+  ob.output_time_above_h = b->oabove;
+  ob.output_time_to_below_h = b->obelow;
   return ks_output_write_block(rs->out, &ob, err);
 }
 
@@ -802,8 +869,11 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
   ks_solver_method method = o.method != KS_METHOD_AUTO
                                 ? o.method
                                 : ks_scenario_settings_get(s)->method;
-  /* 0: CVODE only; 1: exact only; 2: exact, CVODE where it declines */
+  /* 0: CVODE only; 1: exact only; 2: exact, CVODE where it declines. A
+   * model with nonlinear terms or computed outputs has CVODE only. */
   int exact = method == KS_METHOD_CVODE ? 0 : method == KS_METHOD_EXACT ? 1 : 2;
+  if (rc == KS_OK && exact && !ks_run_exact_applies(ks_scenario_model(s)))
+    exact = 0;
   if (rc == KS_OK)
     rc = workers_create(s, rs.threads, exact, &rs.w, err);
   size_t cap = block_size(n_cases, rs.threads, &sh);

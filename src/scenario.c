@@ -75,6 +75,8 @@ struct ks_scenario {
   double *times;
   size_t *analytes;
   double *thresholds;
+  size_t *output_thr_first; /* [n_outputs + 1] */
+  double *output_thresholds;
   arm *arms;
   size_t n_arms;
   axis *axes;
@@ -1230,14 +1232,16 @@ static ks_status read_grid(reader *r, const ks_ynode *out) {
 }
 
 static ks_status read_output(reader *r, const ks_ynode *out) {
-  static const char *const keys[] = {"end",       "step",       "times",
-                                     "analytes",  "amounts",    "profiles",
-                                     "precision", "thresholds", "compression"};
+  static const char *const keys[] = {"end",         "step",
+                                     "times",       "analytes",
+                                     "amounts",     "profiles",
+                                     "precision",   "thresholds",
+                                     "compression", "output_thresholds"};
   ks_scenario *s = r->s;
   const ks_model *m = s->model;
   ks_status rc = ks__schema_kind(r->doc, out, KS_YMAP, "'output'", r->err);
   if (rc == KS_OK)
-    rc = ks__schema_keys(r->doc, out, keys, 9, "'output'", r->err);
+    rc = ks__schema_keys(r->doc, out, keys, countof(keys), "'output'", r->err);
   if (rc == KS_OK)
     rc = read_grid(r, out);
   if (rc != KS_OK)
@@ -1313,6 +1317,26 @@ static ks_status read_output(reader *r, const ks_ynode *out) {
   return rc;
 }
 
+/* `method: exact` on a model the propagator cannot solve is refused here,
+ * naming the term that needs CVODE. */
+static ks_status method_exact(reader *r, const ks_ynode *f) {
+  const ks_model *m = r->s->model;
+  char what[256];
+  ks_srcloc loc = loc_of(r, f);
+  if (ks_model_is_nonlinear(m, what, sizeof what))
+    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "solver method 'exact' solves linear models only, and "
+                        "%s is nonlinear: use 'auto' or 'cvode'",
+                        what);
+  if (ks_model_n_outputs(m) > 0)
+    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "solver method 'exact' does not integrate computed "
+                        "outputs (output '%s'): use 'auto' or 'cvode'",
+                        ks_model_output_name(m, 0));
+  r->s->settings.method = KS_METHOD_EXACT;
+  return KS_OK;
+}
+
 static ks_status read_solver(reader *r, const ks_ynode *node) {
   static const char *const keys[] = {"rtol", "atol", "max_steps", "method"};
   ks_scenario_settings *st = &r->s->settings;
@@ -1353,7 +1377,7 @@ static ks_status read_solver(reader *r, const ks_ynode *node) {
       if (strcmp(f->text, "cvode") == 0)
         st->method = KS_METHOD_CVODE;
       else if (strcmp(f->text, "exact") == 0)
-        st->method = KS_METHOD_EXACT;
+        rc = method_exact(r, f);
       else if (strcmp(f->text, "auto") == 0)
         st->method = KS_METHOD_AUTO;
       else {
@@ -1410,6 +1434,80 @@ static ks_status read_thresholds(reader *r, const ks_ynode *out) {
   return KS_OK;
 }
 
+/* `output_thresholds: {NAME: [values]}`: thresholds of the model's computed
+ * outputs, each in its output's unit (a plain number for a dimensionless
+ * output). Stored in the output's unit, as the metrics are. */
+static ks_status read_output_thresholds(reader *r, const ks_ynode *out) {
+  ks_scenario *s = r->s;
+  const ks_model *m = s->model;
+  size_t no = ks_model_n_outputs(m);
+  const ks_ynode *th = ks__ymap_get(out, "output_thresholds");
+  s->output_thr_first = ks__calloc(no + 1, sizeof *s->output_thr_first);
+  if (!s->output_thr_first)
+    return nomem(r);
+  s->settings.output_thr_first = s->output_thr_first;
+  if (!th)
+    return KS_OK;
+  ks_status rc =
+      ks__schema_kind(r->doc, th, KS_YMAP, "'output_thresholds'", r->err);
+  size_t total = 0;
+  for (size_t i = 0; rc == KS_OK && i < th->n; i++) {
+    const ks_ynode *k = th->keys[i], *v = th->items[i];
+    if (ks_model_find_output(m, k->text) == (size_t)-1) {
+      const char *names[64];
+      size_t n = 0;
+      for (size_t o = 0; o < no && n < 64; o++)
+        names[n++] = ks_model_output_name(m, o);
+      return ks__schema_unknown(r->doc, k, "output", k->text, names, n, r->err);
+    }
+    rc = ks__schema_kind(r->doc, v, KS_YSEQ, "an output's thresholds", r->err);
+    if (rc == KS_OK && v->n > 64) {
+      ks_srcloc loc = loc_of(r, v);
+      rc = ks_error_set(r->err, KS_ERR_LIMIT, &loc,
+                        "at most 64 thresholds per output");
+    }
+    total += rc == KS_OK ? v->n : 0;
+  }
+  if (rc != KS_OK)
+    return rc;
+  s->output_thresholds = ks__calloc(total + 1, sizeof *s->output_thresholds);
+  if (!s->output_thresholds)
+    return nomem(r);
+  size_t at = 0;
+  for (size_t o = 0; o < no; o++) {
+    s->output_thr_first[o] = at;
+    const ks_ynode *v = ks__ymap_get(th, ks_model_output_name(m, o));
+    for (size_t i = 0; v && i < v->n; i++) {
+      const ks_ynode *item = v->items[i];
+      ks_srcloc loc = loc_of(r, item);
+      double f;
+      ks_dims d;
+      ks_quantity q;
+      rc = ks__schema_kind(r->doc, item, KS_YSCALAR, "a threshold", r->err);
+      if (rc == KS_OK)
+        rc = ks_unit_parse(ks_model_output_unit(m, o), NULL, &f, &d, r->err);
+      if (rc == KS_OK)
+        rc = ks_quantity_parse_as(item->text, &loc, d, false,
+                                  ks_model_output_unit(m, o), &q, r->err);
+      if (rc != KS_OK)
+        return rc;
+      double value = q.value / f; /* in the output's unit */
+      if (!isfinite(value))
+        return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                            "a threshold must be finite");
+      for (size_t j = s->output_thr_first[o]; j < at; j++)
+        if (s->output_thresholds[j] == value)
+          return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                              "threshold %g %s is listed twice", value,
+                              ks_model_output_unit(m, o));
+      s->output_thresholds[at++] = value;
+    }
+  }
+  s->output_thr_first[no] = at;
+  s->settings.output_thresholds = s->output_thresholds;
+  return KS_OK;
+}
+
 /* The cases are counted in size_t; the limit keeps products and indexes far
  * from overflow. The error points at the factor usually to blame. */
 static ks_status too_many_cases(reader *r, const ks_ynode *root) {
@@ -1449,9 +1547,10 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
   if (rc == KS_OK)
     rc = ks__schema_kind(doc, n, KS_YSCALAR, "'model'", r->err);
   char model_path[4096];
-  if (rc == KS_OK)
+  /* a model handed in by ks_scenario_parse_with_model: no file is read */
+  if (rc == KS_OK && !s->model)
     rc = resolve_model(r, n, opts, model_path, sizeof model_path);
-  if (rc == KS_OK)
+  if (rc == KS_OK && !s->model)
     rc = ks_model_load(model_path, &s->model, r->err);
   if (rc != KS_OK)
     return rc;
@@ -1468,6 +1567,8 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
     rc = read_output(r, n);
   if (rc == KS_OK)
     rc = read_thresholds(r, n);
+  if (rc == KS_OK && n)
+    rc = read_output_thresholds(r, n);
   if (rc == KS_OK && (n = ks__ymap_get(root, "solver")))
     rc = read_solver(r, n);
   if (rc != KS_OK)
@@ -1481,16 +1582,19 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
   return check_points(r);
 }
 
-/* Reads a scenario from its document; takes ownership of `doc`. */
-static ks_status scenario_from_doc(ks_ydoc *doc,
+/* Reads a scenario from its document; takes ownership of `doc` and of
+ * `model` (NULL: the scenario's `model:` is looked up and loaded). */
+static ks_status scenario_from_doc(ks_ydoc *doc, ks_model *model,
                                    const ks_scenario_options *opts,
                                    ks_scenario **out, ks_error *err) {
   ks_scenario *s = ks__calloc(1, sizeof *s);
   if (!s) {
     ks__ydoc_free(&doc);
+    ks_model_free(&model);
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
   }
   s->doc = doc;
+  s->model = model;
   s->settings = (ks_scenario_settings){.profiles = 1,
                                        .rtol = 1e-6,
                                        .atol_mg = (double)NAN,
@@ -1514,7 +1618,7 @@ ks_status ks_scenario_load(const char *path, const ks_scenario_options *opts,
   *out = NULL;
   ks_ydoc *doc = NULL;
   ks_status rc = ks__ydoc_load(path, &doc, err);
-  return rc == KS_OK ? scenario_from_doc(doc, opts, out, err) : rc;
+  return rc == KS_OK ? scenario_from_doc(doc, NULL, opts, out, err) : rc;
 }
 
 ks_status ks_scenario_parse(const char *file, const char *text, size_t len,
@@ -1523,7 +1627,23 @@ ks_status ks_scenario_parse(const char *file, const char *text, size_t len,
   *out = NULL;
   ks_ydoc *doc = NULL;
   ks_status rc = ks__ydoc_parse(file, text, len, &doc, err);
-  return rc == KS_OK ? scenario_from_doc(doc, opts, out, err) : rc;
+  return rc == KS_OK ? scenario_from_doc(doc, NULL, opts, out, err) : rc;
+}
+
+ks_status ks_scenario_parse_with_model(const char *file, const char *text,
+                                       size_t len, ks_model *model,
+                                       ks_scenario **out, ks_error *err) {
+  *out = NULL;
+  if (!model)
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "ks_scenario_parse_with_model: no model");
+  ks_ydoc *doc = NULL;
+  ks_status rc = ks__ydoc_parse(file, text, len, &doc, err);
+  if (rc != KS_OK) {
+    ks_model_free(&model);
+    return rc;
+  }
+  return scenario_from_doc(doc, model, NULL, out, err);
 }
 
 void ks_scenario_free(ks_scenario **sp) {
@@ -1539,6 +1659,8 @@ void ks_scenario_free(ks_scenario **sp) {
   ks__free(s->times);
   ks__free(s->analytes);
   ks__free(s->thresholds);
+  ks__free(s->output_thr_first);
+  ks__free(s->output_thresholds);
   ks_model_free(&s->model);
   ks__ydoc_free(&s->doc);
   ks__free(s);

@@ -26,14 +26,18 @@ struct ks_solver {
   SUNMatrix jac;
   SUNLinearSolver ls;
   /* what the callbacks see for the current case and segment */
-  const ks_system *sys;
-  double *u;           /* input rates, mg/h per compartment */
-  double *auc0;        /* AUC states at the first output time */
-  N_Vector dky;        /* scratch for interpolated states */
-  ks_metrics_acc *acc; /* [n_analytes] */
-  double *cd;          /* [4][n_analytes]: values and slopes at a step's
-                          start and end */
-  size_t n_acc;
+  ks_system *sys;
+  double *u;    /* input rates, mg/h per compartment */
+  double *auc0; /* AUC states at the first output time */
+  N_Vector dky; /* scratch for interpolated states */
+  /* metrics of the observables: the written analytes, then the outputs */
+  ks_metrics_acc *acc; /* [n_analytes + n_outputs] */
+  double *cd;          /* [4][n_obs]: values and slopes at a step's start
+                          and end */
+  double *dy;          /* [n] scratch: right-hand side */
+  double *ograd;       /* [n_outputs][n] scratch: output gradients */
+  double *oval;        /* [n_outputs] scratch */
+  size_t n_acc, n_out;
   int initialised;
 };
 
@@ -47,32 +51,37 @@ ks_solver_options ks_solver_options_default(void) {
  * the same steps but kept out of the error test and of the Newton system,
  * which keeps the dense linear algebra at the size of the compartment graph
  * and stops smooth accumulators from diluting the error norm. */
+/* A flux that turns negative or a value that is not finite is first
+ * reported as recoverable (1): CVODE retries with a smaller step, which
+ * cures an overshoot; if it persists CVODE fails and the case carries the
+ * system's message. */
 static int rhs_fn(sunrealtype t, N_Vector yv, N_Vector ydot, void *data) {
-  (void)t;
-  const ks_solver *s = data;
-  ks_system_rhs_block(s->sys, s->n, N_VGetArrayPointer(yv), s->u,
-                      N_VGetArrayPointer(ydot));
-  return 0;
+  ks_solver *s = data;
+  if (!s->sys->nonlinear) {
+    ks_system_rhs_block(s->sys, s->n, N_VGetArrayPointer(yv), s->u,
+                        N_VGetArrayPointer(ydot));
+    return 0;
+  }
+  return ks_system_rhs_ode(s->sys, t, N_VGetArrayPointer(yv), s->u,
+                           N_VGetArrayPointer(ydot)) == 0
+             ? 0
+             : 1;
 }
 
 static int rhsq_fn(sunrealtype t, N_Vector yv, N_Vector qdot, void *data) {
-  (void)t;
-  const ks_solver *s = data;
-  const ks_system *sys = s->sys;
-  const double *y = N_VGetArrayPointer(yv);
-  double *dq = N_VGetArrayPointer(qdot);
-  memset(dq, 0, s->nq * sizeof *dq);
-  for (size_t i = sys->nnz_compartments; i < sys->nnz; i++)
-    dq[(size_t)sys->k_row[i] - s->n] += sys->k_val[i] * y[sys->k_col[i]];
+  ks_solver *s = data;
+  ks_system_rhs_quad(s->sys, t, N_VGetArrayPointer(yv),
+                     N_VGetArrayPointer(qdot));
   return 0;
 }
 
 static int jac_fn(sunrealtype t, N_Vector y, N_Vector fy, SUNMatrix J,
                   void *data, N_Vector t1, N_Vector t2, N_Vector t3) {
-  (void)t, (void)y, (void)fy, (void)t1, (void)t2, (void)t3;
-  const ks_solver *s = data;
+  (void)fy, (void)t1, (void)t2, (void)t3;
+  ks_solver *s = data;
   /* SUNDIALS' dense matrix is column-major and contiguous. */
-  ks_system_jacobian_block(s->sys, s->n, SUNDenseMatrix_Data(J));
+  ks_system_jacobian_ode(s->sys, t, N_VGetArrayPointer(y),
+                         SUNDenseMatrix_Data(J));
   return 0;
 }
 
@@ -85,14 +94,22 @@ static ks_status cv_fail(ks_error *err, const char *what, int flag, double t) {
   return rc;
 }
 
+/* CVODE's failures reach the caller as flags and become the case's message;
+ * the library must not print them on stderr as well. */
+static void quiet_errors(int code, const char *module, const char *function,
+                         char *msg, void *data) {
+  (void)code, (void)module, (void)function, (void)msg, (void)data;
+}
+
 ks_status ks_solver_create(const ks_model *m, ks_solver **out, ks_error *err) {
   *out = NULL;
   ks_solver *s = ks__calloc(1, sizeof *s);
   if (!s)
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
-  size_t n = ks_model_n_compartments(m);
+  size_t n = ks_model_n_ode(m);
   s->n = n;
   s->nq = ks_model_n_states(m) - n;
+  s->n_out = ks_model_n_outputs(m);
   ks_status rc = KS_OK;
   if (SUNContext_Create(NULL, &s->ctx) != 0) {
     rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "cannot create SUNContext");
@@ -104,14 +121,18 @@ ks_status ks_solver_create(const ks_model *m, ks_solver **out, ks_error *err) {
   s->atolq = N_VNew_Serial((sunindextype)s->nq, s->ctx);
   s->jac = SUNDenseMatrix((sunindextype)n, (sunindextype)n, s->ctx);
   s->cvode = CVodeCreate(CV_BDF, s->ctx);
-  s->u = ks__calloc(n, sizeof *s->u);
+  s->u = ks__calloc(ks_model_n_compartments(m) + 1, sizeof *s->u);
   s->auc0 = ks__calloc(s->nq, sizeof *s->auc0);
   s->dky = N_VNew_Serial((sunindextype)n, s->ctx);
-  s->n_acc = ks_model_n_analytes(m);
+  s->n_acc = ks_model_n_analytes(m) + s->n_out;
   s->acc = ks__calloc(s->n_acc, sizeof *s->acc);
   s->cd = ks__calloc(4 * s->n_acc + 1, sizeof *s->cd);
+  s->dy = ks__calloc(n + 1, sizeof *s->dy);
+  s->ograd = ks__calloc(s->n_out * n + 1, sizeof *s->ograd);
+  s->oval = ks__calloc(s->n_out + 1, sizeof *s->oval);
   if (!s->y || !s->atol || !s->yq || !s->atolq || !s->jac || !s->cvode ||
-      !s->u || !s->auc0 || !s->dky || !s->acc || !s->cd) {
+      !s->u || !s->auc0 || !s->dky || !s->acc || !s->cd || !s->dy ||
+      !s->ograd || !s->oval) {
     rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory (CVODE)");
     goto fail;
   }
@@ -133,6 +154,8 @@ ks_status ks_solver_create(const ks_model *m, ks_solver **out, ks_error *err) {
   int flag = CVodeInit(s->cvode, rhs_fn, 0.0, s->y);
   if (flag == CV_SUCCESS)
     flag = CVodeSetUserData(s->cvode, s);
+  if (flag == CV_SUCCESS)
+    flag = CVodeSetErrHandlerFn(s->cvode, quiet_errors, NULL);
   if (flag == CV_SUCCESS)
     flag = CVodeSVtolerances(s->cvode, 1e-6, s->atol);
   if (flag == CV_SUCCESS)
@@ -172,22 +195,15 @@ void ks_solver_free(ks_solver **sp) {
     SUNLinSolFree(s->ls);
   if (s->jac)
     SUNMatDestroy(s->jac);
-  if (s->y)
-    N_VDestroy(s->y);
-  if (s->atol)
-    N_VDestroy(s->atol);
-  if (s->yq)
-    N_VDestroy(s->yq);
-  if (s->atolq)
-    N_VDestroy(s->atolq);
-  if (s->dky)
-    N_VDestroy(s->dky);
-  ks__free(s->acc);
-  ks__free(s->cd);
+  N_Vector v[] = {s->y, s->atol, s->yq, s->atolq, s->dky};
+  for (size_t i = 0; i < countof(v); i++)
+    if (v[i])
+      N_VDestroy(v[i]);
   if (s->ctx)
     SUNContext_Free(&s->ctx);
-  ks__free(s->u);
-  ks__free(s->auc0);
+  void *p[] = {s->acc, s->cd, s->u, s->auc0, s->dy, s->ograd, s->oval};
+  for (size_t i = 0; i < countof(p); i++)
+    ks__free(p[i]);
   ks__free(s);
   *sp = NULL;
 }
@@ -207,33 +223,16 @@ static void add_stats(ks_solver *s, ks_solver_stats *st) {
 
 typedef struct run_ctx {
   ks_solver *s;
-  const ks_system *sys;
+  ks_system *sys;
   const double *times;
   size_t n_times;
   const size_t *analytes;
   size_t n_analytes;
+  size_t n_obs; /* observables: the written analytes, then the outputs */
   ks_case_output *out;
   int metrics;
   long max_steps;
 } run_ctx;
-
-static void record(const run_ctx *c, size_t k, const double *y,
-                   const double *q) {
-  const ks_system *sys = c->sys;
-  const ks_model *m = sys->model;
-  for (size_t a = 0; a < c->n_analytes; a++) {
-    size_t an = c->analytes[a];
-    size_t obs = ks_model_analyte_observed(m, an);
-    /* mg/L -> ng/mL */
-    c->out->conc_ng_per_ml[a * c->n_times + k] =
-        y[obs] * sys->obs_inv_volume[an] * KS_NG_PER_ML_PER_MG_PER_L;
-  }
-  if (k == 0)
-    memcpy(c->s->auc0, q, c->s->nq * sizeof *q);
-  if (c->out->amount_mg)
-    for (size_t i = 0; i < sys->n_compartments; i++)
-      c->out->amount_mg[i * c->n_times + k] = y[i];
-}
 
 static double conc_of(const run_ctx *c, size_t a, const double *y) {
   size_t an = c->analytes[a];
@@ -241,18 +240,96 @@ static double conc_of(const run_ctx *c, size_t a, const double *y) {
          c->sys->obs_inv_volume[an] * KS_NG_PER_ML_PER_MG_PER_L;
 }
 
+/* Output values in their own units at (t, y) into s->oval. */
+static void outputs_at(const run_ctx *c, double t, const double *y) {
+  ks_solver *s = c->s;
+  if (!s->n_out)
+    return;
+  ks_system_outputs(c->sys, t, y, s->oval, NULL);
+  for (size_t o = 0; o < s->n_out; o++)
+    s->oval[o] /= ks_model_output_unit_factor(c->sys->model, o);
+}
+
+static void record(const run_ctx *c, size_t k, double t, const double *y,
+                   const double *q) {
+  const ks_system *sys = c->sys;
+  for (size_t a = 0; a < c->n_analytes; a++)
+    c->out->conc_ng_per_ml[a * c->n_times + k] = conc_of(c, a, y);
+  if (k == 0)
+    memcpy(c->s->auc0, q, c->s->nq * sizeof *q);
+  if (c->out->amount_mg)
+    for (size_t i = 0; i < sys->n_compartments; i++)
+      c->out->amount_mg[i * c->n_times + k] = y[i];
+  if (c->out->output_value) {
+    outputs_at(c, t, y);
+    for (size_t o = 0; o < c->s->n_out; o++)
+      c->out->output_value[o * c->n_times + k] = c->s->oval[o];
+  }
+}
+
+/* Values and slopes of every observable at (t, y) under the current
+ * inputs. A linear model without outputs takes the sparse rows of K; any
+ * other evaluates the whole right-hand side and the outputs' gradients. */
+static void observe(const run_ctx *c, double t, const double *y, double *cv,
+                    double *dv) {
+  ks_solver *s = c->s;
+  ks_system *sys = c->sys;
+  if (!sys->nonlinear && !s->n_out) {
+    ks_metrics_observe(sys, c->analytes, c->n_analytes, s->u, y, cv, dv);
+    return;
+  }
+  ks_system_rhs_ode(sys, t, y, s->u, s->dy);
+  for (size_t a = 0; a < c->n_analytes; a++) {
+    size_t an = c->analytes[a], obs = ks_model_analyte_observed(sys->model, an);
+    double scale = sys->obs_inv_volume[an] * KS_NG_PER_ML_PER_MG_PER_L;
+    cv[a] = y[obs] * scale;
+    dv[a] = s->dy[obs] * scale;
+  }
+  if (!s->n_out)
+    return;
+  ks_system_outputs(sys, t, y, s->oval, s->ograd);
+  for (size_t o = 0; o < s->n_out; o++) {
+    double f = ks_model_output_unit_factor(sys->model, o), d = 0;
+    for (size_t j = 0; j < s->n; j++)
+      d += s->ograd[o * s->n + j] * s->dy[j];
+    cv[c->n_analytes + o] = s->oval[o] / f;
+    dv[c->n_analytes + o] = d / f;
+  }
+}
+
 /* The interpolant of the last internal step, for the metrics. */
 typedef struct profile_ctx {
   const run_ctx *c;
-  size_t a;
+  size_t a; /* observable */
 } profile_ctx;
 
 static double profile(void *ctx, double t, int deriv) {
   const profile_ctx *p = ctx;
-  ks_solver *s = p->c->s;
-  if (CVodeGetDky(s->cvode, t, deriv, s->dky) != CV_SUCCESS)
+  const run_ctx *c = p->c;
+  ks_solver *s = c->s;
+  if (CVodeGetDky(s->cvode, t, 0, s->dky) != CV_SUCCESS)
     return (double)NAN;
-  return conc_of(p->c, p->a, N_VGetArrayPointer(s->dky));
+  const double *y = N_VGetArrayPointer(s->dky);
+  if (p->a < c->n_analytes && deriv == 0)
+    return conc_of(c, p->a, y);
+  if (p->a < c->n_analytes) {
+    if (CVodeGetDky(s->cvode, t, 1, s->dky) != CV_SUCCESS)
+      return (double)NAN;
+    return conc_of(c, p->a, N_VGetArrayPointer(s->dky));
+  }
+  size_t o = p->a - c->n_analytes;
+  double f = ks_model_output_unit_factor(c->sys->model, o);
+  ks_system_outputs(c->sys, t, y, s->oval, deriv ? s->ograd : NULL);
+  if (deriv == 0)
+    return s->oval[o] / f;
+  /* d o/dt = grad o . dy/dt, with dy/dt from the interpolant */
+  if (CVodeGetDky(s->cvode, t, 1, s->dky) != CV_SUCCESS)
+    return (double)NAN;
+  const double *dy = N_VGetArrayPointer(s->dky);
+  double d = 0;
+  for (size_t j = 0; j < s->n; j++)
+    d += s->ograd[o * s->n + j] * dy[j];
+  return d / f;
 }
 
 static void apply_boluses(const ks_schedule *sch, size_t *next, double t,
@@ -274,9 +351,19 @@ static int record_grid(run_ctx *c, size_t *k, double t_prev, double t,
     if (CVodeGetDky(s->cvode, tk, 0, s->dky) != CV_SUCCESS ||
         CVodeGetQuadDky(s->cvode, tk, 0, s->yq) != CV_SUCCESS)
       return -1;
-    record(c, (*k)++, N_VGetArrayPointer(s->dky), N_VGetArrayPointer(s->yq));
+    record(c, (*k)++, tk, N_VGetArrayPointer(s->dky),
+           N_VGetArrayPointer(s->yq));
   }
   return 0;
+}
+
+/* A failed CVode call: the system's own reason (a negative flux, a value
+ * that is not finite) when it gave one, else CVODE's flag. */
+static ks_status step_fail(const run_ctx *c, ks_error *err, int flag,
+                           double t) {
+  if (c->sys->fail[0])
+    return ks_error_set(err, KS_ERR_SOLVER, NULL, "%s", c->sys->fail);
+  return cv_fail(err, "integration", flag, t);
 }
 
 /* Integrates one segment [t0, t1] step by step: output times come from the
@@ -294,11 +381,10 @@ static ks_status integrate(run_ctx *c, double t0, double t1, size_t *k,
   if (flag != CV_SUCCESS)
     return cv_fail(err, "re-initialisation", flag, t0);
   double t = t0, t_prev = t0;
-  size_t na = c->n_analytes;
-  double *c0 = s->cd, *d0 = c0 + na, *c1 = d0 + na, *d1 = c1 + na;
+  size_t no = c->n_obs;
+  double *c0 = s->cd, *d0 = c0 + no, *c1 = d0 + no, *d1 = c1 + no;
   if (c->metrics)
-    ks_metrics_observe(c->sys, c->analytes, c->n_analytes, s->u,
-                       N_VGetArrayPointer(s->y), c0, d0);
+    observe(c, t0, N_VGetArrayPointer(s->y), c0, d0);
   long steps = 0;
   while (t < t1) {
     /* CVODE's own step limit counts within one CVode call, and each call
@@ -310,10 +396,11 @@ static ks_status integrate(run_ctx *c, double t0, double t1, size_t *k,
                           "between t = %g h and t = %g h",
                           c->max_steps, t0, t1);
     }
+    c->sys->fail[0] = '\0';
     flag = CVode(s->cvode, t1, s->y, &t, CV_ONE_STEP);
     if (flag < 0) {
       add_stats(s, st);
-      return cv_fail(err, "integration", flag, t);
+      return step_fail(c, err, flag, t);
     }
     if (record_grid(c, k, t_prev, t, t1) < 0) {
       add_stats(s, st);
@@ -323,16 +410,15 @@ static ks_status integrate(run_ctx *c, double t0, double t1, size_t *k,
       /* value and slope at the step's end come from y and the right-hand
        * side; the interpolating polynomial is only evaluated in a step
        * where a profile turns or a threshold may be crossed */
-      ks_metrics_observe(c->sys, c->analytes, c->n_analytes, s->u,
-                         N_VGetArrayPointer(s->y), c1, d1);
-      for (size_t a = 0; a < c->n_analytes; a++) {
+      observe(c, t, N_VGetArrayPointer(s->y), c1, d1);
+      for (size_t a = 0; a < no; a++) {
         if (ks_metrics_quick(&s->acc[a], t_prev, t, d0[a], c1[a], d1[a]))
           continue;
         profile_ctx pc = {c, a};
         ks_metrics_step(&s->acc[a], t_prev, t, profile, &pc);
       }
-      memcpy(c0, c1, c->n_analytes * sizeof *c0);
-      memcpy(d0, d1, c->n_analytes * sizeof *d0);
+      memcpy(c0, c1, no * sizeof *c0);
+      memcpy(d0, d1, no * sizeof *d0);
     }
     t_prev = t;
     if (flag == CV_TSTOP_RETURN)
@@ -350,18 +436,31 @@ static ks_status integrate(run_ctx *c, double t0, double t1, size_t *k,
 
 /* Eliminated amounts are in mg and share the compartments' absolute
  * tolerance; an AUC (mg h/L) gets the amount tolerance over its observed
- * volume, times one hour. */
-static void set_tolerances(ks_solver *s, const ks_system *sys,
+ * volume, times one hour. An extra state, or an output's AUC, has no dose to
+ * scale with: it gets 1e-3 * rtol of one of its declared units (of its
+ * initial value if larger), the same scaling as the default atol of amounts
+ * relative to a dose. */
+static void set_tolerances(ks_solver *s, ks_system *sys,
                            const ks_solver_options *o) {
+  const ks_model *m = sys->model;
   double atol = KS_LOCAL_TOL_FACTOR * o->atol_mg,
-         rtol = KS_LOCAL_TOL_FACTOR * o->rtol;
-  N_VConst(atol, s->atol);
+         rtol = KS_LOCAL_TOL_FACTOR * o->rtol, unit_tol = 1e-3 * rtol;
+  double *a = N_VGetArrayPointer(s->atol);
+  size_t nc = sys->n_compartments;
+  for (size_t i = 0; i < nc; i++)
+    a[i] = atol;
+  for (size_t k = 0; k < sys->n_xstates; k++)
+    a[nc + k] = unit_tol *
+                fmax(fabs(sys->y0[nc + k]), ks_model_xstate_unit_factor(m, k));
   double *aq = N_VGetArrayPointer(s->atolq);
   size_t na = sys->n_analytes;
-  for (size_t a = 0; a < na; a++) {
-    aq[a] = atol;
-    aq[na + a] = atol * sys->obs_inv_volume[a];
+  for (size_t i = 0; i < na; i++) {
+    aq[i] = atol;
+    aq[na + i] = atol * sys->obs_inv_volume[i];
   }
+  for (size_t k = 0; k < s->n_out; k++)
+    aq[2 * na + k] = unit_tol * ks_model_output_unit_factor(m, k);
+  sys->flux_tol_mg_per_h = atol;
   CVodeSVtolerances(s->cvode, rtol, s->atol);
   CVodeQuadSVtolerances(s->cvode, rtol, s->atolq);
   CVodeSetMaxNumSteps(s->cvode, o->max_steps);
@@ -373,20 +472,35 @@ static int is_dose_time(const ks_schedule *sch, size_t *next, double t) {
   return *next < sch->n_dose_times && sch->dose_times[*next] == t;
 }
 
+/* Values of every observable at (t, y) into cv (no slopes). */
+static void values(const run_ctx *c, double t, const double *y, double *cv) {
+  for (size_t a = 0; a < c->n_analytes; a++)
+    cv[a] = conc_of(c, a, y);
+  outputs_at(c, t, y);
+  for (size_t o = 0; o < c->s->n_out; o++)
+    cv[c->n_analytes + o] = c->s->oval[o];
+}
+
 /* Events at time t: troughs before doses, boluses, output times at t, and
  * the post-event point for the metrics. */
 static void at_event(run_ctx *c, const ks_schedule *sch, double t,
                      size_t *next_bolus, size_t *next_dose, size_t *k,
                      double *y, double *q) {
   ks_solver *s = c->s;
-  if (c->metrics && is_dose_time(sch, next_dose, t))
-    for (size_t a = 0; a < c->n_analytes; a++)
-      ks_metrics_dose(&s->acc[a], t, conc_of(c, a, y));
+  double *cv = s->cd;
+  if (c->metrics && is_dose_time(sch, next_dose, t)) {
+    values(c, t, y, cv);
+    for (size_t a = 0; a < c->n_obs; a++)
+      ks_metrics_dose(&s->acc[a], t, cv[a]);
+  }
   apply_boluses(sch, next_bolus, t, y);
   while (*k < c->n_times && c->times[*k] <= t)
-    record(c, (*k)++, y, q);
-  for (size_t a = 0; c->metrics && a < c->n_analytes; a++)
-    ks_metrics_point(&s->acc[a], t, conc_of(c, a, y));
+    record(c, (*k)++, t, y, q);
+  if (!c->metrics)
+    return;
+  values(c, t, y, cv);
+  for (size_t a = 0; a < c->n_obs; a++)
+    ks_metrics_point(&s->acc[a], t, cv[a]);
 }
 
 void ks_case_output_metrics(ks_case_output *o, ks_metrics_acc *acc,
@@ -399,14 +513,62 @@ void ks_case_output_metrics(ks_case_output *o, ks_metrics_acc *acc,
                        nt ? o->time_to_below_h + a * nt : NULL);
 }
 
-ks_status ks_solver_run(ks_solver *s, const ks_system *sys,
-                        const ks_schedule *sch, const ks_solver_options *opts,
-                        const double *times, size_t n_times,
-                        const size_t *analytes, size_t n_analytes,
-                        ks_case_output *out, ks_solver_stats *st,
-                        ks_error *err) {
-  if (sys->n_compartments != s->n || sys->n_states != s->n + s->nq ||
-      n_analytes > s->n_acc)
+/* Metrics of the outputs (accumulators after the analytes'). */
+static void output_metrics(ks_case_output *o, ks_metrics_acc *acc,
+                           size_t n_out) {
+  for (size_t k = 0; k < n_out; k++) {
+    size_t f = o->output_thr_first ? o->output_thr_first[k] : 0;
+    size_t n = o->output_thr_first ? o->output_thr_first[k + 1] - f : 0;
+    double cmin;
+    ks_metrics_results(&acc[k], &o->output_max[k], &o->output_tmax_h[k], &cmin,
+                       n ? o->output_time_above_h + f : NULL,
+                       n ? o->output_time_to_below_h + f : NULL);
+  }
+}
+
+static void begin_metrics(run_ctx *c, double t0, double t_end) {
+  ks_solver *s = c->s;
+  ks_case_output *out = c->out;
+  for (size_t a = 0; a < c->n_analytes; a++)
+    ks_metrics_begin(&s->acc[a], t0, t_end, out->thresholds_ng_per_ml,
+                     out->n_thresholds);
+  for (size_t k = 0; k < s->n_out; k++) {
+    const size_t *f = out->output_thr_first;
+    ks_metrics_begin(&s->acc[c->n_analytes + k], t0, t_end,
+                     f ? out->output_thresholds + f[k] : NULL,
+                     f ? f[k + 1] - f[k] : 0);
+  }
+}
+
+static void finish(run_ctx *c, const double *y, const double *q) {
+  ks_solver *s = c->s;
+  ks_case_output *out = c->out;
+  size_t na = c->sys->n_analytes; /* q = [eliminated | AUC] per analyte */
+  for (size_t a = 0; a < c->n_analytes; a++)
+    out->auc_ng_h_per_ml[a] =
+        (q[na + c->analytes[a]] - s->auc0[na + c->analytes[a]]) *
+        KS_NG_PER_ML_PER_MG_PER_L;
+  for (size_t k = 0; out->output_auc && k < s->n_out; k++)
+    out->output_auc[k] = (q[2 * na + k] - s->auc0[2 * na + k]) /
+                         ks_model_output_unit_factor(c->sys->model, k);
+  if (out->final_state) {
+    memcpy(out->final_state, y, s->n * sizeof *y);
+    memcpy(out->final_state + s->n, q, s->nq * sizeof *q);
+  }
+  if (c->metrics) {
+    ks_case_output_metrics(out, s->acc, c->n_analytes);
+    if (out->output_max)
+      output_metrics(out, s->acc + c->n_analytes, s->n_out);
+  }
+}
+
+ks_status ks_solver_run(ks_solver *s, ks_system *sys, const ks_schedule *sch,
+                        const ks_solver_options *opts, const double *times,
+                        size_t n_times, const size_t *analytes,
+                        size_t n_analytes, ks_case_output *out,
+                        ks_solver_stats *st, ks_error *err) {
+  if (sys->n_ode != s->n || sys->n_states != s->n + s->nq ||
+      n_analytes + s->n_out > s->n_acc)
     return ks_error_set(err, KS_ERR_ARG, NULL,
                         "solver workspace was made for another model");
   if (out->n_thresholds > KS_METRICS_MAX_THRESHOLDS)
@@ -417,24 +579,25 @@ ks_status ks_solver_run(ks_solver *s, const ks_system *sys,
   s->sys = sys;
   set_tolerances(s, sys, opts);
   double *y = N_VGetArrayPointer(s->y), *q = N_VGetArrayPointer(s->yq);
-  memset(y, 0, s->n * sizeof *y);
+  memcpy(y, sys->y0, s->n * sizeof *y);
   memset(q, 0, s->nq * sizeof *q);
-  run_ctx c = {s,
-               sys,
-               times,
-               n_times,
-               analytes,
-               n_analytes,
-               out,
-               out->cmax_ng_per_ml != NULL,
-               opts->max_steps};
+  run_ctx c = {.s = s,
+               .sys = sys,
+               .times = times,
+               .n_times = n_times,
+               .analytes = analytes,
+               .n_analytes = n_analytes,
+               .n_obs = n_analytes + s->n_out,
+               .out = out,
+               .metrics = out->cmax_ng_per_ml != NULL,
+               .max_steps = opts->max_steps};
   double t_end = times[n_times - 1];
-  for (size_t a = 0; c.metrics && a < n_analytes; a++)
-    ks_metrics_begin(&s->acc[a], times[0], t_end, out->thresholds_ng_per_ml,
-                     out->n_thresholds);
+  if (c.metrics)
+    begin_metrics(&c, times[0], t_end);
   size_t k = 0, next_bolus = 0, next_dose = 0, b = 0;
   double t = 0.0;
   ks_status rc = KS_OK;
+  memset(s->u, 0, sys->n_compartments * sizeof *s->u);
   /* Walk the breakpoints; past the last one, integrate to the end. */
   for (;;) {
     at_event(&c, sch, t, &next_bolus, &next_dose, &k, y, q);
@@ -452,19 +615,8 @@ ks_status ks_solver_run(ks_solver *s, const ks_system *sys,
       break;
     t = t1;
   }
-  if (rc == KS_OK) {
-    size_t na = sys->n_analytes; /* q = [eliminated | AUC] per analyte */
-    for (size_t a = 0; a < n_analytes; a++)
-      out->auc_ng_h_per_ml[a] =
-          (q[na + analytes[a]] - s->auc0[na + analytes[a]]) *
-          KS_NG_PER_ML_PER_MG_PER_L;
-    if (out->final_state) {
-      memcpy(out->final_state, y, s->n * sizeof *y);
-      memcpy(out->final_state + s->n, q, s->nq * sizeof *q);
-    }
-    if (c.metrics)
-      ks_case_output_metrics(out, s->acc, n_analytes);
-  }
+  if (rc == KS_OK)
+    finish(&c, y, q);
   s->sys = NULL;
   return rc;
 }

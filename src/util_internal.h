@@ -7,6 +7,9 @@
 #include "alloc_internal.h"
 #include "ketasim/error.h"
 
+/* Number of elements of an array (not a pointer). */
+#define countof(a) (sizeof(a) / sizeof((a)[0]))
+
 /* Edit distance (insertions, deletions, substitutions) between two strings,
  * capped at `cap` + 1 so long strings cost nothing. */
 size_t ks__edit_distance(const char *a, const char *b, size_t cap);

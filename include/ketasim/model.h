@@ -85,8 +85,32 @@ size_t ks_model_find_compartment(const ks_model *m, const char *name);
 size_t ks_model_find_parameter(const ks_model *m, const char *name);
 size_t ks_model_find_route(const ks_model *m, const char *name);
 
-/* Total ODE states: n_compartments + 2 * n_analytes. */
+/* Total states: the ODE states (compartments, then the extra states), then
+ * the quadratures: eliminated amount per analyte (mg), AUC per analyte
+ * (mg*h/L), AUC per output (output's internal unit * h). For a model with
+ * transfers only: n_compartments + 2 * n_analytes. */
 size_t ks_model_n_states(const ks_model *m);
+/* ODE states integrated by the solver: n_compartments + n_xstates. */
+size_t ks_model_n_ode(const ks_model *m);
+
+/* Nonlinear parts (docs/model-format.md: fluxes, states, outputs). */
+size_t ks_model_n_fluxes(const ks_model *m);
+size_t ks_model_n_xstates(const ks_model *m);
+const char *ks_model_xstate_name(const ks_model *m, size_t i);
+const char *ks_model_xstate_unit(const ks_model *m, size_t i);
+/* Internal units per unit of the state (e.g. 1e-3 for ng/mL). */
+double ks_model_xstate_unit_factor(const ks_model *m, size_t i);
+size_t ks_model_n_outputs(const ks_model *m);
+const char *ks_model_output_name(const ks_model *m, size_t i);
+const char *ks_model_output_unit(const ks_model *m, size_t i); /* as written */
+const char *ks_model_output_description(const ks_model *m, size_t i);
+double ks_model_output_unit_factor(const ks_model *m, size_t i);
+size_t ks_model_find_output(const ks_model *m, const char *name);
+
+/* 1 if the model has a nonlinear flux or an extra state: only CVODE can
+ * solve it. Writes a description of the first such term, with its
+ * file:line:column, into buf. */
+int ks_model_is_nonlinear(const ks_model *m, char *buf, size_t size);
 
 /* Covariates: subject characteristics other than weight declared by the
  * model (e.g. AGE in years, FEMALE 0/1), seen by expressions as numbers. */
@@ -114,70 +138,10 @@ typedef struct ks_subject {
   uint64_t modifiers;       /* bit k set: modifier k is active */
 } ks_subject;
 
-/* One target of a route, evaluated for a case. */
-typedef struct ks_route_target {
-  size_t compartment;
-  double fraction;   /* of the dose */
-  double lag_h;      /* added to the dose time */
-  double duration_h; /* zero-order input over this time; < 0 = not set */
-} ks_route_target;
-
-/* A model evaluated for one case: parameter values and the linear system.
- * Created once per thread with ks_system_create() and refilled for every case
- * with ks_system_evaluate(), which does not allocate. */
-typedef struct ks_system {
-  const ks_model *model; /* borrowed */
-  size_t n_states;
-  size_t n_compartments;
-  size_t n_analytes;
-  double *param;  /* [n_parameters + n_covariates + 1] values in internal
-                     units: parameters, then covariates, then WT (kg) */
-  double *factor; /* [n_parameters] scratch: product of modifier factors */
-  size_t nnz;     /* entries of K, row-major order, duplicates merged */
-  size_t nnz_compartments; /* the first entries, those of compartment rows;
-                              the rest are sink and AUC rows, which depend on
-                              compartments only (quadratures) */
-  int *k_row, *k_col;      /* [nnz] */
-  double *k_val;           /* [nnz] (1/h) */
-  double *inv_volume;      /* [n_compartments] 1/L, 0 for depots */
-  double *obs_inv_volume;  /* [n_analytes] 1/L of the observed compartment */
-  size_t *route_first;     /* [n_routes + 1] offsets into targets */
-  ks_route_target *targets;
-} ks_system;
-
-ks_status ks_system_create(const ks_model *m, ks_system **sys, ks_error *err);
-void ks_system_free(ks_system **sys);
-
-/* Evaluates parameters for a subject: typical values (optionally replaced by
- * overrides[i] where overrides != NULL and overrides[i] is not NaN, in
- * internal units before weight scaling), scaled by
- * (weight / reference weight)^exponent, times exp(eta[i]) where eta != NULL,
- * times the factors of the subject's active modifiers, then derived
- * parameters (which may use the covariates and WT), then K. Fails
- * (KS_ERR_MODEL) when a volume is not positive, a flow or rate constant is
- * negative or not finite (zero is allowed: it switches a path off), or a
- * split's fractions are outside [0, 1] or do not add up to 1. */
-ks_status ks_system_evaluate(ks_system *sys, const ks_subject *subject,
-                             const double *overrides, const double *eta,
-                             ks_error *err);
-
-/* Right-hand side dy = K y + u for the full state (including the sink and AUC
- * states). `u` (mg/h per compartment) may be NULL. */
-void ks_system_rhs(const ks_system *sys, const double *y, const double *u,
-                   double *dy);
-
-/* Dense Jacobian, column-major n_states x n_states (as SUNDIALS stores it). */
-void ks_system_jacobian(const ks_system *sys, double *jac_colmajor);
-
-/* The same for the leading n states only (n = n_compartments: the block the
- * ODE solver integrates; nothing outside it feeds the compartments). y, dy
- * and u have n entries, jac is n x n column-major. */
-void ks_system_rhs_block(const ks_system *sys, size_t n, const double *y,
-                         const double *u, double *dy);
-void ks_system_jacobian_block(const ks_system *sys, size_t n,
-                              double *jac_colmajor);
-
 #ifdef __cplusplus
 }
 #endif
+
+/* The per-case numerical system (formerly declared here). */
+#include "ketasim/system.h"
 #endif

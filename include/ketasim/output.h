@@ -95,6 +95,17 @@ typedef struct ks_output_layout {
    * Finite and pairwise distinct; written in the given order. */
   size_t n_thresholds;
   const double *thresholds_ng_per_ml; /* [n_thresholds] */
+  /* The model's computed outputs (0: none), each written as its own
+   * variables: NAME [case, time] (with profiles), NAME_max, NAME_tmax,
+   * NAME_auc [case], and with thresholds a dimension NAME_threshold and
+   * NAME_time_above, NAME_time_to_below [case, NAME_threshold], in the
+   * output's units. Names must not collide with the file's other variables. */
+  size_t n_outputs;
+  const char *const *output_names;      /* [n_outputs] */
+  const char *const *output_units;      /* [n_outputs], e.g. "1", "ng/mL" */
+  const char *const *output_long_names; /* [n_outputs] */
+  const size_t *output_thr_first;       /* [n_outputs + 1] offsets, or NULL */
+  const double *output_thresholds;      /* in each output's unit */
   /* provenance */
   const char *title;
   const char *scenario_text;
@@ -129,6 +140,12 @@ typedef struct ks_output_block {
   const double *parameter_values;  /* [n][n_parameters]; NULL if none */
   const char *const *case_strings; /* [n][n_string_case_vars], each non-NULL;
                                       NULL if none */
+  /* computed outputs (layout n_outputs > 0): profiles [n][n_outputs]
+   * [n_times] (NULL if !profiles), metrics [n][n_outputs], threshold times
+   * [n][output_thr_first[n_outputs]] */
+  const double *output_value;
+  const double *output_max, *output_tmax_h, *output_auc;
+  const double *output_time_above_h, *output_time_to_below_h;
 } ks_output_block;
 
 /* Creates the temporary file and every dataset. `path` must name a file in

@@ -93,6 +93,11 @@ typedef struct ks_scenario_settings {
   const double *thresholds_ng_per_ml;
   long max_steps; /* CVODE steps per segment [100000] */
   ks_solver_method method;
+  /* thresholds of the model's computed outputs, in each output's unit:
+   * output o has output_thresholds[output_thr_first[o] ..
+   * output_thr_first[o + 1]) [none] */
+  const size_t *output_thr_first; /* [n_outputs + 1] */
+  const double *output_thresholds;
 } ks_scenario_settings;
 
 /* Options for loading. `model_path` lists directories searched for
@@ -115,6 +120,15 @@ ks_status ks_scenario_load(const char *path, const ks_scenario_options *opts,
 ks_status ks_scenario_parse(const char *file, const char *text, size_t len,
                             const ks_scenario_options *opts,
                             ks_scenario **scenario, ks_error *err);
+
+/* Same from text in memory with a model already loaded (ks_model_parse), so
+ * that nothing is read from disk: for a scenario and model stored in an
+ * output file, whose `model:` value must not lead to a file on this machine.
+ * The scenario's `model:` key must be present but its value is not used.
+ * Takes ownership of `model`, also when it fails. */
+ks_status ks_scenario_parse_with_model(const char *file, const char *text,
+                                       size_t len, ks_model *model,
+                                       ks_scenario **scenario, ks_error *err);
 
 /* Frees the scenario (and its model), sets *scenario to NULL. Accepts NULL. */
 void ks_scenario_free(ks_scenario **scenario);

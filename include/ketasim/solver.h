@@ -57,6 +57,18 @@ typedef struct ks_case_output {
   const double *thresholds_ng_per_ml; /* [n_thresholds] */
   double *time_above_h;               /* [n_analytes][n_thresholds] */
   double *time_to_below_h;            /* [n_analytes][n_thresholds] */
+  /* The model's computed outputs, all of them, in their own units (see
+   * ks_model_output_unit); CVODE only. Profiles may be NULL; metrics are
+   * computed when cmax_ng_per_ml is not NULL. Output o has the thresholds
+   * output_thresholds[output_thr_first[o] .. output_thr_first[o + 1]). */
+  double *output_value; /* [n_outputs][n_times] or NULL */
+  double *output_max;   /* [n_outputs] */
+  double *output_tmax_h;
+  double *output_auc;              /* [n_outputs] in unit * h */
+  const size_t *output_thr_first;  /* [n_outputs + 1] or NULL */
+  const double *output_thresholds; /* in each output's unit */
+  double *output_time_above_h;     /* [output_thr_first[n_outputs]] */
+  double *output_time_to_below_h;
 } ks_case_output;
 
 /* Copies finished metrics of n_analytes accumulators into `out` (both
@@ -78,7 +90,7 @@ void ks_solver_free(ks_solver **solver);
  * model's analytes are written (their order in the output). Statistics are
  * added to *stats (not reset). KS_ERR_SOLVER on integration failure, with
  * the CVODE flag name and the time reached. */
-ks_status ks_solver_run(ks_solver *solver, const ks_system *sys,
+ks_status ks_solver_run(ks_solver *solver, ks_system *sys,
                         const ks_schedule *sch, const ks_solver_options *opts,
                         const double *times, size_t n_times,
                         const size_t *analytes, size_t n_analytes,

@@ -1,0 +1,178 @@
+/* Internal layout of a loaded model, shared by the model reader (model.c)
+ * and the numerical system (system.c). */
+#ifndef KETASIM_MODEL_INTERNAL_H
+#define KETASIM_MODEL_INTERNAL_H
+
+#include "expr_internal.h"
+#include "ketasim/system.h"
+#include "yamltree_internal.h"
+
+#define NONE ((size_t)-1)
+#define SINK_OUT                                                               \
+  ((size_t)-2) /* destination: the analyte's elimination sink                  \
+                */
+
+typedef struct analyte {
+  const char *name;
+  double molar_mass; /* g/mol == mg/mmol */
+  size_t observed;
+} analyte;
+
+/* Where a model item was written, for errors found when it is evaluated. */
+typedef struct srcpos {
+  int line, column;
+} srcpos;
+
+typedef struct parameter {
+  const char *name;
+  srcpos at;    /* its name */
+  int is_base;  /* value given; otherwise expression */
+  double value; /* typical value, internal units (per kg if per_body) */
+  int per_body; /* value is per kg of body weight */
+  double weight_exponent;
+  double omega;
+  ks_dims dims; /* after multiplying per-body values by the weight */
+  ks_expr *expr;
+} parameter;
+
+/* A subject characteristic other than weight, visible to expressions as a
+ * dimensionless number (e.g. AGE in years, FEMALE 0 or 1). */
+typedef struct covariate {
+  const char *name;        /* symbol in expressions */
+  const char *subject_key; /* key in a scenario's `subject` */
+  double unit_factor;      /* internal units per expression unit (0: levels) */
+  ks_dims dims;            /* dimension of a quantity value */
+  size_t n_levels;
+  const char **level_names;
+  double *level_values;
+  double default_value;
+} covariate;
+
+/* A named condition (an interacting drug, hepatic impairment) that
+ * multiplies base parameters. */
+typedef struct modifier {
+  const char *name;
+  size_t n_effects;
+  size_t *param;
+  double *factor;
+} modifier;
+
+typedef struct compartment {
+  const char *name;
+  size_t analyte;
+  size_t volume; /* parameter index or NONE (depot) */
+  srcpos at_volume;
+} compartment;
+
+typedef struct dest {
+  size_t comp;       /* compartment, or SINK_OUT */
+  ks_expr *fraction; /* NULL = 1 */
+  size_t slot;       /* index into K for this contribution */
+  srcpos at;         /* its fraction, or its name if it has none */
+} dest;
+
+typedef struct transfer {
+  size_t from;
+  int per_volume; /* flow/clearance: coefficient is divided by V_from */
+  ks_expr *coef;
+  size_t n_dest;
+  dest *dests;
+  size_t diag_slot;
+  srcpos at_coef, at_to;
+} transfer;
+
+typedef struct target {
+  size_t comp;
+  ks_expr *fraction, *lag, *duration; /* NULL = 1, 0, not set */
+  srcpos at_fraction, at_lag, at_duration;
+} target;
+
+typedef struct route {
+  const char *name;
+  srcpos at; /* its name */
+  size_t n_targets;
+  target *targets;
+} route;
+
+/* A nonlinear mass flux (mg/h) out of compartment `from`, into `to`
+ * (another compartment, with molar conversion, or SINK_OUT). */
+typedef struct flux {
+  size_t from, to;
+  ks_expr *rate;
+  size_t n_deps;   /* dynamic symbols the rate depends on */
+  size_t *dep;     /* [n_deps] indices into the dynamic symbols */
+  ks_expr **drate; /* [n_deps] partial derivatives */
+  srcpos at;       /* its rate */
+} flux;
+
+/* An ODE state that is not a compartment (effect site, enzyme, response). */
+typedef struct xstate {
+  const char *name;
+  const char *unit; /* as written */
+  const char *description;
+  double unit_factor; /* internal units per unit */
+  ks_dims dims;
+  ks_expr *initial;     /* of parameters, covariates and WT; NULL: the value */
+  double initial_value; /* internal units, when initial is NULL */
+  ks_expr *ddt;
+  size_t n_deps;
+  size_t *dep;
+  ks_expr **dddt;
+  srcpos at;
+} xstate;
+
+/* An algebraic output of states and parameters, written with its metrics. */
+typedef struct xoutput {
+  const char *name;
+  const char *unit;
+  const char *description;
+  double unit_factor;
+  ks_dims dims;
+  ks_expr *expr;
+  size_t n_deps;
+  size_t *dep;
+  ks_expr **dexpr;
+  srcpos at;
+} xoutput;
+
+struct ks_model {
+  ks_ydoc *doc; /* owns all strings */
+  const char *name;
+  double ref_weight_kg;
+  size_t n_analytes, n_params, n_comps, n_transfers, n_routes;
+  analyte *analytes;
+  parameter *params;
+  const char **param_names;
+  size_t n_covs, n_mods;
+  covariate *covs;
+  modifier *mods;
+  const char **mod_names;
+  const char **sym_names; /* parameters, covariates, then WT */
+  size_t n_syms;
+  ks_dims *sym_dims;
+  size_t *order; /* evaluation order of parameters */
+  compartment *comps;
+  const char **comp_names;
+  const char **analyte_names;
+  const char **route_names;
+  transfer *transfers;
+  route *routes;
+  /* nonlinear parts (see model.h): fluxes, extra states, outputs */
+  size_t n_fluxes, n_xstates, n_outputs;
+  flux *fluxes;
+  xstate *xstates;
+  xoutput *outputs;
+  size_t *output_order; /* evaluation order of outputs (dependencies first) */
+  /* symbols of the dynamic expressions: sym_names, then t, A_<comp>,
+   * C_<comp>, the states and the outputs (see dyn_* offsets) */
+  const char **dyn_names;
+  ks_dims *dyn_dims;
+  size_t n_dyn, dyn_t, dyn_a, dyn_c, dyn_s, dyn_o;
+  char *dyn_text; /* storage of the A_ and C_ names */
+  /* sparsity pattern of K */
+  size_t nnz;
+  int *k_row, *k_col;
+  size_t *auc_slot; /* [n_analytes] */
+};
+
+#endif
