@@ -952,7 +952,15 @@ static ks_status define_output(ks_output *out, const ks_output_layout *l,
                              l->output_long_names[o][0]
                          ? l->output_long_names[o]
                          : name;
-  char nb[KS_OVARS][160], auc_units[96], dimname[160];
+  char nb[KS_OVARS][160], auc_units[96], dimname[160], ln[5][200];
+  snprintf(ln[0], sizeof ln[0], "peak of %s", name);
+  snprintf(ln[1], sizeof ln[1], "time of the peak of %s", name);
+  snprintf(ln[2], sizeof ln[2], "area under %s over the output window", name);
+  snprintf(ln[3], sizeof ln[3], "time with %s above the threshold", name);
+  snprintf(ln[4], sizeof ln[4],
+           "time after the last dose until %s falls and stays below the "
+           "threshold",
+           name);
   snprintf(auc_units, sizeof auc_units, "%s*h", units);
   if (strcmp(units, "1") == 0)
     snprintf(auc_units, sizeof auc_units, "h");
@@ -961,17 +969,13 @@ static ks_status define_output(ks_output *out, const ks_output_layout *l,
   var_def defs[KS_OVARS] = {
       by_case(oname(nb[0], 160, name, ""), l->float32 ? H5T_IEEE_F32LE : f64, 2,
               KS_DIM_TIME, 0, units, desc),
-      by_case(oname(nb[1], 160, name, "_max"), f64, 1, 0, 0, units,
-              "peak of the output"),
-      by_case(oname(nb[2], 160, name, "_tmax"), f64, 1, 0, 0, "h",
-              "time of the output's peak"),
-      by_case(oname(nb[3], 160, name, "_auc"), f64, 1, 0, 0, auc_units,
-              "area under the output over the output window"),
+      by_case(oname(nb[1], 160, name, "_max"), f64, 1, 0, 0, units, ln[0]),
+      by_case(oname(nb[2], 160, name, "_tmax"), f64, 1, 0, 0, "h", ln[1]),
+      by_case(oname(nb[3], 160, name, "_auc"), f64, 1, 0, 0, auc_units, ln[2]),
       by_case(oname(nb[4], 160, name, "_time_above"), f64, 2, thr, 0, "h",
-              "time with the output above the threshold"),
+              ln[3]),
       by_case(oname(nb[5], 160, name, "_time_to_below"), f64, 2, thr, 0, "h",
-              "time after the last dose until the output falls and stays "
-              "below the threshold")};
+              ln[4])};
   if (out->o_nthr[o]) {
     var_def d = coordinate(KS_DIM_THRESHOLD, f64, units, "output threshold");
     d.name = oname(dimname, sizeof dimname, name, "_threshold");

@@ -1486,7 +1486,13 @@ static ks_status read_output_thresholds(reader *r, const ks_ynode *out) {
       rc = ks__schema_kind(r->doc, item, KS_YSCALAR, "a threshold", r->err);
       if (rc == KS_OK)
         rc = ks_unit_parse(ks_model_output_unit(m, o), NULL, &f, &d, r->err);
-      if (rc == KS_OK)
+      /* a plain number is in the output's unit; a quantity is converted */
+      ks_error quiet;
+      ks_error_clear(&quiet);
+      if (rc == KS_OK &&
+          ks_number_parse(item->text, NULL, &q.value, &quiet) == KS_OK)
+        q.value *= f;
+      else if (rc == KS_OK)
         rc = ks_quantity_parse_as(item->text, &loc, d, false,
                                   ks_model_output_unit(m, o), &q, r->err);
       if (rc != KS_OK)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Results do not depend on the number of threads: the sweep of
 # tests/data/sweep-threads.yaml (84 cases with a virtual population) is run
-# with -j 1, 2 and 3, for each integrator, and every dataset and attribute of
+# with -j 1, 2 and 3, for each integrator, and so are the nonlinear sweeps of
+# sweep-threads-mm.yaml and sweep-threads-pd.yaml (20 cases each, CVODE,
+# computed outputs); every dataset and attribute of
 # the three files must be identical byte for byte (except the root attributes
 # created_utc and command_line). Exit 77 (skipped) without h5py.
 set -euo pipefail
@@ -26,4 +28,12 @@ for method in auto cvode; do
   done
   "$py" "$src/tests/h5_compare.py" --cases 84 "$tmp/$method-j1.h5" \
     "$tmp/$method-j2.h5" "$tmp/$method-j3.h5"
+done
+for name in mm pd; do
+  for j in 1 2 3; do
+    "$ketasim" run "$src/tests/data/sweep-threads-$name.yaml" \
+      -o "$tmp/$name-j$j.h5" -j "$j" -q
+  done
+  "$py" "$src/tests/h5_compare.py" --cases 20 "$tmp/$name-j1.h5" \
+    "$tmp/$name-j2.h5" "$tmp/$name-j3.h5"
 done
