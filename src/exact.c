@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "driver_internal.h"
 #include "expm_internal.h"
 #include "ketasim/metrics.h"
 #include "ketasim/solver.h"
@@ -44,6 +45,7 @@ struct ks_exact {
    * the same for each refinement level */
   size_t *obs;
   double *scale, *cd, *lcd[KS_EXACT_LEVELS];
+  double *du, *dv; /* the case driver's scratch: rates, values */
   int *ipiv;
   ks_expm *w;
   double *kd; /* dense K, N x N row-major */
@@ -63,10 +65,10 @@ void ks_exact_free(ks_exact **ep) {
   ks__expm_free(&e->w);
   for (size_t i = 0; i < KS_EXACT_CACHE; i++)
     ks__free(e->cache[i].m);
-  void *p[] = {e->kd, e->aug, e->e,    e->in_comp, e->x,       e->xn,
-               e->u,  e->r,   e->auc0, e->acc,     e->lam,     e->vr,
-               e->vi, e->gv,  e->vo,   e->wm,      e->scratch, e->ipiv,
-               e->vl, e->vw,  e->obs,  e->scale,   e->cd};
+  void *p[] = {e->kd,    e->aug,  e->e,       e->in_comp, e->x,  e->xn, e->u,
+               e->r,     e->auc0, e->acc,     e->lam,     e->vr, e->vi, e->gv,
+               e->vo,    e->wm,   e->scratch, e->ipiv,    e->vl, e->vw, e->obs,
+               e->scale, e->cd,   e->du,      e->dv};
   for (size_t i = 0; i < 2 * KS_EXACT_LEVELS; i++)
     ks__free(e->lvl[i]);
   for (size_t i = 0; i < KS_EXACT_LEVELS; i++)
@@ -122,6 +124,8 @@ ks_status ks_exact_create(const ks_model *m, ks_exact **out, ks_error *err) {
   for (size_t i = 0; i < KS_EXACT_LEVELS; i++)
     ok &= (e->lcd[i] = ks__calloc(4 * na + 1, sizeof(double))) != NULL;
   ok &= (e->wm = ks__calloc(nc, sizeof(double))) != NULL;
+  ok &= (e->du = ks__calloc(nc + 1, sizeof(double))) != NULL;
+  ok &= (e->dv = ks__calloc(na + 1, sizeof(double))) != NULL;
   e->scratch_len = modal_scratch_len(nc, e->n);
   ok &= (e->scratch = ks__calloc(e->scratch_len, sizeof(double))) != NULL;
   ok &= (e->ipiv = ks__calloc(nc, sizeof(int))) != NULL;
@@ -492,30 +496,58 @@ static ks_status step(ctx *c, double t0, double t1, ks_error *err) {
   return refine(c, 0, t0, t1, e->x, c->c0, c->d0, err);
 }
 
-static void at_event(ctx *c, const ks_schedule *sch, double t, size_t *nb,
-                     size_t *nd, size_t *k) {
+/* ---- the stepper interface of the case driver ---------------------------
+ */
+
+static void st_values(void *self, double t, double *v) {
+  (void)t;
+  const ctx *c = self;
+  for (size_t a = 0; a < c->n_analytes; a++)
+    v[a] = conc(c, a, c->e->x);
+}
+
+static void st_bolus(void *self, size_t cmp, double amt) {
+  ks_exact *e = ((ctx *)self)->e;
+  if (e->modal) /* z += V^-1 e_cmp amt */
+    for (size_t j = 0; j < e->nc; j++)
+      e->x[j] += e->vi[j * e->nc + cmp] * amt;
+  else
+    e->x[cmp] += amt;
+}
+
+static void st_record(void *self, size_t k, double t) {
+  (void)t;
+  const ctx *c = self;
+  record(c, k, c->e->x, NULL);
+}
+
+static ks_status segment(ctx *c, double t, double t1, size_t *k, ks_error *err);
+
+/* The inputs of the segment: rates of the infused compartments, and in
+ * modal form their modal image w = V^-1 u and each analyte's vo . w. */
+static ks_status st_segment(void *self, double t, double t1, const double *u,
+                            size_t *k, ks_error *err) {
+  ctx *c = self;
   ks_exact *e = c->e;
-  if (c->metrics) {
-    while (*nd < sch->n_dose_times && sch->dose_times[*nd] < t)
-      (*nd)++;
-    if (*nd < sch->n_dose_times && sch->dose_times[*nd] == t)
-      for (size_t a = 0; a < c->n_analytes; a++)
-        ks_metrics_dose(&e->acc[a], t, conc(c, a, e->x));
+  memcpy(e->u, u, e->nc * sizeof *e->u);
+  for (size_t i = 0; i < e->n_in; i++)
+    e->r[i] = e->u[e->in_comp[i]];
+  for (size_t j = 0; e->modal && j < e->nc; j++) {
+    double v = 0;
+    for (size_t i = 0; i < e->n_in; i++)
+      v += e->vi[j * e->nc + e->in_comp[i]] * e->r[i];
+    e->wm[j] = v;
   }
-  while (*nb < sch->n_boluses && sch->boluses[*nb].t_h <= t) {
-    size_t cmp = sch->boluses[*nb].compartment;
-    double amt = sch->boluses[*nb].amount_mg;
-    if (e->modal) /* z += V^-1 e_cmp amt */
-      for (size_t j = 0; j < e->nc; j++)
-        e->x[j] += e->vi[j * e->nc + cmp] * amt;
-    else
-      e->x[cmp] += amt;
-    (*nb)++;
+  for (size_t a = 0; e->modal && a < c->n_analytes; a++) {
+    double v = 0;
+    for (size_t j = 0; j < e->nc; j++)
+      v += e->vo[a * e->nc + j] * e->wm[j];
+    e->vw[a] = v;
   }
-  while (*k < c->n_times && c->times[*k] <= t)
-    record(c, (*k)++, e->x, NULL);
-  for (size_t a = 0; c->metrics && a < c->n_analytes; a++)
-    ks_metrics_point(&e->acc[a], t, conc(c, a, e->x));
+  c->fresh = 1;
+  ks_status rc = segment(c, t, t1, k, err);
+  c->st->segments++;
+  return rc;
 }
 
 /* The segment [t, t1]: exact steps to each output time inside it. */
@@ -707,40 +739,18 @@ ks_status ks_exact_run(ks_exact *e, const ks_system *sys,
   for (size_t a = 0; c.metrics && a < n_analytes; a++)
     ks_metrics_begin(&e->acc[a], times[0], t_end, out->thresholds_ng_per_ml,
                      out->n_thresholds);
-  size_t k = 0, nb = 0, nd = 0, b = 0;
-  double t = 0.0;
-  for (;;) {
-    at_event(&c, sch, t, &nb, &nd, &k);
-    if (t >= t_end)
-      break;
-    while (b < sch->n_breaks && sch->breaks[b] <= t)
-      b++;
-    double t1 = b < sch->n_breaks ? fmin(sch->breaks[b], t_end) : t_end;
-    if (b > 0)
-      ks_schedule_rates(sch, b - 1, t_end, e->nc, e->u);
-    else
-      memset(e->u, 0, e->nc * sizeof *e->u);
-    for (size_t i = 0; i < e->n_in; i++)
-      e->r[i] = e->u[e->in_comp[i]];
-    for (size_t j = 0; e->modal && j < e->nc; j++) { /* w = V^-1 u */
-      double v = 0;
-      for (size_t i = 0; i < e->n_in; i++)
-        v += e->vi[j * e->nc + e->in_comp[i]] * e->r[i];
-      e->wm[j] = v;
-    }
-    for (size_t a = 0; e->modal && a < n_analytes; a++) {
-      double v = 0;
-      for (size_t j = 0; j < e->nc; j++)
-        v += e->vo[a * e->nc + j] * e->wm[j];
-      e->vw[a] = v;
-    }
-    c.fresh = 1;
-    ks_status rc = segment(&c, t, t1, &k, err);
-    st->segments++;
-    if (rc != KS_OK)
-      return rc;
-    t = t1;
-  }
+  ks_stepper stp = {&c, st_values, st_bolus, st_record, st_segment};
+  ks_drive d = {.sch = sch,
+                .times = times,
+                .n_times = n_times,
+                .n_compartments = e->nc,
+                .u = e->du,
+                .acc = c.metrics ? e->acc : NULL,
+                .n_obs = n_analytes,
+                .v = e->dv};
+  ks_status rc = ks__drive_case(&stp, &d, err);
+  if (rc != KS_OK)
+    return rc;
   finish(&c);
   return KS_OK;
 }

@@ -8,6 +8,7 @@
 #include <sunlinsol/sunlinsol_dense.h>
 #include <sunmatrix/sunmatrix_dense.h>
 
+#include "driver_internal.h"
 #include "ketasim/metrics.h"
 #include "util_internal.h"
 
@@ -37,6 +38,7 @@ struct ks_solver {
   double *dy;          /* [n] scratch: right-hand side */
   double *ograd;       /* [n_outputs][n] scratch: output gradients */
   double *oval;        /* [n_outputs] scratch */
+  double *du, *dv;     /* the case driver's scratch: rates, values */
   size_t n_acc, n_out;
   int initialised;
 };
@@ -130,9 +132,11 @@ ks_status ks_solver_create(const ks_model *m, ks_solver **out, ks_error *err) {
   s->dy = ks__calloc(n + 1, sizeof *s->dy);
   s->ograd = ks__calloc(s->n_out * n + 1, sizeof *s->ograd);
   s->oval = ks__calloc(s->n_out + 1, sizeof *s->oval);
+  s->du = ks__calloc(ks_model_n_compartments(m) + 1, sizeof *s->du);
+  s->dv = ks__calloc(s->n_acc + 1, sizeof *s->dv);
   if (!s->y || !s->atol || !s->yq || !s->atolq || !s->jac || !s->cvode ||
       !s->u || !s->auc0 || !s->dky || !s->acc || !s->cd || !s->dy ||
-      !s->ograd || !s->oval) {
+      !s->ograd || !s->oval || !s->du || !s->dv) {
     rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory (CVODE)");
     goto fail;
   }
@@ -201,7 +205,8 @@ void ks_solver_free(ks_solver **sp) {
       N_VDestroy(v[i]);
   if (s->ctx)
     SUNContext_Free(&s->ctx);
-  void *p[] = {s->acc, s->cd, s->u, s->auc0, s->dy, s->ograd, s->oval};
+  void *p[] = {s->acc,   s->cd,   s->u,  s->auc0, s->dy,
+               s->ograd, s->oval, s->du, s->dv};
   for (size_t i = 0; i < countof(p); i++)
     ks__free(p[i]);
   ks__free(s);
@@ -232,6 +237,7 @@ typedef struct run_ctx {
   ks_case_output *out;
   int metrics;
   long max_steps;
+  ks_solver_stats *stats;
 } run_ctx;
 
 static double conc_of(const run_ctx *c, size_t a, const double *y) {
@@ -330,14 +336,6 @@ static double profile(void *ctx, double t, int deriv) {
   for (size_t j = 0; j < s->n; j++)
     d += s->ograd[o * s->n + j] * dy[j];
   return d / f;
-}
-
-static void apply_boluses(const ks_schedule *sch, size_t *next, double t,
-                          double *y) {
-  while (*next < sch->n_boluses && sch->boluses[*next].t_h <= t) {
-    y[sch->boluses[*next].compartment] += sch->boluses[*next].amount_mg;
-    (*next)++;
-  }
 }
 
 /* Records the output times inside an internal step (t_prev, t] (times equal
@@ -466,12 +464,6 @@ static void set_tolerances(ks_solver *s, ks_system *sys,
   CVodeSetMaxNumSteps(s->cvode, o->max_steps);
 }
 
-static int is_dose_time(const ks_schedule *sch, size_t *next, double t) {
-  while (*next < sch->n_dose_times && sch->dose_times[*next] < t)
-    (*next)++;
-  return *next < sch->n_dose_times && sch->dose_times[*next] == t;
-}
-
 /* Values of every observable at (t, y) into cv (no slopes). */
 static void values(const run_ctx *c, double t, const double *y, double *cv) {
   for (size_t a = 0; a < c->n_analytes; a++)
@@ -481,26 +473,32 @@ static void values(const run_ctx *c, double t, const double *y, double *cv) {
     cv[c->n_analytes + o] = c->s->oval[o];
 }
 
-/* Events at time t: troughs before doses, boluses, output times at t, and
- * the post-event point for the metrics. */
-static void at_event(run_ctx *c, const ks_schedule *sch, double t,
-                     size_t *next_bolus, size_t *next_dose, size_t *k,
-                     double *y, double *q) {
-  ks_solver *s = c->s;
-  double *cv = s->cd;
-  if (c->metrics && is_dose_time(sch, next_dose, t)) {
-    values(c, t, y, cv);
-    for (size_t a = 0; a < c->n_obs; a++)
-      ks_metrics_dose(&s->acc[a], t, cv[a]);
-  }
-  apply_boluses(sch, next_bolus, t, y);
-  while (*k < c->n_times && c->times[*k] <= t)
-    record(c, (*k)++, t, y, q);
-  if (!c->metrics)
-    return;
-  values(c, t, y, cv);
-  for (size_t a = 0; a < c->n_obs; a++)
-    ks_metrics_point(&s->acc[a], t, cv[a]);
+/* ---- the stepper interface of the case driver ---------------------------
+ */
+
+static void st_values(void *self, double t, double *v) {
+  const run_ctx *c = self;
+  values(c, t, N_VGetArrayPointer(c->s->y), v);
+}
+
+static void st_bolus(void *self, size_t cmp, double amt) {
+  const run_ctx *c = self;
+  N_VGetArrayPointer(c->s->y)[cmp] += amt;
+}
+
+static void st_record(void *self, size_t k, double t) {
+  const run_ctx *c = self;
+  record(c, k, t, N_VGetArrayPointer(c->s->y), N_VGetArrayPointer(c->s->yq));
+}
+
+static ks_status integrate(run_ctx *c, double t0, double t1, size_t *k,
+                           ks_solver_stats *st, ks_error *err);
+
+static ks_status st_segment(void *self, double t0, double t1, const double *u,
+                            size_t *k, ks_error *err) {
+  run_ctx *c = self;
+  memcpy(c->s->u, u, c->sys->n_compartments * sizeof *u);
+  return integrate(c, t0, t1, k, c->stats, err);
 }
 
 void ks_case_output_metrics(ks_case_output *o, ks_metrics_acc *acc,
@@ -590,31 +588,21 @@ ks_status ks_solver_run(ks_solver *s, ks_system *sys, const ks_schedule *sch,
                .n_obs = n_analytes + s->n_out,
                .out = out,
                .metrics = out->cmax_ng_per_ml != NULL,
-               .max_steps = opts->max_steps};
+               .max_steps = opts->max_steps,
+               .stats = st};
   double t_end = times[n_times - 1];
   if (c.metrics)
     begin_metrics(&c, times[0], t_end);
-  size_t k = 0, next_bolus = 0, next_dose = 0, b = 0;
-  double t = 0.0;
-  ks_status rc = KS_OK;
-  memset(s->u, 0, sys->n_compartments * sizeof *s->u);
-  /* Walk the breakpoints; past the last one, integrate to the end. */
-  for (;;) {
-    at_event(&c, sch, t, &next_bolus, &next_dose, &k, y, q);
-    if (t >= t_end)
-      break;
-    while (b < sch->n_breaks && sch->breaks[b] <= t)
-      b++;
-    double t1 = b < sch->n_breaks ? fmin(sch->breaks[b], t_end) : t_end;
-    if (b > 0)
-      ks_schedule_rates(sch, b - 1, t_end, sys->n_compartments, s->u);
-    else
-      memset(s->u, 0, sys->n_compartments * sizeof *s->u);
-    rc = integrate(&c, t, t1, &k, st, err);
-    if (rc != KS_OK)
-      break;
-    t = t1;
-  }
+  ks_stepper stp = {&c, st_values, st_bolus, st_record, st_segment};
+  ks_drive d = {.sch = sch,
+                .times = times,
+                .n_times = n_times,
+                .n_compartments = sys->n_compartments,
+                .u = s->du,
+                .acc = c.metrics ? s->acc : NULL,
+                .n_obs = c.n_obs,
+                .v = s->dv};
+  ks_status rc = ks__drive_case(&stp, &d, err);
   if (rc == KS_OK)
     finish(&c, y, q);
   s->sys = NULL;

@@ -1,0 +1,57 @@
+#include "driver_internal.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Events at t: troughs before the doses given at t, the boluses, the output
+ * times at t, and the values after the events for the metrics. */
+static void at_event(const ks_stepper *st, const ks_drive *d, double t,
+                     size_t *next_bolus, size_t *next_dose, size_t *k) {
+  const ks_schedule *sch = d->sch;
+  if (d->acc) {
+    while (*next_dose < sch->n_dose_times && sch->dose_times[*next_dose] < t)
+      (*next_dose)++;
+    if (*next_dose < sch->n_dose_times && sch->dose_times[*next_dose] == t) {
+      st->values(st->self, t, d->v);
+      for (size_t a = 0; a < d->n_obs; a++)
+        ks_metrics_dose(&d->acc[a], t, d->v[a]);
+    }
+  }
+  while (*next_bolus < sch->n_boluses && sch->boluses[*next_bolus].t_h <= t) {
+    st->bolus(st->self, sch->boluses[*next_bolus].compartment,
+              sch->boluses[*next_bolus].amount_mg);
+    (*next_bolus)++;
+  }
+  while (*k < d->n_times && d->times[*k] <= t)
+    st->record(st->self, (*k)++, t);
+  if (!d->acc)
+    return;
+  st->values(st->self, t, d->v);
+  for (size_t a = 0; a < d->n_obs; a++)
+    ks_metrics_point(&d->acc[a], t, d->v[a]);
+}
+
+ks_status ks__drive_case(const ks_stepper *st, const ks_drive *d,
+                         ks_error *err) {
+  const ks_schedule *sch = d->sch;
+  double t_end = d->times[d->n_times - 1], t = 0.0;
+  size_t k = 0, next_bolus = 0, next_dose = 0, b = 0;
+  memset(d->u, 0, d->n_compartments * sizeof *d->u);
+  /* Walk the breakpoints; past the last one, integrate to the end. */
+  for (;;) {
+    at_event(st, d, t, &next_bolus, &next_dose, &k);
+    if (t >= t_end)
+      return KS_OK;
+    while (b < sch->n_breaks && sch->breaks[b] <= t)
+      b++;
+    double t1 = b < sch->n_breaks ? fmin(sch->breaks[b], t_end) : t_end;
+    if (b > 0)
+      ks_schedule_rates(sch, b - 1, t_end, d->n_compartments, d->u);
+    else
+      memset(d->u, 0, d->n_compartments * sizeof *d->u);
+    ks_status rc = st->segment(st->self, t, t1, d->u, &k, err);
+    if (rc != KS_OK)
+      return rc;
+    t = t1;
+  }
+}

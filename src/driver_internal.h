@@ -1,0 +1,56 @@
+/* The case driver: one walk over a case's dose events for every integrator.
+ *
+ * The schedule's breakpoints (bolus times, infusion starts and ends) cut the
+ * output window into segments with constant input rates. At each breakpoint
+ * the driver takes the troughs of the doses given there (values just before
+ * them), applies the boluses, records the output times that fall on it and
+ * feeds the values after the events to the metrics; then it hands the
+ * segment to the integrator, which advances the state to the segment's end,
+ * recording the output times inside it and feeding the metrics from its own
+ * dense output. An integrator is a `ks_stepper`: the exact propagator
+ * (exact.c) and CVODE (solver.c) implement it.
+ *
+ * Observables are what the metrics follow: the written analytes'
+ * concentrations (ng/mL), then the model's computed outputs (their units).
+ */
+#ifndef KETASIM_DRIVER_INTERNAL_H
+#define KETASIM_DRIVER_INTERNAL_H
+
+#include <stddef.h>
+
+#include "ketasim/dosing.h"
+#include "ketasim/error.h"
+#include "ketasim/metrics.h"
+
+typedef struct ks_stepper {
+  void *self;
+  /* Values of the observables at the current state (time t_h). */
+  void (*values)(void *self, double t_h, double *v);
+  /* Adds a bolus to a compartment of the current state. */
+  void (*bolus)(void *self, size_t compartment, double amount_mg);
+  /* Records output time k (== t_h) from the current state. */
+  void (*record)(void *self, size_t k, double t_h);
+  /* Advances the state from t0 to t1 under input rates u (mg/h per
+   * compartment), recording the output times in (t0, t1) as they are
+   * passed (*k is the next one) and feeding the metrics when they are on. */
+  ks_status (*segment)(void *self, double t0_h, double t1_h, const double *u,
+                       size_t *k, ks_error *err);
+} ks_stepper;
+
+/* What the driver needs of a case. */
+typedef struct ks_drive {
+  const ks_schedule *sch;
+  const double *times; /* output times, increasing */
+  size_t n_times;
+  size_t n_compartments;
+  double *u;           /* [n_compartments] scratch: the input rates */
+  ks_metrics_acc *acc; /* [n_obs], begun by the caller; NULL: no metrics */
+  size_t n_obs;
+  double *v; /* [n_obs] scratch */
+} ks_drive;
+
+/* Walks the case from t = 0 to times[n_times - 1]. */
+ks_status ks__drive_case(const ks_stepper *st, const ks_drive *d,
+                         ks_error *err);
+
+#endif
