@@ -430,13 +430,24 @@ ks_status ks__expr_dims(const ks_expr *e, const ks_dims *name_dims,
     case OP_POW: {
       double p = 0.5;
       if (o->code == OP_POW) {
-        if (!ks_dims_equal(st[sp - 1], KS_DIM_NONE) ||
-            !const_operand(e, i - 1, &p)) {
-          if (!const_operand(e, i - 1, &p))
-            return ks_error_set(err, KS_ERR_UNIT, &l,
-                                "the exponent after '^' must be a number");
-        }
+        if (!ks_dims_equal(st[sp - 1], KS_DIM_NONE))
+          return ks_error_set(err, KS_ERR_UNIT, &l,
+                              "the exponent after '^' must be dimensionless, "
+                              "got %s",
+                              ks_dims_describe(st[sp - 1], a, sizeof a));
+        /* a dimensionless base takes any dimensionless exponent (a Hill
+         * coefficient: (C/EC50)^GAMMA); a base with a dimension needs a
+         * constant one, so that the result's dimension is known */
+        if (!const_operand(e, i - 1, &p) &&
+            !ks_dims_equal(st[sp - 2], KS_DIM_NONE))
+          return ks_error_set(err, KS_ERR_UNIT, &l,
+                              "the exponent after '^' must be a number when "
+                              "the base has a dimension (%s); make the base "
+                              "dimensionless, e.g. (C/EC50)^GAMMA",
+                              ks_dims_describe(st[sp - 2], a, sizeof a));
         sp--;
+        if (ks_dims_equal(st[sp - 1], KS_DIM_NONE))
+          break;
       }
       ks_dims d = st[sp - 1];
       if (ks_dims_equal(d, KS_DIM_NONE))

@@ -10,8 +10,9 @@
  * Functions: exp, log, sqrt, abs (one argument), min, max (two).
  * Numbers are dimensionless. Dimensions are checked when the expression is
  * bound to parameter dimensions: '+' and '-' need equal dimensions, exp/log
- * need dimensionless arguments, '^' needs a constant exponent, and an integer
- * one when the base has a dimension; abs(x), like -x, has x's dimension.
+ * need dimensionless arguments, '^' needs a dimensionless exponent, which
+ * must be a constant (an integer multiple of the base's dimension exponents)
+ * when the base has a dimension; abs(x), like -x, has x's dimension.
  *
  * A compiled expression is a program in reverse Polish notation. Parsed text
  * is limited to KS_EXPR_MAX_OPS operations; programs built by

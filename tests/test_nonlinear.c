@@ -438,6 +438,15 @@ static void test_errors(void) {
                "other outputs (a cycle among outputs)");
   expect_error(with(mm_model, "VMAX * C_c / (KM + C_c)", "C_c / (KM + C_c)"),
                "the rate of a flux must be mg/h");
+  expect_error(with(mm_model, "VMAX * C_c / (KM + C_c)", "VMAX * C_c^KM"),
+               "the exponent after '^' must be dimensionless, got "
+               "concentration");
+  /* a dimensionless base takes a parameter as exponent (Hill) */
+  ks_model *hill = sim_model_text(
+      with(mm_model, "VMAX * C_c / (KM + C_c)",
+           "VMAX * (C_c / KM)^(V / V) / (1 + (C_c / KM)^(V / V))"));
+  KS_CHECK(jacobian_error(hill) <= 1e-6);
+  ks_model_free(&hill);
   expect_error(with(mm_model, "to: out", "to: nowhere"),
                "unknown compartment 'nowhere'");
 }
