@@ -31,8 +31,19 @@ char *ks_export_default_prefix(const char *h5_path, char *buf, size_t size) {
 
 /* ---- CSV fields --------------------------------------------------------- */
 
+/* A spreadsheet takes a cell that starts with =, +, -, @ (or a tab or
+ * carriage return before one) for a formula, and a formula can run
+ * commands or send data away ("CSV injection"). Text cells from the file
+ * (arm labels, analyte names, sweep values) are prefixed with a quote there,
+ * as OWASP recommends; numbers are written as numbers and never reach this. */
+static int formula_lead(const char *s) {
+  return s[0] && strchr("=+-@\t\r", s[0]) != NULL;
+}
+
 static void put_text(FILE *f, const char *s) {
   fputc('"', f);
+  if (formula_lead(s))
+    fputc('\'', f);
   for (; *s; s++) {
     if (*s == '"')
       fputc('"', f);
@@ -79,12 +90,23 @@ typedef struct exporter {
   const char *label_column;
 } exporter;
 
+/* A column name: bare when it is a plain name, as every name ketasim
+ * writes is; quoted (and neutralised) when a file brings one with a comma,
+ * quote, line break or formula character. */
+static void put_header(FILE *f, const char *name) {
+  fputc(',', f);
+  if (formula_lead(name) || strpbrk(name, ",\"\r\n"))
+    put_text(f, name);
+  else
+    fputs(name, f);
+}
+
 static void put_case_header(const exporter *x, FILE *f) {
   fprintf(f, "case,%s", x->label_column);
   for (size_t j = 0; j < x->r->n_vars; j++) {
     char col[256];
     column_name(x->r->vars[j].name, x->r->vars[j].units, col, sizeof col);
-    fprintf(f, ",%s", col);
+    put_header(f, col);
   }
 }
 
@@ -207,6 +229,12 @@ ks_status ks_export_csv(const char *h5_path, const char *prefix,
                         "output prefix '%.200s...' is "
                         "too long",
                         prefix);
+  if (ks__results_same_file(h5_path, met) ||
+      ks__results_same_file(h5_path, prof))
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "a table '%s-*.csv' would replace the input '%s': "
+                        "choose another prefix",
+                        prefix, h5_path);
   ks_status rc = ks__results_open(h5_path, &x.r, err);
   if (rc != KS_OK)
     return rc;

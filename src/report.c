@@ -10,19 +10,15 @@
  * Layout for a 1280x720 projector: a title line, then per analyte a legend
  * and two charts side by side (linear | logarithmic) that fit on one screen;
  * the table and the provenance follow. */
-#define _POSIX_C_SOURCE 200809L /* mkdtemp */
 
 #include "ketasim/report.h"
 
-#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "afile_internal.h"
 #include "alloc_internal.h"
@@ -50,6 +46,14 @@
 #define KS_REPORT_BLOCK_CASES 64
 /* The log axis shows at most this many decades below the largest value. */
 #define KS_REPORT_LOG_DECADES 3.0
+/* The top of a concentration axis, ng/mL. Rounding a value near DBL_MAX up
+ * to a round number gives infinity, and an infinite range makes tick loops
+ * endless, so anything higher (a reference band up to 1e308 ng/mL, a dose
+ * of 1e306 mg, inf in a file) is drawn against this top and clipped. */
+#define KS_REPORT_MAX_AXIS 1e300
+/* Drawn coordinates stay within this many pixels of the chart: a point far
+ * off the chart is clipped anyway, and the SVG keeps short numbers. */
+#define KS_REPORT_MAX_PX 1e5
 
 /* Okabe & Ito (2008), "Color Universal Design": distinguishable with every
  * common colour-vision deficiency. Yellow is left out: it vanishes on a
@@ -87,6 +91,10 @@ static ks_status conc_field(const ks_ydoc *doc, const ks_ynode *n,
   if (rc != KS_OK)
     return rc;
   *out = q.value * 1000.0;
+  if (!isfinite(*out)) {
+    ks_srcloc loc = ks__yloc(doc, n);
+    return ks_error_set(err, KS_ERR_INPUT, &loc, "%s is too large", field);
+  }
   if (*out < 0) {
     ks_srcloc loc = ks__yloc(doc, n);
     return ks_error_set(err, KS_ERR_INPUT, &loc, "%s must not be negative",
@@ -240,113 +248,6 @@ typedef struct dose_info {
   size_t n_subject_classes, n_route_classes; /* SIZE_MAX: too many */
 } dose_info;
 
-/* Files and directories created for the reload, removed in reverse. */
-typedef struct tmp_tree {
-  char root[512];
-  char paths[16][1100];
-  int is_dir[16];
-  size_t n;
-} tmp_tree;
-
-static int tree_add(tmp_tree *t, const char *rel, int is_dir, char *out,
-                    size_t size) {
-  if (t->n == 16)
-    return -1;
-  char full[sizeof t->paths[0]];
-  int len = snprintf(full, sizeof full, "%s/%s", t->root, rel);
-  if (len < 0 || (size_t)len >= sizeof full || (size_t)len >= size)
-    return -1;
-  memcpy(t->paths[t->n], full, (size_t)len + 1);
-  if (is_dir && mkdir(t->paths[t->n], 0700) != 0)
-    return -1;
-  t->is_dir[t->n] = is_dir;
-  snprintf(out, size, "%s", t->paths[t->n]);
-  t->n++;
-  return 0;
-}
-
-static int write_text_file(const char *path, const char *text) {
-  FILE *f = fopen(path, "w");
-  if (!f)
-    return -1;
-  size_t n = strlen(text);
-  int ok = fwrite(text, 1, n, f) == n;
-  return fclose(f) == 0 && ok ? 0 : -1;
-}
-
-static void tree_remove(tmp_tree *t) {
-  while (t->n > 0) {
-    t->n--;
-    if (t->is_dir[t->n])
-      rmdir(t->paths[t->n]);
-    else
-      unlink(t->paths[t->n]);
-  }
-  if (t->root[0])
-    rmdir(t->root);
-}
-
-/* mkdir -p for the directories of `rel` (a relative path without ".."). */
-static int tree_dirs(tmp_tree *t, const char *rel) {
-  char part[1024], tmp[1100];
-  for (const char *s = strchr(rel, '/'); s; s = strchr(s + 1, '/')) {
-    size_t n = (size_t)(s - rel);
-    if (n == 0 || n >= sizeof part)
-      return -1;
-    memcpy(part, rel, n);
-    part[n] = '\0';
-    struct stat st;
-    snprintf(tmp, sizeof tmp, "%.500s/%.500s", t->root, part);
-    if (stat(tmp, &st) == 0)
-      continue;
-    if (tree_add(t, part, 1, tmp, sizeof tmp) != 0)
-      return -1;
-  }
-  return 0;
-}
-
-/* Writes the stored scenario (and the stored model, where the scenario names
- * it) so that loading the scenario finds that model: a name is looked up in
- * the scenario's directory; a relative path is recreated below the root,
- * with the scenario as deep as the path's leading "../" need; an absolute
- * path is read from disk. */
-static int place_files(tmp_tree *t, const ks__results *r, const char *model,
-                       char *scen, size_t size, const char **note) {
-  char rel[1024], path[1100];
-  *note = NULL;
-  if (!model || !model[0])
-    return -1;
-  int is_path =
-      strchr(model, '/') ||
-      (strlen(model) > 5 && !strcmp(model + strlen(model) - 5, ".yaml"));
-  if (is_path && model[0] == '/') {
-    *note = "the model was read from its path on disk, not from the file";
-    return tree_add(t, "scenario.yaml", 0, scen, size) ||
-           write_text_file(scen, r->scenario_text);
-  }
-  const char *rest = model;
-  size_t depth = 0;
-  while (!strncmp(rest, "./", 2) || !strncmp(rest, "../", 3)) {
-    depth += rest[1] == '.';
-    rest += rest[1] == '.' ? 3 : 2;
-  }
-  if (strstr(rest, "..") || depth > 8)
-    return -1;
-  char sdir[64] = "";
-  for (size_t i = 0; i < depth; i++) {
-    strcat(sdir, i ? "/s" : "s");
-    if (tree_add(t, sdir, 1, path, sizeof path) != 0)
-      return -1;
-  }
-  snprintf(rel, sizeof rel, "%s%s", rest, is_path ? "" : ".yaml");
-  if (tree_dirs(t, rel) != 0 || tree_add(t, rel, 0, path, sizeof path) != 0 ||
-      write_text_file(path, r->model_text) != 0)
-    return -1;
-  snprintf(rel, sizeof rel, "%s%sscenario.yaml", sdir, depth ? "/" : "");
-  return tree_add(t, rel, 0, scen, size) ||
-         write_text_file(scen, r->scenario_text);
-}
-
 static int same_subject(const ks_subject *a, const ks_subject *b,
                         size_t n_cov) {
   if (a->weight_kg != b->weight_kg || a->modifiers != b->modifiers)
@@ -432,7 +333,9 @@ static int case_is_iv(const ks_model *m, const ks_case *c) {
  * all-IV arm's case at the same sweep point and subject number whose subject
  * is the same. */
 static int find_refs(const ks_scenario *s, ks_case_buf *b1, ks_case_buf *b2,
-                     const unsigned char *is_iv, dose_info *d, size_t n) {
+                     const unsigned char *is_iv,
+                     volatile const sig_atomic_t *stop, dose_info *d,
+                     size_t n) {
   const ks_model *m = ks_scenario_model(s);
   size_t n_cov = ks_model_n_covariates(m), n_arms = 0;
   size_t n_sub = ks_scenario_n_subjects(s);
@@ -446,6 +349,8 @@ static int find_refs(const ks_scenario *s, ks_case_buf *b1, ks_case_buf *b2,
   if (n_pts * n_arms * n_sub != n)
     return -1;
   for (size_t i = 0; i < n; i++) {
+    if (stop && *stop)
+      return -1; /* n cases times the arms: long for a large sweep */
     d->ref[i] = is_iv[i] ? i : SIZE_MAX; /* an IV case is its own reference */
     d->any_ref |= is_iv[i];
     if (is_iv[i])
@@ -466,7 +371,8 @@ static int find_refs(const ks_scenario *s, ks_case_buf *b1, ks_case_buf *b2,
   return 0;
 }
 
-static int fill_doses(const ks_scenario *s, const ks__results *r, dose_info *d,
+static int fill_doses(const ks_scenario *s, const ks__results *r,
+                      volatile const sig_atomic_t *stop, dose_info *d,
                       ks_error *err) {
   size_t n = r->n_cases;
   const ks_scenario_settings *st = ks_scenario_settings_get(s);
@@ -483,12 +389,12 @@ static int fill_doses(const ks_scenario *s, const ks__results *r, dose_info *d,
       d->route_class && ks_case_buf_create(s, &b1, err) == KS_OK &&
       ks_case_buf_create(s, &b2, err) == KS_OK) {
     ks_case c;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n && !(stop && *stop); i++) {
       ks_scenario_case(s, i, b1, &c);
       case_doses(&c, t_end, &d->dose_mg[i], &d->last_dose_h[i]);
       is_iv[i] = (unsigned char)case_is_iv(ks_scenario_model(s), &c);
     }
-    rc = find_refs(s, b1, b2, is_iv, d, n);
+    rc = find_refs(s, b1, b2, is_iv, stop, d, n);
     if (rc == 0 && n <= KS_REPORT_MAX_LINES)
       classify(s, b1, b2, d, n); /* styles matter for lines only */
   }
@@ -498,50 +404,43 @@ static int fill_doses(const ks_scenario *s, const ks__results *r, dose_info *d,
   return rc;
 }
 
-/* Loads the stored scenario again to learn each case's dose, last dose time
- * and IV reference. Failing that is not an error: the report says why F is
- * missing. */
-static void load_doses(const ks__results *r, const section *sec, dose_info *d) {
+/* Loads the stored scenario again, with the stored model, to learn each
+ * case's dose, last dose time and IV reference. Both come from the file's
+ * text, never from disk: the scenario's `model:` names a file on the machine
+ * that made the data, and a crafted file could name any file on this one.
+ * Failing is not an error: the report says why F is missing. */
+static void load_doses(const ks__results *r, volatile const sig_atomic_t *stop,
+                       dose_info *d) {
   memset(d, 0, sizeof *d);
-  tmp_tree t = {0};
-  const char *tmpbase = getenv("TMPDIR");
-  snprintf(t.root, sizeof t.root, "%s/ketasim-report-XXXXXX",
-           tmpbase && tmpbase[0] ? tmpbase : "/tmp");
-  char scen[1100];
-  const char *note = NULL;
+  char sname[600], mname[600];
+  snprintf(sname, sizeof sname, "%s:scenario_text", r->path);
+  snprintf(mname, sizeof mname, "%s:model_text", r->path);
+  ks_model *m = NULL;
   ks_scenario *s = NULL;
   ks_error e;
   ks_error_clear(&e);
-  if (!r->scenario_text[0]) {
+  if (!r->scenario_text[0])
     snprintf(d->why, sizeof d->why, "the file holds no scenario text");
-  } else if (!mkdtemp(t.root)) {
-    t.root[0] = '\0';
-    snprintf(d->why, sizeof d->why, "cannot create a temporary directory: %s",
-             strerror(errno));
-  } else if (place_files(&t, r, sec->model, scen, sizeof scen, &note) != 0) {
+  else if (!r->model_text[0])
+    snprintf(d->why, sizeof d->why, "the file holds no model text");
+  else if (ks_model_parse(mname, r->model_text, strlen(r->model_text), &m,
+                          &e) != KS_OK ||
+           ks_scenario_parse_with_model(sname, r->scenario_text,
+                                        strlen(r->scenario_text), m, &s,
+                                        &e) != KS_OK)
     snprintf(d->why, sizeof d->why,
-             "the scenario's model could not be restored from the file");
-  } else {
-    const char *dirs[1] = {t.root};
-    ks_scenario_options so = {dirs, 1};
-    if (ks_scenario_load(scen, &so, &s, &e) != KS_OK)
-      snprintf(d->why, sizeof d->why,
-               "the stored scenario could not be loaded again (%.300s)",
-               e.message);
-    else if (ks_scenario_n_cases(s) != r->n_cases)
-      snprintf(d->why, sizeof d->why,
-               "the stored scenario has %zu cases, the data %zu",
-               ks_scenario_n_cases(s), r->n_cases);
-    else if (fill_doses(s, r, d, &e) != 0)
-      snprintf(d->why, sizeof d->why, "doses could not be resolved%s%.300s",
-               e.message[0] ? ": " : "", e.message);
-    else
-      d->ok = 1;
-  }
-  if (d->ok && note)
-    snprintf(d->why, sizeof d->why, "%s", note);
+             "the stored scenario could not be loaded again (%.300s)",
+             e.message);
+  else if (ks_scenario_n_cases(s) != r->n_cases)
+    snprintf(d->why, sizeof d->why,
+             "the stored scenario has %zu cases, the data %zu",
+             ks_scenario_n_cases(s), r->n_cases);
+  else if (fill_doses(s, r, stop, d, &e) != 0)
+    snprintf(d->why, sizeof d->why, "doses could not be resolved%s%.300s",
+             e.message[0] ? ": " : "", e.message);
+  else
+    d->ok = 1;
   ks_scenario_free(&s);
-  tree_remove(&t);
 }
 
 static void free_doses(dose_info *d) {
@@ -835,6 +734,8 @@ static ks_status decimate(report *R, const double *y, series *s) {
 static void note_range(chart *ch, const series *s) {
   for (size_t i = 0; i < s->n; i++) {
     double v = s->y[i];
+    if (!isfinite(v))
+      continue; /* not drawn (see svg_path) */
     if (v > ch->ymax)
       ch->ymax = v;
     if (v > 0 && v < ch->ymin_pos)
@@ -885,6 +786,10 @@ static ks_status line_curves(report *R, chart *ch) {
   for (size_t i = 0; rc == KS_OK && i < r->n_cases; i++) {
     if (r->status[i] != 0)
       continue;
+    if (stopped(R)) {
+      rc = ks_error_set(R->err, KS_ERR_INTERRUPTED, NULL, "interrupted");
+      break;
+    }
     rc = ks__results_profiles((ks__results *)r, i, 1, ch->analyte, y, R->err);
     curve *cv = &ch->curves[ch->n_curves];
     if (rc == KS_OK)
@@ -913,6 +818,8 @@ static size_t hist_bin(const hist *h, double v) {
   if (!(v > h->lo))
     return 0;
   double f = log(v / h->lo) / log(h->hi / h->lo);
+  if (!(f < 1)) /* above the top, infinite, or a degenerate range */
+    return KS_REPORT_HIST_BINS;
   long b = 1 + (long)(f * KS_REPORT_HIST_BINS);
   return b < 1 ? 1 : b > KS_REPORT_HIST_BINS ? KS_REPORT_HIST_BINS : (size_t)b;
 }
@@ -1093,7 +1000,9 @@ static ks_status setup_below(report *R) {
 
 /* Text for HTML content and attribute values. "://" is written with an
  * entity colon: the page shows it unchanged, but holds no string that a
- * reader (or a test) could take for a link to fetch. */
+ * reader (or a test) could take for a link to fetch. A control character
+ * (other than tab and line ends) is an HTML parse error and, copied from
+ * the page to a terminal, an escape sequence: it is shown as \xHH. */
 static void esc(FILE *f, const char *s) {
   for (; *s; s++) {
     switch (*s) {
@@ -1116,9 +1025,23 @@ static void esc(FILE *f, const char *s) {
       fputs(s[1] == '/' && s[2] == '/' ? "&#58;" : ":", f);
       break;
     default:
-      fputc(*s, f);
+      if (((unsigned char)*s < 0x20 && !strchr("\t\n\r", *s)) || *s == 0x7F)
+        fprintf(f, "\\x%02X", (unsigned)(unsigned char)*s);
+      else
+        fputc(*s, f);
     }
   }
+}
+
+/* The name with its first letter in upper case, escaped like the rest. */
+static void cap_name(FILE *f, const char *name) {
+  if (!name[0])
+    return;
+  char first[2] = {
+      name[0] >= 'a' && name[0] <= 'z' ? (char)(name[0] - 'a' + 'A') : name[0],
+      '\0'};
+  esc(f, first);
+  esc(f, name + 1);
 }
 
 /* Numbers for people: three significant figures, no exponent. */
@@ -1161,12 +1084,17 @@ typedef struct axis {
 static double ax_map(const axis *a, double v) {
   double f = a->log ? (log10(v) - log10(a->lo)) / (log10(a->hi) - log10(a->lo))
                     : (v - a->lo) / (a->hi - a->lo);
-  return a->px0 + f * (a->px1 - a->px0);
+  double px = a->px0 + f * (a->px1 - a->px0);
+  return px < -KS_REPORT_MAX_PX  ? -KS_REPORT_MAX_PX
+         : px > KS_REPORT_MAX_PX ? KS_REPORT_MAX_PX
+                                 : px; /* NaN stays NaN */
 }
 
 /* Ticks every `step` from lo to hi. */
 static void ax_ticks(axis *a, double step) {
   a->n_major = 0;
+  if (!(step > 0) || !isfinite(step) || !isfinite(a->lo) || !isfinite(a->hi))
+    return;
   double first = ceil(a->lo / step - 1e-9) * step;
   for (double v = first; v <= a->hi * (1 + 1e-9) + 1e-12 && a->n_major < 64;
        v = first + step * (double)a->n_major)
@@ -1178,6 +1106,8 @@ static void ax_linear(axis *a, double ymax) {
   static const double m[] = {1, 2, 2.5, 5, 10};
   if (!(ymax > 0))
     ymax = 1;
+  if (!(ymax <= KS_REPORT_MAX_AXIS))
+    ymax = KS_REPORT_MAX_AXIS;
   double raw = ymax * 1.04 / 5, mag = pow(10, floor(log10(raw))), step = mag;
   for (size_t k = 0; k < 5; k++)
     if (m[k] * mag >= raw) {
@@ -1213,6 +1143,8 @@ static double round125(double v, int down) {
 static void ax_log(axis *a, double ymax, double ymin_pos) {
   if (!(ymax > 0))
     ymax = 1;
+  if (!(ymax <= KS_REPORT_MAX_AXIS))
+    ymax = KS_REPORT_MAX_AXIS;
   double floor_v = ymax * pow(10, -KS_REPORT_LOG_DECADES);
   if (ymin_pos > floor_v && ymin_pos < ymax)
     floor_v = ymin_pos;
@@ -1222,7 +1154,9 @@ static void ax_log(axis *a, double ymax, double ymin_pos) {
   if (a->hi / a->lo < 10)
     a->lo = a->hi / 10;
   a->n_major = a->n_minor = 0;
-  for (double d = pow(10, floor(log10(a->lo))); d <= a->hi * 1.0001; d *= 10)
+  /* at most 5 decades (3, plus rounding); the count bounds the loop even so */
+  double d = pow(10, floor(log10(a->lo)));
+  for (int dec = 0; dec < 64 && d <= a->hi * 1.0001; dec++, d *= 10)
     for (int k = 1; k <= 9; k++) {
       double v = d * k;
       if (v < a->lo * 0.9999 || v > a->hi * 1.0001)
@@ -1252,8 +1186,9 @@ static void ax_time(axis *a, double t0, double t1, double scale) {
       step = steps[k];
       break;
     }
-  while (span / step > 8)
-    step *= 2;
+  for (int k = 0; k < 1100 && span / step > 8; k++)
+    step *= 2; /* the span is finite (see check_times): 1100 doublings of
+                  the largest step pass DBL_MAX */
   ax_ticks(a, step);
   for (size_t k = 0; k < a->n_major; k++)
     a->major[k] *= scale;
@@ -1284,7 +1219,8 @@ static void svg_path(FILE *f, const series *s, const axis *x, const axis *y,
   double low_x = 0;
   for (size_t k = 0; k < s->n; k++) {
     size_t i = reverse ? s->n - 1 - k : k;
-    double v = s->y[i], px = ax_map(x, s->t[i]);
+    double v = isfinite(s->y[i]) ? s->y[i] : (double)NAN,
+           px = ax_map(x, s->t[i]);
     int low = y->log && v < y->lo && !clamp;
     if (y->log && v < y->lo)
       v = y->lo;
@@ -1445,7 +1381,7 @@ static void svg_chart(FILE *f, const report *R, const chart *ch, int log_axis) {
   double ymax = ch->ymax;
   for (size_t b = 0; b < R->sec.n_bands; b++)
     if (R->sec.bands[b].analyte == ch->analyte && R->sec.bands[b].high > ymax)
-      ymax = R->sec.bands[b].high;
+      ymax = R->sec.bands[b].high; /* capped by ax_linear and ax_log */
   if (log_axis)
     ax_log(&y, ymax, ch->ymin_pos);
   else
@@ -1456,9 +1392,10 @@ static void svg_chart(FILE *f, const report *R, const chart *ch, int log_axis) {
   y.px0 = SVG_H - PAD_B;
   y.px1 = PAD_T;
   char ytitle[160], xtitle[64], id[64];
-  snprintf(ytitle, sizeof ytitle, "%c%s (ng/mL)%s",
-           name[0] >= 'a' && name[0] <= 'z' ? name[0] - 'a' + 'A' : name[0],
-           name + 1, log_axis ? ", log scale" : "");
+  snprintf(ytitle, sizeof ytitle, "%s (ng/mL)%s", name,
+           log_axis ? ", log scale" : "");
+  if (ytitle[0] >= 'a' && ytitle[0] <= 'z')
+    ytitle[0] = (char)(ytitle[0] - 'a' + 'A');
   snprintf(xtitle, sizeof xtitle, "Time (%s)", R->t_unit);
   snprintf(id, sizeof id, "clip-%zu-%s", ch->analyte, log_axis ? "log" : "lin");
   fprintf(f,
@@ -1556,8 +1493,7 @@ static void write_analyte(FILE *f, const report *R, size_t a) {
   fputs("<section class=\"analyte\" id=\"", f);
   esc(f, name);
   fputs("\"><h2>", f);
-  fputc(name[0] >= 'a' && name[0] <= 'z' ? name[0] - 'a' + 'A' : name[0], f);
-  esc(f, name + 1);
+  cap_name(f, name);
   fputs(" in plasma</h2>\n", f);
   if (ch->n_curves == 0) {
     fputs("<p class=\"none\">Nothing to draw: every case failed or stays at "
@@ -1649,11 +1585,6 @@ static double value(const report *R, const column *c, size_t i) {
            (r->auc[j * na] / R->doses.dose_mg[j]);
   }
   }
-}
-
-static void cap_name(FILE *f, const char *name) {
-  fputc(name[0] >= 'a' && name[0] <= 'z' ? name[0] - 'a' + 'A' : name[0], f);
-  esc(f, name + 1);
 }
 
 static void write_head(FILE *f, const report *R, const column *cols, size_t n) {
@@ -1803,8 +1734,11 @@ static void write_table_notes(FILE *f, const report *R) {
           "Both AUCs stop at the end of the window, so F is exact only when "
           "the drug is gone by then.</li>",
           f);
-  else if (!R->doses.ok)
-    fprintf(f, "<li>F vs IV not shown: %s.</li>", R->doses.why);
+  else if (!R->doses.ok) {
+    fputs("<li>F vs IV not shown: ", f);
+    esc(f, R->doses.why);
+    fputs(".</li>", f);
+  }
   if (R->doses.ok && R->doses.why[0]) {
     fputs("<li>Note: ", f);
     esc(f, R->doses.why);
@@ -2033,19 +1967,41 @@ static ks_status read_section(report *R) {
   return rc;
 }
 
+/* The time axis needs finite times in order: ketasim writes nothing else,
+ * and a damaged or crafted file with inf there would give an endless axis. */
+static ks_status check_times(report *R) {
+  const ks__results *r = R->r;
+  const double *t = r->times_h;
+  for (size_t i = 0; i < r->n_times; i++)
+    if (!isfinite(t[i]) || (i > 0 && !(t[i] >= t[i - 1])))
+      return ks_error_set(R->err, KS_ERR_INPUT, NULL,
+                          "'%s': output time %zu (%g h) is not finite or not "
+                          "in order",
+                          r->path, i, t[i]);
+  if (!isfinite(t[r->n_times - 1] - t[0]))
+    return ks_error_set(R->err, KS_ERR_INPUT, NULL,
+                        "'%s': the output times span more than can be drawn",
+                        r->path);
+  return KS_OK;
+}
+
 static ks_status prepare(report *R) {
   const ks__results *r = R->r;
   if (r->has_profiles && r->n_times < 2)
     return ks_error_set(R->err, KS_ERR_INPUT, NULL,
                         "'%s' has a single output time: nothing to plot",
                         r->path);
-  ks_status rc = read_section(R);
+  ks_status rc = check_times(R);
+  if (rc == KS_OK)
+    rc = read_section(R);
   if (rc != KS_OK)
     return rc;
   double span = r->n_times ? r->times_h[r->n_times - 1] - r->times_h[0] : 0;
   R->t_scale = span > 72 ? 24 : 1;
   R->t_unit = span > 72 ? "days" : "h";
-  load_doses(r, &R->sec, &R->doses);
+  load_doses(r, R->o->stop, &R->doses);
+  if (stopped(R))
+    return ks_error_set(R->err, KS_ERR_INTERRUPTED, NULL, "interrupted");
   rc = setup_below(R);
   if (rc == KS_OK)
     rc = make_groups(R);
@@ -2083,6 +2039,11 @@ ks_status ks_report_write(const char *h5_path, const char *html_path,
                         "the level for 'time below' must be a positive "
                         "concentration, got %g ng/mL",
                         opts->below_ng_per_ml);
+  if (ks__results_same_file(h5_path, html_path))
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "the report '%s' would replace its input '%s': "
+                        "choose another output file",
+                        html_path, h5_path);
   report R;
   memset(&R, 0, sizeof R);
   R.o = opts;

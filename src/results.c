@@ -3,7 +3,18 @@
  * The reader trusts nothing in the file: every dataset's class, rank and
  * extents are checked against the dimensions before anything is allocated or
  * read, so a foreign or damaged file gives an error naming the file and the
- * variable, never an out-of-bounds read or an absurd allocation. */
+ * variable, never an out-of-bounds read or an absurd allocation.
+ *
+ * Extents alone are not enough: HDF5 returns fill values for chunks that
+ * were never written, so a 10 KB file can declare 2^24 cases and have us
+ * allocate gigabytes and write as much CSV. Every dataset read must
+ * therefore occupy a share of the file that fits its extent (see
+ * check_storage), and variable-length strings may not add up to more than
+ * the file holds. Only hard links are followed, and a dataset whose values
+ * live outside the file (external storage, a virtual dataset) is refused:
+ * either could make the reader open any file on this machine. */
+#define _POSIX_C_SOURCE 200809L /* struct stat */
+
 #include "h5quiet_internal.h"
 #include "output_internal.h"
 #include "results_internal.h"
@@ -14,6 +25,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "alloc_internal.h"
 #include "util_internal.h"
@@ -21,6 +33,15 @@
 /* Far beyond any file ketasim writes (at most 2^40 cases, 10^7 times), low
  * enough that products of two extents cannot overflow a size_t. */
 #define KS_RESULTS_MAX_EXTENT ((hsize_t)1 << 40)
+/* Deflate compresses at most 1032:1, so a dataset ketasim wrote occupies at
+ * least 1/1032 of its values' size in the file (shuffle does not shrink). */
+#define KS_RESULTS_MAX_RATIO 1100.0
+
+#if H5_VERSION_GE(1, 12, 0)
+typedef H5L_info2_t ks_link_info;
+#else
+typedef H5L_info_t ks_link_info;
+#endif
 
 /* ---- HDF5 error handling ------------------------------------------------ */
 
@@ -130,6 +151,7 @@ typedef struct reader {
   ks__results *r;
   hid_t file;
   ks_error *err;
+  hsize_t file_bytes; /* the file's size, H5Fget_filesize */
 } reader;
 
 /* Opens a dataset; *ds is negative (and no error recorded) when it is
@@ -141,6 +163,14 @@ static ks_status open_var(reader *rd, const char *name, hid_t *ds) {
     return read_fail(rd->err, rd->r->path, name);
   if (!exists)
     return KS_OK;
+  ks_link_info li;
+  if (H5Lget_info(rd->file, name, &li, H5P_DEFAULT) < 0)
+    return read_fail(rd->err, rd->r->path, name);
+  if (li.type != H5L_TYPE_HARD)
+    return not_ours(rd->err, rd->r->path,
+                    "is a link (to another file or object), which is not "
+                    "followed",
+                    name);
   /* H5Oopen and H5Iget_type rather than H5Oget_info, whose signature
    * changed between HDF5 1.10 and 1.12. */
   hid_t obj = H5Oopen(rd->file, name, H5P_DEFAULT);
@@ -199,6 +229,38 @@ static int is_string_ds(hid_t ds) {
   return c == H5T_STRING;
 }
 
+/* A dataset must hold its values in this file, in a share of the file that
+ * fits `n_values` of its type: stored outside (H5Pset_external, a virtual
+ * dataset) or declared far larger than what is stored, it is refused before
+ * anything is allocated for it. */
+static ks_status check_storage(reader *rd, hid_t ds, const char *name,
+                               double n_values) {
+  hid_t dcpl = H5Dget_create_plist(ds), t = H5Dget_type(ds);
+  H5D_layout_t layout = dcpl >= 0 ? H5Pget_layout(dcpl) : H5D_LAYOUT_ERROR;
+  int n_ext = dcpl >= 0 ? H5Pget_external_count(dcpl) : -1;
+  size_t tsize = t >= 0 ? H5Tget_size(t) : 0;
+  close_id(&dcpl);
+  close_id(&t);
+  if (layout < 0 || n_ext < 0 || tsize == 0)
+    return read_fail(rd->err, rd->r->path, name);
+  if (layout == H5D_VIRTUAL || n_ext > 0)
+    return not_ours(rd->err, rd->r->path,
+                    "keeps its values outside the file, which is not "
+                    "followed",
+                    name);
+  double want = n_values * (double)tsize;
+  double stored = (double)H5Dget_storage_size(ds);
+  if (want > 0 &&
+      (stored * KS_RESULTS_MAX_RATIO < want || stored > (double)rd->file_bytes))
+    return ks_error_set(rd->err, KS_ERR_INPUT, NULL,
+                        "'%s' is damaged or not a ketasim output file: "
+                        "variable '%s' declares %.0f values (%.0f bytes) but "
+                        "the file (%.0f bytes) stores %.0f bytes of it",
+                        rd->r->path, name, n_values, want,
+                        (double)rd->file_bytes, stored);
+  return KS_OK;
+}
+
 /* Reads a numeric variable of the given shape into a new double array.
  * Absent and optional: *out stays NULL. */
 static ks_status read_doubles(reader *rd, const char *name, int rank,
@@ -217,6 +279,8 @@ static ks_status read_doubles(reader *rd, const char *name, int rank,
   size_t n = 1;
   for (int i = 0; i < rank; i++)
     n *= (size_t)want[i];
+  if (rc == KS_OK)
+    rc = check_storage(rd, ds, name, (double)n);
   if (rc == KS_OK && n > SIZE_MAX / sizeof(double))
     rc = ks_error_set(rd->err, KS_ERR_NOMEM, NULL, "'%s': '%s' is too large",
                       rd->r->path, name);
@@ -232,6 +296,33 @@ static ks_status read_doubles(reader *rd, const char *name, int rank,
     *out = NULL;
   }
   return rc;
+}
+
+/* Variable-length strings live in a heap that the dataset points into, and
+ * a crafted file can point every entry at the same large string: their
+ * total, which HDF5 computes without reading them all at once, may not
+ * exceed what the file holds (ketasim writes each string once). */
+static ks_status check_vlen_size(reader *rd, hid_t ds, hid_t ft, hid_t space,
+                                 const char *name) {
+  /* one string (a scalar) is held in the file whole; HDF5 1.10's
+   * H5Dvlen_get_buf_size crashes on a scalar dataspace */
+  if (H5Tis_variable_str(ft) <= 0 || H5Sget_simple_extent_ndims(space) < 1)
+    return KS_OK;
+  int is_vlen;
+  hid_t mt = string_memtype(ft, &is_vlen);
+  hsize_t bytes = 0;
+  herr_t st = mt >= 0 ? H5Dvlen_get_buf_size(ds, mt, space, &bytes) : -1;
+  close_id(&mt);
+  if (st < 0)
+    return read_fail(rd->err, rd->r->path, name);
+  hssize_t n = H5Sget_simple_extent_npoints(space);
+  if ((double)bytes > (double)rd->file_bytes + (double)(n > 0 ? n : 0) + 4096)
+    return ks_error_set(rd->err, KS_ERR_INPUT, NULL,
+                        "'%s' is damaged or not a ketasim output file: the "
+                        "text of variable '%s' adds up to %.0f bytes, more "
+                        "than the file holds",
+                        rd->r->path, name, (double)bytes);
+  return KS_OK;
 }
 
 /* Reads a string variable of `n` entries (rank 1) or a scalar (n == 0 means
@@ -251,14 +342,18 @@ static ks_status read_string_var(reader *rd, const char *name, size_t n,
   if (rc == KS_OK && !is_string_ds(ds))
     rc = not_ours(rd->err, rd->r->path, "is not text", name);
   size_t count = n ? n : 1;
+  if (rc == KS_OK)
+    rc = check_storage(rd, ds, name, (double)count);
   if (rc == KS_OK && !(*out = ks__calloc(count, sizeof(char *))))
     rc = ks_error_set(rd->err, KS_ERR_NOMEM, NULL, "out of memory reading '%s'",
                       rd->r->path);
   if (rc == KS_OK) {
     hid_t ft = H5Dget_type(ds), space = H5Dget_space(ds);
-    int st = ft >= 0 && space >= 0
-                 ? read_string_obj(ds, H5I_INVALID_HID, ft, space, count, *out)
-                 : -1;
+    int st = ft >= 0 && space >= 0 ? 0 : -1;
+    if (st == 0)
+      rc = check_vlen_size(rd, ds, ft, space, name);
+    if (st == 0 && rc == KS_OK)
+      st = read_string_obj(ds, H5I_INVALID_HID, ft, space, count, *out);
     close_id(&ft);
     close_id(&space);
     if (st == -2)
@@ -319,8 +414,10 @@ static ks_status coord_len(reader *rd, const char *name, int required,
   if (ds < 0)
     return required ? not_ours(rd->err, rd->r->path, "is missing", name)
                     : KS_OK;
-  hsize_t got;
+  hsize_t got = 0;
   rc = check_shape(rd, ds, name, 1, NULL, &got);
+  if (rc == KS_OK)
+    rc = check_storage(rd, ds, name, (double)got);
   close_id(&ds);
   *n = (size_t)got;
   return rc;
@@ -437,18 +534,11 @@ typedef struct var_scan {
 
 /* H5Literate callback: collects the names of rank-1 datasets attached to the
  * `case` dimension, in creation order. */
-#if H5_VERSION_GE(1, 12, 0)
-typedef H5L_info2_t ks_link_info;
-#else
-typedef H5L_info_t ks_link_info;
-#endif
-
 static herr_t collect_var(hid_t group, const char *name, const ks_link_info *li,
                           void *data) {
   var_scan *vs = data;
-  (void)li;
-  if (ks__output_name_reserved(name))
-    return 0;
+  if (li->type != H5L_TYPE_HARD || ks__output_name_reserved(name))
+    return 0; /* a soft or external link is not followed */
   hid_t ds = H5Dopen2(group, name, H5P_DEFAULT);
   if (ds < 0) {
     H5Eclear2(H5E_DEFAULT);
@@ -551,6 +641,10 @@ static ks_status open_profiles(reader *rd) {
   rc = check_shape(rd, ds, "concentration", 3, want, NULL);
   if (rc == KS_OK && !is_numeric(ds))
     rc = not_ours(rd->err, r->path, "is not numeric", "concentration");
+  if (rc == KS_OK)
+    rc = check_storage(rd, ds, "concentration",
+                       (double)r->n_cases * (double)r->n_analytes *
+                           (double)r->n_times);
   if (rc != KS_OK) {
     close_id(&ds);
     return rc;
@@ -602,13 +696,21 @@ ks_status ks__results_open(const char *path, ks__results **out, ks_error *err) {
   h5_quiet q;
   quiet_begin(&q);
   ks_status rc = KS_OK;
-  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (file < 0) {
+  /* HDF5 would open a FIFO and wait for a writer forever, a device and read
+   * it: only a regular file is an output file */
+  struct stat st;
+  hid_t file = H5I_INVALID_HID;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+    rc = ks_error_set(err, KS_ERR_IO, NULL,
+                      "cannot read '%s': not a regular file", path);
+  else if ((file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
     rc = open_fail(err, path);
-  } else {
+  if (file >= 0) {
     r->file_id = file;
-    reader rd = {r, file, err};
-    rc = read_all(&rd);
+    reader rd = {r, file, err, 0};
+    rc = H5Fget_filesize(file, &rd.file_bytes) < 0
+             ? read_fail(err, path, "(file size)")
+             : read_all(&rd);
   }
   quiet_end(&q);
   if (rc != KS_OK) {
@@ -640,6 +742,12 @@ ks_status ks__results_profiles(ks__results *r, size_t first, size_t n,
   close_id(&ms);
   quiet_end(&q);
   return rc;
+}
+
+int ks__results_same_file(const char *a, const char *b) {
+  struct stat sa, sb;
+  return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+         sa.st_ino == sb.st_ino;
 }
 
 size_t ks__results_find_var(const ks__results *r, const char *name) {

@@ -6,11 +6,14 @@
  * 10^5 cases. Profiles can be gigabytes, so they are read a block of cases at
  * a time with ks__results_profiles().
  *
- * Errors name the file: a missing or unreadable file, or one that is not
- * HDF5 or is truncated, is KS_ERR_IO; an HDF5 file that lacks a variable
- * ketasim writes, or whose shapes disagree, is KS_ERR_INPUT ("not a ketasim
- * output file"); a read that fails half-way is KS_ERR_HDF5. HDF5's own error
- * printing is switched off while these functions run.
+ * Errors name the file: a missing or unreadable file, one that is not a
+ * regular file (a FIFO would block), or one that is not HDF5 or is
+ * truncated, is KS_ERR_IO; an HDF5 file that lacks a variable
+ * ketasim writes, or whose shapes disagree, or that declares more values
+ * than it stores, reaches another file through a link or keeps values
+ * outside itself, is KS_ERR_INPUT ("not a ketasim output file"); a read that
+ * fails half-way is KS_ERR_HDF5. HDF5's own error printing is switched off
+ * while these functions run.
  *
  * Not thread-safe (HDF5 is not, in Debian's build).
  */
@@ -59,6 +62,11 @@ ks_status ks__results_open(const char *path, ks__results **out, ks_error *err);
  * into out[n][n_times]. Requires has_profiles. */
 ks_status ks__results_profiles(ks__results *r, size_t first, size_t n,
                                size_t analyte, double *out, ks_error *err);
+
+/* 1 when both paths exist and name the same file (the same device and
+ * inode, whatever links lead there): `report -o in.h5 in.h5` must not
+ * replace its input. */
+int ks__results_same_file(const char *a, const char *b);
 
 /* Index of the [case] variable called `name`, or n_vars. */
 size_t ks__results_find_var(const ks__results *r, const char *name);

@@ -4,7 +4,9 @@
  * writes two tidy tables, comma-separated, UTF-8 without a byte-order mark,
  * one header line, "\n" line ends, text fields in double quotes (a quote
  * inside doubled), numbers with up to 10 significant digits, missing values
- * (NaN, failed cases) as empty fields:
+ * (NaN, failed cases) as empty fields; a text field that starts with =, +,
+ * -, @, a tab or a carriage return gets a leading ' so that a spreadsheet
+ * does not run it as a formula (numbers are never changed):
  *
  *   PREFIX-profiles.csv   one row per case, analyte and output time:
  *     case, arm, <case variables>, analyte, time_h, concentration_ng_per_ml
@@ -61,8 +63,11 @@ typedef struct ks_export_result {
  *
  * Errors: KS_ERR_IO when the input cannot be read or is not HDF5 (or is
  * truncated), or an output cannot be written (message names the file);
- * KS_ERR_INPUT when the input is HDF5 but not a ketasim output; KS_ERR_HDF5
- * when a read fails half-way; KS_ERR_ARG for a NULL or empty path or prefix;
+ * KS_ERR_INPUT when the input is HDF5 but not a ketasim output (or declares
+ * more data than it stores, links to another file, or keeps values outside
+ * itself: such a file is refused before anything is allocated for it);
+ * KS_ERR_HDF5 when a read fails half-way; KS_ERR_ARG for a NULL or empty
+ * path or prefix, or a table path that is the input file;
  * KS_ERR_NOMEM; KS_ERR_INTERRUPTED. Both tables are complete under
  * temporary names before either is renamed, so a failure while reading or
  * writing leaves no new table behind (a table from an earlier export stays

@@ -40,10 +40,17 @@
  * of the first all-IV arm with the same sweep point, virtual subject, weight,
  * covariates and modifiers (so an oral dose with rifampicin is compared with
  * IV with rifampicin). Doses are those of the scenario stored in the file,
- * which is loaded again with its stored model; F is left out, with a note,
- * when that cannot be done (a model given as an absolute path is read from
- * disk). The AUC is truncated at the end of the output window: choose a
+ * which is loaded again, in memory, with the model text stored beside it:
+ * nothing is read from disk but the output file (the scenario's `model:`
+ * value is only shown). F is left out, with a note, when that cannot be
+ * done. The AUC is truncated at the end of the output window: choose a
  * window long enough for the drug to be gone.
+ *
+ * Hostile input: the output file is read as described in export.h (sizes
+ * checked against the file, no external links or external storage).
+ * Concentrations beyond 1e300 ng/mL (or infinite) are drawn against an axis
+ * that stops there; output times that are not finite and in order are
+ * KS_ERR_INPUT. Writing the report over the input file is KS_ERR_ARG.
  *
  * Scenario section (optional; every key optional):
  *
@@ -96,7 +103,8 @@ ks_report_options ks_report_options_default(void);
  * scenario's `report` section is invalid (file:line:column, the file being
  * "<h5_path>:scenario_text"); KS_ERR_UNIT for a bad unit there; KS_ERR_HDF5
  * when a read fails half-way; KS_ERR_ARG for NULL or empty paths or a
- * below_ng_per_ml that is not positive; KS_ERR_NOMEM; KS_ERR_INTERRUPTED. */
+ * below_ng_per_ml that is not positive, or an html_path that is the input
+ * file; KS_ERR_NOMEM; KS_ERR_INTERRUPTED. */
 ks_status ks_report_write(const char *h5_path, const char *html_path,
                           const ks_report_options *opts, ks_error *err);
 

@@ -97,9 +97,29 @@ static int exit_code(ks_status st) {
   }
 }
 
+/* Names and messages come from files: a control character in them (an
+ * escape sequence that recolours or retitles the terminal, a carriage
+ * return that hides a line) is shown as \xHH, never sent to the terminal.
+ * C1 controls are caught in their UTF-8 form (C2 80..9F) too. */
+static const char *visible(const char *s, char *buf, size_t size) {
+  size_t n = 0;
+  for (const unsigned char *u = (const unsigned char *)s; *u && n + 9 < size;
+       u++) {
+    int c1 = u[0] == 0xC2 && u[1] >= 0x80 && u[1] <= 0x9F;
+    if (*u < 0x20 || *u == 0x7F || c1)
+      n += (size_t)snprintf(buf + n, size - n, "\\x%02X", c1 ? *++u : *u);
+    else
+      buf[n++] = (char)*u;
+  }
+  buf[n] = '\0';
+  return buf;
+}
+
 static int report(const ks_error *err) {
-  char line[2048];
-  fprintf(stderr, "ketasim: %s\n", ks_error_format(err, line, sizeof line));
+  char line[2048], shown[4096];
+  fprintf(
+      stderr, "ketasim: %s\n",
+      visible(ks_error_format(err, line, sizeof line), shown, sizeof shown));
   return exit_code(err->status);
 }
 
@@ -287,12 +307,14 @@ static void on_block(void *user, size_t first, size_t n, const double *cmax,
   for (size_t i = 0; i < n && p->shown < KS_SUMMARY_MAX_ROWS; i++, p->shown++) {
     ks_case c;
     ks_scenario_case(p->s, first + i, p->buf, &c);
-    char title[256];
-    case_title(p->s, &c, title, sizeof title);
+    char title[256], raw[256], an_buf[256];
+    case_title(p->s, &c, raw, sizeof raw);
+    visible(raw, title, sizeof title);
     int w = label_width(p->s);
     for (size_t a = 0; a < st->n_analytes; a++) {
       size_t k = i * st->n_analytes + a;
-      const char *an = ks_model_analyte_name(m, st->analytes[a]);
+      const char *an = visible(ks_model_analyte_name(m, st->analytes[a]),
+                               an_buf, sizeof an_buf);
       if (status[i])
         printf("%-*.*s %-14s %12s %9s %14s\n", w, w, a ? "" : title, an,
                "failed", "-", "-");
@@ -351,10 +373,12 @@ static void join_args(int argc, char **argv, char *buf, size_t size) {
 
 /* Valid but suspicious input (a dose far above anaesthetic doses). */
 static void print_warnings(const ks_scenario *s) {
-  char line[2048];
+  char line[2048], shown[4096];
   for (size_t i = 0; i < ks_scenario_n_warnings(s); i++)
-    fprintf(stderr, "ketasim: %s\n",
-            ks_warning_format(ks_scenario_warning(s, i), line, sizeof line));
+    fprintf(
+        stderr, "ketasim: %s\n",
+        visible(ks_warning_format(ks_scenario_warning(s, i), line, sizeof line),
+                shown, sizeof shown));
 }
 
 /* The scenario's `report` section is read only by `report`: check it here
@@ -430,9 +454,12 @@ static int cmd_run(const args *a, int argc, char **argv) {
   } else {
     if (!a->quiet && r.n_cases > p.shown)
       printf("... %zu more cases in %s\n", r.n_cases - p.shown, out);
-    if (r.n_failed)
+    if (r.n_failed) {
+      char shown[1024];
       fprintf(stderr, "ketasim: %zu of %zu cases failed; first: %s\n",
-              r.n_failed, r.n_cases, r.first_failure);
+              r.n_failed, r.n_cases,
+              visible(r.first_failure, shown, sizeof shown));
+    }
     fprintf(stderr,
             "ketasim: %zu cases, %zu failed, %.3f s, %.0f cases/s, wrote %s\n",
             r.n_cases, r.n_failed, r.wall_s,
