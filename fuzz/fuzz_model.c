@@ -1,7 +1,8 @@
 /* libFuzzer harness: the model reader (YAML tree, schema, units,
  * expressions, parameter ordering, transfer graph, load checks). A model
  * that loads is evaluated for its reference subject and for a light and a
- * heavy one, and its right-hand side and Jacobian are computed. */
+ * heavy one, and its right-hand side and Jacobian are computed, linear
+ * and nonlinear parts (fluxes, states, outputs) alike. */
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,12 +21,21 @@ static void evaluate(ks_system *sys, double weight_kg) {
   size_t n = sys->n_states;
   double *y = calloc(n, sizeof *y), *dy = calloc(n, sizeof *dy);
   double *jac = calloc(n * n, sizeof *jac);
-  if (y && dy && jac) {
+  double *o = calloc(sys->n_outputs + 1, sizeof *o);
+  double *g = calloc((sys->n_outputs + 1) * sys->n_ode, sizeof *g);
+  if (y && dy && jac && o && g) {
     for (size_t i = 0; i < n; i++)
       y[i] = 1.0 + (double)i;
     ks_system_rhs(sys, y, NULL, dy);
     ks_system_jacobian(sys, jac);
+    /* the nonlinear parts: fluxes, states, outputs and their derivatives */
+    ks_system_rhs_ode(sys, 0.5, y, NULL, dy);
+    ks_system_jacobian_ode(sys, 0.5, y, jac);
+    ks_system_rhs_quad(sys, 0.5, y, dy + sys->n_ode);
+    ks_system_outputs(sys, 0.5, y, o, g);
   }
+  free(o);
+  free(g);
   free(y);
   free(dy);
   free(jac);
