@@ -81,6 +81,25 @@ expect 0 "wrote inf.html" "$ketasim" report inf.h5 -o inf.html
 expect 1 "output time .* not finite" "$ketasim" report inftime.h5 -o inftime.html
 [ ! -e inftime.html ] || fail "inftime.html written"
 
+# SIGTERM stops a long report within a block of cases: exit 143, no page
+sed -e 's/subjects: 15/subjects: 3000/' -e 's/step: 10 min/step: 1 min/' \
+    -e "s|^model: ketamine$|model: $model|" \
+    "$src/tests/report/data/arms-points-population.yaml" >long.yaml
+expect 0 "" "$ketasim" run long.yaml -o long.h5 -q
+"$ketasim" report long.h5 -o long.html 2>err.txt &
+pid=$!
+sleep 0.3
+kill -TERM $pid
+for _ in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+if kill -0 $pid 2>/dev/null; then kill -KILL $pid; fail "report ignored SIGTERM"; fi
+rc=0
+wait $pid || rc=$?
+[ "$rc" -eq 143 ] || fail "report after SIGTERM exited $rc: $(cat err.txt)"
+[ ! -e long.html ] && ! ls long.html.* .long.html* 2>/dev/null | grep -q . ||
+  fail "an interrupted report left a page"
+rm -f long.h5
+echo "ok: SIGTERM stops a long report (143)"
+
 # ---- (8) markup and control characters in names -----------------------------
 # Arms named with markup, escape sequences and leading formula characters
 # (analyte names are restricted by the model reader; markup in them is
