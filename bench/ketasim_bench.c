@@ -44,9 +44,11 @@ enum { PATH_LEN = 4096, MSG_LEN = 640, MAX_FILES = 4, MAX_REPEAT = 100 };
 enum { CHECK_CASES = 32 };
 
 typedef enum reference_kind {
-  REF_NONE,       /* no reference: no max_rel_err key */
-  REF_SOLVER,     /* the other solver (exact, or CVODE at rtol 1e-12) */
-  REF_ORAL_CLOSED /* closed form of the one-compartment oral model */
+  REF_NONE,        /* no reference: no max_rel_err key */
+  REF_SOLVER,      /* the other solver (exact, or CVODE at rtol 1e-12) */
+  REF_ORAL_CLOSED, /* closed form of the one-compartment oral model */
+  REF_TIGHT_METRICS /* the same cases with CVODE at rtol 1e-12, atol 1e-15
+                       mg; the metrics compared (nonlinear models) */
 } reference_kind;
 
 typedef struct workload {
@@ -57,54 +59,75 @@ typedef struct workload {
   int quick_inner;
   long quick_subjects; /* subjects per sweep point with --quick; 0 = as is */
   reference_kind ref;
+  int cvode_only; /* nonlinear model: the exact integrator does not apply */
+  long check_subjects; /* subjects per sweep point in the accuracy check;
+                          0 = as in the timed runs */
+  const char *output; /* computed output whose metrics are checked, or NULL */
   const char *summary;
 } workload;
 
 static const workload WORKLOADS[] = {
-    {"clinic-series",
-     {"bench/clinic-series-2d.yaml", "bench/clinic-series-3d.yaml",
-      "bench/clinic-series-4d.yaml", "bench/clinic-series-5d.yaml"},
-     4,
-     1,
-     1,
-     2,
-     REF_SOLVER,
-     "bench model, 4 intervals x 4 doses x 4 weights x 250 subjects, profiles"},
-    {"clinic-series-ketamine",
-     {"bench/clinic-series-ketamine-2d.yaml",
-      "bench/clinic-series-ketamine-3d.yaml",
-      "bench/clinic-series-ketamine-4d.yaml",
-      "bench/clinic-series-ketamine-5d.yaml"},
-     4,
-     1,
-     1,
-     2,
-     REF_SOLVER,
-     "the clinic-series sweep on models/ketamine.yaml"},
-    {"daily-oral",
-     {"bench/daily-oral.yaml"},
-     1,
-     1,
-     1,
-     50,
-     REF_ORAL_CLOSED,
-     "one-compartment oral, 100 mg every 24 h x 28, 10,000 subjects"},
-    {"route-comparison",
-     {"scenarios/route-comparison.yaml"},
-     1,
-     50,
-     10,
-     0,
-     REF_NONE,
-     "scenarios/route-comparison.yaml as is, loaded and run 50 times"},
-    {"million",
-     {"bench/million.yaml"},
-     1,
-     1,
-     1,
-     32,
-     REF_NONE,
-     "clinic-series sweep, 1,000,000 cases, 14 d, metrics only"},
+    {.name = "clinic-series",
+     .files = {"bench/clinic-series-2d.yaml", "bench/clinic-series-3d.yaml",
+               "bench/clinic-series-4d.yaml", "bench/clinic-series-5d.yaml"},
+     .n_files = 4,
+     .inner = 1,
+     .quick_inner = 1,
+     .quick_subjects = 2,
+     .ref = REF_SOLVER,
+     .summary = "bench model, 4 intervals x 4 doses x 4 weights x 250 "
+                "subjects, profiles"},
+    {.name = "clinic-series-ketamine",
+     .files = {"bench/clinic-series-ketamine-2d.yaml",
+               "bench/clinic-series-ketamine-3d.yaml",
+               "bench/clinic-series-ketamine-4d.yaml",
+               "bench/clinic-series-ketamine-5d.yaml"},
+     .n_files = 4,
+     .inner = 1,
+     .quick_inner = 1,
+     .quick_subjects = 2,
+     .ref = REF_SOLVER,
+     .summary = "the clinic-series sweep on models/ketamine.yaml"},
+    {.name = "clinic-series-mm",
+     .files = {"bench/clinic-series-mm-2d.yaml",
+               "bench/clinic-series-mm-3d.yaml",
+               "bench/clinic-series-mm-4d.yaml",
+               "bench/clinic-series-mm-5d.yaml"},
+     .n_files = 4,
+     .inner = 1,
+     .quick_inner = 1,
+     .quick_subjects = 2,
+     .ref = REF_TIGHT_METRICS,
+     .cvode_only = 1,
+     .check_subjects = 2,
+     .output = "EFFECT",
+     .summary = "the clinic-series sweep on a nonlinear model (Michaelis-"
+                "Menten liver, effect site, Emax), CVODE only"},
+    {.name = "daily-oral",
+     .files = {"bench/daily-oral.yaml"},
+     .n_files = 1,
+     .inner = 1,
+     .quick_inner = 1,
+     .quick_subjects = 50,
+     .ref = REF_ORAL_CLOSED,
+     .summary = "one-compartment oral, 100 mg every 24 h x 28, 10,000 "
+                "subjects"},
+    {.name = "route-comparison",
+     .files = {"scenarios/route-comparison.yaml"},
+     .n_files = 1,
+     .inner = 50,
+     .quick_inner = 10,
+     .ref = REF_NONE,
+     .summary = "scenarios/route-comparison.yaml as is, loaded and run 50 "
+                "times"},
+    {.name = "million",
+     .files = {"bench/million.yaml"},
+     .n_files = 1,
+     .inner = 1,
+     .quick_inner = 1,
+     .quick_subjects = 32,
+     .ref = REF_NONE,
+     .summary = "clinic-series sweep, 1,000,000 cases, 14 d, metrics only"},
 };
 enum { N_WORKLOADS = sizeof WORKLOADS / sizeof WORKLOADS[0] };
 
@@ -126,6 +149,7 @@ typedef struct measure {
   int threads;
   size_t subjects; /* per sweep point, of the first file; 0 = no population */
   double wall_s, run_s;
+  double cpu_s; /* user + system time of the measuring process */
   long steps, rhs, jac;
   uint64_t bytes;
   double rss_mb;
@@ -139,6 +163,11 @@ typedef struct accuracy {
   size_t cases_checked;
   char reference[32];
   char error[MSG_LEN];
+  /* REF_TIGHT_METRICS: the largest error of each metric (max_rel_err is the
+   * largest of the first three) and of the profiles */
+  double err_cmax, err_auc, err_output_max; /* relative */
+  double err_output_time_above_h;           /* absolute, h */
+  double err_profiles;                      /* relative, as compare() */
 } accuracy;
 
 static volatile sig_atomic_t g_stop;
@@ -505,6 +534,8 @@ static void measure_workload(const options *o, const workload *w, int solver,
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   m->rss_mb = (double)ru.ru_maxrss * 1024.0 / 1e6; /* KiB on Linux */
+  m->cpu_s = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+             (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
   m->ok = 1;
 }
 
@@ -629,6 +660,11 @@ static int compare(const profiles *a, const profiles *ref, double *max_err,
   return 0;
 }
 
+/* Subjects per sweep point of the accuracy check (-1: as in the file). */
+static long check_subjects(const options *o, const workload *w) {
+  return w->check_subjects > 0 ? w->check_subjects : o->subjects;
+}
+
 /* The reference file of file `f` for CVODE at rtol 1e-12, computed once and
  * shared by the solvers and repeats of this invocation. */
 static int tight_reference(const options *o, const workload *w, size_t f,
@@ -638,7 +674,7 @@ static int tight_reference(const options *o, const workload *w, size_t f,
   if (stat(path, &st) == 0)
     return 0;
   prepared p;
-  if (prepare(o, w->files[f], o->subjects, 1, &p, msg) != 0)
+  if (prepare(o, w->files[f], check_subjects(o, w), 1, &p, msg) != 0)
     return -1;
   int rc = run_cases(&p, KS_METHOD_CVODE, CHECK_CASES, o, path, msg);
   prepared_remove(&p);
@@ -660,7 +696,7 @@ static int check_solver_file(const options *o, const workload *w, size_t f,
     set_msg(ref_path, sizeof ref_path, "%s/acc-ref-%ld.h5", g_tmpdir,
             (long)getpid());
     prepared p;
-    if (prepare(o, w->files[f], o->subjects, 0, &p, msg) == 0 &&
+    if (prepare(o, w->files[f], check_subjects(o, w), 0, &p, msg) == 0 &&
         run_cases(&p, KS_METHOD_EXACT, CHECK_CASES, o, ref_path, msg) == 0 &&
         read_profiles(ref_path, &ref, msg) == 0) {
       have = ref.nc != tested->nc || ref.na != tested->na ||
@@ -684,6 +720,85 @@ static int check_solver_file(const options *o, const workload *w, size_t f,
   }
   int rc = compare(tested, &ref, &acc->max_rel_err, acc->error);
   free(ref.c);
+  return rc;
+}
+
+/* Largest error of dataset `name` (any shape) of two files of the same
+ * cases: |value - reference| / |reference| if `relative`, else
+ * |value - reference|. Elements where both are 0 are skipped. */
+static int compare_dataset(const char *tested_path, const char *ref_path,
+                           const char *name, int relative, double *max_err,
+                           char *msg) {
+  double *a = NULL, *r = NULL;
+  hsize_t da[3], dr[3];
+  int ra, rr, rc = -1;
+  if (h5_read(tested_path, name, &a, da, &ra, msg) != 0 ||
+      h5_read(ref_path, name, &r, dr, &rr, msg) != 0) {
+    free(a);
+    return -1;
+  }
+  size_t n = 1;
+  int same = ra == rr;
+  for (int i = 0; same && i < ra; i++) {
+    same = da[i] == dr[i];
+    n *= (size_t)da[i];
+  }
+  if (!same)
+    set_msg(msg, MSG_LEN, "%s: tested and reference files differ in shape",
+            name);
+  for (size_t i = 0; same && i < n; i++) {
+    double d = fabs(a[i] - r[i]);
+    if (!isfinite(a[i]) || !isfinite(r[i])) {
+      set_msg(msg, MSG_LEN, "%s: non-finite value (case %zu)", name, i);
+      same = 0;
+    } else if (relative && d > 0.0 && r[i] == 0.0) {
+      set_msg(msg, MSG_LEN, "%s: reference is 0, tested %g", name, a[i]);
+      same = 0;
+    } else if (d > 0.0) {
+      d = relative ? d / fabs(r[i]) : d;
+      *max_err = d > *max_err ? d : *max_err;
+    }
+  }
+  rc = same ? 0 : -1;
+  free(a);
+  free(r);
+  return rc;
+}
+
+/* Nonlinear workloads: compares the metrics (cmax and auc of every analyte,
+ * the peak of the workload's computed output and its time above the
+ * scenario's output thresholds) and the profiles of the first cases of file
+ * `f` with the same cases solved by CVODE at rtol 1e-12, atol 1e-15 mg. */
+static int check_metrics_file(const options *o, const workload *w, size_t f,
+                              const char *tested_path, const profiles *tested,
+                              accuracy *acc) {
+  char ref_path[PATH_LEN], name[160];
+  profiles ref = {0};
+  set_msg(acc->reference, sizeof acc->reference, "cvode-tight");
+  if (tight_reference(o, w, f, ref_path, acc->error) != 0)
+    return -1;
+  int rc = compare_dataset(tested_path, ref_path, "cmax", 1, &acc->err_cmax,
+                           acc->error);
+  if (rc == 0)
+    rc = compare_dataset(tested_path, ref_path, "auc", 1, &acc->err_auc,
+                         acc->error);
+  if (rc == 0 && w->output) {
+    set_msg(name, sizeof name, "%s_max", w->output);
+    rc = compare_dataset(tested_path, ref_path, name, 1, &acc->err_output_max,
+                         acc->error);
+  }
+  if (rc == 0 && w->output) {
+    set_msg(name, sizeof name, "%s_time_above", w->output);
+    rc = compare_dataset(tested_path, ref_path, name, 0,
+                         &acc->err_output_time_above_h, acc->error);
+  }
+  if (rc == 0)
+    rc = read_profiles(ref_path, &ref, acc->error);
+  if (rc == 0)
+    rc = compare(tested, &ref, &acc->err_profiles, acc->error);
+  free(ref.c);
+  double e = acc->err_cmax > acc->err_auc ? acc->err_cmax : acc->err_auc;
+  acc->max_rel_err = e > acc->err_output_max ? e : acc->err_output_max;
   return rc;
 }
 
@@ -761,13 +876,15 @@ static int check_file(const options *o, const workload *w, size_t f, int solver,
   set_msg(path, sizeof path, "%s/acc-test-%ld.h5", g_tmpdir, (long)getpid());
   prepared p;
   profiles tested = {0}, ref = {0};
-  int rc = prepare(o, w->files[f], o->subjects, 0, &p, acc->error);
+  int rc = prepare(o, w->files[f], check_subjects(o, w), 0, &p, acc->error);
   if (rc == 0)
     rc = run_cases(&p, solver_method(solver), CHECK_CASES, o, path, acc->error);
   if (rc == 0)
     rc = read_profiles(path, &tested, acc->error);
   if (rc == 0 && w->ref == REF_SOLVER) {
     rc = check_solver_file(o, w, f, solver, &tested, acc);
+  } else if (rc == 0 && w->ref == REF_TIGHT_METRICS) {
+    rc = check_metrics_file(o, w, f, path, &tested, acc);
   } else if (rc == 0) {
     set_msg(acc->reference, sizeof acc->reference, "closed-form");
     rc = oral_reference(&p, path, &tested, &ref, acc->error);
@@ -914,6 +1031,27 @@ static double median(double *v, int n) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+/* The per-metric errors of a nonlinear workload's accuracy check. */
+static void print_metric_errors(const workload *w, const accuracy *acc,
+                                int ok) {
+  char key[160], lower[96];
+  const char *out = w->output ? w->output : "output";
+  size_t i = 0;
+  for (; out[i] && i < sizeof lower - 1; i++)
+    lower[i] = (out[i] >= 'A' && out[i] <= 'Z') ? (char)(out[i] - 'A' + 'a')
+                                                : out[i];
+  lower[i] = '\0';
+  json_number("max_rel_err_cmax", acc ? acc->err_cmax : 0.0, ok);
+  json_number("max_rel_err_auc", acc ? acc->err_auc : 0.0, ok);
+  if (w->output) {
+    set_msg(key, sizeof key, "max_rel_err_%s_max", lower);
+    json_number(key, acc ? acc->err_output_max : 0.0, ok);
+    set_msg(key, sizeof key, "max_abs_err_%s_time_above_h", lower);
+    json_number(key, acc ? acc->err_output_time_above_h : 0.0, ok);
+  }
+  json_number("max_rel_err_profiles", acc ? acc->err_profiles : 0.0, ok);
+}
+
 /* Prints one line; `m` holds the medians, `acc` may be NULL (no reference). */
 static void print_line(const options *o, const workload *w, int solver,
                        const measure *m, const accuracy *acc,
@@ -944,12 +1082,15 @@ static void print_line(const options *o, const workload *w, int solver,
       printf("null");
     json_count("cases_checked", acc ? acc->cases_checked : 0,
                ok && acc && acc->ok);
+    if (w->ref == REF_TIGHT_METRICS)
+      print_metric_errors(w, acc, ok && acc && acc->ok);
     if (ok && acc && !acc->ok) {
       printf(", \"reference_error\": ");
       json_string(acc->error);
     }
   }
   json_number("run_s", m->run_s, ok);
+  json_number("cpu_s", m->cpu_s, ok);
   json_count("failed_cases", m->failed, ok);
   if (ok && m->failed) {
     printf(", \"first_failure\": ");
@@ -972,7 +1113,7 @@ static void print_line(const options *o, const workload *w, int solver,
 static int bench_one(const options *o, const workload *w, int solver) {
   measure m, runs[MAX_REPEAT];
   char why[MSG_LEN];
-  double wall[MAX_REPEAT], run[MAX_REPEAT], rss = 0.0;
+  double wall[MAX_REPEAT], run[MAX_REPEAT], cpu[MAX_REPEAT], rss = 0.0;
   memset(&m, 0, sizeof m);
   for (int r = 0; r < o->repeat; r++) {
     if (in_child(JOB_MEASURE, o, w, solver, &runs[r], sizeof runs[r], why) !=
@@ -987,11 +1128,13 @@ static int bench_one(const options *o, const workload *w, int solver) {
     }
     wall[r] = runs[r].wall_s;
     run[r] = runs[r].run_s;
+    cpu[r] = runs[r].cpu_s;
     rss = runs[r].rss_mb > rss ? runs[r].rss_mb : rss;
   }
   m = runs[o->repeat - 1];
   m.wall_s = median(wall, o->repeat);
   m.run_s = median(run, o->repeat);
+  m.cpu_s = median(cpu, o->repeat);
   m.rss_mb = rss;
   accuracy acc;
   memset(&acc, 0, sizeof acc);
@@ -1171,8 +1314,14 @@ int main(int argc, char **argv) {
     if (!o.selected[i])
       continue;
     options wo = workload_options(&o, &WORKLOADS[i]);
+    if (WORKLOADS[i].cvode_only && !o.solvers[0])
+      fprintf(stderr,
+              "ketasim-bench: %s has a nonlinear model, which only CVODE "
+              "solves; skipped (use --solver cvode)\n",
+              WORKLOADS[i].name);
     for (int solver = 0; solver < 2 && !g_stop; solver++)
-      if (o.solvers[solver] && bench_one(&wo, &WORKLOADS[i], solver) != 0)
+      if (o.solvers[solver] && !(solver == 1 && WORKLOADS[i].cvode_only) &&
+          bench_one(&wo, &WORKLOADS[i], solver) != 0)
         failed = 1;
   }
   remove_tmpdir();
