@@ -1,9 +1,16 @@
-#define _POSIX_C_SOURCE 200809L /* fsync, getpid, fileno */
+#define _DEFAULT_SOURCE /* O_NOFOLLOW, O_CLOEXEC, kill, lstat, dirent */
 
 #include "afile_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alloc_internal.h"
@@ -14,6 +21,112 @@ static ks_status os_fail(ks_error *err, const char *path, const char *what,
   return ks_error_set(err, KS_ERR_IO, NULL, "cannot write '%s': %s: %s", path,
                       what, strerror(errnum));
 }
+
+/* ---- temporary names ----------------------------------------------------- */
+
+/* Six letters that differ between calls and processes. They need not be
+ * secret: O_EXCL makes a planted file or link fail the open, never
+ * redirect it; a clash only costs another try. */
+static void tmp_suffix(char out[7], unsigned attempt) {
+  static const char digits[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t x = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15u ^
+               (uint64_t)getpid() << 20 ^ (uint64_t)(uintptr_t)&ts ^ attempt;
+  for (int i = 0; i < 6; i++) {
+    x ^= x >> 29;
+    x *= 0xBF58476D1CE4E5B9u;
+    out[i] = digits[(x >> 32) % (sizeof digits - 1)];
+  }
+  out[6] = '\0';
+}
+
+int ks__tmp_create(const char *path, char **tmp_path, int *fd) {
+  size_t size = strlen(path) + 48;
+  char *tmp = ks__malloc(size);
+  if (!tmp)
+    return ENOMEM;
+  int e = EEXIST;
+  for (unsigned attempt = 0; attempt < 100 && e == EEXIST; attempt++) {
+    char sfx[7];
+    tmp_suffix(sfx, attempt);
+    snprintf(tmp, size, "%s" KS_TMP_INFIX "%ld-%s", path, (long)getpid(), sfx);
+    *fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (*fd >= 0) {
+      *tmp_path = tmp;
+      return 0;
+    }
+    e = errno;
+  }
+  ks__free(tmp);
+  return e;
+}
+
+/* The process id in "<base>.tmp-<pid>" or "<base>.tmp-<pid>-<letters>", or
+ * 0 if `name` is not a temporary of `base`. */
+static long tmp_owner(const char *name, const char *base) {
+  size_t n = strlen(base), k = strlen(KS_TMP_INFIX);
+  if (strncmp(name, base, n) != 0 || strncmp(name + n, KS_TMP_INFIX, k) != 0)
+    return 0;
+  const char *s = name + n + k;
+  char *end;
+  errno = 0;
+  long pid = strtol(s, &end, 10);
+  if (errno || end == s || pid <= 0 || (*end && *end != '-'))
+    return 0;
+  return pid;
+}
+
+/* The directory part of `path`: "." when there is none, "/" for the root. */
+static char *dir_part(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash)
+    return ks__strdup(".");
+  size_t n = slash == path ? 1 : (size_t)(slash - path);
+  char *dir = ks__malloc(n + 1);
+  if (dir) {
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+  }
+  return dir;
+}
+
+/* Removes `name` in `dir` if it is a regular file of this user. */
+static int remove_own_file(const char *dir, const char *name) {
+  size_t size = strlen(dir) + strlen(name) + 2;
+  char *file = ks__malloc(size);
+  struct stat st;
+  int removed = 0;
+  if (file) {
+    snprintf(file, size, "%s/%s", dir, name);
+    removed = lstat(file, &st) == 0 && S_ISREG(st.st_mode) &&
+              st.st_uid == geteuid() && unlink(file) == 0;
+  }
+  ks__free(file);
+  return removed;
+}
+
+size_t ks__tmp_clean_stale(const char *path) {
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  char *dir = dir_part(path);
+  DIR *d = dir ? opendir(dir) : NULL;
+  size_t removed = 0;
+  for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
+    long pid = tmp_owner(e->d_name, base);
+    /* kill(pid, 0): ESRCH means no such process (EPERM: someone else's) */
+    if (pid && pid != (long)getpid() && kill((pid_t)pid, 0) != 0 &&
+        errno == ESRCH)
+      removed += (size_t)remove_own_file(dir, e->d_name);
+  }
+  if (d)
+    closedir(d);
+  ks__free(dir);
+  return removed;
+}
+
+/* ---- text files written atomically ----------------------------------------
+ */
 
 static void afile_free(ks__afile *f) {
   ks__free(f->path);
@@ -30,19 +143,20 @@ ks_status ks__afile_open(ks__afile *f, const char *path, ks_error *err) {
                         "output path '%s' does not "
                         "name a file",
                         path ? path : "");
-  size_t size = strlen(path) + 32;
-  f->path = ks__strdup(path);
-  f->tmp_path = ks__malloc(size);
-  if (!f->path || !f->tmp_path) {
-    afile_free(f);
+  if (!(f->path = ks__strdup(path)))
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  (void)ks__tmp_clean_stale(path);
+  int fd = -1, e = ks__tmp_create(path, &f->tmp_path, &fd);
+  if (e == 0 && !(f->fp = fdopen(fd, "w"))) {
+    e = errno;
+    close(fd);
+    unlink(f->tmp_path);
   }
-  snprintf(f->tmp_path, size, "%s.tmp-%ld", path, (long)getpid());
-  if (!(f->fp = fopen(f->tmp_path, "w"))) {
-    int e = errno;
-    ks_status rc = os_fail(err, path, "cannot create a temporary file", e);
+  if (e != 0) {
     afile_free(f);
-    return rc;
+    return e == ENOMEM
+               ? ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory")
+               : os_fail(err, path, "cannot create a temporary file", e);
   }
   return KS_OK;
 }

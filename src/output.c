@@ -16,6 +16,7 @@
 #include "h5quiet_internal.h"
 #include "output_internal.h"
 
+#include "afile_internal.h"
 #include "alloc_internal.h"
 #include "util_internal.h"
 #include "version_internal.h"
@@ -291,6 +292,14 @@ static char *dir_of(const char *path) {
 
 /* ---- validation ---------------------------------------------------------- */
 
+static const char *file_kind(mode_t mode) {
+  return S_ISCHR(mode)    ? "a character device"
+         : S_ISBLK(mode)  ? "a block device"
+         : S_ISFIFO(mode) ? "a FIFO"
+         : S_ISSOCK(mode) ? "a socket"
+                          : "a special file";
+}
+
 static ks_status check_target(const char *path, const char *dir,
                               ks_error *err) {
   struct stat st;
@@ -313,6 +322,34 @@ static ks_status check_target(const char *path, const char *dir,
   if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
     return ks_error_set(err, KS_ERR_IO, NULL,
                         "cannot write output '%s': it is a directory", path);
+  /* The file is written beside the target and renamed over it: that would
+   * replace a device (/dev/null) or a FIFO by a regular file. */
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+    return ks_error_set(err, KS_ERR_IO, NULL,
+                        "cannot write output '%s': it is %s, not a regular "
+                        "file (ketasim writes a new file and renames it "
+                        "into place)",
+                        path, file_kind(st.st_mode));
+  return KS_OK;
+}
+
+ks_status ks__output_check_path(const char *path, const char *const *inputs,
+                                size_t n_inputs, ks_error *err) {
+  char *dir = dir_of(path);
+  if (!dir)
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  ks_status rc = check_target(path, dir, err);
+  ks__free(dir);
+  struct stat out_st, in_st;
+  if (rc != KS_OK || stat(path, &out_st) != 0)
+    return rc;
+  for (size_t i = 0; i < n_inputs; i++)
+    if (inputs[i] && stat(inputs[i], &in_st) == 0 &&
+        in_st.st_dev == out_st.st_dev && in_st.st_ino == out_st.st_ino)
+      return ks_error_set(err, KS_ERR_IO, NULL,
+                          "cannot write output '%s': it is the input file "
+                          "'%s' (choose another name with -o)",
+                          path, inputs[i]);
   return KS_OK;
 }
 
@@ -630,6 +667,16 @@ static ks_status open_file(ks_output *out, ks_error *err) {
                         "cannot write output '%s': this HDF5 library has no "
                         "deflate filter",
                         out->path);
+  /* The name is taken with O_EXCL (a planted file or link fails it); HDF5
+   * then reopens the empty file by that name. */
+  (void)ks__tmp_clean_stale(out->path);
+  int fd = -1, e = ks__tmp_create(out->path, &out->tmp_path, &fd);
+  if (e == ENOMEM)
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  if (e != 0)
+    return os_fail(err, out->path, "cannot create a temporary file in",
+                   out->dir, e);
+  close(fd);
   hid_t ids[3] = {H5Pcreate(H5P_FILE_CREATE), H5Pcreate(H5P_FILE_ACCESS),
                   H5I_INVALID_HID};
   int ok = ids[0] >= 0 && ids[1] >= 0 &&
@@ -1084,10 +1131,8 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
   out->n_parameters = l->n_parameters;
   out->n_thresholds = l->n_thresholds;
   out->prof_bytes = l->float32 ? 4 : 8;
-  size_t tmp_size = strlen(path) + 32;
   out->path = dup_str(path);
   out->dir = dir_of(path);
-  out->tmp_path = ks__malloc(tmp_size);
   out->written = ks__calloc(l->n_cases, 1);
   out->case_var = ks__malloc((l->n_case_vars + 1) * sizeof *out->case_var);
   out->case_var_is_string = ks__calloc(l->n_case_vars + 1, 1);
@@ -1099,9 +1144,9 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
   out->o_nthr = ks__calloc(no + 1, sizeof *out->o_nthr);
   out->o_dim = ks__calloc(no + 1, sizeof *out->o_dim);
   out->o_var = ks__calloc(no * KS_OVARS + 1, sizeof *out->o_var);
-  if (!out->path || !out->dir || !out->tmp_path || !out->written ||
-      !out->case_var || !out->case_var_is_string || !out->case_var_col ||
-      !out->o_thr_off || !out->o_nthr || !out->o_dim || !out->o_var) {
+  if (!out->path || !out->dir || !out->written || !out->case_var ||
+      !out->case_var_is_string || !out->case_var_col || !out->o_thr_off ||
+      !out->o_nthr || !out->o_dim || !out->o_var) {
     writer_free(out);
     return NULL;
   }
@@ -1122,7 +1167,6 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
     out->case_var_col[i] =
         is_string ? out->n_str_case_vars++ : out->n_num_case_vars++;
   }
-  snprintf(out->tmp_path, tmp_size, "%s.tmp-%ld", path, (long)getpid());
   return out;
 }
 
@@ -1162,7 +1206,8 @@ static int close_writer(ks_output *out) {
 
 static void discard(ks_output *out) {
   close_writer(out);
-  unlink(out->tmp_path);
+  if (out->tmp_path)
+    unlink(out->tmp_path);
   writer_free(out);
 }
 
@@ -1396,7 +1441,7 @@ ks_status ks_output_commit(ks_output **outp, ks_error *err) {
   quiet_begin(&q);
   ks_status rc = finish(out, err);
   quiet_end(&q);
-  if (rc != KS_OK)
+  if (rc != KS_OK && out->tmp_path)
     unlink(out->tmp_path);
   writer_free(out);
   return rc;

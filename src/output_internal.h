@@ -2,8 +2,19 @@
 #ifndef KETASIM_OUTPUT_INTERNAL_H
 #define KETASIM_OUTPUT_INTERNAL_H
 
+#include <stddef.h>
+
+#include "ketasim/error.h"
+
 /* 1 if `name` is one of the file's own variables (coordinates, profiles,
  * metrics, provenance), which a case variable or sweep axis cannot use. */
 int ks__output_name_reserved(const char *name);
+
+/* Can a run write `path`? Its directory exists and is writable, and `path`
+ * is not a directory, not a device, FIFO or socket, and not the same file
+ * (device and inode) as any of the `n_inputs` input files (NULL entries are
+ * skipped). KS_ERR_IO with a message naming the path otherwise. */
+ks_status ks__output_check_path(const char *path, const char *const *inputs,
+                                size_t n_inputs, ks_error *err);
 
 #endif

@@ -13,6 +13,7 @@
 #include "ketasim/metrics.h"
 #include "ketasim/output.h"
 #include "ketasim/sweep.h"
+#include "output_internal.h"
 #include "util_internal.h"
 #include "version_internal.h"
 
@@ -498,6 +499,19 @@ static void output_dir(const char *path, char *dir, size_t size) {
     snprintf(dir, size, "%.*s", (int)(slash - path), path);
 }
 
+/* Threads for a run: as asked, else OMP_NUM_THREADS or the cores; never
+ * more than there are cases, nor more than KS_RUN_MAX_THREADS: libgomp
+ * exits the process when it cannot create a thread (OMP_NUM_THREADS=100000
+ * did), leaving the temporary file behind. */
+static int thread_count(const ks_run_options *o, size_t n_cases) {
+  int threads = o->threads > 0 ? o->threads : omp_get_max_threads();
+  if (threads > KS_RUN_MAX_THREADS)
+    threads = KS_RUN_MAX_THREADS;
+  if ((size_t)threads > n_cases)
+    threads = (int)n_cases;
+  return threads > 0 ? threads : 1;
+}
+
 /* Memory a run holds at once: one block of results (its size does not grow
  * with the number of cases) and one workspace per thread. */
 static uint64_t estimate_memory(const ks_scenario *s, size_t n_cases,
@@ -601,9 +615,7 @@ ks_status ks_run_estimate_resources(const ks_scenario *s,
   if (rc != KS_OK)
     return rc;
   size_t n_cases = last - o.first_case;
-  int threads = o.threads > 0 ? o.threads : omp_get_max_threads();
-  if ((size_t)threads > n_cases)
-    threads = (int)n_cases;
+  int threads = thread_count(&o, n_cases);
   names nm;
   shape sh;
   rc = names_fill(s, &nm, &sh, err);
@@ -617,6 +629,15 @@ ks_status ks_run_estimate_resources(const ks_scenario *s,
   names_free(&nm);
   e->memory_bytes = estimate_memory(s, n_cases, threads, &sh);
   e->memory_total_bytes = physical_memory();
+  if (o.output_path) {
+    /* never overwrite what the run reads */
+    const char *inputs[] = {ks_scenario_path(s),
+                            ks_model_path(ks_scenario_model(s))};
+    rc = ks__output_check_path(o.output_path, inputs,
+                               sizeof inputs / sizeof *inputs, err);
+    if (rc != KS_OK)
+      return rc;
+  }
   char dir[4096] = "";
   e->disk_free_bytes =
       o.output_path ? disk_free(o.output_path, dir, sizeof dir) : UINT64_MAX;
@@ -858,11 +879,9 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
   rs.s = s;
   rs.o = &o;
   rs.res = res;
-  rs.threads = o.threads > 0 ? o.threads : omp_get_max_threads();
+  rs.threads = thread_count(&o, n_cases);
   rs.total = n_cases;
   rs.t_start = rs.t_progress = t0;
-  if ((size_t)rs.threads > n_cases)
-    rs.threads = (int)n_cases;
   names nm;
   shape sh;
   rc = names_fill(s, &nm, &sh, err);

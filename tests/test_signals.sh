@@ -4,8 +4,8 @@
 #   SIGINT  -> exit status 130, temporary file removed, previous file intact
 #   SIGTERM -> exit status 143, the same; and with no previous file, no file
 #   SIGKILL -> the previous file intact, byte for byte (the temporary file
-#              the killed process leaves, out.h5.tmp-PID, is all that
-#              remains of it)
+#              the killed process leaves, out.h5.tmp-PID-XXXXXX, is all
+#              that remains of it, and the next run of out.h5 removes it)
 # and each stops within a few seconds of the signal.
 #
 # usage: test_signals.sh PATH/TO/ketasim
@@ -26,6 +26,16 @@ fail() {
 
 "$ketasim" run "$src/tests/bad_input/good.yaml" -o "$tmp/previous.h5" -q 2>/dev/null
 
+# Prints the temporary file of output $1 written by process $2; fails if
+# there is none (or nothing was written to it yet).
+tmp_of() {
+  local f
+  for f in "$1.tmp-$2-"*; do
+    [ -s "$f" ] && { echo "$f"; return 0; }
+  done
+  return 1
+}
+
 # Starts the long sweep writing to $1 and returns once it is in the middle:
 # its temporary file exists and the first blocks have been written.
 start_sweep() {
@@ -33,9 +43,10 @@ start_sweep() {
     >/dev/null 2>"$tmp/stderr" &
   pid=$!
   local t=0
-  while [ ! -s "$1.tmp-$pid" ]; do
+  # the temporary file is "$1.tmp-PID-" and six letters
+  while ! tmp_of "$1" "$pid" >/dev/null; do
     kill -0 "$pid" 2>/dev/null || fail "ketasim exited before writing: $(cat "$tmp/stderr")"
-    [ $t -lt 600 ] || fail "no temporary file $1.tmp-$pid after 60 s"
+    [ $t -lt 600 ] || fail "no temporary file $1.tmp-$pid-* after 60 s"
     sleep 0.1
     t=$((t + 1))
   done
@@ -63,7 +74,7 @@ for sig in INT TERM; do
   [ "$sig" = INT ] && want=130 || want=143
   stop_sweep "$sig" "$want"
   cmp -s "$tmp/out.h5" "$tmp/previous.h5" || fail "SIG$sig: the previous file changed"
-  [ ! -e "$tmp/out.h5.tmp-$last_pid" ] || fail "SIG$sig: temporary file left"
+  ! tmp_of "$tmp/out.h5" "$last_pid" >/dev/null || fail "SIG$sig: temporary file left"
   grep -q "interrupted" "$tmp/stderr" || fail "SIG$sig: no message: $(cat "$tmp/stderr")"
 done
 
@@ -77,6 +88,9 @@ cp "$tmp/previous.h5" "$tmp/out.h5"
 start_sweep "$tmp/out.h5"
 stop_sweep KILL 137
 cmp -s "$tmp/out.h5" "$tmp/previous.h5" || fail "SIGKILL: the previous file changed"
-[ -e "$tmp/out.h5.tmp-$last_pid" ] || fail "SIGKILL: expected the killed run's temporary file"
-echo "SIGKILL: previous file intact; the killed run left only out.h5.tmp-$last_pid"
+left=$(tmp_of "$tmp/out.h5" "$last_pid") || fail "SIGKILL: expected the killed run's temporary file"
+echo "SIGKILL: previous file intact; the killed run left only ${left##*/}"
+"$ketasim" run "$src/tests/bad_input/good.yaml" -o "$tmp/out.h5" -q 2>/dev/null
+[ ! -e "$left" ] || fail "the next run of out.h5 did not remove ${left##*/}"
+echo "the next run of out.h5 removed it"
 echo "ok"

@@ -40,8 +40,12 @@ typedef void (*ks_block_fn)(void *user, size_t first, size_t n,
  * times a second, and once at the end. */
 typedef void (*ks_progress_fn)(void *user, size_t done, size_t total);
 
+/* Most threads a run uses, whatever `threads` or OMP_NUM_THREADS ask. */
+#define KS_RUN_MAX_THREADS 4096
+
 typedef struct ks_run_options {
-  int threads;              /* 0 = all available [0] */
+  int threads;              /* 0 = all available [0]; at most
+                               KS_RUN_MAX_THREADS */
   const char *output_path;  /* HDF5 file to write, or NULL [NULL] */
   const char *command_line; /* stored in the file [""] */
   size_t first_case;        /* case range [first, last) [0] */

@@ -200,11 +200,11 @@ static int parse_args(int argc, char **argv, args *a) {
       char *end;
       errno = 0;
       long n = strtol(v, &end, 10);
-      if (errno || *end || n < 1 || n > 4096) {
+      if (errno || *end || n < 1 || n > KS_RUN_MAX_THREADS) {
         fprintf(stderr,
                 "ketasim: error: --threads needs a whole number from 1 to "
-                "4096, got '%s'\n",
-                v);
+                "%d, got '%s'\n",
+                KS_RUN_MAX_THREADS, v);
         return EXIT_USAGE;
       }
       a->threads = (int)n;
@@ -257,6 +257,7 @@ typedef struct printer {
   size_t shown;
   double t0;
   int bar_drawn;
+  int header_drawn; /* the title and column heads, before the first row */
 } printer;
 
 #define KS_SUMMARY_MAX_ROWS 40
@@ -302,6 +303,13 @@ static void on_block(void *user, size_t first, size_t n, const double *cmax,
   printer *p = user;
   if (p->quiet)
     return;
+  if (!p->header_drawn) {
+    /* here rather than before the run: a refused run prints only its
+     * error */
+    printf("%s\n", ks_scenario_title(p->s));
+    print_header(p->s);
+    p->header_drawn = 1;
+  }
   const ks_scenario_settings *st = ks_scenario_settings_get(p->s);
   const ks_model *m = ks_scenario_model(p->s);
   for (size_t i = 0; i < n && p->shown < KS_SUMMARY_MAX_ROWS; i++, p->shown++) {
@@ -417,14 +425,10 @@ static int cmd_run(const args *a, int argc, char **argv) {
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
-  printer p = {s, NULL, a->quiet, 0, now_s(), 0};
+  printer p = {.s = s, .quiet = a->quiet, .t0 = now_s()};
   if (ks_case_buf_create(s, &p.buf, &err) != KS_OK) {
     ks_scenario_free(&s);
     return report(&err);
-  }
-  if (!a->quiet) {
-    printf("%s\n", ks_scenario_title(s));
-    print_header(s);
   }
   ks_run_options o = ks_run_options_default();
   o.threads = a->threads;
