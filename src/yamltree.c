@@ -274,6 +274,12 @@ static ks_status on_scalar(parser *p, yaml_event_t *ev) {
       ev->data.scalar.plain_implicit || ev->data.scalar.quoted_implicit);
   if (rc != KS_OK)
     return rc;
+  /* an escape ("\0", "\x00") can put a NUL in a quoted scalar: as C text
+   * it would silently cut the value short ("35 mg\0junk" read as 35 mg) */
+  if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length))
+    return fail_at(p, &ev->start_mark, KS_ERR_SYNTAX,
+                   "text contains a NUL character (an escaped \\0 or "
+                   "\\x00): remove it");
   ks_ynode *n = new_node(p, KS_YSCALAR, &ev->start_mark);
   if (!n)
     return p->err->status;
@@ -382,6 +388,13 @@ static ks_status run_parser(parser *p) {
 ks_status ks__ydoc_parse(const char *file, const char *text, size_t len,
                          ks_ydoc **out, ks_error *err) {
   *out = NULL;
+  /* A UTF-8 byte order mark, as some Windows editors write: libyaml, told
+   * the encoding, would take it for content ("did not find expected
+   * <document start>" at 2:1). It carries nothing: drop it. */
+  if (len >= 3 && !memcmp(text, "\xEF\xBB\xBF", 3)) {
+    text += 3;
+    len -= 3;
+  }
   if (len > KS_YAML_MAX_BYTES)
     return ks_error_set(err, KS_ERR_LIMIT, &(ks_srcloc){file, 0, 0},
                         "file is larger than the limit of %u bytes",

@@ -61,6 +61,17 @@ cmp -s model.yaml model.orig || fail "the model file changed"
 [ -L model-link.h5 ] || fail "the link was replaced"
 [ -c /dev/null ] || fail "/dev/null is no longer a character device"
 
+# Option values attached to the option (-j1, -oFILE, --threads=N,
+# --output=FILE), as getopt-style programs accept them.
+if "$bin" run scenario.yaml -j1 -oj1.h5 -q >/dev/null 2>stderr &&
+  "$bin" run scenario.yaml --threads=2 --output=j2.h5 -q >/dev/null 2>>stderr &&
+  [ -s j1.h5 ] && [ -s j2.h5 ]; then
+  echo "ok   -j1 -oFILE --threads=2 --output=FILE"
+else
+  fail "attached option values: $(head -n 1 stderr)"
+fi
+rm -f j1.h5 j2.h5
+
 # Stale temporaries: a dead process's (both name forms) go, a live
 # process's, another output's and a directory stay.
 sleep 0 &
