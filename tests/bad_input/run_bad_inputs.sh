@@ -15,7 +15,7 @@
 #             too-big.yaml (over the 4 MiB limit), too-many-nodes.yaml,
 #             many-keys.yaml (200,000 keys in one mapping, one duplicate),
 #             truncated.h5 (half of a ketasim output), foreign.h5 (an HDF5
-#             file ketasim did not write)
+#             file ketasim did not write), self.yaml (a copy of good.yaml)
 #   args      extra command-line arguments, split on spaces; '-' for none
 #   status    expected exit status
 #   stderr    expected first line of stderr
@@ -54,6 +54,9 @@ mkdir "$gen" "$rodir" && chmod 555 "$rodir"
 
 # Inputs too large or too binary to keep in the source tree.
 generate() {
+  # a copy of good.yaml for '-o' naming the input: a regression must not
+  # overwrite the source tree's file
+  cp good.yaml "$gen/self.yaml"
   { printf 'scenario: over the size limit\nnotes: '
     head -c $((5 << 20)) /dev/zero | tr '\0' 'a'; printf '\n'; } >"$gen/too-big.yaml"
   { printf 'scenario: over the node limit\nmodel: ketamine\nnotes: ['
@@ -116,6 +119,7 @@ while IFS=$'\t' read -r command file args want_status want_line <&3; do
     continue
   fi
   args=${args//@RODIR@/$rodir}
+  args=${args//@GEN@/$gen}
   want_line=${want_line//@MODEL_DIR@/$model_dir}
   want_line=${want_line//@GEN@/$gen}
   want_line=${want_line//@RODIR@/$rodir}
