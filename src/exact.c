@@ -13,6 +13,11 @@
   8                     /* propagators kept per case (distinct step lengths)   \
                          */
 #define KS_EXACT_SUB 16 /* sub-steps of a step in which a profile turns */
+/* Outputs' AUCs: a step's Hermite integral is checked against the two
+ * halves' (exact midpoint state) and split until they agree to
+ * KS_EXACT_AUC_TOL of the step's scale, at most KS_EXACT_AUC_DEPTH times. */
+#define KS_EXACT_AUC_DEPTH 16
+#define KS_EXACT_AUC_TOL 1e-10
 #define KS_EXACT_LEVELS                                                        \
   3 /* refinement levels: steps of h/16, h/256, h/4096                         \
      */
@@ -45,7 +50,13 @@ struct ks_exact {
    * the same for each refinement level */
   size_t *obs;
   double *scale, *cd, *lcd[KS_EXACT_LEVELS];
-  double *du, *dv; /* the case driver's scratch: rates, values */
+  double *du, *dv; /* the case driver's scratch: rates, values [2 n_obs] */
+  /* computed outputs (a linear model may have them): values, gradients,
+   * compartment slopes, and the adaptive AUC quadrature's midpoint states
+   * and observables per depth */
+  size_t n_out;
+  double *oval, *ograd, *dxs, *oauc;
+  double *ax[KS_EXACT_AUC_DEPTH], *av[KS_EXACT_AUC_DEPTH];
   int *ipiv;
   ks_expm *w;
   double *kd; /* dense K, N x N row-major */
@@ -73,6 +84,14 @@ void ks_exact_free(ks_exact **ep) {
     ks__free(e->lvl[i]);
   for (size_t i = 0; i < KS_EXACT_LEVELS; i++)
     ks__free(e->lcd[i]);
+  for (size_t i = 0; i < KS_EXACT_AUC_DEPTH; i++) {
+    ks__free(e->ax[i]);
+    ks__free(e->av[i]);
+  }
+  ks__free(e->oval);
+  ks__free(e->ograd);
+  ks__free(e->dxs);
+  ks__free(e->oauc);
   for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
     ks__free(p[i]);
   ks__free(e);
@@ -114,18 +133,27 @@ ks_status ks_exact_create(const ks_model *m, ks_exact **out, ks_error *err) {
   ok &= (e->vr = ks__calloc(nc * nc, sizeof(double))) != NULL;
   ok &= (e->vi = ks__calloc(nc * nc, sizeof(double))) != NULL;
   ok &= (e->gv = ks__calloc((e->n - nc) * nc + 1, sizeof(double))) != NULL;
-  size_t na = e->na;
+  size_t na = e->na, no = ks_model_n_outputs(m), nob = na + no;
+  e->n_out = no;
+  ok &= (e->oval = ks__calloc(no + 1, sizeof(double))) != NULL;
+  ok &= (e->ograd = ks__calloc(no * nc + 1, sizeof(double))) != NULL;
+  ok &= (e->dxs = ks__calloc(nc + 1, sizeof(double))) != NULL;
+  ok &= (e->oauc = ks__calloc(no + 1, sizeof(double))) != NULL;
+  for (size_t i = 0; no && i < KS_EXACT_AUC_DEPTH; i++) {
+    ok &= (e->ax[i] = ks__calloc(ns, sizeof(double))) != NULL;
+    ok &= (e->av[i] = ks__calloc(2 * nob, sizeof(double))) != NULL;
+  }
   ok &= (e->vo = ks__calloc(na * nc + 1, sizeof(double))) != NULL;
   ok &= (e->vl = ks__calloc(na * nc + 1, sizeof(double))) != NULL;
   ok &= (e->vw = ks__calloc(na + 1, sizeof(double))) != NULL;
   ok &= (e->obs = ks__calloc(na + 1, sizeof(size_t))) != NULL;
   ok &= (e->scale = ks__calloc(na + 1, sizeof(double))) != NULL;
-  ok &= (e->cd = ks__calloc(4 * na + 1, sizeof(double))) != NULL;
+  ok &= (e->cd = ks__calloc(4 * nob + 1, sizeof(double))) != NULL;
   for (size_t i = 0; i < KS_EXACT_LEVELS; i++)
-    ok &= (e->lcd[i] = ks__calloc(4 * na + 1, sizeof(double))) != NULL;
+    ok &= (e->lcd[i] = ks__calloc(4 * nob + 1, sizeof(double))) != NULL;
   ok &= (e->wm = ks__calloc(nc, sizeof(double))) != NULL;
   ok &= (e->du = ks__calloc(nc + 1, sizeof(double))) != NULL;
-  ok &= (e->dv = ks__calloc(na + 1, sizeof(double))) != NULL;
+  ok &= (e->dv = ks__calloc(2 * nob + 1, sizeof(double))) != NULL;
   e->scratch_len = modal_scratch_len(nc, e->n);
   ok &= (e->scratch = ks__calloc(e->scratch_len, sizeof(double))) != NULL;
   ok &= (e->ipiv = ks__calloc(nc, sizeof(int))) != NULL;
@@ -137,7 +165,7 @@ ks_status ks_exact_create(const ks_model *m, ks_exact **out, ks_error *err) {
   ok &= (e->u = ks__calloc(e->nc, sizeof(double))) != NULL;
   ok &= (e->r = ks__calloc(e->nc, sizeof(double))) != NULL;
   ok &= (e->auc0 = ks__calloc(e->na, sizeof(double))) != NULL;
-  ok &= (e->acc = ks__calloc(e->na, sizeof(ks_metrics_acc))) != NULL;
+  ok &= (e->acc = ks__calloc(nob, sizeof(ks_metrics_acc))) != NULL;
   if (!ok) {
     ks_exact_free(&e);
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
@@ -269,11 +297,12 @@ static void apply(const ks_exact *e, const double *restrict p,
 
 typedef struct ctx {
   ks_exact *e;
-  const ks_system *sys;
+  ks_system *sys;
   const double *times;
   size_t n_times;
   const size_t *analytes;
   size_t n_analytes;
+  size_t n_obs; /* observables: the analytes, then the outputs */
   ks_case_output *out;
   int metrics;
   ks_solver_stats *st;
@@ -313,9 +342,34 @@ static double dconc(const ctx *c, size_t a, const double *x) {
   return s * c->scale[a];
 }
 
-/* Values and derivatives at x into cv[], dv[]. */
-static void observe(const ctx *c, const double *x, double *cv, double *dv) {
+static const double *full_state(const ks_exact *e, const double *s);
+
+/* The outputs and their slopes at (t, x) into ov[], od[] (their units):
+ * d o/dt = grad o . (K x + u) over the compartments. */
+static void observe_outputs(const ctx *c, double t, const double *x, double *ov,
+                            double *od) {
+  ks_exact *e = c->e;
+  size_t nc = e->nc;
+  const double *xf = full_state(e, x);
+  ks_system_rhs_block(c->sys, nc, xf, e->u, e->dxs);
+  ks_system_outputs(c->sys, t, xf, e->oval, od ? e->ograd : NULL);
+  for (size_t o = 0; o < e->n_out; o++) {
+    double f = ks_model_output_unit_factor(c->sys->model, o), d = 0;
+    ov[o] = e->oval[o] / f;
+    if (!od)
+      continue;
+    for (size_t j = 0; j < nc; j++)
+      d += e->ograd[o * nc + j] * e->dxs[j];
+    od[o] = d / f;
+  }
+}
+
+/* Values and derivatives of every observable at (t, x) into cv[], dv[]. */
+static void observe(const ctx *c, double t, const double *x, double *cv,
+                    double *dv) {
   const ks_exact *e = c->e;
+  if (e->n_out)
+    observe_outputs(c, t, x, cv + c->n_analytes, dv + c->n_analytes);
   if (!e->modal) {
     for (size_t a = 0; a < c->n_analytes; a++) {
       cv[a] = conc(c, a, x);
@@ -368,6 +422,15 @@ static const double *full_state(const ks_exact *e, const double *s) {
 static void record(const ctx *c, size_t k, const double *s, const double *cv) {
   for (size_t a = 0; a < c->n_analytes; a++)
     c->out->conc_ng_per_ml[a * c->n_times + k] = cv ? cv[a] : conc(c, a, s);
+  if (c->out->output_value && c->e->n_out) {
+    double *ov = c->e->dv; /* the driver's scratch is free while recording */
+    if (cv)
+      memcpy(ov, cv + c->n_analytes, c->e->n_out * sizeof *ov);
+    else
+      observe_outputs(c, c->times[k], s, ov, NULL);
+    for (size_t o = 0; o < c->e->n_out; o++)
+      c->out->output_value[o * c->n_times + k] = ov[o];
+  }
   size_t nc = c->e->nc, na = c->e->na;
   if (k != 0 && !c->out->amount_mg)
     return;
@@ -395,12 +458,65 @@ static double hermite_eval(void *p, double t, int deriv) {
          (3 * s2 - 4 * s + 1) * H->d0 + (3 * s2 - 2 * s) * H->d1;
 }
 
-/* Metrics over [t0, t1] from values and derivatives at both ends. A step
- * that does not turn is monotone: without thresholds only its end matters. */
-static void metrics_step(ctx *c, double t0, double t1, const double *cv0,
-                         const double *dv0, const double *cv1,
-                         const double *dv1) {
-  for (size_t a = 0; a < c->n_analytes; a++) {
+static const double *propagator(ks_exact *e, double h, ks_solver_stats *st);
+static void apply(const ks_exact *e, const double *restrict p,
+                  const double *restrict x, double *restrict xn);
+
+static double hermite_integral(double h, double c0, double d0, double c1,
+                               double d1) {
+  return h / 2 * (c0 + c1) + h * h / 12 * (d0 - d1);
+}
+
+/* Adds the outputs' integrals over [t0, t1] to e->oauc: the Hermite
+ * integral of the whole step against the sum over its halves, from the
+ * exact state at the midpoint; where they differ, each half again. The
+ * accepted value is the Richardson combination (16 halves - whole) / 15. */
+static ks_status outputs_auc(ctx *c, int depth, double t0, double t1,
+                             const double *x0, const double *ov0,
+                             const double *od0, const double *ov1,
+                             const double *od1, ks_error *err) {
+  ks_exact *e = c->e;
+  size_t no = e->n_out, nob = c->n_obs, na = c->n_analytes;
+  double h = t1 - t0, tm = t0 + h / 2;
+  const double *p = propagator(e, h / 2, c->st);
+  if (!p)
+    return ks_error_set(err, KS_ERR_SOLVER, NULL,
+                        "matrix exponential failed at t = %g h", t0);
+  double *xm = e->ax[depth], *vm = e->av[depth], *dm = vm + nob;
+  apply(e, p, x0, xm);
+  observe(c, tm, xm, vm, dm);
+  const double *ovm = vm + na, *odm = dm + na;
+  int ok = 1;
+  for (size_t o = 0; o < no && ok; o++) {
+    double whole = hermite_integral(h, ov0[o], od0[o], ov1[o], od1[o]);
+    double halves = hermite_integral(h / 2, ov0[o], od0[o], ovm[o], odm[o]) +
+                    hermite_integral(h / 2, ovm[o], odm[o], ov1[o], od1[o]);
+    double scale = h * fmax(fmax(fabs(ov0[o]), fabs(ov1[o])), fabs(ovm[o]));
+    ok = fabs(halves - whole) <= KS_EXACT_AUC_TOL * scale;
+  }
+  if (ok || depth + 1 >= KS_EXACT_AUC_DEPTH) {
+    for (size_t o = 0; o < no; o++) {
+      double whole = hermite_integral(h, ov0[o], od0[o], ov1[o], od1[o]);
+      double halves = hermite_integral(h / 2, ov0[o], od0[o], ovm[o], odm[o]) +
+                      hermite_integral(h / 2, ovm[o], odm[o], ov1[o], od1[o]);
+      e->oauc[o] += (16 * halves - whole) / 15;
+    }
+    return KS_OK;
+  }
+  ks_status rc = outputs_auc(c, depth + 1, t0, tm, x0, ov0, od0, ovm, odm, err);
+  return rc == KS_OK
+             ? outputs_auc(c, depth + 1, tm, t1, xm, ovm, odm, ov1, od1, err)
+             : rc;
+}
+
+/* Metrics over [t0, t1] from values and derivatives at both ends, and the
+ * outputs' AUC from the exact state x0 at t0. A step that does not turn is
+ * monotone: without thresholds only its end matters. */
+static ks_status metrics_step(ctx *c, double t0, double t1, const double *x0,
+                              const double *cv0, const double *dv0,
+                              const double *cv1, const double *dv1,
+                              ks_error *err) {
+  for (size_t a = 0; a < c->n_obs; a++) {
     ks_metrics_acc *acc = &c->e->acc[a];
     int turn = (dv0[a] > 0 && dv1[a] < 0) || (dv0[a] < 0 && dv1[a] > 0);
     if (!turn && acc->n_thresholds == 0 && t0 >= acc->t_first) {
@@ -410,6 +526,11 @@ static void metrics_step(ctx *c, double t0, double t1, const double *cv0,
     hermite H = {t0, t1 - t0, cv0[a], cv1[a], dv0[a], dv1[a]};
     ks_metrics_step(acc, t0, t1, hermite_eval, &H);
   }
+  size_t na = c->n_analytes;
+  if (!c->e->n_out)
+    return KS_OK;
+  return outputs_auc(c, 0, t0, t1, x0, cv0 + na, dv0 + na, cv1 + na, dv1 + na,
+                     err);
 }
 
 /* Does any analyte turn (derivative changes sign) or cross a threshold
@@ -417,7 +538,7 @@ static void metrics_step(ctx *c, double t0, double t1, const double *cv0,
  * that the interpolation between exact values is good whatever the grid. */
 static int needs_refining(const ctx *c, const double *c0, const double *d0,
                           const double *c1, const double *d1) {
-  for (size_t a = 0; a < c->n_analytes; a++) {
+  for (size_t a = 0; a < c->n_obs; a++) {
     if ((d0[a] > 0 && d1[a] < 0) || (d0[a] < 0 && d1[a] > 0))
       return 1;
     const ks_metrics_acc *acc = &c->e->acc[a];
@@ -438,11 +559,11 @@ static ks_status refine(ctx *c, int level, double t0, double t1,
   ks_exact *e = c->e;
   double hs = (t1 - t0) / KS_EXACT_SUB;
   double *a = e->lvl[2 * level], *b = e->lvl[2 * level + 1];
-  size_t na = c->n_analytes;
-  double *ca = e->lcd[level], *da = ca + na, *cb = da + na, *db = cb + na;
+  size_t nob = c->n_obs;
+  double *ca = e->lcd[level], *da = ca + nob, *cb = da + nob, *db = cb + nob;
   memcpy(a, x0, e->ns * sizeof *a);
-  memcpy(ca, c0, c->n_analytes * sizeof *ca);
-  memcpy(da, d0, c->n_analytes * sizeof *da);
+  memcpy(ca, c0, nob * sizeof *ca);
+  memcpy(da, d0, nob * sizeof *da);
   for (int k = 0; k < KS_EXACT_SUB; k++) {
     double ta = t0 + hs * k, tb = k + 1 == KS_EXACT_SUB ? t1 : ta + hs;
     /* fetched each time: a deeper level may have reused the cache slot */
@@ -451,19 +572,18 @@ static ks_status refine(ctx *c, int level, double t0, double t1,
       return ks_error_set(err, KS_ERR_SOLVER, NULL,
                           "matrix exponential failed at t = %g h", ta);
     apply(e, ps, a, b);
-    observe(c, b, cb, db);
-    if (level + 1 < KS_EXACT_LEVELS && needs_refining(c, ca, da, cb, db)) {
-      ks_status rc = refine(c, level + 1, ta, tb, a, ca, da, err);
-      if (rc != KS_OK)
-        return rc;
-    } else {
-      metrics_step(c, ta, tb, ca, da, cb, db);
-    }
+    observe(c, tb, b, cb, db);
+    ks_status rc =
+        level + 1 < KS_EXACT_LEVELS && needs_refining(c, ca, da, cb, db)
+            ? refine(c, level + 1, ta, tb, a, ca, da, err)
+            : metrics_step(c, ta, tb, a, ca, da, cb, db, err);
+    if (rc != KS_OK)
+      return rc;
     double *t = a;
     a = b;
     b = t;
-    memcpy(ca, cb, c->n_analytes * sizeof *ca);
-    memcpy(da, db, c->n_analytes * sizeof *da);
+    memcpy(ca, cb, nob * sizeof *ca);
+    memcpy(da, db, nob * sizeof *da);
   }
   return KS_OK;
 }
@@ -482,17 +602,15 @@ static ks_status step(ctx *c, double t0, double t1, ks_error *err) {
   if (!c->metrics || t1 <= c->times[0])
     return KS_OK;
   if (c->fresh) /* the first step of a segment: inputs may have changed */
-    observe(c, e->x, c->c0, c->d0);
+    observe(c, t0, e->x, c->c0, c->d0);
   else {
-    memcpy(c->c0, c->c1, c->n_analytes * sizeof *c->c0);
-    memcpy(c->d0, c->d1, c->n_analytes * sizeof *c->d0);
+    memcpy(c->c0, c->c1, c->n_obs * sizeof *c->c0);
+    memcpy(c->d0, c->d1, c->n_obs * sizeof *c->d0);
   }
   c->fresh = 0;
-  observe(c, e->xn, c->c1, c->d1);
-  if (!needs_refining(c, c->c0, c->d0, c->c1, c->d1)) {
-    metrics_step(c, t0, t1, c->c0, c->d0, c->c1, c->d1);
-    return KS_OK;
-  }
+  observe(c, t1, e->xn, c->c1, c->d1);
+  if (!needs_refining(c, c->c0, c->d0, c->c1, c->d1))
+    return metrics_step(c, t0, t1, e->x, c->c0, c->d0, c->c1, c->d1, err);
   return refine(c, 0, t0, t1, e->x, c->c0, c->d0, err);
 }
 
@@ -500,10 +618,11 @@ static ks_status step(ctx *c, double t0, double t1, ks_error *err) {
  */
 
 static void st_values(void *self, double t, double *v) {
-  (void)t;
   const ctx *c = self;
   for (size_t a = 0; a < c->n_analytes; a++)
     v[a] = conc(c, a, c->e->x);
+  if (c->e->n_out)
+    observe_outputs(c, t, c->e->x, v + c->n_analytes, NULL);
 }
 
 static void st_bolus(void *self, size_t cmp, double amt) {
@@ -692,15 +811,17 @@ static void finish(ctx *c) {
         KS_NG_PER_ML_PER_MG_PER_L;
   if (o->final_state)
     memcpy(o->final_state, x, e->n * sizeof *x);
+  for (size_t k = 0; o->output_auc && k < e->n_out; k++)
+    o->output_auc[k] = e->oauc[k];
   if (c->metrics)
-    ks_case_output_metrics(o, e->acc, c->n_analytes);
+    ks_case_output_metrics(o, e->acc, c->n_analytes, e->n_out);
 }
 
-ks_status ks_exact_run(ks_exact *e, const ks_system *sys,
-                       const ks_schedule *sch, const double *times,
-                       size_t n_times, const size_t *analytes,
-                       size_t n_analytes, ks_case_output *out,
-                       ks_solver_stats *st, ks_error *err) {
+ks_status ks_exact_run(ks_exact *e, ks_system *sys, const ks_schedule *sch,
+                       const double *times, size_t n_times,
+                       const size_t *analytes, size_t n_analytes,
+                       ks_case_output *out, ks_solver_stats *st,
+                       ks_error *err) {
   if (sys->n_states != e->n || n_analytes > e->na)
     return ks_error_set(err, KS_ERR_ARG, NULL,
                         "exact workspace was made for another model");
@@ -710,13 +831,15 @@ ks_status ks_exact_run(ks_exact *e, const ks_system *sys,
   if (n_times == 0)
     return KS_OK;
   setup_case(e, sys, sch);
-  size_t na = n_analytes;
+  size_t na = n_analytes + e->n_out; /* observables */
+  memset(e->oauc, 0, e->n_out * sizeof *e->oauc);
   ctx c = {.e = e,
            .sys = sys,
            .times = times,
            .n_times = n_times,
            .analytes = analytes,
            .n_analytes = n_analytes,
+           .n_obs = na,
            .out = out,
            .metrics = out->cmax_ng_per_ml != NULL,
            .st = st,
@@ -736,9 +859,8 @@ ks_status ks_exact_run(ks_exact *e, const ks_system *sys,
     }
   }
   double t_end = times[n_times - 1];
-  for (size_t a = 0; c.metrics && a < n_analytes; a++)
-    ks_metrics_begin(&e->acc[a], times[0], t_end, out->thresholds_ng_per_ml,
-                     out->n_thresholds);
+  if (c.metrics)
+    ks_case_output_begin(out, e->acc, n_analytes, e->n_out, times[0], t_end);
   ks_stepper stp = {&c, st_values, st_bolus, st_record, st_segment};
   ks_drive d = {.sch = sch,
                 .times = times,
@@ -746,7 +868,7 @@ ks_status ks_exact_run(ks_exact *e, const ks_system *sys,
                 .n_compartments = e->nc,
                 .u = e->du,
                 .acc = c.metrics ? e->acc : NULL,
-                .n_obs = n_analytes,
+                .n_obs = na,
                 .v = e->dv};
   ks_status rc = ks__drive_case(&stp, &d, err);
   if (rc != KS_OK)

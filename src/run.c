@@ -28,13 +28,11 @@ ks_run_options ks_run_options_default(void) {
   return o;
 }
 
-/* The exact propagator solves linear models without computed outputs (an
- * output's AUC is a quadrature of a nonlinear integrand, which only CVODE
- * integrates); everything else is CVODE's. */
+/* The exact propagator solves linear models, computed outputs included;
+ * models with nonlinear fluxes or extra states are CVODE's. */
 static int ks_run_exact_applies(const ks_model *m) {
   char what[8];
-  return !ks_model_is_nonlinear(m, what, sizeof what) &&
-         ks_model_n_outputs(m) == 0;
+  return !ks_model_is_nonlinear(m, what, sizeof what);
 }
 
 /* Per-thread workspace, created once and reused for every case. */

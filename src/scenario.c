@@ -1328,11 +1328,6 @@ static ks_status method_exact(reader *r, const ks_ynode *f) {
                         "solver method 'exact' solves linear models only, and "
                         "%s is nonlinear: use 'auto' or 'cvode'",
                         what);
-  if (ks_model_n_outputs(m) > 0)
-    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                        "solver method 'exact' does not integrate computed "
-                        "outputs (output '%s'): use 'auto' or 'cvode'",
-                        ks_model_output_name(m, 0));
   r->s->settings.method = KS_METHOD_EXACT;
   return KS_OK;
 }

@@ -501,16 +501,6 @@ static ks_status st_segment(void *self, double t0, double t1, const double *u,
   return integrate(c, t0, t1, k, c->stats, err);
 }
 
-void ks_case_output_metrics(ks_case_output *o, ks_metrics_acc *acc,
-                            size_t n_analytes) {
-  size_t nt = o->n_thresholds;
-  for (size_t a = 0; a < n_analytes; a++)
-    ks_metrics_results(&acc[a], &o->cmax_ng_per_ml[a], &o->tmax_h[a],
-                       &o->cmin_ng_per_ml[a],
-                       nt ? o->time_above_h + a * nt : NULL,
-                       nt ? o->time_to_below_h + a * nt : NULL);
-}
-
 /* Metrics of the outputs (accumulators after the analytes'). */
 static void output_metrics(ks_case_output *o, ks_metrics_acc *acc,
                            size_t n_out) {
@@ -524,15 +514,27 @@ static void output_metrics(ks_case_output *o, ks_metrics_acc *acc,
   }
 }
 
-static void begin_metrics(run_ctx *c, double t0, double t_end) {
-  ks_solver *s = c->s;
-  ks_case_output *out = c->out;
-  for (size_t a = 0; a < c->n_analytes; a++)
-    ks_metrics_begin(&s->acc[a], t0, t_end, out->thresholds_ng_per_ml,
+void ks_case_output_metrics(ks_case_output *o, ks_metrics_acc *acc,
+                            size_t n_analytes, size_t n_outputs) {
+  size_t nt = o->n_thresholds;
+  for (size_t a = 0; a < n_analytes; a++)
+    ks_metrics_results(&acc[a], &o->cmax_ng_per_ml[a], &o->tmax_h[a],
+                       &o->cmin_ng_per_ml[a],
+                       nt ? o->time_above_h + a * nt : NULL,
+                       nt ? o->time_to_below_h + a * nt : NULL);
+  if (o->output_max)
+    output_metrics(o, acc + n_analytes, n_outputs);
+}
+
+void ks_case_output_begin(const ks_case_output *out, ks_metrics_acc *acc,
+                          size_t n_analytes, size_t n_outputs, double t0_h,
+                          double t_end_h) {
+  for (size_t a = 0; a < n_analytes; a++)
+    ks_metrics_begin(&acc[a], t0_h, t_end_h, out->thresholds_ng_per_ml,
                      out->n_thresholds);
-  for (size_t k = 0; k < s->n_out; k++) {
+  for (size_t k = 0; k < n_outputs; k++) {
     const size_t *f = out->output_thr_first;
-    ks_metrics_begin(&s->acc[c->n_analytes + k], t0, t_end,
+    ks_metrics_begin(&acc[n_analytes + k], t0_h, t_end_h,
                      f ? out->output_thresholds + f[k] : NULL,
                      f ? f[k + 1] - f[k] : 0);
   }
@@ -553,11 +555,8 @@ static void finish(run_ctx *c, const double *y, const double *q) {
     memcpy(out->final_state, y, s->n * sizeof *y);
     memcpy(out->final_state + s->n, q, s->nq * sizeof *q);
   }
-  if (c->metrics) {
-    ks_case_output_metrics(out, s->acc, c->n_analytes);
-    if (out->output_max)
-      output_metrics(out, s->acc + c->n_analytes, s->n_out);
-  }
+  if (c->metrics)
+    ks_case_output_metrics(out, s->acc, c->n_analytes, s->n_out);
 }
 
 ks_status ks_solver_run(ks_solver *s, ks_system *sys, const ks_schedule *sch,
@@ -592,7 +591,7 @@ ks_status ks_solver_run(ks_solver *s, ks_system *sys, const ks_schedule *sch,
                .stats = st};
   double t_end = times[n_times - 1];
   if (c.metrics)
-    begin_metrics(&c, times[0], t_end);
+    ks_case_output_begin(out, s->acc, n_analytes, s->n_out, times[0], t_end);
   ks_stepper stp = {&c, st_values, st_bolus, st_record, st_segment};
   ks_drive d = {.sch = sch,
                 .times = times,

@@ -71,11 +71,16 @@ typedef struct ks_case_output {
   double *output_time_to_below_h;
 } ks_case_output;
 
-/* Copies finished metrics of n_analytes accumulators into `out` (both
- * integrators end a case with it). */
+/* Metric accumulators of a case: the written analytes' first, then the
+ * model's outputs'. Begun with the case's thresholds over the output window
+ * [t0_h, t_end_h]; finished metrics copied into `out` (both integrators end
+ * a case with it). */
 struct ks_metrics_acc;
+void ks_case_output_begin(const ks_case_output *out, struct ks_metrics_acc *acc,
+                          size_t n_analytes, size_t n_outputs, double t0_h,
+                          double t_end_h);
 void ks_case_output_metrics(ks_case_output *out, struct ks_metrics_acc *acc,
-                            size_t n_analytes);
+                            size_t n_analytes, size_t n_outputs);
 
 /* Creates a workspace for systems of model `m` (its compartments are the
  * ODE states; eliminated amounts and AUCs are CVODE quadratures). */
@@ -139,11 +144,11 @@ double ks_exact_error_bound(const ks_system *sys, double t_end_h);
 
 ks_status ks_exact_create(const ks_model *m, ks_exact **ex, ks_error *err);
 void ks_exact_free(ks_exact **ex);
-ks_status ks_exact_run(ks_exact *ex, const ks_system *sys,
-                       const ks_schedule *sch, const double *times,
-                       size_t n_times, const size_t *analytes,
-                       size_t n_analytes, ks_case_output *out,
-                       ks_solver_stats *stats, ks_error *err);
+ks_status ks_exact_run(ks_exact *ex, ks_system *sys, const ks_schedule *sch,
+                       const double *times, size_t n_times,
+                       const size_t *analytes, size_t n_analytes,
+                       ks_case_output *out, ks_solver_stats *stats,
+                       ks_error *err);
 
 #ifdef __cplusplus
 }
