@@ -922,8 +922,10 @@ static ks_status declare_states(reader *r, const ks_ynode *node) {
   const char **names = NULL;
   if (rc == KS_OK)
     rc = read_name_list(r, node, "state", &names);
-  if (rc != KS_OK)
+  if (rc != KS_OK) {
+    ks__free(names); /* read_name_list leaves its list on a bad name */
     return rc;
+  }
   m->n_xstates = node->n;
   m->xstates = ks__calloc(node->n + 1, sizeof *m->xstates);
   if (!m->xstates) {
@@ -954,8 +956,10 @@ static ks_status declare_outputs(reader *r, const ks_ynode *node) {
   const char **names = NULL;
   if (rc == KS_OK)
     rc = read_name_list(r, node, "output", &names);
-  if (rc != KS_OK)
+  if (rc != KS_OK) {
+    ks__free(names);
     return rc;
+  }
   m->n_outputs = node->n;
   m->outputs = ks__calloc(node->n + 1, sizeof *m->outputs);
   m->output_order = ks__calloc(node->n + 1, sizeof *m->output_order);
