@@ -61,24 +61,53 @@ static void put_number(FILE *f, double v) {
     fputc(',', f);
 }
 
-/* A column name from a variable name and its unit: "dose" + "mg/kg" ->
- * "dose_mg_per_kg". */
-static void column_name(const char *name, const char *units, char *buf,
-                        size_t size) {
-  size_t len = (size_t)snprintf(buf, size, "%s", name);
+/* Appends "_" and a unit in a column name's spelling to buf (of `size`,
+ * holding `len` characters): '/' becomes "_per_", '%' "pct", '*' '_',
+ * other characters that are not letters or digits '_', letters lower case;
+ * "ng/mL" -> "_ng_per_ml". A dimensionless unit ("1" or "") adds nothing. */
+static size_t put_unit(char *buf, size_t len, size_t size, const char *units) {
   if (!units[0] || !strcmp(units, "1") || len + 1 >= size)
-    return;
+    return len;
   buf[len++] = '_';
   for (const char *u = units; *u && len + 6 < size; u++) {
     unsigned char c = (unsigned char)*u;
     if (c == '/') {
       memcpy(buf + len, "_per_", 5);
       len += 5;
+    } else if (c == '%') {
+      memcpy(buf + len, "pct", 3);
+      len += 3;
     } else {
       buf[len++] = isalnum(c) ? (char)tolower(c) : '_';
     }
   }
   buf[len] = '\0';
+  return len;
+}
+
+/* A column name from a variable name and its unit: "dose" + "mg/kg" ->
+ * "dose_mg_per_kg". */
+static void column_name(const char *name, const char *units, char *buf,
+                        size_t size) {
+  size_t len = (size_t)snprintf(buf, size, "%s", name);
+  if (len < size)
+    put_unit(buf, len, size, units);
+}
+
+/* The unit of an area under an output of unit `units`, in the spelling of
+ * the concentration's auc_ng_h_per_ml: the hour goes before the first '/'
+ * ("ng/mL" -> "ng*h/mL"), after a unit without one ("%" -> "%*h"), and
+ * alone for a dimensionless output ("h"). */
+static void auc_unit(const char *units, char *buf, size_t size) {
+  const char *slash = strchr(units, '/');
+  if (!units[0] || !strcmp(units, "1"))
+    snprintf(buf, size, "h");
+  else if (!slash)
+    snprintf(buf, size, "%s*h", units);
+  else if (slash == units + 1 && units[0] == '1')
+    snprintf(buf, size, "h%s", slash); /* 1/L -> h/L */
+  else
+    snprintf(buf, size, "%.*s*h%s", (int)(slash - units), units, slash);
 }
 
 /* ---- the tables --------------------------------------------------------- */
@@ -167,13 +196,19 @@ static ks_status write_profiles(const exporter *x, FILE *f, size_t *rows) {
   return rc;
 }
 
-static void put_threshold_header(FILE *f, double thr) {
-  char t[64];
-  snprintf(t, sizeof t, "%.10g", thr);
+/* A threshold in a column name: 10 significant digits, '+' of an exponent
+ * as '_' (1e+06 -> 1e_06: a name a spreadsheet will not read as a
+ * formula). */
+static void threshold_text(double thr, char *t, size_t size) {
+  snprintf(t, size, "%.10g", thr);
   for (char *p = t; *p; p++)
     if (*p == '+')
-      *p = '_'; /* 1e+06 -> 1e_06: a name a spreadsheet will not read as a
-                   formula */
+      *p = '_';
+}
+
+static void put_threshold_header(FILE *f, double thr) {
+  char t[64];
+  threshold_text(thr, t, sizeof t);
   fprintf(f, ",time_above_%s_ng_per_ml_h,time_to_below_%s_ng_per_ml_h", t, t);
 }
 
@@ -210,6 +245,130 @@ static ks_status write_metrics(const exporter *x, FILE *f, size_t *rows) {
   return KS_OK;
 }
 
+/* ---- computed outputs --------------------------------------------------- */
+
+/* One column of the output tables: NAME, then what and the unit. */
+static void put_output_header(FILE *f, const char *name, const char *what,
+                              const char *units) {
+  char col[512];
+  int len = snprintf(col, sizeof col, "%s%s", name, what);
+  if (len > 0 && (size_t)len < sizeof col)
+    put_unit(col, (size_t)len, sizeof col, units);
+  put_header(f, col);
+}
+
+/* Per output: NAME_max_UNIT, NAME_tmax_h, NAME_auc_UNIT*h, and per
+ * threshold T NAME_time_above_T_UNIT_h, NAME_time_to_below_T_UNIT_h. */
+static void put_output_metric_headers(FILE *f, const ks__routput *o) {
+  char auc[160], what[96];
+  auc_unit(o->units, auc, sizeof auc);
+  put_output_header(f, o->name, "_max", o->units);
+  put_output_header(f, o->name, "_tmax", "h");
+  put_output_header(f, o->name, "_auc", auc);
+  for (size_t j = 0; j < o->n_thresholds; j++) {
+    char t[64], col[512];
+    threshold_text(o->thresholds[j], t, sizeof t);
+    for (int below = 0; below < 2; below++) {
+      snprintf(what, sizeof what, "%s%s",
+               below ? "_time_to_below_" : "_time_above_", t);
+      int len = snprintf(col, sizeof col, "%s%s", o->name, what);
+      if (len > 0 && (size_t)len < sizeof col)
+        put_unit(col, put_unit(col, (size_t)len, sizeof col, o->units),
+                 sizeof col, "h");
+      put_header(f, col);
+    }
+  }
+}
+
+/* PREFIX-output-metrics.csv: one row per case. */
+static ks_status write_output_metrics(const exporter *x, FILE *f,
+                                      size_t *rows) {
+  const ks__results *r = x->r;
+  put_case_header(x, f);
+  fputs(",status", f);
+  for (size_t o = 0; o < r->n_outputs; o++)
+    put_output_metric_headers(f, &r->outputs[o]);
+  fputc('\n', f);
+  for (size_t i = 0; i < r->n_cases; i++) {
+    put_case(x, f, i);
+    fprintf(f, ",%d", (int)r->status[i]);
+    for (size_t o = 0; o < r->n_outputs; o++) {
+      const ks__routput *p = &r->outputs[o];
+      size_t nt = p->n_thresholds;
+      put_number(f, p->max[i]);
+      put_number(f, p->tmax[i]);
+      put_number(f, p->auc[i]);
+      for (size_t j = 0; j < nt; j++) {
+        put_number(f, p->time_above[i * nt + j]);
+        put_number(f, p->time_to_below[i * nt + j]);
+      }
+    }
+    fputc('\n', f);
+    if ((i & 1023) == 1023 && stopped(x))
+      return interrupted(x);
+  }
+  *rows = r->n_cases;
+  return KS_OK;
+}
+
+static int any_output_profile(const ks__results *r) {
+  for (size_t o = 0; o < r->n_outputs; o++)
+    if (r->outputs[o].profile_id >= 0)
+      return 1;
+  return 0;
+}
+
+/* PREFIX-output-profiles.csv: one row per case and output time, a column
+ * per output that has a profile. */
+static ks_status write_output_profiles(const exporter *x, FILE *f,
+                                       size_t *rows) {
+  const ks__results *r = x->r;
+  size_t block = KS_EXPORT_BLOCK_CASES, nt = r->n_times, no = r->n_outputs;
+  put_case_header(x, f);
+  fputs(",time_h", f);
+  for (size_t o = 0; o < no; o++)
+    if (r->outputs[o].profile_id >= 0)
+      put_output_header(f, r->outputs[o].name, "", r->outputs[o].units);
+  fputc('\n', f);
+  double *buf = ks__malloc(no * block * nt * sizeof(double));
+  if (!buf)
+    return ks_error_set(x->err, KS_ERR_NOMEM, NULL, "out of memory");
+  ks_status rc = KS_OK;
+  for (size_t first = 0; rc == KS_OK && first < r->n_cases; first += block) {
+    size_t n = r->n_cases - first < block ? r->n_cases - first : block;
+    for (size_t o = 0; rc == KS_OK && o < no; o++)
+      if (r->outputs[o].profile_id >= 0)
+        rc = ks__results_output_profiles(x->r, o, first, n,
+                                         buf + o * block * nt, x->err);
+    for (size_t i = 0; rc == KS_OK && i < n; i++)
+      for (size_t t = 0; t < nt; t++) {
+        put_case(x, f, first + i);
+        put_number(f, r->times_h[t]);
+        for (size_t o = 0; o < no; o++)
+          if (r->outputs[o].profile_id >= 0)
+            put_number(f, buf[(o * block + i) * nt + t]);
+        fputc('\n', f);
+      }
+    *rows += n * nt;
+    if (rc == KS_OK && stopped(x))
+      rc = interrupted(x);
+  }
+  ks__free(buf);
+  return rc;
+}
+
+/* The tables: path suffix, whether wanted, the writer and where its path
+ * and row count go. */
+typedef struct table {
+  const char *suffix;
+  int want;
+  ks_status (*write)(const exporter *, FILE *, size_t *);
+  char *path;
+  size_t *rows;
+  ks__afile af;
+  char tmp_path[sizeof(ks_export_result){0}.metrics_path];
+} table;
+
 ks_status ks_export_csv(const char *h5_path, const char *prefix,
                         const ks_export_options *opts, ks_export_result *result,
                         ks_error *err) {
@@ -221,47 +380,58 @@ ks_status ks_export_csv(const char *h5_path, const char *prefix,
                         "ks_export_csv: empty input path or prefix");
   ks_export_options defaults = ks_export_options_default();
   exporter x = {NULL, opts ? opts : &defaults, err, "arm"};
-  char prof[sizeof res->profiles_path], met[sizeof res->metrics_path];
-  if ((size_t)snprintf(prof, sizeof prof, "%s-profiles.csv", prefix) >=
-          sizeof prof ||
-      (size_t)snprintf(met, sizeof met, "%s-metrics.csv", prefix) >= sizeof met)
-    return ks_error_set(err, KS_ERR_ARG, NULL,
-                        "output prefix '%.200s...' is "
-                        "too long",
-                        prefix);
-  if (ks__results_same_file(h5_path, met) ||
-      ks__results_same_file(h5_path, prof))
-    return ks_error_set(err, KS_ERR_ARG, NULL,
-                        "a table '%s-*.csv' would replace the input '%s': "
-                        "choose another prefix",
-                        prefix, h5_path);
+  table tab[] = {{.suffix = "metrics",
+                  .write = write_metrics,
+                  .path = res->metrics_path,
+                  .rows = &res->metric_rows},
+                 {.suffix = "output-metrics",
+                  .write = write_output_metrics,
+                  .path = res->output_metrics_path,
+                  .rows = &res->output_metric_rows},
+                 {.suffix = "profiles",
+                  .write = write_profiles,
+                  .path = res->profiles_path,
+                  .rows = &res->profile_rows},
+                 {.suffix = "output-profiles",
+                  .write = write_output_profiles,
+                  .path = res->output_profiles_path,
+                  .rows = &res->output_profile_rows}};
+  for (size_t k = 0; k < countof(tab); k++) {
+    if ((size_t)snprintf(tab[k].tmp_path, sizeof tab[k].tmp_path, "%s-%s.csv",
+                         prefix, tab[k].suffix) >= sizeof tab[k].tmp_path)
+      return ks_error_set(err, KS_ERR_ARG, NULL,
+                          "output prefix '%.200s...' is too long", prefix);
+    if (ks__results_same_file(h5_path, tab[k].tmp_path))
+      return ks_error_set(err, KS_ERR_ARG, NULL,
+                          "a table '%s-*.csv' would replace the input '%s': "
+                          "choose another prefix",
+                          prefix, h5_path);
+  }
   ks_status rc = ks__results_open(h5_path, &x.r, err);
   if (rc != KS_OK)
     return rc;
   if (ks__results_find_var(x.r, "arm") < x.r->n_vars)
     x.label_column = "case_label";
-  /* Both tables are written in full under temporary names before either is
-   * renamed, so a failure half-way leaves neither. */
-  int want_met = x.o->metrics, want_prof = x.o->profiles && x.r->has_profiles;
-  ks__afile fm = {0}, fp = {0};
-  if (want_met)
-    rc = ks__afile_open(&fm, met, err);
-  if (rc == KS_OK && want_prof)
-    rc = ks__afile_open(&fp, prof, err);
-  if (rc == KS_OK && want_met)
-    rc = write_metrics(&x, fm.fp, &res->metric_rows);
-  if (rc == KS_OK && want_prof)
-    rc = write_profiles(&x, fp.fp, &res->profile_rows);
-  if (rc == KS_OK && want_met)
-    rc = ks__afile_commit(&fm, err);
-  if (rc == KS_OK && want_prof)
-    rc = ks__afile_commit(&fp, err);
-  ks__afile_abort(&fm);
-  ks__afile_abort(&fp);
-  if (rc == KS_OK && want_met)
-    ks__strlcpy(res->metrics_path, met, sizeof res->metrics_path);
-  if (rc == KS_OK && want_prof)
-    ks__strlcpy(res->profiles_path, prof, sizeof res->profiles_path);
+  tab[0].want = x.o->metrics;
+  tab[1].want = x.o->metrics && x.r->n_outputs;
+  tab[2].want = x.o->profiles && x.r->has_profiles;
+  tab[3].want = x.o->profiles && any_output_profile(x.r);
+  /* Every table is written in full under a temporary name before any is
+   * renamed, so a failure half-way leaves none. */
+  for (size_t k = 0; rc == KS_OK && k < countof(tab); k++)
+    if (tab[k].want)
+      rc = ks__afile_open(&tab[k].af, tab[k].tmp_path, err);
+  for (size_t k = 0; rc == KS_OK && k < countof(tab); k++)
+    if (tab[k].want)
+      rc = tab[k].write(&x, tab[k].af.fp, tab[k].rows);
+  for (size_t k = 0; rc == KS_OK && k < countof(tab); k++)
+    if (tab[k].want)
+      rc = ks__afile_commit(&tab[k].af, err);
+  for (size_t k = 0; k < countof(tab); k++) {
+    ks__afile_abort(&tab[k].af);
+    if (rc == KS_OK && tab[k].want)
+      ks__strlcpy(tab[k].path, tab[k].tmp_path, sizeof res->metrics_path);
+  }
   ks__results_close(&x.r);
   return rc;
 }

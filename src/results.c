@@ -29,10 +29,17 @@
 
 #include "alloc_internal.h"
 #include "util_internal.h"
+#include "yamltree_internal.h"
 
 /* Far beyond any file ketasim writes (at most 2^40 cases, 10^7 times), low
  * enough that products of two extents cannot overflow a size_t. */
 #define KS_RESULTS_MAX_EXTENT ((hsize_t)1 << 40)
+/* Computed outputs of one model: far more than a model declares, few
+ * enough that their names and metrics stay small. */
+#define KS_RESULTS_MAX_OUTPUTS 4096
+/* Longest output name: the writer builds "NAME_time_to_below" in 160 bytes. */
+#define KS_RESULTS_MAX_OUTPUT_NAME 140
+
 /* Deflate compresses at most 1032:1, so a dataset ketasim wrote occupies at
  * least 1/1032 of its values' size in the file (shuffle does not shrink). */
 #define KS_RESULTS_MAX_RATIO 1100.0
@@ -524,6 +531,186 @@ static ks_status read_provenance(reader *rd) {
   return KS_OK;
 }
 
+/* ---- computed outputs --------------------------------------------------- */
+
+static const char *const output_suffix[] = {
+    "", "_max", "_threshold", "_tmax", "_auc", "_time_above", "_time_to_below"};
+
+/* 1 when `name` is one of the variables of a computed output. */
+static int is_output_var(const ks__results *r, const char *name) {
+  for (size_t o = 0; o < r->n_outputs; o++) {
+    size_t len = strlen(r->outputs[o].name);
+    if (strncmp(name, r->outputs[o].name, len) != 0)
+      continue;
+    for (size_t k = 0; k < countof(output_suffix); k++)
+      if (!strcmp(name + len, output_suffix[k]))
+        return 1;
+  }
+  return 0;
+}
+
+/* The model language's names: a letter or '_', then letters, digits, '_'.
+ * Anything else cannot have come from ketasim, and a '/' would reach into
+ * an HDF5 group. */
+static int plain_name(const char *s) {
+  size_t n = strlen(s);
+  if (n == 0 || n > KS_RESULTS_MAX_OUTPUT_NAME ||
+      !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z') ||
+        (s[0] >= 'A' && s[0] <= 'Z')))
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') ||
+          (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+      return 0;
+  return 1;
+}
+
+static ks_status out_of_memory(reader *rd) {
+  return ks_error_set(rd->err, KS_ERR_NOMEM, NULL, "out of memory reading '%s'",
+                      rd->r->path);
+}
+
+/* "NAME_suffix" */
+static const char *vname(char *buf, size_t size, const char *name,
+                         const char *suffix) {
+  snprintf(buf, size, "%s%s", name, suffix);
+  return buf;
+}
+
+/* The output's unit from the `units` attribute of NAME_max ("1" when
+ * absent), and its profile NAME [case, time] when the file has one. */
+static ks_status output_units_profile(reader *rd, ks__routput *o) {
+  char b[KS_RESULTS_MAX_OUTPUT_NAME + 32];
+  hid_t ds;
+  ks_status rc = open_var(rd, vname(b, sizeof b, o->name, "_max"), &ds);
+  if (rc != KS_OK)
+    return rc;
+  o->units = ds >= 0 ? text_attr(ds, "units") : ks__strdup("1");
+  close_id(&ds);
+  if (o->units && !o->units[0]) {
+    ks__free(o->units);
+    o->units = ks__strdup("1");
+  }
+  if (!o->units)
+    return out_of_memory(rd);
+  if ((rc = open_var(rd, o->name, &ds)) != KS_OK || ds < 0)
+    return rc;
+  hsize_t want[2] = {rd->r->n_cases, rd->r->n_times};
+  rc = check_shape(rd, ds, o->name, 2, want, NULL);
+  if (rc == KS_OK && !is_numeric(ds))
+    rc = not_ours(rd->err, rd->r->path, "is not numeric", o->name);
+  if (rc == KS_OK)
+    rc = check_storage(rd, ds, o->name, (double)want[0] * (double)want[1]);
+  if (rc != KS_OK)
+    close_id(&ds);
+  o->profile_id = ds;
+  return rc;
+}
+
+static ks_status read_output(reader *rd, ks__routput *o) {
+  ks__results *r = rd->r;
+  char b[KS_RESULTS_MAX_OUTPUT_NAME + 32];
+  hsize_t w[2] = {r->n_cases, 0};
+  ks_status rc = output_units_profile(rd, o);
+  if (rc == KS_OK)
+    rc =
+        read_doubles(rd, vname(b, sizeof b, o->name, "_max"), 1, w, 1, &o->max);
+  if (rc == KS_OK)
+    rc = read_doubles(rd, vname(b, sizeof b, o->name, "_tmax"), 1, w, 1,
+                      &o->tmax);
+  if (rc == KS_OK)
+    rc =
+        read_doubles(rd, vname(b, sizeof b, o->name, "_auc"), 1, w, 1, &o->auc);
+  if (rc == KS_OK)
+    rc = coord_len(rd, vname(b, sizeof b, o->name, "_threshold"), 0,
+                   &o->n_thresholds);
+  if (rc != KS_OK || o->n_thresholds == 0)
+    return rc;
+  if ((double)r->n_cases * (double)o->n_thresholds > (double)(SIZE_MAX / 64))
+    return ks_error_set(rd->err, KS_ERR_INPUT, NULL,
+                        "'%s' is too large to summarise here", r->path);
+  w[0] = o->n_thresholds;
+  rc = read_doubles(rd, b, 1, w, 1, &o->thresholds);
+  w[0] = r->n_cases;
+  w[1] = o->n_thresholds;
+  if (rc == KS_OK)
+    rc = read_doubles(rd, vname(b, sizeof b, o->name, "_time_above"), 2, w, 1,
+                      &o->time_above);
+  if (rc == KS_OK)
+    rc = read_doubles(rd, vname(b, sizeof b, o->name, "_time_to_below"), 2, w,
+                      1, &o->time_to_below);
+  return rc;
+}
+
+/* The description of an output in the model text, or "". */
+static char *output_description(const ks_ynode *spec) {
+  const ks_ynode *d =
+      spec && spec->kind == KS_YMAP ? ks__ymap_get(spec, "description") : NULL;
+  return ks__strdup(d && d->kind == KS_YSCALAR ? d->text : "");
+}
+
+/* Which outputs the file has comes from the stored model text: the
+ * variables alone cannot tell an output `x` from sweep axes that happen to
+ * be called x_max, x_tmax and x_auc. A model text that is not YAML (not
+ * written by ketasim) declares none. */
+static ks_status read_outputs(reader *rd) {
+  ks__results *r = rd->r;
+  char name[600];
+  snprintf(name, sizeof name, "%s:model_text", r->path);
+  ks_ydoc *doc = NULL;
+  ks_error local;
+  ks_error_clear(&local);
+  if (!r->model_text[0] ||
+      ks__ydoc_parse(name, r->model_text, strlen(r->model_text), &doc,
+                     &local) != KS_OK) {
+    if (local.status == KS_ERR_NOMEM)
+      return out_of_memory(rd);
+    return KS_OK;
+  }
+  const ks_ynode *root = doc->root;
+  const ks_ynode *map =
+      root && root->kind == KS_YMAP ? ks__ymap_get(root, "outputs") : NULL;
+  size_t n = map && map->kind == KS_YMAP ? map->n : 0;
+  ks_status rc = KS_OK;
+  if (n > KS_RESULTS_MAX_OUTPUTS)
+    rc = not_ours(rd->err, r->path, "declares too many outputs", "model_text");
+  if (rc == KS_OK && n && !(r->outputs = ks__calloc(n, sizeof *r->outputs)))
+    rc = out_of_memory(rd);
+  for (size_t i = 0; rc == KS_OK && i < n; i++) {
+    ks__routput *o = &r->outputs[i];
+    o->profile_id = H5I_INVALID_HID;
+    r->n_outputs = i + 1;
+    const char *oname = map->keys[i]->text;
+    if (!plain_name(oname))
+      rc = not_ours(rd->err, r->path,
+                    "declares an output whose name is not "
+                    "a plain name",
+                    "model_text");
+    else if (!(o->name = ks__strdup(oname)) ||
+             !(o->description = output_description(map->items[i])))
+      rc = out_of_memory(rd);
+    else
+      rc = read_output(rd, o);
+  }
+  ks__ydoc_free(&doc);
+  return rc;
+}
+
+static void free_outputs(ks__results *r) {
+  for (size_t o = 0; r->outputs && o < r->n_outputs; o++) {
+    ks__routput *p = &r->outputs[o];
+    hid_t id = p->profile_id;
+    close_id(&id);
+    void *bufs[] = {p->name, p->units, p->description, p->thresholds,   p->max,
+                    p->tmax, p->auc,   p->time_above,  p->time_to_below};
+    for (size_t k = 0; k < countof(bufs); k++)
+      ks__free(bufs[k]);
+  }
+  ks__free(r->outputs);
+  r->outputs = NULL;
+  r->n_outputs = 0;
+}
+
 typedef struct var_scan {
   reader *rd;
   hid_t case_ds;
@@ -537,8 +724,10 @@ typedef struct var_scan {
 static herr_t collect_var(hid_t group, const char *name, const ks_link_info *li,
                           void *data) {
   var_scan *vs = data;
-  if (li->type != H5L_TYPE_HARD || ks__output_name_reserved(name))
-    return 0; /* a soft or external link is not followed */
+  if (li->type != H5L_TYPE_HARD || ks__output_name_reserved(name) ||
+      is_output_var(vs->rd->r, name))
+    return 0; /* a soft or external link is not followed; an output's
+                 variables are the output's, not the case's */
   hid_t ds = H5Dopen2(group, name, H5P_DEFAULT);
   if (ds < 0) {
     H5Eclear2(H5E_DEFAULT);
@@ -677,9 +866,11 @@ static ks_status read_all(reader *rd) {
   if (rc == KS_OK)
     rc = read_metrics(rd);
   if (rc == KS_OK)
-    rc = read_case_vars(rd);
-  if (rc == KS_OK)
     rc = read_provenance(rd);
+  if (rc == KS_OK)
+    rc = read_outputs(rd); /* before the case variables, which exclude them */
+  if (rc == KS_OK)
+    rc = read_case_vars(rd);
   if (rc == KS_OK)
     rc = open_profiles(rd);
   return rc;
@@ -721,6 +912,24 @@ ks_status ks__results_open(const char *path, ks__results **out, ks_error *err) {
   return KS_OK;
 }
 
+/* Reads the hyperslab start/count of rank `rank` from `ds` as doubles. */
+static ks_status read_slab(const ks__results *r, hid_t ds, const char *name,
+                           int rank, const hsize_t *start, const hsize_t *count,
+                           double *out, ks_error *err) {
+  h5_quiet q;
+  quiet_begin(&q);
+  hid_t fs = H5Dget_space(ds), ms = H5Screate_simple(rank, count, NULL);
+  int ok =
+      fs >= 0 && ms >= 0 &&
+      H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+      H5Dread(ds, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, out) >= 0;
+  ks_status rc = ok ? KS_OK : read_fail(err, r->path, name);
+  close_id(&fs);
+  close_id(&ms);
+  quiet_end(&q);
+  return rc;
+}
+
 ks_status ks__results_profiles(ks__results *r, size_t first, size_t n,
                                size_t analyte, double *out, ks_error *err) {
   if (!r->has_profiles || analyte >= r->n_analytes || first > r->n_cases ||
@@ -729,19 +938,21 @@ ks_status ks__results_profiles(ks__results *r, size_t first, size_t n,
                         "ks__results_profiles: bad arguments");
   if (n == 0)
     return KS_OK;
-  h5_quiet q;
-  quiet_begin(&q);
   hsize_t start[3] = {first, analyte, 0}, count[3] = {n, 1, r->n_times};
-  hid_t fs = H5Dget_space(r->conc_id), ms = H5Screate_simple(3, count, NULL);
-  int ok =
-      fs >= 0 && ms >= 0 &&
-      H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
-      H5Dread(r->conc_id, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, out) >= 0;
-  ks_status rc = ok ? KS_OK : read_fail(err, r->path, "concentration");
-  close_id(&fs);
-  close_id(&ms);
-  quiet_end(&q);
-  return rc;
+  return read_slab(r, r->conc_id, "concentration", 3, start, count, out, err);
+}
+
+ks_status ks__results_output_profiles(ks__results *r, size_t o, size_t first,
+                                      size_t n, double *out, ks_error *err) {
+  if (o >= r->n_outputs || r->outputs[o].profile_id < 0 || first > r->n_cases ||
+      n > r->n_cases - first)
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "ks__results_output_profiles: bad arguments");
+  if (n == 0)
+    return KS_OK;
+  hsize_t start[2] = {first, 0}, count[2] = {n, r->n_times};
+  return read_slab(r, r->outputs[o].profile_id, r->outputs[o].name, 2, start,
+                   count, out, err);
 }
 
 int ks__results_same_file(const char *a, const char *b) {
@@ -765,6 +976,7 @@ void ks__results_close(ks__results **rp) {
   quiet_begin(&q);
   hid_t conc = r->conc_id, file = r->file_id;
   close_id(&conc);
+  free_outputs(r);
   if (file >= 0)
     H5Fclose(file);
   quiet_end(&q);

@@ -25,7 +25,27 @@
 
 #include "ketasim/error.h"
 
-/* A [case] variable: a sweep axis, `subject`, or another per-case value. */
+/* A computed output of the model (docs/model-format.md, outputs): the
+ * file's NAME [case, time], NAME_max, NAME_tmax, NAME_auc [case] and, with
+ * thresholds, NAME_threshold and NAME_time_above, NAME_time_to_below
+ * [case, NAME_threshold]. Which outputs exist is read from the stored
+ * model text (its `outputs` mapping, in the model's order); a file whose
+ * model text is missing or not YAML has none, as before outputs existed. */
+typedef struct ks__routput {
+  char *name;
+  char *units;       /* the output's unit as NAME_max gives it; "1": none */
+  char *description; /* from the stored model text; "" when none */
+  size_t n_thresholds;
+  double *thresholds;       /* [n_thresholds] in the output's unit, or NULL */
+  double *max, *tmax, *auc; /* [n_cases]: unit, h, unit*h */
+  double *time_above, *time_to_below; /* [n_cases][n_thresholds], h; NULL
+                                         without thresholds */
+  int64_t profile_id; /* HDF5 id of NAME; negative without profiles */
+} ks__routput;
+
+/* A [case] variable: a sweep axis, `subject`, or another per-case value.
+ * The per-case variables of computed outputs (NAME_max, ...) are not
+ * among them. */
 typedef struct ks__rvar {
   char *name;
   char *units;   /* "1" when the file gives none */
@@ -48,6 +68,8 @@ typedef struct ks__results {
                                          NULL without thresholds */
   size_t n_vars;
   ks__rvar *vars; /* in the file's creation order */
+  size_t n_outputs;
+  ks__routput *outputs; /* in the model's order */
   /* Provenance, "" when absent. */
   char *scenario_text, *model_text, *title, *ketasim_version, *sundials_version,
       *hdf5_version, *created_utc, *command_line;
@@ -62,6 +84,11 @@ ks_status ks__results_open(const char *path, ks__results **out, ks_error *err);
  * into out[n][n_times]. Requires has_profiles. */
 ks_status ks__results_profiles(ks__results *r, size_t first, size_t n,
                                size_t analyte, double *out, ks_error *err);
+
+/* Reads computed output `o` [first, first + n) x all times, in the
+ * output's unit, into out[n][n_times]. Requires outputs[o].profile_id >= 0. */
+ks_status ks__results_output_profiles(ks__results *r, size_t o, size_t first,
+                                      size_t n, double *out, ks_error *err);
 
 /* 1 when both paths exist and name the same file (the same device and
  * inode, whatever links lead there): `report -o in.h5 in.h5` must not

@@ -8,12 +8,29 @@
  * -, @, a tab or a carriage return gets a leading ' so that a spreadsheet
  * does not run it as a formula (numbers are never changed):
  *
- *   PREFIX-profiles.csv   one row per case, analyte and output time:
- *     case, arm, <case variables>, analyte, time_h, concentration_ng_per_ml
  *   PREFIX-metrics.csv    one row per case and analyte:
  *     case, arm, <case variables>, analyte, status, cmax_ng_per_ml, tmax_h,
  *     auc_ng_h_per_ml, cmin_ng_per_ml, and per threshold T (ng/mL)
  *     time_above_T_ng_per_ml_h, time_to_below_T_ng_per_ml_h
+ *   PREFIX-profiles.csv   one row per case, analyte and output time:
+ *     case, arm, <case variables>, analyte, time_h, concentration_ng_per_ml
+ *
+ * and, when the model has computed outputs (docs/model-format.md), two
+ * more, one row per case because an output belongs to the case, not to an
+ * analyte (repeating it on each analyte's row would count it twice):
+ *
+ *   PREFIX-output-metrics.csv  one row per case:
+ *     case, arm, <case variables>, status, then per output NAME in the
+ *     model's order NAME_max_U, NAME_tmax_h, NAME_auc_UH and per threshold
+ *     T of the output NAME_time_above_T_U_h, NAME_time_to_below_T_U_h
+ *   PREFIX-output-profiles.csv one row per case and output time:
+ *     case, arm, <case variables>, time_h, then NAME_U per output
+ *
+ * where U is the output's unit in column spelling ("ng/mL" -> "ng_per_ml",
+ * "%" -> "pct", nothing for a dimensionless output) and UH the unit of its
+ * area with the hour placed as in auc_ng_h_per_ml (ng/mL -> "ng_h_per_ml",
+ * dimensionless -> "h"): ce_ketamine_auc_ng_h_per_ml, drug_high_auc_h,
+ * drug_high_time_to_below_0.1_h.
  *
  * `arm` is the file's case_label (named `case_label` instead when a sweep
  * axis is itself called `arm`). The case variables are the sweep axes and
@@ -21,7 +38,7 @@
  * column name ("dose_mg_per_kg", "weight_kg", "interval_d"): '/' becomes
  * "_per_", other characters that are not letters or digits become '_', and
  * letters are lower-cased. A file written without profiles
- * (`output.profiles: false`) gives the metrics table only.
+ * (`output.profiles: false`) gives the metrics tables only.
  *
  * Each table is written under a temporary name in its directory and renamed
  * when complete: a table at its final path is whole. Cases are read a block
@@ -56,10 +73,17 @@ typedef struct ks_export_result {
   char metrics_path[4096];
   size_t profile_rows; /* data rows, header excluded */
   size_t metric_rows;
+  /* The computed outputs' tables; "" and 0 when the model has none. */
+  char output_profiles_path[4096];
+  char output_metrics_path[4096];
+  size_t output_profile_rows;
+  size_t output_metric_rows;
 } ks_export_result;
 
-/* Writes the tables for `h5_path` as PREFIX-profiles.csv and
- * PREFIX-metrics.csv. `opts` may be NULL (defaults); `result` may be NULL.
+/* Writes the tables for `h5_path` as PREFIX-metrics.csv, PREFIX-profiles.csv
+ * and, with computed outputs, PREFIX-output-metrics.csv and
+ * PREFIX-output-profiles.csv (`metrics` and `profiles` select those
+ * tables too). `opts` may be NULL (defaults); `result` may be NULL.
  *
  * Errors: KS_ERR_IO when the input cannot be read or is not HDF5 (or is
  * truncated), or an output cannot be written (message names the file);
@@ -69,7 +93,7 @@ typedef struct ks_export_result {
  * KS_ERR_HDF5 when a read fails half-way; KS_ERR_ARG for a NULL or empty
  * path or prefix, or a table path that is the input file;
  * KS_ERR_NOMEM; KS_ERR_INTERRUPTED. Both tables are complete under
- * temporary names before either is renamed, so a failure while reading or
+ * temporary names before any is renamed, so a failure while reading or
  * writing leaves no new table behind (a table from an earlier export stays
  * as it was). */
 ks_status ks_export_csv(const char *h5_path, const char *prefix,
