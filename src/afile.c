@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -77,40 +78,34 @@ static long tmp_owner(const char *name, const char *base) {
   return pid;
 }
 
-/* The directory part of `path`: "." when there is none, "/" for the root. */
-static char *dir_part(const char *path) {
+/* The directory part of `path` into dir: "." when there is none, "/" for
+ * the root. Returns 0 if it does not fit. The clean-up works in fixed
+ * buffers: it is best effort and must not turn into an out-of-memory error
+ * for the run that calls it. */
+static int dir_part(const char *path, char *dir, size_t size) {
   const char *slash = strrchr(path, '/');
-  if (!slash)
-    return ks__strdup(".");
-  size_t n = slash == path ? 1 : (size_t)(slash - path);
-  char *dir = ks__malloc(n + 1);
-  if (dir) {
-    memcpy(dir, path, n);
-    dir[n] = '\0';
-  }
-  return dir;
+  size_t n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
+  if (n + 1 > size)
+    return 0;
+  memcpy(dir, slash ? path : ".", n);
+  dir[n] = '\0';
+  return 1;
 }
 
 /* Removes `name` in `dir` if it is a regular file of this user. */
 static int remove_own_file(const char *dir, const char *name) {
-  size_t size = strlen(dir) + strlen(name) + 2;
-  char *file = ks__malloc(size);
+  char file[PATH_MAX];
   struct stat st;
-  int removed = 0;
-  if (file) {
-    snprintf(file, size, "%s/%s", dir, name);
-    removed = lstat(file, &st) == 0 && S_ISREG(st.st_mode) &&
-              st.st_uid == geteuid() && unlink(file) == 0;
-  }
-  ks__free(file);
-  return removed;
+  int len = snprintf(file, sizeof file, "%s/%s", dir, name);
+  return len > 0 && (size_t)len < sizeof file && lstat(file, &st) == 0 &&
+         S_ISREG(st.st_mode) && st.st_uid == geteuid() && unlink(file) == 0;
 }
 
 size_t ks__tmp_clean_stale(const char *path) {
   const char *slash = strrchr(path, '/');
   const char *base = slash ? slash + 1 : path;
-  char *dir = dir_part(path);
-  DIR *d = dir ? opendir(dir) : NULL;
+  char dir[PATH_MAX];
+  DIR *d = dir_part(path, dir, sizeof dir) ? opendir(dir) : NULL;
   size_t removed = 0;
   for (struct dirent *e; d && (e = readdir(d)) != NULL;) {
     long pid = tmp_owner(e->d_name, base);
@@ -121,7 +116,6 @@ size_t ks__tmp_clean_stale(const char *path) {
   }
   if (d)
     closedir(d);
-  ks__free(dir);
   return removed;
 }
 

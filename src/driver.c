@@ -3,6 +3,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "ketasim/solver.h"
+
 /* Events at t: troughs before the doses given at t, the boluses, the output
  * times at t, and the values after the events for the metrics. */
 static void at_event(const ks_stepper *st, const ks_drive *d, double t,
@@ -37,6 +39,9 @@ ks_status ks__drive_case(const ks_stepper *st, const ks_drive *d,
   double t_end = d->times[d->n_times - 1], t = 0.0;
   size_t k = 0, next_bolus = 0, next_dose = 0, b = 0;
   memset(d->u, 0, d->n_compartments * sizeof *d->u);
+  if (d->acc)
+    ks_case_output_begin(d->out, d->acc, d->n_analytes,
+                         d->n_obs - d->n_analytes, d->times[0], t_end);
   /* Walk the breakpoints; past the last one, integrate to the end. */
   for (;;) {
     at_event(st, d, t, &next_bolus, &next_dose, &k);

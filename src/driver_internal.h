@@ -44,8 +44,13 @@ typedef struct ks_drive {
   size_t n_times;
   size_t n_compartments;
   double *u;           /* [n_compartments] scratch: the input rates */
-  ks_metrics_acc *acc; /* [n_obs], begun by the caller; NULL: no metrics */
+  ks_metrics_acc *acc; /* [n_obs]; NULL: no metrics */
   size_t n_obs;
+  /* with metrics: the case's thresholds, and how many of the observables
+   * are analytes (the rest are outputs); the driver begins the
+   * accumulators over [times[0], times[n_times - 1]] */
+  const struct ks_case_output *out;
+  size_t n_analytes;
   double *v; /* [n_obs] scratch */
 } ks_drive;
 

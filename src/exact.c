@@ -858,9 +858,6 @@ ks_status ks_exact_run(ks_exact *e, ks_system *sys, const ks_schedule *sch,
       e->vl[a * e->nc + k] = e->vo[a * e->nc + k] * e->lam[k];
     }
   }
-  double t_end = times[n_times - 1];
-  if (c.metrics)
-    ks_case_output_begin(out, e->acc, n_analytes, e->n_out, times[0], t_end);
   ks_stepper stp = {&c, st_values, st_bolus, st_record, st_segment};
   ks_drive d = {.sch = sch,
                 .times = times,
@@ -869,7 +866,9 @@ ks_status ks_exact_run(ks_exact *e, ks_system *sys, const ks_schedule *sch,
                 .u = e->du,
                 .acc = c.metrics ? e->acc : NULL,
                 .n_obs = na,
-                .v = e->dv};
+                .v = e->dv,
+                .out = out,
+                .n_analytes = n_analytes};
   ks_status rc = ks__drive_case(&stp, &d, err);
   if (rc != KS_OK)
     return rc;

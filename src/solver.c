@@ -589,9 +589,6 @@ ks_status ks_solver_run(ks_solver *s, ks_system *sys, const ks_schedule *sch,
                .metrics = out->cmax_ng_per_ml != NULL,
                .max_steps = opts->max_steps,
                .stats = st};
-  double t_end = times[n_times - 1];
-  if (c.metrics)
-    ks_case_output_begin(out, s->acc, n_analytes, s->n_out, times[0], t_end);
   ks_stepper stp = {&c, st_values, st_bolus, st_record, st_segment};
   ks_drive d = {.sch = sch,
                 .times = times,
@@ -600,7 +597,9 @@ ks_status ks_solver_run(ks_solver *s, ks_system *sys, const ks_schedule *sch,
                 .u = s->du,
                 .acc = c.metrics ? s->acc : NULL,
                 .n_obs = c.n_obs,
-                .v = s->dv};
+                .v = s->dv,
+                .out = out,
+                .n_analytes = n_analytes};
   ks_status rc = ks__drive_case(&stp, &d, err);
   if (rc == KS_OK)
     finish(&c, y, q);
