@@ -163,6 +163,69 @@ static void fail_case(block *b, size_t i, size_t ci, const char *label,
     b->oabove[i * sh->nothr + k] = b->obelow[i * sh->nothr + k] = nan;
 }
 
+/* A case's results in one array of the block, for the finiteness check. */
+typedef struct result_span {
+  const char *what; /* "concentration", "Cmax", ... */
+  const double *v;  /* the case's first value; NULL: not computed */
+  size_t n, per;    /* n values, `per` consecutive ones per name */
+  int nan_ok;       /* NaN is a defined value here (no trough, never below) */
+  int outputs;      /* 0: per analyte, 1: per output, 2: per output threshold */
+} result_span;
+
+/* Describes the first value of case `i` that cannot be a result: an
+ * infinity anywhere, or a NaN where the quantity is always defined. A dose
+ * near DBL_MAX (1e308 mg) overflows the concentrations to inf without any
+ * solver error, and a computed output can evaluate to NaN; either would
+ * otherwise be written with status 0. Returns 0 when every value is
+ * finite. */
+static int nonfinite_result(const ks_scenario *s, const block *b, size_t i,
+                            char *what, size_t size) {
+  const shape *sh = &b->sh;
+  const ks_scenario_settings *st = ks_scenario_settings_get(s);
+  const ks_model *m = ks_scenario_model(s);
+  size_t am = i * sh->na, om = i * sh->no, ot = i * sh->nothr;
+  const result_span spans[] = {
+      {"concentration", b->conc + am * sh->nt, sh->na * sh->nt, sh->nt, 0, 0},
+      {"Cmax", b->cmax + am, sh->na, 1, 0, 0},
+      {"Tmax", b->tmax + am, sh->na, 1, 0, 0},
+      {"AUC", b->auc + am, sh->na, 1, 0, 0},
+      {"Cmin", b->cmin + am, sh->na, 1, 1, 0},
+      {"time above a threshold", b->above + am * sh->nthr, sh->na * sh->nthr,
+       sh->nthr, 1, 0},
+      {"time to below a threshold", b->below + am * sh->nthr, sh->na * sh->nthr,
+       sh->nthr, 1, 0},
+      {"value", b->ovalue ? b->ovalue + om * sh->nt : NULL, sh->no * sh->nt,
+       sh->nt, 0, 1},
+      {"maximum", sh->no ? b->omax + om : NULL, sh->no, 1, 0, 1},
+      {"time of the maximum", sh->no ? b->otmax + om : NULL, sh->no, 1, 0, 1},
+      {"AUC", sh->no ? b->oauc + om : NULL, sh->no, 1, 0, 1},
+      {"time above a threshold", sh->no ? b->oabove + ot : NULL, sh->nothr,
+       sh->nothr, 1, 2},
+      {"time to below a threshold", sh->no ? b->obelow + ot : NULL, sh->nothr,
+       sh->nothr, 1, 2},
+  };
+  for (size_t k = 0; k < countof(spans); k++) {
+    const result_span *r = &spans[k];
+    for (size_t j = 0; r->v && j < r->n; j++) {
+      double v = r->v[j];
+      if (isfinite(v) || (r->nan_ok && isnan(v)))
+        continue;
+      size_t o = 0;
+      if (r->outputs == 2) /* thresholds are listed output by output */
+        while (o + 1 < sh->no && st->output_thr_first[o + 1] <= j)
+          o++;
+      const char *name =
+          r->outputs == 2 ? ks_model_output_name(m, o)
+          : r->outputs == 1
+              ? ks_model_output_name(m, j / r->per)
+              : ks_model_analyte_name(m, st->analytes[j / r->per]);
+      snprintf(what, size, "%s %s is %g", name, r->what, v);
+      return 1;
+    }
+  }
+  return 0;
+}
+
 /* Per-case variables: each sweep axis's value, then the subject index. */
 static void case_vars(const ks_scenario *s, const ks_case *c, block *b,
                       size_t i) {
@@ -229,15 +292,16 @@ static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
   if (rc == KS_OK && use_exact) {
     double t_end = st->times_h[st->n_times - 1];
     double bound = ks_exact_error_bound(w->sys, t_end);
-    if (bound > KS_EXACT_MAX_ERROR && w->solver)
+    double limit = KS_EXACT_MAX_ERROR_FRACTION * st->rtol;
+    if (bound > limit && w->solver)
       use_exact = 0; /* auto: CVODE takes the cases the contract excludes */
-    else if (bound > KS_EXACT_MAX_ERROR)
+    else if (bound > limit)
       rc = ks_error_set(&err, KS_ERR_SOLVER, NULL,
                         "the exact integrator cannot guarantee this case: "
                         "its rates span too wide a range for double "
-                        "precision over %g h (error bound %.2g > %g); use "
-                        "solver.method auto or cvode",
-                        t_end, bound, KS_EXACT_MAX_ERROR);
+                        "precision over %g h (error bound %.2g > %g, a "
+                        "tenth of rtol); use solver.method auto or cvode",
+                        t_end, bound, limit);
   }
   if (rc == KS_OK && use_exact)
     rc = ks_exact_run(w->exact, w->sys, &w->sch, st->times_h, st->n_times,
@@ -254,6 +318,12 @@ static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
     rc = ks_solver_run(w->solver, w->sys, &w->sch, &o, st->times_h, st->n_times,
                        st->analytes, st->n_analytes, &out, &w->stats, &err);
   }
+  char bad[160];
+  if (rc == KS_OK && nonfinite_result(s, b, i, bad, sizeof bad))
+    rc = ks_error_set(&err, KS_ERR_SOLVER, NULL,
+                      "the results are not finite numbers (%s): a dose or "
+                      "parameter value too large for double precision",
+                      bad);
   b->status[i] = (int32_t)-rc;
   if (rc != KS_OK)
     fail_case(b, i, ci, c.label, &err);
