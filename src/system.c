@@ -355,7 +355,11 @@ int ks_system_rhs_ode(ks_system *s, double t, const double *y, const double *u,
     const flux *f = &m->fluxes[k];
     double r = ks__expr_eval(f->rate, s->param);
     s->flux_val[k] = r;
-    if (!isfinite(r) || r < -s->flux_tol_mg_per_h) {
+    /* a slightly negative rate out of a compartment whose amount has
+     * overshot to (numerically) zero is the solver's noise, not the model's
+     * fault: only a negative rate while there is drug to move fails */
+    if (!isfinite(r) ||
+        (r < -s->flux_tol_mg_per_h && y[f->from] > s->flux_tol_mg_per_h)) {
       snprintf(s->fail, sizeof s->fail,
                "the flux from '%s' (%s:%d:%d) is %g mg/h at t = %g h: a flux "
                "must be finite and not negative",

@@ -108,7 +108,8 @@ void ks_system_jacobian_block(const ks_system *sys, size_t n,
 
 /* The whole ODE right-hand side at time t_h (linear and nonlinear parts):
  * y and dy have n_ode entries, u n_compartments (may be NULL). Returns 0,
- * or -1 when a flux is negative (below -flux_tol_mg_per_h) or a value is not
+ * or -1 when a flux is negative (below -flux_tol_mg_per_h while its source
+ * compartment holds more than flux_tol_mg_per_h * 1 h) or a value is not
  * finite, with the reason in sys->fail. */
 int ks_system_rhs_ode(ks_system *sys, double t_h, const double *y,
                       const double *u, double *dy);
