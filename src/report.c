@@ -32,6 +32,12 @@
 #include "yamltree_internal.h"
 
 #define KS_REPORT_MAX_BANDS 16
+/* Entries of report.outputs: more than a page could show usefully. */
+#define KS_REPORT_MAX_OUTPUTS 32
+/* An output's threshold stretches the axis up to this many times the
+ * largest value drawn; a higher one is named under the chart instead, so
+ * that the curves do not shrink to a line along the bottom. */
+#define KS_REPORT_THRESHOLD_STRETCH 4.0
 #define KS_REPORT_MAX_LINES 28 /* 7 colours x 4 dash patterns */
 #define KS_REPORT_MAX_LINES_PER_ARM 12
 #define KS_REPORT_MAX_BAND_GROUPS 8
@@ -77,7 +83,8 @@ typedef struct band {
 typedef struct section {
   band bands[KS_REPORT_MAX_BANDS];
   size_t n_bands;
-  double below; /* ng/mL; NaN when not given */
+  const ks_ynode *outputs; /* report.outputs (a sequence), or NULL: all */
+  double below;            /* ng/mL; NaN when not given */
   const char *note;
   const char *model; /* the scenario's `model:` value, or NULL */
 } section;
@@ -189,11 +196,29 @@ static ks_status parse_bands(const ks_ydoc *doc, const ks_ynode *seq,
   return rc;
 }
 
+/* report.outputs: a list of output names; the names are checked against the
+ * file's outputs when the report is written (`check` does not know them). */
+static ks_status parse_outputs(const ks_ydoc *doc, const ks_ynode *seq,
+                               section *sec, ks_error *err) {
+  ks_status rc = ks__schema_kind(doc, seq, KS_YSEQ, "'outputs'", err);
+  if (rc == KS_OK && seq->n > KS_REPORT_MAX_OUTPUTS) {
+    ks_srcloc loc = ks__yloc(doc, seq);
+    rc = ks_error_set(err, KS_ERR_INPUT, &loc, "at most %d outputs, got %zu",
+                      KS_REPORT_MAX_OUTPUTS, seq->n);
+  }
+  for (size_t i = 0; rc == KS_OK && i < seq->n; i++)
+    rc = text_field(doc, seq->items[i], "an output name", &(const char *){0},
+                    err);
+  if (rc == KS_OK)
+    sec->outputs = seq;
+  return rc;
+}
+
 /* Reads the `report` section (and the `model:` value) of a parsed scenario.
  * Strings point into `doc`. */
 static ks_status parse_section(const ks_ydoc *doc, const char *const *names,
                                size_t n_names, section *sec, ks_error *err) {
-  static const char *const keys[] = {"note", "below", "bands"};
+  static const char *const keys[] = {"note", "below", "bands", "outputs"};
   memset(sec, 0, sizeof *sec);
   sec->below = (double)NAN;
   const ks_ynode *root = doc->root, *map, *n;
@@ -205,7 +230,7 @@ static ks_status parse_section(const ks_ydoc *doc, const char *const *names,
     return KS_OK;
   ks_status rc = ks__schema_kind(doc, map, KS_YMAP, "'report'", err);
   if (rc == KS_OK)
-    rc = ks__schema_keys(doc, map, keys, 3, "'report'", err);
+    rc = ks__schema_keys(doc, map, keys, countof(keys), "'report'", err);
   if (rc == KS_OK && (n = ks__ymap_get(map, "note")))
     rc = text_field(doc, n, "'note'", &sec->note, err);
   if (rc == KS_OK && (n = ks__ymap_get(map, "below"))) {
@@ -217,6 +242,8 @@ static ks_status parse_section(const ks_ydoc *doc, const char *const *names,
   }
   if (rc == KS_OK && (n = ks__ymap_get(map, "bands")))
     rc = parse_bands(doc, n, names, n_names, sec, err);
+  if (rc == KS_OK && (n = ks__ymap_get(map, "outputs")))
+    rc = parse_outputs(doc, n, sec, err);
   return rc;
 }
 
@@ -463,11 +490,14 @@ typedef struct curve {
   series mid, lo, hi; /* lo/hi only for bands */
 } curve;
 
+/* The charts of an analyte's concentration or of a computed output. */
 typedef struct chart {
   size_t analyte;
+  int is_output; /* then `output` indexes r->outputs and `analyte` is unused */
+  size_t output;
   size_t n_curves, cap; /* curves drawn; slots allocated (zeroed) */
   curve *curves;
-  double ymax, ymin_pos;
+  double ymax, ymin, ymin_pos; /* finite values drawn; ymin starts at 0 */
 } chart;
 
 /* A row of the table and, in band mode, a curve: one case (lines) or the
@@ -492,7 +522,10 @@ typedef struct report {
   group *groups;
   size_t *group_of; /* [n_cases] group of each case, SIZE_MAX: failed */
   size_t n_failed;
-  chart *charts;   /* [n_analytes] */
+  chart *charts;  /* [n_analytes] */
+  chart *ocharts; /* [n_outputs] */
+  size_t *oshow;  /* outputs shown, in order: report.outputs or all */
+  size_t n_oshow;
   double below;    /* ng/mL */
   int below_exact; /* the level is one of the file's thresholds */
   size_t below_k;
@@ -738,6 +771,8 @@ static void note_range(chart *ch, const series *s) {
       continue; /* not drawn (see svg_path) */
     if (v > ch->ymax)
       ch->ymax = v;
+    if (v < ch->ymin)
+      ch->ymin = v;
     if (v > 0 && v < ch->ymin_pos)
       ch->ymin_pos = v;
   }
@@ -776,6 +811,15 @@ static void note_below(report *R, size_t i, const double *y) {
                                 R->doses.last_dose_h[i], R->below);
 }
 
+/* Profiles of cases [first, first + n) for the chart, [n][n_times]. */
+static ks_status read_rows(report *R, const chart *ch, size_t first, size_t n,
+                           double *out) {
+  ks__results *r = (ks__results *)R->r;
+  return ch->is_output
+             ? ks__results_output_profiles(r, ch->output, first, n, out, R->err)
+             : ks__results_profiles(r, first, n, ch->analyte, out, R->err);
+}
+
 /* One line per case. */
 static ks_status line_curves(report *R, chart *ch) {
   const ks__results *r = R->r;
@@ -790,7 +834,7 @@ static ks_status line_curves(report *R, chart *ch) {
       rc = ks_error_set(R->err, KS_ERR_INTERRUPTED, NULL, "interrupted");
       break;
     }
-    rc = ks__results_profiles((ks__results *)r, i, 1, ch->analyte, y, R->err);
+    rc = read_rows(R, ch, i, 1, y);
     curve *cv = &ch->curves[ch->n_curves];
     if (rc == KS_OK)
       rc = decimate(R, y, &cv->mid);
@@ -799,7 +843,7 @@ static ks_status line_curves(report *R, chart *ch) {
     cv->group = i;
     ch->n_curves++;
     note_range(ch, &cv->mid);
-    if (ch->analyte == 0)
+    if (!ch->is_output && ch->analyte == 0)
       note_below(R, i, y);
   }
   ks__free(y);
@@ -808,16 +852,27 @@ static ks_status line_curves(report *R, chart *ch) {
 
 /* ---- percentile bands --------------------------------------------------- */
 
+/* Concentrations are binned logarithmically (four decades below the top;
+ * lower values count as 0). A computed output may be negative, or spread
+ * evenly over 0..1 (a fraction of the maximal effect), so its bins are
+ * linear from its lowest to its highest value: 1024 of them put a
+ * percentile within 0.1 % of the range. */
 typedef struct hist {
   uint32_t *count; /* [n_t][KS_REPORT_HIST_BINS + 1]; bin 0: below floor */
   size_t n_t, stride;
-  double lo, hi; /* ng/mL */
+  double lo, hi; /* ng/mL, or the output's unit */
+  int linear;
 } hist;
 
 static size_t hist_bin(const hist *h, double v) {
-  if (!(v > h->lo))
+  if (h->linear && isnan(v))
+    return 1;
+  if (!h->linear && !(v > h->lo))
     return 0;
-  double f = log(v / h->lo) / log(h->hi / h->lo);
+  double f = h->linear ? (v - h->lo) / (h->hi - h->lo)
+                       : log(v / h->lo) / log(h->hi / h->lo);
+  if (h->linear && !(f > 0))
+    return 1;
   if (!(f < 1)) /* above the top, infinite, or a degenerate range */
     return KS_REPORT_HIST_BINS;
   long b = 1 + (long)(f * KS_REPORT_HIST_BINS);
@@ -839,6 +894,9 @@ static double hist_quantile(const hist *h, size_t k, double p) {
       if (b == 0)
         return 0;
       double f = (rank - before + 0.5) / c[b];
+      if (h->linear)
+        return h->lo +
+               (h->hi - h->lo) * ((double)(b - 1) + f) / KS_REPORT_HIST_BINS;
       return h->lo *
              pow(h->hi / h->lo, ((double)(b - 1) + f) / KS_REPORT_HIST_BINS);
     }
@@ -853,7 +911,7 @@ static size_t slot_time(const hist *h, size_t k, size_t n_times) {
 }
 
 static ks_status hist_fill(report *R, hist *h, const group *g, size_t gi,
-                           size_t analyte) {
+                           const chart *ch) {
   const ks__results *r = R->r;
   size_t first = g->cases[0], last = g->cases[g->n - 1];
   size_t nb = KS_REPORT_BLOCK_CASES, nt = r->n_times;
@@ -863,7 +921,7 @@ static ks_status hist_fill(report *R, hist *h, const group *g, size_t gi,
   ks_status rc = KS_OK;
   for (size_t c0 = first; rc == KS_OK && c0 <= last; c0 += nb) {
     size_t n = last + 1 - c0 < nb ? last + 1 - c0 : nb;
-    rc = ks__results_profiles((ks__results *)r, c0, n, analyte, buf, R->err);
+    rc = read_rows(R, ch, c0, n, buf);
     for (size_t i = 0; rc == KS_OK && i < n; i++) {
       if (R->group_of[c0 + i] != gi)
         continue;
@@ -873,7 +931,7 @@ static ks_status hist_fill(report *R, hist *h, const group *g, size_t gi,
         if (!isnan(v))
           h->count[k * (KS_REPORT_HIST_BINS + 1) + hist_bin(h, v)]++;
       }
-      if (analyte == 0)
+      if (!ch->is_output && ch->analyte == 0)
         note_below(R, c0 + i, y);
     }
     if (rc == KS_OK && stopped(R))
@@ -883,10 +941,14 @@ static ks_status hist_fill(report *R, hist *h, const group *g, size_t gi,
   return rc;
 }
 
-static ks_status band_curve(report *R, chart *ch, size_t gi, double top) {
+static ks_status band_curve(report *R, chart *ch, size_t gi, double bottom,
+                            double top) {
   const ks__results *r = R->r;
   const group *g = &R->groups[gi];
-  hist h = {NULL, 0, 0, top * pow(10, -KS_REPORT_HIST_DECADES), top};
+  hist h = {.lo =
+                ch->is_output ? bottom : top * pow(10, -KS_REPORT_HIST_DECADES),
+            .hi = top,
+            .linear = ch->is_output};
   h.stride =
       (r->n_times + KS_REPORT_MAX_BAND_TIMES - 1) / KS_REPORT_MAX_BAND_TIMES;
   h.n_t = (r->n_times - 1 + h.stride - 1) / h.stride + 1;
@@ -894,7 +956,7 @@ static ks_status band_curve(report *R, chart *ch, size_t gi, double top) {
   curve *cv = &ch->curves[ch->n_curves];
   ks_status rc = h.count ? KS_OK : nomem(R);
   if (rc == KS_OK)
-    rc = hist_fill(R, &h, g, gi, ch->analyte);
+    rc = hist_fill(R, &h, g, gi, ch);
   if (rc == KS_OK)
     rc = series_alloc(R, &cv->mid, h.n_t);
   if (rc == KS_OK)
@@ -918,57 +980,149 @@ static ks_status band_curve(report *R, chart *ch, size_t gi, double top) {
   return rc;
 }
 
+/* The lowest and highest finite values of an output over the solved
+ * cases, from its profiles (one extra read of them: its NAME_max gives the
+ * top but nothing gives the bottom), widened to include 0 and capped at
+ * +-KS_REPORT_MAX_AXIS so that the bins' width stays finite. */
+static ks_status output_range(report *R, const chart *ch, double *lo,
+                              double *hi) {
+  const ks__results *r = R->r;
+  size_t nb = KS_REPORT_BLOCK_CASES, nt = r->n_times;
+  double *buf = ks__malloc(nb * nt * sizeof(double));
+  if (!buf)
+    return nomem(R);
+  *lo = *hi = 0;
+  ks_status rc = KS_OK;
+  for (size_t c0 = 0; rc == KS_OK && c0 < r->n_cases; c0 += nb) {
+    size_t n = r->n_cases - c0 < nb ? r->n_cases - c0 : nb;
+    rc = read_rows(R, ch, c0, n, buf);
+    for (size_t i = 0; rc == KS_OK && i < n; i++)
+      for (size_t t = 0; r->status[c0 + i] == 0 && t < nt; t++) {
+        double v = buf[i * nt + t];
+        if (isfinite(v) && v < *lo)
+          *lo = v;
+        if (isfinite(v) && v > *hi)
+          *hi = v;
+      }
+    if (rc == KS_OK && stopped(R))
+      rc = ks_error_set(R->err, KS_ERR_INTERRUPTED, NULL, "interrupted");
+  }
+  ks__free(buf);
+  *lo = *lo < -KS_REPORT_MAX_AXIS ? -KS_REPORT_MAX_AXIS : *lo;
+  *hi = *hi > KS_REPORT_MAX_AXIS ? KS_REPORT_MAX_AXIS : *hi;
+  if (!(*hi > *lo))
+    *hi = *lo + 1; /* a constant output: one bin holds every value */
+  return rc;
+}
+
 static ks_status band_curves(report *R, chart *ch) {
   const ks__results *r = R->r;
-  double top = 0;
-  for (size_t i = 0; i < r->n_cases; i++) {
-    double v = r->cmax[i * r->n_analytes + ch->analyte];
-    if (r->status[i] == 0 && isfinite(v) && v > top)
-      top = v;
-  }
-  if (!(top > 0))
-    return KS_OK; /* nothing above zero to draw */
+  double top = 0, bottom = 0;
   ks_status rc = KS_OK;
+  if (ch->is_output) {
+    rc = output_range(R, ch, &bottom, &top);
+  } else {
+    for (size_t i = 0; i < r->n_cases; i++) {
+      double v = r->cmax[i * r->n_analytes + ch->analyte];
+      if (r->status[i] == 0 && isfinite(v) && v > top)
+        top = v;
+    }
+    if (!(top > 0))
+      return KS_OK; /* nothing above zero to draw */
+  }
   for (size_t gi = 0; rc == KS_OK && gi < R->n_groups; gi++)
     if (R->groups[gi].n_ok)
-      rc = band_curve(R, ch, gi, top);
+      rc = band_curve(R, ch, gi, bottom, top);
+  return rc;
+}
+
+static ks_status fill_chart(report *R, chart *ch) {
+  ch->ymin_pos = DBL_MAX;
+  ch->cap = R->bands ? R->n_groups : R->r->n_cases;
+  ch->curves = ks__calloc(ch->cap, sizeof *ch->curves);
+  if (!ch->curves)
+    return nomem(R);
+  ks_status rc = R->bands ? band_curves(R, ch) : line_curves(R, ch);
+  if (rc == KS_OK && stopped(R))
+    rc = ks_error_set(R->err, KS_ERR_INTERRUPTED, NULL, "interrupted");
   return rc;
 }
 
 static ks_status build_charts(report *R) {
   const ks__results *r = R->r;
   R->charts = ks__calloc(r->n_analytes, sizeof *R->charts);
-  if (!R->charts)
+  R->ocharts = ks__calloc(r->n_outputs ? r->n_outputs : 1, sizeof *R->ocharts);
+  if (!R->charts || !R->ocharts)
     return nomem(R);
   ks_status rc = KS_OK;
   for (size_t a = 0; rc == KS_OK && a < r->n_analytes; a++) {
-    chart *ch = &R->charts[a];
-    ch->analyte = a;
+    R->charts[a].analyte = a;
+    R->charts[a].ymin_pos = DBL_MAX;
+    if (r->has_profiles)
+      rc = fill_chart(R, &R->charts[a]);
+  }
+  for (size_t k = 0; rc == KS_OK && k < R->n_oshow; k++) {
+    chart *ch = &R->ocharts[R->oshow[k]];
+    ch->is_output = 1;
+    ch->output = R->oshow[k];
     ch->ymin_pos = DBL_MAX;
-    if (!r->has_profiles)
-      continue;
-    ch->cap = R->bands ? R->n_groups : r->n_cases;
-    ch->curves = ks__calloc(ch->cap, sizeof *ch->curves);
-    if (!ch->curves)
-      return nomem(R);
-    rc = R->bands ? band_curves(R, ch) : line_curves(R, ch);
-    if (rc == KS_OK && stopped(R))
-      rc = ks_error_set(R->err, KS_ERR_INTERRUPTED, NULL, "interrupted");
+    if (r->outputs[ch->output].profile_id >= 0)
+      rc = fill_chart(R, ch);
   }
   return rc;
 }
 
-static void free_charts(report *R) {
-  for (size_t a = 0; R->charts && a < R->r->n_analytes; a++) {
-    chart *ch = &R->charts[a];
-    for (size_t k = 0; ch->curves && k < ch->cap; k++) {
-      series_free(&ch->curves[k].mid);
-      series_free(&ch->curves[k].lo);
-      series_free(&ch->curves[k].hi);
-    }
-    ks__free(ch->curves);
+static void free_chart(chart *ch) {
+  for (size_t k = 0; ch->curves && k < ch->cap; k++) {
+    series_free(&ch->curves[k].mid);
+    series_free(&ch->curves[k].lo);
+    series_free(&ch->curves[k].hi);
   }
+  ks__free(ch->curves);
+}
+
+static void free_charts(report *R) {
+  for (size_t a = 0; R->charts && a < R->r->n_analytes; a++)
+    free_chart(&R->charts[a]);
+  for (size_t o = 0; R->ocharts && o < R->r->n_outputs; o++)
+    free_chart(&R->ocharts[o]);
   ks__free(R->charts);
+  ks__free(R->ocharts);
+}
+
+/* The outputs shown, in order: those named in report.outputs (each must be
+ * one of the file's), or all in the model's order. */
+static ks_status choose_outputs(report *R) {
+  const ks__results *r = R->r;
+  const ks_ynode *seq = R->sec.outputs;
+  size_t n = seq ? seq->n : r->n_outputs;
+  R->oshow = ks__malloc((n ? n : 1) * sizeof(size_t));
+  const char **names = ks__malloc((r->n_outputs + 1) * sizeof(char *));
+  ks_status rc = R->oshow && names ? KS_OK : nomem(R);
+  for (size_t o = 0; rc == KS_OK && o < r->n_outputs; o++)
+    names[o] = r->outputs[o].name;
+  for (size_t k = 0; rc == KS_OK && k < n; k++) {
+    size_t o = k;
+    if (seq) {
+      const char *want = seq->items[k]->text;
+      for (o = 0; o < r->n_outputs && strcmp(names[o], want) != 0; o++)
+        ;
+      if (o == r->n_outputs && r->n_outputs)
+        rc = ks__schema_unknown(R->doc, seq->items[k], "output", want, names,
+                                r->n_outputs, R->err);
+      else if (o == r->n_outputs) {
+        ks_srcloc loc = ks__yloc(R->doc, seq->items[k]);
+        rc = ks_error_set(R->err, KS_ERR_INPUT, &loc,
+                          "report.outputs names '%s', but the model has no "
+                          "computed outputs",
+                          want);
+      }
+    }
+    if (rc == KS_OK)
+      R->oshow[R->n_oshow++] = o;
+  }
+  ks__free(names);
+  return rc;
 }
 
 /* ---- "time until below" ------------------------------------------------- */
@@ -1101,22 +1255,33 @@ static void ax_ticks(axis *a, double step) {
     a->major[a->n_major++] = v;
 }
 
-/* 0 to a round number above ymax, 4 to 8 ticks of 1, 2, 2.5 or 5 x 10^k. */
-static void ax_linear(axis *a, double ymax) {
+/* From 0 (or a round number below a negative ymin) to a round number above
+ * ymax, 4 to 8 ticks of 1, 2, 2.5 or 5 x 10^k. Both ends are capped at
+ * +-KS_REPORT_MAX_AXIS, so the span stays finite. */
+static void ax_linear(axis *a, double ymin, double ymax) {
   static const double m[] = {1, 2, 2.5, 5, 10};
-  if (!(ymax > 0))
+  if (!(ymin < 0)) /* NaN too */
+    ymin = 0;
+  if (!(ymin >= -KS_REPORT_MAX_AXIS))
+    ymin = -KS_REPORT_MAX_AXIS;
+  if (!(ymax >= 0))
+    ymax = 0;
+  if (!(ymax > 0) && ymin == 0)
     ymax = 1;
   if (!(ymax <= KS_REPORT_MAX_AXIS))
     ymax = KS_REPORT_MAX_AXIS;
-  double raw = ymax * 1.04 / 5, mag = pow(10, floor(log10(raw))), step = mag;
+  double raw = (ymax - ymin) * 1.04 / 5, mag = pow(10, floor(log10(raw))),
+         step = mag;
   for (size_t k = 0; k < 5; k++)
     if (m[k] * mag >= raw) {
       step = m[k] * mag;
       break;
     }
   a->log = 0;
-  a->lo = 0;
+  a->lo = ymin < 0 ? floor(ymin * 1.04 / step) * step : 0;
   a->hi = ceil(ymax * 1.04 / step) * step;
+  if (!(a->hi > a->lo))
+    a->hi = a->lo + step;
   ax_ticks(a, step);
   a->n_minor = 0;
 }
@@ -1373,37 +1538,112 @@ static void svg_curves(FILE *f, const report *R, const chart *ch, const axis *x,
   }
 }
 
-static void svg_chart(FILE *f, const report *R, const chart *ch, int log_axis) {
-  const ks__results *r = R->r;
-  const char *name = r->analytes[ch->analyte];
-  axis x = {0}, y = {0};
-  ax_time(&x, r->times_h[0], r->times_h[r->n_times - 1], R->t_scale);
-  double ymax = ch->ymax;
-  for (size_t b = 0; b < R->sec.n_bands; b++)
+/* An output's threshold is drawn when it lies within the stretch of the
+ * data (see KS_REPORT_THRESHOLD_STRETCH); the axis then reaches it. */
+static int threshold_drawn(const chart *ch, double t) {
+  double top = ch->ymax > 0 ? ch->ymax : 1;
+  double bottom = ch->ymin < 0 ? ch->ymin : 0;
+  return isfinite(t) && t <= KS_REPORT_THRESHOLD_STRETCH * top &&
+         t >= KS_REPORT_THRESHOLD_STRETCH * bottom;
+}
+
+/* The value axis: the data, the analyte's reference bands, the output's
+ * drawn thresholds. */
+static void chart_yaxis(const report *R, const chart *ch, int log_axis,
+                        axis *y) {
+  double ymax = ch->ymax, ymin = ch->ymin;
+  for (size_t b = 0; !ch->is_output && b < R->sec.n_bands; b++)
     if (R->sec.bands[b].analyte == ch->analyte && R->sec.bands[b].high > ymax)
       ymax = R->sec.bands[b].high; /* capped by ax_linear and ax_log */
+  const ks__routput *o = ch->is_output ? &R->r->outputs[ch->output] : NULL;
+  for (size_t k = 0; o && k < o->n_thresholds; k++) {
+    double t = o->thresholds[k];
+    if (threshold_drawn(ch, t) && t > ymax)
+      ymax = t;
+    if (threshold_drawn(ch, t) && t < ymin)
+      ymin = t;
+  }
   if (log_axis)
-    ax_log(&y, ymax, ch->ymin_pos);
+    ax_log(y, ymax, ch->ymin_pos);
   else
-    ax_linear(&y, ymax);
-  y.label_scale = 1;
+    ax_linear(y, ymin, ymax);
+  y->label_scale = 1;
+  y->px0 = SVG_H - PAD_B;
+  y->px1 = PAD_T;
+}
+
+/* "0.1" for a dimensionless output, "640 ng/mL" otherwise; unescaped. */
+static void threshold_label(const ks__routput *o, double t, char *buf,
+                            size_t size) {
+  char v[32];
+  fmt_tick(t, v, sizeof v);
+  snprintf(buf, size, "%s%s%s", v, strcmp(o->units, "1") ? " " : "",
+           strcmp(o->units, "1") ? o->units : "");
+}
+
+/* The output's thresholds as dashed horizontal lines, labelled at the
+ * right end above the line. */
+static void svg_thresholds(FILE *f, const report *R, const chart *ch,
+                           const axis *x, const axis *y) {
+  const ks__routput *o = &R->r->outputs[ch->output];
+  for (size_t k = 0; k < o->n_thresholds; k++) {
+    double t = o->thresholds[k];
+    if (!threshold_drawn(ch, t) || t < y->lo || t > y->hi)
+      continue;
+    double py = ax_map(y, t), x0 = ax_map(x, x->lo), x1 = ax_map(x, x->hi);
+    char label[200];
+    threshold_label(o, t, label, sizeof label);
+    fprintf(f,
+            "<g class=\"threshold\"><path d=\"M%.1f %.1f H%.1f\" "
+            "stroke=\"#333\" stroke-width=\"1.6\" "
+            "stroke-dasharray=\"8 5\"/><text x=\"%.1f\" y=\"%.1f\" "
+            "text-anchor=\"end\" font-size=\"14\" fill=\"#222\" "
+            "stroke=\"#fff\" stroke-width=\"3\" paint-order=\"stroke\">",
+            x0, py, x1, x1 - 6, py - 5);
+    esc(f, label);
+    fputs("</text></g>\n", f);
+  }
+}
+
+/* A chart's y-axis title: "Ketamine (ng/mL)", "drug_high",
+ * "ce_ketamine (ng/mL)"; unescaped. */
+static void chart_ytitle(const report *R, const chart *ch, int log_axis,
+                         char *buf, size_t size) {
+  const ks__results *r = R->r;
+  if (ch->is_output) {
+    const ks__routput *o = &r->outputs[ch->output];
+    int unit = strcmp(o->units, "1") != 0;
+    snprintf(buf, size, "%s%s%s%s", o->name, unit ? " (" : "",
+             unit ? o->units : "", unit ? ")" : "");
+    return;
+  }
+  snprintf(buf, size, "%s (ng/mL)%s", r->analytes[ch->analyte],
+           log_axis ? ", log scale" : "");
+  if (buf[0] >= 'a' && buf[0] <= 'z')
+    buf[0] = (char)(buf[0] - 'a' + 'A');
+}
+
+static void svg_chart(FILE *f, const report *R, const chart *ch, int log_axis) {
+  const ks__results *r = R->r;
+  const char *name =
+      ch->is_output ? r->outputs[ch->output].name : r->analytes[ch->analyte];
+  axis x = {0}, y = {0};
+  ax_time(&x, r->times_h[0], r->times_h[r->n_times - 1], R->t_scale);
+  chart_yaxis(R, ch, log_axis, &y);
   x.px0 = PAD_L;
   x.px1 = SVG_W - PAD_R;
-  y.px0 = SVG_H - PAD_B;
-  y.px1 = PAD_T;
-  char ytitle[160], xtitle[64], id[64];
-  snprintf(ytitle, sizeof ytitle, "%s (ng/mL)%s", name,
-           log_axis ? ", log scale" : "");
-  if (ytitle[0] >= 'a' && ytitle[0] <= 'z')
-    ytitle[0] = (char)(ytitle[0] - 'a' + 'A');
+  char ytitle[400], xtitle[64], id[64];
+  chart_ytitle(R, ch, log_axis, ytitle, sizeof ytitle);
   snprintf(xtitle, sizeof xtitle, "Time (%s)", R->t_unit);
-  snprintf(id, sizeof id, "clip-%zu-%s", ch->analyte, log_axis ? "log" : "lin");
+  snprintf(id, sizeof id, "clip-%s%zu-%s", ch->is_output ? "o" : "",
+           ch->is_output ? ch->output : ch->analyte, log_axis ? "log" : "lin");
   fprintf(f,
           "<svg class=\"chart\" viewBox=\"0 0 %d %d\" role=\"img\" "
           "aria-label=\"",
           SVG_W, SVG_H);
   esc(f, name);
-  fprintf(f, " concentration against time, %s axis\">\n",
+  fprintf(f, " %s against time, %s axis\">\n",
+          ch->is_output ? "value" : "concentration",
           log_axis ? "logarithmic" : "linear");
   fprintf(f,
           "<defs><clipPath id=\"%s\"><rect x=\"%d\" y=\"%d\" width=\"%d\" "
@@ -1412,8 +1652,11 @@ static void svg_chart(FILE *f, const report *R, const chart *ch, int log_axis) {
           SVG_H - PAD_T - PAD_B + 4);
   svg_grid(f, &x, &y);
   fprintf(f, "<g clip-path=\"url(#%s)\">\n", id);
-  svg_refbands(f, R, ch->analyte, &x, &y);
+  if (!ch->is_output)
+    svg_refbands(f, R, ch->analyte, &x, &y);
   svg_curves(f, R, ch, &x, &y);
+  if (ch->is_output)
+    svg_thresholds(f, R, ch, &x, &y);
   fputs("</g>\n", f);
   svg_axes(f, &x, &y, ytitle, xtitle);
   fputs("</svg>\n", f);
@@ -1451,7 +1694,7 @@ static void write_legend(FILE *f, const report *R, const chart *ch) {
   }
   if (R->bands)
     fputs("<li class=\"n\">line: median; shaded: 5th–95th percentile</li>", f);
-  for (size_t b = 0; b < R->sec.n_bands; b++) {
+  for (size_t b = 0; !ch->is_output && b < R->sec.n_bands; b++) {
     const band *bd = &R->sec.bands[b];
     if (bd->analyte != ch->analyte)
       continue;
@@ -1658,7 +1901,11 @@ static int cmp_double(const void *a, const void *b) {
 static double quantile(const double *v, size_t n, double p) {
   double h = p * (double)(n - 1);
   size_t i = (size_t)h;
-  return i + 1 < n ? v[i] + (h - (double)i) * (v[i + 1] - v[i]) : v[n - 1];
+  if (i + 1 >= n || h == (double)i)
+    return v[i < n ? i : n - 1];
+  if (isinf(v[i + 1]))
+    return v[i + 1]; /* "still above" counts as later than any time */
+  return v[i] + (h - (double)i) * (v[i + 1] - v[i]);
 }
 
 /* Percentages to the unit: F is not known better than that. */
@@ -1796,6 +2043,192 @@ static ks_status write_table(FILE *f, report *R) {
   return KS_OK;
 }
 
+/* ---- computed outputs ---------------------------------------------------- */
+
+/* One column of an output's table: peak, its time, AUC, or the time to
+ * fall below threshold `k`. */
+enum { OCOL_MAX, OCOL_TMAX, OCOL_AUC, OCOL_BELOW };
+
+/* A case's value in an output column. "Still above at the end" (NaN in
+ * time_to_below of a solved case) is +inf: it ranks after every time, so a
+ * percentile is not biased early by leaving such cases out. */
+static double ovalue(const ks__routput *o, int kind, size_t k, size_t i) {
+  if (kind == OCOL_MAX)
+    return o->max[i];
+  if (kind == OCOL_TMAX)
+    return o->tmax[i];
+  if (kind == OCOL_AUC)
+    return o->auc[i];
+  double v = o->time_to_below[i * o->n_thresholds + k];
+  return isnan(v) ? (double)INFINITY : v;
+}
+
+/* One cell: the case's value, or median and 5th-95th percentile of the
+ * group's solved cases. Infinite times to below show as "–". */
+static void write_ocell(FILE *f, const report *R, const ks__routput *o,
+                        int kind, size_t k, const group *g, double *tmp) {
+  char a[32], b[32], m[32];
+  size_t n = 0;
+  for (size_t j = 0; j < g->n; j++)
+    if (R->r->status[g->cases[j]] == 0) {
+      double v = ovalue(o, kind, k, g->cases[j]);
+      if (!isnan(v))
+        tmp[n++] = v;
+    }
+  if (!R->bands && R->r->status[g->cases[0]] != 0) {
+    fputs("<td class=\"failed\">failed</td>", f);
+    return;
+  }
+  if (n == 0) {
+    fputs("<td>–</td>", f);
+    return;
+  }
+  qsort(tmp, n, sizeof *tmp, cmp_double);
+  fmt_num(quantile(tmp, n, 0.5), m, sizeof m);
+  fmt_num(quantile(tmp, n, 0.05), a, sizeof a);
+  fmt_num(quantile(tmp, n, 0.95), b, sizeof b);
+  if (n == 1)
+    fprintf(f, "<td>%s</td>", m);
+  else
+    fprintf(f, "<td>%s<br><span class=\"range\">%s–%s</span></td>", m, a, b);
+}
+
+static void write_ohead(FILE *f, const report *R, const ks__routput *o) {
+  const ks__results *r = R->r;
+  char end[32], label[200];
+  fmt_tick(r->times_h[r->n_times - 1], end, sizeof end);
+  int unit = strcmp(o->units, "1") != 0;
+  fprintf(f, "<thead><tr><th class=\"case\">%s</th><th>Peak",
+          !R->bands         ? "Case"
+          : R->by == BY_ARM ? "Arm"
+                            : "Group");
+  if (unit) {
+    fputs("<br><span class=\"unit\">", f);
+    esc(f, o->units);
+    fputs("</span>", f);
+  }
+  fprintf(f,
+          "</th><th>Time of peak<br><span class=\"unit\">h</span></th>"
+          "<th>AUC<sub>0–%s h</sub><br><span class=\"unit\">",
+          end);
+  if (unit) {
+    esc(f, o->units);
+    fputs("·", f);
+  }
+  fputs("h</span></th>", f);
+  for (size_t k = 0; k < o->n_thresholds; k++) {
+    threshold_label(o, o->thresholds[k], label, sizeof label);
+    fputs("<th>Below ", f);
+    esc(f, label);
+    fputs("<br><span class=\"unit\">h from the last dose</span></th>", f);
+  }
+  fputs("</tr></thead>\n", f);
+}
+
+static ks_status write_otable(FILE *f, const report *R, const ks__routput *o) {
+  double *tmp = ks__malloc(R->r->n_cases * sizeof(double));
+  if (!tmp)
+    return ks_error_set(R->err, KS_ERR_NOMEM, NULL, "out of memory");
+  fputs("<table class=\"outputs\">\n", f);
+  write_ohead(f, R, o);
+  fputs("<tbody>\n", f);
+  for (size_t gi = 0; gi < R->n_groups; gi++) {
+    const group *g = &R->groups[gi];
+    fputs("<tr class=\"orow\"><th scope=\"row\" class=\"case\">"
+          "<span class=\"swatch\">",
+          f);
+    if (o->profile_id >= 0 && (R->bands || R->r->status[g->cases[0]] == 0))
+      legend_swatch(f, g, R->bands);
+    esc(f, g->name); /* the legend above gives n */
+    fputs("</span></th>", f);
+    for (int kind = OCOL_MAX; kind < OCOL_BELOW; kind++)
+      write_ocell(f, R, o, kind, 0, g, tmp);
+    for (size_t k = 0; k < o->n_thresholds; k++)
+      write_ocell(f, R, o, OCOL_BELOW, k, g, tmp);
+    fputs("</tr>\n", f);
+  }
+  fputs("</tbody></table>\n", f);
+  ks__free(tmp);
+  return KS_OK;
+}
+
+static void write_onotes(FILE *f, const report *R, const chart *ch) {
+  const ks__routput *o = &R->r->outputs[ch->output];
+  fputs("<ul class=\"notes\">", f);
+  if (R->bands)
+    fprintf(f,
+            "<li>Each cell: median (5th–95th percentile) over the %s's "
+            "cases.</li>",
+            R->by == BY_ARM ? "arm" : "group");
+  fputs("<li>Peak, its time and AUC are taken from the model solution "
+        "between output times.",
+        f);
+  if (o->n_thresholds)
+    fputs(" Below: hours from the start of the last dose until ", f);
+  if (o->n_thresholds)
+    esc(f, o->name);
+  if (o->n_thresholds)
+    fputs(" falls and stays below the level; 0: not above it after the last "
+          "dose; –: still above at the end of the window.",
+          f);
+  fputs("</li>", f);
+  for (size_t k = 0; k < o->n_thresholds; k++) {
+    char label[200];
+    if (threshold_drawn(ch, o->thresholds[k]) || o->profile_id < 0)
+      continue;
+    threshold_label(o, o->thresholds[k], label, sizeof label);
+    fputs("<li>The level ", f);
+    esc(f, label);
+    fputs(" lies far outside the values reached and is not drawn.</li>", f);
+  }
+  fputs("</ul>\n", f);
+}
+
+/* An output's section: name and description, legend, the chart (linear
+ * axis, thresholds as lines) and beside it the table. */
+static ks_status write_output(FILE *f, const report *R, const chart *ch) {
+  const ks__routput *o = &R->r->outputs[ch->output];
+  fputs("<section class=\"output\" id=\"output-", f);
+  esc(f, o->name);
+  fputs("\"><h2>", f);
+  esc(f, o->name);
+  if (strcmp(o->units, "1") != 0) {
+    fputs(" <span class=\"unit\">(", f);
+    esc(f, o->units);
+    fputs(")</span>", f);
+  }
+  fputs("</h2>\n", f);
+  if (o->description[0]) {
+    fputs("<p class=\"desc\">", f);
+    esc(f, o->description);
+    fputs("</p>\n", f);
+  }
+  int drawn = o->profile_id >= 0 && ch->n_curves > 0;
+  if (drawn)
+    write_legend(f, R, ch);
+  fputs("<div class=\"charts\">", f);
+  if (drawn) {
+    fputs("<figure><figcaption>", f);
+    esc(f, o->name);
+    fputs(" against time", f);
+    if (o->n_thresholds)
+      fputs("; dashed: the scenario's levels", f);
+    fputs("</figcaption>\n", f);
+    svg_chart(f, R, ch, 0);
+    fputs("</figure>", f);
+  } else {
+    fputs("<p class=\"none\">No profile to draw (the file holds metrics "
+          "only, or every case failed).</p>",
+          f);
+  }
+  fputs("<div class=\"otable\">", f);
+  ks_status rc = write_otable(f, R, o);
+  if (rc == KS_OK)
+    write_onotes(f, R, ch);
+  fputs("</div></div>\n</section>\n", f);
+  return rc;
+}
+
 /* ---- the page ----------------------------------------------------------- */
 
 static const char style_sheet[] =
@@ -1831,12 +2264,18 @@ static const char style_sheet[] =
     ".range{font-size:13px;color:#555}"
     ".failed{color:#a00}.ref{font-size:14px;color:#555}"
     ".notes{font-size:14px;color:#333;margin:6px 0;padding-left:20px}"
+    ".desc{font-size:14px;color:#333;margin:0 0 4px}"
+    ".output .charts{grid-template-columns:minmax(0,1fr) minmax(0,1.2fr)}"
+    ".otable table{margin-top:0;font-size:15px}"
+    ".otable th,.otable td{padding:4px 6px}"
+    ".otable th.case{white-space:normal}"
     "footer{margin-top:18px;border-top:2px solid #ccc;font-size:14px}"
     "footer pre{font-size:13px;background:#f6f6f6;padding:8px;"
     "white-space:pre-wrap;border:1px solid #ddd}"
     "dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;"
     "margin:6px 0}dt{color:#555}dd{margin:0}"
-    "@media (max-width:900px){.charts{grid-template-columns:1fr}}"
+    "@media (max-width:900px){.charts,.output .charts{grid-template-columns:"
+    "1fr}}"
     "@media print{main{max-width:none;padding:0}"
     "section.analyte,table,figure{break-inside:avoid}"
     "tbody tr:nth-child(even){background:none}}"
@@ -1934,9 +2373,15 @@ static ks_status write_page(FILE *f, report *R) {
           "(the scenario set <code>output.profiles: false</code>): "
           "metrics only.</p>\n",
           f);
+  /* A scenario that uses a model's computed outputs asks about them (the
+   * drug high, not the plasma level): they come first. */
+  ks_status rc = KS_OK;
+  for (size_t k = 0; rc == KS_OK && k < R->n_oshow; k++)
+    rc = write_output(f, R, &R->ocharts[R->oshow[k]]);
   for (size_t a = 0; R->r->has_profiles && a < R->r->n_analytes; a++)
     write_analyte(f, R, a);
-  ks_status rc = write_table(f, R);
+  if (rc == KS_OK)
+    rc = write_table(f, R);
   if (rc == KS_OK)
     write_footer(f, R);
   return rc;
@@ -2006,6 +2451,8 @@ static ks_status prepare(report *R) {
   if (rc == KS_OK)
     rc = make_groups(R);
   if (rc == KS_OK)
+    rc = choose_outputs(R);
+  if (rc == KS_OK)
     assign_styles(R);
   if (rc == KS_OK)
     rc = build_charts(R);
@@ -2020,6 +2467,7 @@ static void report_free(report *R) {
   }
   ks__free(R->groups);
   ks__free(R->group_of);
+  ks__free(R->oshow);
   ks__free(R->below_h);
   free_doses(&R->doses);
   ks__ydoc_free(&R->doc);

@@ -18,6 +18,19 @@
  *     point when there are at most 8 of those, else per arm (case_label)
  *     when at most 8 arms, else over all cases. Failed cases are left out
  *     and counted;
+ *   - for each computed output of the model (docs/model-format.md,
+ *     outputs; e.g. a drug effect), first, because a scenario that uses them
+ *     asks about them: its description, its curves over time on a linear
+ *     axis in the output's unit, drawn as for concentrations (lines, or
+ *     median and 5th-95th percentile band per group, from a histogram of
+ *     1024 linear bins between the output's lowest and highest value), its
+ *     `output_thresholds` as labelled dashed lines (a threshold beyond four
+ *     times the largest value is named under the chart instead of
+ *     squeezing the curves), and beside the chart a table per case or
+ *     group: peak, time of peak, AUC over the window and, per threshold,
+ *     the time from the last dose until the output falls and stays below
+ *     it (a case still above at the end counts as later than every time
+ *     in the percentiles);
  *   - the reference bands of the scenario's `report` section (below), shaded
  *     on that analyte's charts and listed with their sources;
  *   - a table with one row per case (or per group of a band, as median and
@@ -57,6 +70,9 @@
  *   report:
  *     note: Compare the oral peak with the IV peak.     # shown under the title
  *     below: 50 ng/mL       # level for "time until below" [see options]
+ *     outputs: [drug_high, ce_ketamine]  # computed outputs shown, in this
+ *                           # order [all, in the model's order]; at most 32;
+ *                           # names checked when the report is written
  *     bands:                # at most 16
  *       - {analyte: ketamine, low: 100 ng/mL, high: 250 ng/mL,
  *          label: "...", source: "..."}   # analyte defaults to the first;

@@ -111,4 +111,20 @@ report lesson-child "$teach/child-vs-adult.yaml" 8 0 2
 report sweep-bands "$src/tests/data/sweep-threads.yaml" 4 4 1
 # 2 arms x 2 doses x 15 subjects: a band per arm and dose
 report arm-dose-bands "$src/tests/report/data/arms-points-population.yaml" 16 16 4
+# Lesson 5 with 20 instead of 200 virtual subjects per arm (the page is the
+# same, the run 10 times shorter): 2 arms x 2 slopes, a band per group on
+# the four concentration charts and on the chart of each computed output
+# (drug_high, ce_ketamine), whose thresholds are dashed lines.
+sed -e "s|^model: ketamine-pd$|model: $src/models/ketamine-pd.yaml|" \
+  -e 's|subjects: 200,|subjects: 20,|' "$teach/driving.yaml" >"$tmp/driving.yaml"
+grep -q 'subjects: 20,' "$tmp/driving.yaml" || fail "driving.yaml: population not reduced"
+report lesson-driving "$tmp/driving.yaml" 24 24 4
+dom="$tmp/lesson-driving.dom"
+n=$(count '<tr class="orow"' "$dom")
+[ "$n" -eq 8 ] || fail "lesson-driving: $n rows in the output tables, expected 8"
+n=$(count '<g class="threshold"' "$dom")
+[ "$n" -eq 4 ] || fail "lesson-driving: $n threshold lines, expected 4"
+# report.outputs puts drug_high first; the clinic's question is about it
+first=$(grep -o 'id="output-[a-z_]*"' "$dom" | head -1)
+[ "$first" = 'id="output-drug_high"' ] || fail "lesson-driving: first output is $first"
 echo "all reports rendered"
