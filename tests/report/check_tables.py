@@ -1,6 +1,8 @@
-"""Numbers in the report's table and in the CSV export, checked against the
+"""Numbers in the report's tables and in the CSV export, checked against the
 HDF5 file they come from (read independently with h5py) and, for the
-bioavailability, against the doses written in the scenarios.
+bioavailability, against the doses written in the scenarios; lesson 5's
+computed outputs (drug_high, ce_ketamine) in the report's output tables and
+in the output CSV tables.
 
 usage: check_tables.py KETASIM
 Exit 77 (skipped) without h5py or numpy.
@@ -209,6 +211,139 @@ def check_export(tmp, scenario, want_vars):
     check(bad == 0, f"{base}: {bad} metric rows differ from the HDF5 file")
 
 
+def driving_copy(tmp, subjects=20):
+    """Lesson 5 with fewer virtual subjects, the model named by its path."""
+    text = open(os.path.join(SRC, "scenarios/teaching/driving.yaml"), encoding="utf-8").read()
+    text = text.replace("model: ketamine-pd\n",
+                        f"model: {os.path.join(SRC, 'models/ketamine-pd.yaml')}\n")
+    text = text.replace("subjects: 200,", f"subjects: {subjects},")
+    path = os.path.join(tmp, "driving.yaml")
+    open(path, "w", encoding="utf-8").write(text)
+    return path
+
+
+def output_rows(path, name):
+    """Rows of the table of computed output `name`: (label, [cell texts])."""
+    text = open(path, encoding="utf-8").read()
+    start = text.index(f'<section class="output" id="output-{name}"')
+    sec = text[start:text.index("</section>", start)]
+    rows = []
+    for tr in re.findall(r'<tr class="orow">(.*?)</tr>', sec, re.S):
+        label = re.sub(r"<svg.*?</svg>", "", re.search(r"<th[^>]*>(.*?)</th>", tr, re.S).group(1))
+        label = html.unescape(re.sub(r"<[^>]+>", "", label)).strip()
+        rows.append((label, re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)))
+    return rows
+
+
+def band_cell(values):
+    """The report's median (5th-95th percentile) cell; NaN (still above at the
+    end) ranks after every time."""
+    v = np.where(np.isnan(values), np.inf, values)
+    q = np.percentile(v, [50, 5, 95])
+    return f'{fmt_num(q[0])}<br><span class="range">{fmt_num(q[1])}–{fmt_num(q[2])}</span>'
+
+
+def check_driving_outputs(tmp):
+    """Lesson 5: the output tables (peak, time of peak, AUC, time to fall
+    below each threshold, per arm and slope) against NAME_max, NAME_tmax,
+    NAME_auc and NAME_time_to_below in the file."""
+    h5 = os.path.join(tmp, "driving.h5")
+    out = os.path.join(tmp, "driving.html")
+    run("run", driving_copy(tmp), "-o", h5, "-q")
+    run("report", h5, "-o", out)
+    with h5py.File(h5, "r") as f:
+        labels = [a.decode() if isinstance(a, bytes) else a for a in f["case_label"][:]]
+        gamma = f["gamma"][:]
+        data = {name: {k: f[name + k][:] for k in ("_max", "_tmax", "_auc", "_time_to_below",
+                                                   "_threshold")}
+                for name in ("drug_high", "ce_ketamine")}
+    keys = []
+    for lab, g in zip(labels, gamma):
+        if (lab, g) not in keys:
+            keys.append((lab, g))
+    check(len(keys) == 4, f"driving: {len(keys)} groups")
+    for name, d in data.items():
+        rows = output_rows(out, name)
+        check(len(rows) == len(keys), f"driving {name}: {len(rows)} rows")
+        for (lab, g), (label, cells) in zip(keys, rows):
+            check(label == f"{lab}, gamma = {g:g}", f"driving {name}: row {label!r}")
+            sel = np.array([(a == lab and b == g) for a, b in zip(labels, gamma)])
+            want = [band_cell(d["_max"][sel]), band_cell(d["_tmax"][sel]),
+                    band_cell(d["_auc"][sel])]
+            want += [band_cell(d["_time_to_below"][sel, k]) for k in range(len(d["_threshold"]))]
+            check(len(cells) == len(want), f"driving {name} {label}: {len(cells)} cells")
+            for j, (c, w) in enumerate(zip(cells, want)):
+                check(c == w, f"driving {name} {label} column {j}: {c!r} != {w!r}")
+    check(list(data["drug_high"]["_threshold"]) == [0.5, 0.1], "driving: drug_high thresholds")
+    # The clinic's question, as the lesson asks it: with the assumed slope
+    # the spray's drug high lasts at least as long as the infusion's.
+    below = data["drug_high"]["_time_to_below"][:, 1]
+    iv = np.median(below[(gamma == 1) & np.array([l.startswith("IV") for l in labels])])
+    spray = np.median(below[(gamma == 1) & np.array([l.startswith("nasal") for l in labels])])
+    check(spray >= iv, f"driving: median time to drug_high < 0.1, spray {spray} < IV {iv}")
+
+
+def check_output_export(tmp):
+    """Lesson 5's CSV tables: the case variables before the metrics, no
+    output variable taken for a case variable, output columns named with
+    their units and equal to the HDF5 file's values."""
+    h5 = os.path.join(tmp, "driving.h5")
+    if not os.path.exists(h5):
+        run("run", driving_copy(tmp), "-o", h5, "-q")
+    prefix = os.path.join(tmp, "x-driving")
+    run("export", h5, "--csv", "-o", prefix)
+    head, rows = read_csv(prefix + "-metrics.csv")
+    check(head[:5] == ["case", "arm", "gamma", "subject", "analyte"],
+          f"driving metrics header starts {head[:5]}")
+    check(not any(h.startswith(("drug_high", "ce_ketamine")) for h in head),
+          f"driving metrics header has output columns: {head}")
+    with h5py.File(h5, "r") as f:
+        n_c = f["case"].shape[0]
+        times = f["time"][:]
+        outs = {}
+        for name, unit, auc in (("ce_ketamine", "_ng_per_ml", "_ng_h_per_ml"),
+                                ("drug_high", "", "_h")):
+            thr = f[name + "_threshold"][:]
+            cols = [(f"{name}_max{unit}", f[name + "_max"][:]),
+                    (f"{name}_tmax_h", f[name + "_tmax"][:]),
+                    (f"{name}_auc{auc}", f[name + "_auc"][:])]
+            for k, t in enumerate(thr):
+                cols += [(f"{name}_time_above_{t:.10g}{unit}_h", f[name + "_time_above"][:, k]),
+                         (f"{name}_time_to_below_{t:.10g}{unit}_h",
+                          f[name + "_time_to_below"][:, k])]
+            outs[name] = (unit, f[name][:], cols)
+        status = f["status"][:]
+    head, rows = read_csv(prefix + "-output-metrics.csv")
+    want = ["case", "arm", "gamma", "subject", "status"]
+    for name in ("ce_ketamine", "drug_high"):  # the model's order
+        want += [c for c, _ in outs[name][2]]
+    check(head == want, f"driving output-metrics header {head} != {want}")
+    check("drug_high_auc_h" in head and "ce_ketamine_auc_ng_h_per_ml" in head,
+          "driving: AUC columns spelled like auc_ng_h_per_ml")
+    check(len(rows) == n_c, f"driving: {len(rows)} output-metric rows, {n_c} cases")
+    bad = 0
+    for i, row in enumerate(rows):
+        vals = [float(status[i])]
+        for name in ("ce_ketamine", "drug_high"):
+            vals += [v[i] for _, v in outs[name][2]]
+        got = [num(x) for x in row[4:]]
+        bad += not (int(row[0]) == i and len(got) == len(vals)
+                    and all(close(g, v) for g, v in zip(got, vals)))
+    check(bad == 0, f"driving: {bad} output-metric rows differ from the HDF5 file")
+    head, rows = read_csv(prefix + "-output-profiles.csv")
+    check(head == ["case", "arm", "gamma", "subject", "time_h", "ce_ketamine_ng_per_ml",
+                   "drug_high"], f"driving output-profiles header {head}")
+    n_t = len(times)
+    check(len(rows) == n_c * n_t, f"driving: {len(rows)} output-profile rows")
+    ce, dh = outs["ce_ketamine"][1], outs["drug_high"][1]
+    bad = 0
+    for k, row in enumerate(rows):
+        i, t = divmod(k, n_t)
+        bad += not (int(row[0]) == i and close(num(row[4]), times[t])
+                    and close(num(row[5]), ce[i, t]) and close(num(row[6]), dh[i, t]))
+    check(bad == 0, f"driving: {bad} output-profile rows differ from the HDF5 file")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         check_route_comparison(tmp)
@@ -217,6 +352,8 @@ def main():
         check_export(tmp, os.path.join(SRC, "scenarios/route-comparison.yaml"), [])
         check_export(tmp, os.path.join(SRC, "tests/data/sweep-threads.yaml"),
                      ["dose_mg_per_kg", "interval_d", "weight_kg", "subject"])
+        check_driving_outputs(tmp)
+        check_output_export(tmp)
     if failures:
         print(f"{len(failures)} failures")
         return 1
