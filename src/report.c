@@ -2089,8 +2089,9 @@ static void write_ocell(FILE *f, const report *R, const ks__routput *o,
   fmt_num(quantile(tmp, n, 0.95), b, sizeof b);
   if (n == 1)
     fprintf(f, "<td>%s</td>", m);
-  else
-    fprintf(f, "<td>%s<br><span class=\"range\">%s–%s</span></td>", m, a, b);
+  else /* "-345–-269" would read as a subtraction */
+    fprintf(f, "<td>%s<br><span class=\"range\">%s%s%s</span></td>", m, a,
+            tmp[0] < 0 ? " to " : "–", b);
 }
 
 static void write_ohead(FILE *f, const report *R, const ks__routput *o) {

@@ -43,6 +43,27 @@ expect() {
 model="$src/models/ketamine.yaml"
 scen() { sed "s|^model: ketamine$|model: $model|" "$src/scenarios/route-comparison.yaml"; }
 
+# ---- computed outputs: markup in a description, a negative output ----------
+# The description reaches the page escaped; an output below zero gets a
+# linear axis below zero; a threshold of 1e300 is named, not drawn (the axis
+# would squeeze the curves to nothing, and must not hang).
+sed 's|^outputs:$|outputs:\n  neg: {unit: ng/mL, expr: -CE_KET, description: "<script>x</script> \& '"'"'q'"'"'"}|' \
+  "$src/models/ketamine-pd.yaml" >outneg-pd.yaml
+sed -e 's|^model: ketamine-pd$|model: outneg-pd.yaml|' -e 's|subjects: 200,|subjects: 5,|' \
+  -e 's|end: 18 h|end: 3 h|' -e 's|    ce_ketamine: \[640, 50\]|    neg: [-50, 1e300]|' \
+  -e 's|outputs: \[drug_high, ce_ketamine\]|outputs: [neg, drug_high]|' \
+  "$src/scenarios/teaching/driving.yaml" >outneg.yaml
+expect 0 "" "$ketasim" run outneg.yaml -o outneg.h5 -q
+expect 0 "wrote outneg.html" "$ketasim" report outneg.h5 -o outneg.html
+! grep -q '<script' outneg.html || fail "outneg.html: raw markup from an output description"
+grep -q '&lt;script&gt;x&lt;/script&gt; &amp; &#39;q&#39;' outneg.html || fail "outneg.html: description not shown escaped"
+grep -q 'The level 1e+300 ng/mL lies far outside' outneg.html || fail "outneg.html: 1e300 threshold not named"
+grep -q '>-50 ng/mL</text>' outneg.html || fail "outneg.html: the threshold -50 ng/mL not drawn"
+! grep -Eq '[0-9]{40}|inf|nan' <(grep -o 'd="[^"]*"' outneg.html) || fail "outneg.html: absurd coordinates"
+expect 0 "" "$ketasim" export outneg.h5 -o outneg -q
+head -1 outneg-output-metrics.csv | grep -q ',neg_max_ng_per_ml,neg_tmax_h,neg_auc_ng_h_per_ml,neg_time_above_-50_ng_per_ml_h,' ||
+  fail "outneg-output-metrics.csv: header $(head -1 outneg-output-metrics.csv)"
+
 # ---- (4) overflowing axis ranges --------------------------------------------
 { scen; printf 'report:\n  bands:\n    - {low: 1 ng/mL, high: 1e308 ng/mL, label: huge, source: test}\n'; } >band.yaml
 expect 0 "" "$ketasim" run band.yaml -o band.h5 -q
