@@ -349,6 +349,7 @@ static ks_status read_covariates(reader *r, const ks_ynode *node) {
     }
     if (unit) {
       rc = ks__schema_kind(r->doc, unit, KS_YSCALAR, "'unit'", r->err);
+      cv->unit_text = unit->text;
       ks_srcloc loc = ks__yloc(r->doc, unit);
       if (rc == KS_OK)
         rc = ks_unit_parse(unit->text, &loc, &cv->unit_factor, &cv->dims,
@@ -360,6 +361,8 @@ static ks_status read_covariates(reader *r, const ks_ynode *node) {
       rc = ks_model_covariate_parse(
           m, i, def->text, &(ks_srcloc){r->doc->file, def->line, def->column},
           &cv->default_value, r->err);
+    if (rc == KS_OK)
+      cv->default_text = def->text;
   }
   ks__free(names);
   return rc;
@@ -1483,33 +1486,87 @@ size_t ks_model_find_modifier(const ks_model *m, const char *name) {
   return find(m->mod_names, m->n_mods, name);
 }
 
+static char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+static int equal_nocase(const char *a, const char *b) {
+  while (*a && ascii_lower(*a) == ascii_lower(*b))
+    a++, b++;
+  return ascii_lower(*a) == ascii_lower(*b);
+}
+
+/* A level by its name, ignoring ASCII case ("Female"), or by its initial
+ * when no other level shares it ("F", "m"); NONE otherwise. */
+static size_t find_level(const covariate *cv, const char *text) {
+  size_t found = NONE, n_initial = 0;
+  for (size_t k = 0; k < cv->n_levels; k++)
+    if (equal_nocase(cv->level_names[k], text))
+      return k;
+  if (!text[0] || text[1])
+    return NONE;
+  for (size_t k = 0; k < cv->n_levels; k++)
+    if (ascii_lower(cv->level_names[k][0]) == ascii_lower(text[0])) {
+      found = k;
+      n_initial++;
+    }
+  return n_initial == 1 ? found : NONE;
+}
+
+static ks_status unknown_level(const covariate *cv, const char *text,
+                               const ks_srcloc *loc, ks_error *err) {
+  char list[256];
+  size_t len = 0;
+  list[0] = '\0';
+  for (size_t k = 0; k < cv->n_levels && len < sizeof list; k++)
+    len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
+                            k ? ", " : "", cv->level_names[k]);
+  const char *hint = ks__suggest(text, cv->level_names, cv->n_levels);
+  if (hint)
+    return ks_error_set(err, KS_ERR_INPUT, loc,
+                        "unknown %s '%s' (did you mean '%s'? known: %s)",
+                        cv->subject_key, text, hint, list);
+  return ks_error_set(err, KS_ERR_INPUT, loc, "unknown %s '%s' (known: %s)",
+                      cv->subject_key, text, list);
+}
+
+/* Ages: a time covariate is the age of a person. */
+#define KS_MAX_AGE_H (150 * 8766.0)
+
 ks_status ks_model_covariate_parse(const ks_model *m, size_t i,
                                    const char *text, const ks_srcloc *loc,
                                    double *out, ks_error *err) {
   const covariate *cv = &m->covs[i];
   if (cv->n_levels) {
-    for (size_t k = 0; k < cv->n_levels; k++)
-      if (strcmp(cv->level_names[k], text) == 0) {
-        *out = cv->level_values[k];
-        return KS_OK;
-      }
-    const char *hint = ks__suggest(text, cv->level_names, cv->n_levels);
-    if (hint)
-      return ks_error_set(err, KS_ERR_INPUT, loc,
-                          "unknown %s '%s' (did you mean '%s'?)",
-                          cv->subject_key, text, hint);
-    return ks_error_set(err, KS_ERR_INPUT, loc, "unknown %s '%s'",
-                        cv->subject_key, text);
+    size_t k = find_level(cv, text);
+    if (k == NONE)
+      return unknown_level(cv, text, loc, err);
+    *out = cv->level_values[k];
+    return KS_OK;
   }
   ks_quantity q;
-  char example[64];
-  snprintf(example, sizeof example, "a number in the unit of %s",
-           cv->subject_key);
+  char example[80];
+  if (cv->default_text) /* "age: 40 y" */
+    snprintf(example, sizeof example, "%s: %s", cv->subject_key,
+             cv->default_text);
+  else /* the default itself is being read: "age: 1 y" */
+    snprintf(example, sizeof example, "%s: 1 %s", cv->subject_key,
+             cv->unit_text);
   ks_status rc =
       ks_quantity_parse_as(text, loc, cv->dims, false, example, &q, err);
-  if (rc == KS_OK)
-    *out = q.value / cv->unit_factor;
-  return rc;
+  if (rc != KS_OK)
+    return rc;
+  /* a dimensionless covariate (a score, a genotype index) may be negative;
+   * a measured one (an age, a creatinine level) may not */
+  if (!ks_dims_equal(cv->dims, KS_DIM_NONE) && !(q.value >= 0))
+    return ks_error_set(err, KS_ERR_INPUT, loc,
+                        "%s must not be negative, got '%s'", cv->subject_key,
+                        text);
+  if (ks_dims_equal(cv->dims, KS_DIM_TIME) && q.value > KS_MAX_AGE_H)
+    return ks_error_set(err, KS_ERR_INPUT, loc, "%s '%s' is over 150 years",
+                        cv->subject_key, text);
+  *out = q.value / cv->unit_factor;
+  return KS_OK;
 }
 const char *ks_model_route_name(const ks_model *m, size_t i) {
   return m->routes[i].name;

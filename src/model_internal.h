@@ -46,6 +46,8 @@ typedef struct covariate {
   const char **level_names;
   double *level_values;
   double default_value;
+  const char *unit_text;    /* as written in the model (quantities) */
+  const char *default_text; /* as written, once it has been read */
 } covariate;
 
 /* A named condition (an interacting drug, hepatic impairment) that

@@ -92,6 +92,7 @@ struct ks_scenario {
   ks_error warnings[KS_MAX_WARNINGS];
   const ks_ynode *warned[KS_MAX_WARNINGS]; /* the dose each one is about */
   size_t n_warnings;
+  int warned_weight; /* the per-kg dose without a weight, once per file */
 };
 
 struct ks_case_buf {
@@ -382,6 +383,47 @@ static ks_status axis_units(reader *r, axis *ax) {
   return KS_OK;
 }
 
+/* Each axis becomes a variable of the output file named like it (run.c), so
+ * a name the output writer would refuse is refused here, where `check`
+ * sees it and the message can point at it. The rules are output.c's
+ * (check_case_vars, check_outputs): a non-empty HDF5 link name other than
+ * ".", without '/', that is none of the file's own variables nor one written
+ * for a computed output (NAME, NAME_max, ...). */
+static ks_status check_axis_name(reader *r, const ks_ynode *key) {
+  static const char *const output_suffix[] = {
+      "",           "_max",        "_tmax",         "_auc",
+      "_threshold", "_time_above", "_time_to_below"};
+  const ks_model *m = r->s->model;
+  const char *name = key->text;
+  ks_srcloc loc = loc_of(r, key);
+  if (!name[0])
+    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "a sweep axis needs a name (it names the axis's "
+                        "variable in the output file)");
+  if (strchr(name, '/') || !strcmp(name, "."))
+    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "'%s' cannot name a sweep axis: the name must not be "
+                        "'.' or contain '/' (it names a variable in the "
+                        "output file)",
+                        name);
+  if (!strcmp(name, "subject") || ks__output_name_reserved(name))
+    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "'%s' names an output variable and cannot name a "
+                        "sweep axis",
+                        name);
+  for (size_t o = 0; o < ks_model_n_outputs(m); o++)
+    for (size_t k = 0; k < countof(output_suffix); k++) {
+      const char *on = ks_model_output_name(m, o);
+      size_t len = strlen(on);
+      if (!strncmp(name, on, len) && !strcmp(name + len, output_suffix[k]))
+        return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                            "'%s' names a variable written for the model's "
+                            "output '%s' and cannot name a sweep axis",
+                            name, on);
+    }
+  return KS_OK;
+}
+
 static ks_status read_sweep(reader *r, const ks_ynode *root) {
   ks_scenario *s = r->s;
   const ks_ynode *sw = ks__ymap_get(root, "sweep");
@@ -415,12 +457,9 @@ static ks_status read_sweep(reader *r, const ks_ynode *root) {
     ax->name = sw->keys[j]->text;
     ax->node = sw->items[j];
     ks_srcloc loc = loc_of(r, sw->items[j]);
-    if (!strcmp(ax->name, "subject") || ks__output_name_reserved(ax->name))
-      return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                          "'%s' names an output variable and cannot name a "
-                          "sweep axis",
-                          ax->name);
-    rc = ks__schema_kind(r->doc, ax->node, KS_YSEQ, "a sweep axis", r->err);
+    rc = check_axis_name(r, sw->keys[j]);
+    if (rc == KS_OK)
+      rc = ks__schema_kind(r->doc, ax->node, KS_YSEQ, "a sweep axis", r->err);
     if (rc != KS_OK)
       return rc;
     ax->n = ax->node->n;
@@ -979,11 +1018,53 @@ static const ks_ynode *field_node(const ks_scenario *s, const field *f,
   return f->axis < 0 ? f->node : s->axes[f->axis].node->items[ai[f->axis]];
 }
 
+/* "at sweep point dose = 1 mg, v1 = 0 L: " (the values as written), or ""
+ * without a sweep: a value that is valid on its own can break the model
+ * only in combination with another axis's value, so every message about a
+ * sweep point names all of them. */
+static const char *point_prefix(const ks_scenario *s, const size_t *ai,
+                                char *buf, size_t size) {
+  size_t len = 0;
+  buf[0] = '\0';
+  for (size_t j = 0; j < s->n_axes && len < size; j++)
+    len += (size_t)snprintf(buf + len, size - len, "%s%.40s = %.40s",
+                            j ? ", " : "at sweep point ", s->axes[j].name,
+                            s->axes[j].node->items[ai[j]]->text);
+  if (s->n_axes && len < size)
+    snprintf(buf + len, size - len, ": ");
+  return buf;
+}
+
+/* The first of the arm's covariates that breaks the model on its own (the
+ * other covariates at their defaults, the reference weight, no modifiers),
+ * or NULL. Leaves buf->covariates changed. */
+static const field *blame_covariate(const ks_scenario *s, ks_system *sys,
+                                    const arm *a, ks_case_buf *buf,
+                                    ks_error *e) {
+  const ks_model *m = s->model;
+  size_t nc = ks_model_n_covariates(m);
+  for (size_t c = 0; c < nc; c++) {
+    if (!a->covs[c].set)
+      continue;
+    for (size_t k = 0; k < nc; k++)
+      buf->covariates[k] = k == c
+                               ? field_get(&a->covs[c], buf->axis_index, NULL)
+                               : ks_model_covariate_default(m, k);
+    ks_subject one = {.weight_kg = ks_model_reference_weight_kg(m),
+                      .covariates = buf->covariates};
+    ks_error_clear(e);
+    if (ks_system_evaluate(sys, &one, NULL, NULL, e) != KS_OK)
+      return &a->covs[c];
+  }
+  return NULL;
+}
+
 /* Evaluates the model for an arm at a sweep point, so that parameter values
  * it cannot work with (a zero volume, a fraction above 1) are reported at
  * load, at the value, rather than as a failure of every case. A parameter
- * is blamed when it alone breaks the model; when only a combination does
- * (VSS and VP with VC = VSS - VP), the arm is. */
+ * is blamed when it alone breaks the model, a covariate when it alone does
+ * (an age beyond the model's hepatic-flow line); when only a combination
+ * does (VSS and VP with VC = VSS - VP), the arm's subject or parameters. */
 static ks_status check_model(reader *r, ks_system *sys, const arm *a,
                              ks_case_buf *buf, const ks_subject *sub) {
   const ks_scenario *s = r->s;
@@ -996,6 +1077,8 @@ static ks_status check_model(reader *r, ks_system *sys, const arm *a,
                             : (double)NAN;
   if (ks_system_evaluate(sys, sub, buf->overrides, NULL, &e) == KS_OK)
     return KS_OK;
+  char pt[256];
+  point_prefix(s, buf->axis_index, pt, sizeof pt);
   ks_error_clear(&scratch);
   int subject_ok = ks_system_evaluate(sys, sub, NULL, NULL, &scratch) == KS_OK;
   for (size_t p = 0; subject_ok && p < np; p++) {
@@ -1011,26 +1094,40 @@ static ks_status check_model(reader *r, ks_system *sys, const arm *a,
     const ks_ynode *v = field_node(s, &a->overrides[p], buf->axis_index);
     ks_srcloc loc = loc_of(r, v);
     return ks_error_set(
-        r->err, KS_ERR_INPUT, &loc, "'%s: %s' makes the model invalid: %s",
-        ks_model_parameter_name(s->model, p), v->text, e.message);
+        r->err, KS_ERR_INPUT, &loc, "%s'%s: %s' makes the model invalid: %s",
+        pt, ks_model_parameter_name(s->model, p), v->text, e.message);
   }
-  const ks_ynode *pn = ks__ymap_get(a->node, "parameters");
-  ks_srcloc loc = loc_of(r, pn ? pn : a->node);
+  const field *cf =
+      subject_ok ? NULL : blame_covariate(s, sys, a, buf, &scratch);
+  if (cf) {
+    const ks_ynode *v = field_node(s, cf, buf->axis_index);
+    ks_srcloc loc = loc_of(r, v);
+    return ks_error_set(
+        r->err, KS_ERR_INPUT, &loc, "%s'%s: %s' makes the model invalid: %s",
+        pt, ks_model_covariate_subject_key(s->model, (size_t)(cf - a->covs)),
+        v->text, scratch.message);
+  }
+  /* a combination: point at what the arm sets, never at the file's 1:1 */
+  const ks_ynode *sn = ks__ymap_get(a->node, "subject"),
+                 *pn = ks__ymap_get(a->node, "parameters");
+  const ks_ynode *at = subject_ok ? (pn ? pn : sn) : (sn ? sn : pn);
+  ks_srcloc loc = loc_of(r, at ? at : a->node);
   if (a->node == r->doc->root)
     return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                        "the scenario's subject and parameters make the model "
-                        "invalid: %s",
-                        e.message);
+                        "%sthe scenario's subject and parameters make the "
+                        "model invalid: %s",
+                        pt, e.message);
   return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                      "the subject and parameters of arm '%s' make the model "
-                      "invalid: %s",
-                      a->name, e.message);
+                      "%sthe subject and parameters of arm '%s' make the "
+                      "model invalid: %s",
+                      pt, a->name, e.message);
 }
 
-/* A number for a message: whole above 100, three significant digits below
- * ("1500", "21.4", "0.35"). */
+/* A number for a message: whole from 100 to 10^6, three significant digits
+ * otherwise ("1500", "21.4", "0.35", "1e+306"). "%.0f" alone wrote 1e306 as
+ * 307 digits, which a 32-byte buffer cut to a number 10^276 times smaller. */
 static void fmt_num(char *buf, size_t size, double v) {
-  snprintf(buf, size, fabs(v) >= 100 ? "%.0f" : "%.3g", v);
+  snprintf(buf, size, fabs(v) >= 100 && fabs(v) < 1e6 ? "%.0f" : "%.3g", v);
 }
 
 /* Records a warning for a dose far above anaesthetic doses, once per dose
@@ -1066,14 +1163,40 @@ static void warn_dose(reader *r, const ks_ynode *at, double dose, int per_kg,
   e->status = KS_OK; /* a warning: the scenario is valid */
 }
 
+/* Records a warning, once per file, that a per-kg dose is given without a
+ * subject weight: the model's reference weight silently decides the dose
+ * in mg otherwise. */
+static void warn_reference_weight(reader *r, const ks_ynode *at,
+                                  double weight_kg) {
+  ks_scenario *s = r->s;
+  if (s->warned_weight || s->n_warnings == KS_MAX_WARNINGS)
+    return;
+  s->warned_weight = 1;
+  char w[32];
+  fmt_num(w, sizeof w, weight_kg);
+  ks_error *e = &s->warnings[s->n_warnings];
+  s->warned[s->n_warnings++] = NULL; /* the dose may still be far too high */
+  ks_srcloc loc = loc_of(r, at);
+  ks_error_clear(e);
+  ks_error_set(e, KS_ERR_INPUT, &loc,
+               "a dose per kg without a subject weight: using the model's "
+               "reference weight of %s kg (give the weight with 'subject: "
+               "{weight: %s kg}')",
+               w, w);
+  e->status = KS_OK;
+}
+
 /* Largest dose of a resolved arm in mg; warns about doses far above
- * anaesthetic doses. */
+ * anaesthetic doses and about per-kg doses without a weight. */
 static double check_doses(reader *r, const arm *a, const ks_case_buf *buf,
                           size_t n_lines, double weight_kg) {
   double mx = 0;
   for (size_t l = 0; l < n_lines; l++) {
     const line_tpl *t = &a->lines[l];
     const ks_dose_line *ln = &buf->lines[l];
+    if (ln->dose_per_kg && ln->count && !a->weight.set)
+      warn_reference_weight(r, field_node(r->s, &t->doses[0], buf->axis_index),
+                            weight_kg);
     for (size_t k = 0; k < ln->count; k++) {
       double mg = ln->dose[k] * (ln->dose_per_kg ? weight_kg : 1.0);
       mx = fmax(mx, mg);
@@ -1104,10 +1227,13 @@ static ks_status check_points(reader *r) {
       axis_indices(s, p, buf->axis_index);
       ks_subject sub;
       resolve_subject(s, &s->arms[a], buf->axis_index, buf, &sub);
+      char pt[256];
+      point_prefix(s, buf->axis_index, pt, sizeof pt);
       if (!(sub.weight_kg >= 0.3 && sub.weight_kg <= 400)) {
-        ks_srcloc loc = loc_of(r, s->arms[a].weight.node);
+        const ks_ynode *wn = field_node(s, &s->arms[a].weight, buf->axis_index);
+        ks_srcloc loc = loc_of(r, wn);
         rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                          "body weight %g kg is outside 0.3 to 400 kg",
+                          "%sbody weight %g kg is outside 0.3 to 400 kg", pt,
                           sub.weight_kg);
         break;
       }
@@ -1120,7 +1246,7 @@ static ks_status check_points(reader *r) {
       int bad = resolve_lines(&s->arms[a], buf->axis_index, buf, &n, why, &at);
       if (bad >= 0) {
         ks_srcloc loc = loc_of(r, at ? at : s->arms[a].lines[bad].node);
-        rc = ks_error_set(r->err, KS_ERR_INPUT, &loc, "%s", why);
+        rc = ks_error_set(r->err, KS_ERR_INPUT, &loc, "%s%s", pt, why);
         break;
       }
       mx = fmax(mx, check_doses(r, &s->arms[a], buf, n, sub.weight_kg));

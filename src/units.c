@@ -101,6 +101,29 @@ static const unit_row unit_table[] = {
 
 #define UNIT_TABLE_LEN (sizeof unit_table / sizeof unit_table[0])
 
+/* Words written for a unit that are not in the table and too far from any
+ * symbol for suggest_unit ("minutes" is 4 edits from "min"), with the symbol
+ * to use or why there is none. Matched ignoring ASCII case. */
+static const struct {
+  const char *word;
+  const char *symbol; /* NULL: `why` says what to do */
+  const char *why;
+} not_units[] = {
+    {"minutes", "min", NULL},
+    {"minute", "min", NULL},
+    {"seconds", "s", NULL},
+    {"second", "s", NULL},
+    {"months", NULL,
+     "months are not a unit because their length varies: give the number of "
+     "days ('d') or weeks ('wk')"},
+    {"month", NULL,
+     "months are not a unit because their length varies: give the number of "
+     "days ('d') or weeks ('wk')"},
+    {"mo", NULL,
+     "months are not a unit because their length varies: give the number of "
+     "days ('d') or weeks ('wk')"},
+};
+
 /* Names for error messages; everything else is described by its unit. */
 static const struct {
   ks_dims dims;
@@ -505,6 +528,38 @@ static ks_status fail_no_symbol(const parse_ctx *cx, size_t p, size_t end,
                  describe_char(s, p, end, what, sizeof what), QUOTE(u, un));
 }
 
+/* Reports the symbol s[b, e) of the unit s[unit_b, end), which is not in
+ * the table, with the symbol meant where one can be guessed. */
+static ks_status fail_unknown_symbol(const parse_ctx *cx, size_t b, size_t e,
+                                     size_t end, size_t unit_b) {
+  const char *s = cx->text;
+  size_t n = e - b;
+  /* "mg/m2", "mg/m^2", "mg/m²": a dose per square metre of body surface */
+  bool m2 =
+      (n == 1 && s[b] == 'm' && e < end &&
+       (s[e] == '2' || (s[e] == '^' && e + 1 < end && s[e + 1] == '2'))) ||
+      (n == 3 && !memcmp(s + b, "m\xC2\xB2", 3));
+  if (m2)
+    return fail_at(cx, b,
+                   "body-surface-area dosing ('%.*s%s') is not supported: "
+                   "give the dose in mg or mg/kg",
+                   QUOTE(s + unit_b, end - unit_b));
+  for (size_t i = 0; i < sizeof not_units / sizeof not_units[0]; i++) {
+    if (!equal_nocase(s + b, n, not_units[i].word))
+      continue;
+    if (not_units[i].symbol)
+      return fail_at(cx, b, "unknown unit '%.*s%s' (did you mean '%s'?)",
+                     QUOTE(s + b, n), not_units[i].symbol);
+    return fail_at(cx, b, "unknown unit '%.*s%s': %s", QUOTE(s + b, n),
+                   not_units[i].why);
+  }
+  const char *hint = suggest_unit(s + b, n);
+  if (hint)
+    return fail_at(cx, b, "unknown unit '%.*s%s' (did you mean '%s'?)",
+                   QUOTE(s + b, n), hint);
+  return fail_at(cx, b, "unknown unit '%.*s%s'", QUOTE(s + b, n));
+}
+
 /* power := symbol exponent?   `sign` is -1 after a "/". */
 static ks_status parse_power(const parse_ctx *cx, size_t *p, size_t end,
                              size_t unit_b, int sign, unit_acc *acc) {
@@ -515,13 +570,8 @@ static ks_status parse_power(const parse_ctx *cx, size_t *p, size_t end,
   if (*p == b)
     return fail_no_symbol(cx, b, end, unit_b);
   const unit_row *row = find_unit(s + b, *p - b);
-  if (!row) {
-    const char *hint = suggest_unit(s + b, *p - b);
-    if (hint)
-      return fail_at(cx, b, "unknown unit '%.*s%s' (did you mean '%s'?)",
-                     QUOTE(s + b, *p - b), hint);
-    return fail_at(cx, b, "unknown unit '%.*s%s'", QUOTE(s + b, *p - b));
-  }
+  if (!row)
+    return fail_unknown_symbol(cx, b, *p, end, unit_b);
   int power = 1;
   ks_status rc = parse_exponent(cx, p, end, unit_b, &power);
   if (rc != KS_OK)

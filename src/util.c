@@ -32,15 +32,30 @@ size_t ks__edit_distance(const char *a, const char *b, size_t cap) {
   return row[lb] > cap ? cap + 1 : row[lb];
 }
 
+/* An ASCII-lowercased copy, cut at 65 bytes (ks__edit_distance gives up
+ * beyond 64 anyway). */
+static void lower_copy(char out[66], const char *s) {
+  size_t i = 0;
+  for (; s[i] && i < 65; i++)
+    out[i] = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] - 'A' + 'a') : s[i];
+  out[i] = '\0';
+}
+
+/* Case is ignored when measuring the distance, so that 'child_pugh_b'
+ * suggests 'child_pugh_B' rather than the equally distant (in exact letters)
+ * 'child_pugh_A' listed first. */
 const char *ks__suggest(const char *word, const char *const *candidates,
                         size_t n) {
   size_t limit = strlen(word) / 3;
   if (limit < 2)
     limit = 2;
+  char w[66], c[66];
+  lower_copy(w, word);
   const char *best = NULL;
   size_t best_d = limit + 1;
   for (size_t i = 0; i < n; i++) {
-    size_t d = ks__edit_distance(word, candidates[i], limit);
+    lower_copy(c, candidates[i]);
+    size_t d = ks__edit_distance(w, c, limit);
     if (d < best_d) {
       best_d = d;
       best = candidates[i];

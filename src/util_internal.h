@@ -14,8 +14,9 @@
  * capped at `cap` + 1 so long strings cost nothing. */
 size_t ks__edit_distance(const char *a, const char *b, size_t cap);
 
-/* The candidate closest to `word` within an edit distance of 2 (or a third of
- * the word's length, whichever is larger), or NULL. */
+/* The candidate closest to `word`, ignoring ASCII case, within an edit
+ * distance of 2 (or a third of the word's length, whichever is larger), or
+ * NULL. */
 const char *ks__suggest(const char *word, const char *const *candidates,
                         size_t n);
 

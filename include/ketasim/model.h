@@ -120,7 +120,11 @@ const char *ks_model_covariate_name(const ks_model *m, size_t i);
 const char *ks_model_covariate_subject_key(const ks_model *m, size_t i);
 double ks_model_covariate_default(const ks_model *m, size_t i);
 size_t ks_model_find_covariate_key(const ks_model *m, const char *key);
-/* Converts a scenario value ("65 y", "female") to the covariate's number. */
+/* Converts a scenario value ("65 y", "female") to the covariate's number.
+ * A level matches its name in any ASCII case ("Female") or its initial when
+ * no other level shares it ("F"). A quantity must have the covariate's
+ * dimension and, unless dimensionless, be >= 0; a time (an age) at most
+ * 150 y. KS_ERR_INPUT or KS_ERR_UNIT with `loc` in `err` otherwise. */
 ks_status ks_model_covariate_parse(const ks_model *m, size_t i,
                                    const char *text, const ks_srcloc *loc,
                                    double *out, ks_error *err);
