@@ -966,16 +966,28 @@ static const char *oname(char *buf, size_t size, const char *name,
   return buf;
 }
 
+const char *const ks__output_suffixes[] = {
+    "", "_max", "_tmax", "_auc", "_threshold", "_time_above", "_time_to_below"};
+const size_t ks__n_output_suffixes = countof(ks__output_suffixes);
+
+int ks__output_var_of(const char *name, const char *output) {
+  size_t len = strlen(output);
+  if (strncmp(name, output, len) != 0)
+    return 0;
+  for (size_t k = 0; k < ks__n_output_suffixes; k++)
+    if (strcmp(name + len, ks__output_suffixes[k]) == 0)
+      return 1;
+  return 0;
+}
+
 static ks_status check_outputs(const ks_output_layout *l, ks_error *err) {
-  static const char *const suffix[] = {
-      "",           "_max",        "_tmax",         "_auc",
-      "_threshold", "_time_above", "_time_to_below"};
+  const char *const *suffix = ks__output_suffixes;
   if (l->n_outputs && (any_null(l->output_names, l->n_outputs) ||
                        any_null(l->output_units, l->n_outputs)))
     return ks_error_set(err, KS_ERR_ARG, NULL,
                         "output layout: output name or unit missing");
   for (size_t o = 0; o < l->n_outputs; o++)
-    for (size_t k = 0; k < countof(suffix); k++) {
+    for (size_t k = 0; k < ks__n_output_suffixes; k++) {
       char b[160];
       oname(b, sizeof b, l->output_names[o], suffix[k]);
       int clash = 0;

@@ -10,6 +10,14 @@
  * metrics, provenance), which a case variable or sweep axis cannot use. */
 int ks__output_name_reserved(const char *name);
 
+/* The variables written for a computed output NAME are NAME followed by one
+ * of these suffixes ("", "_max", ..., "_time_to_below"). */
+extern const char *const ks__output_suffixes[];
+extern const size_t ks__n_output_suffixes;
+
+/* 1 if `name` is one of the variables written for the output `output`. */
+int ks__output_var_of(const char *name, const char *output);
+
 /* Can a run write `path`? Its directory exists and is writable, and `path`
  * is not a directory, not a device, FIFO or socket, and not the same file
  * (device and inode) as any of the `n_inputs` input files (NULL entries are

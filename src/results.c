@@ -533,19 +533,11 @@ static ks_status read_provenance(reader *rd) {
 
 /* ---- computed outputs --------------------------------------------------- */
 
-static const char *const output_suffix[] = {
-    "", "_max", "_threshold", "_tmax", "_auc", "_time_above", "_time_to_below"};
-
 /* 1 when `name` is one of the variables of a computed output. */
 static int is_output_var(const ks__results *r, const char *name) {
-  for (size_t o = 0; o < r->n_outputs; o++) {
-    size_t len = strlen(r->outputs[o].name);
-    if (strncmp(name, r->outputs[o].name, len) != 0)
-      continue;
-    for (size_t k = 0; k < countof(output_suffix); k++)
-      if (!strcmp(name + len, output_suffix[k]))
-        return 1;
-  }
+  for (size_t o = 0; o < r->n_outputs; o++)
+    if (ks__output_var_of(name, r->outputs[o].name))
+      return 1;
   return 0;
 }
 

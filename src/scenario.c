@@ -390,9 +390,6 @@ static ks_status axis_units(reader *r, axis *ax) {
  * ".", without '/', that is none of the file's own variables nor one written
  * for a computed output (NAME, NAME_max, ...). */
 static ks_status check_axis_name(reader *r, const ks_ynode *key) {
-  static const char *const output_suffix[] = {
-      "",           "_max",        "_tmax",         "_auc",
-      "_threshold", "_time_above", "_time_to_below"};
   const ks_model *m = r->s->model;
   const char *name = key->text;
   ks_srcloc loc = loc_of(r, key);
@@ -412,15 +409,11 @@ static ks_status check_axis_name(reader *r, const ks_ynode *key) {
                         "sweep axis",
                         name);
   for (size_t o = 0; o < ks_model_n_outputs(m); o++)
-    for (size_t k = 0; k < countof(output_suffix); k++) {
-      const char *on = ks_model_output_name(m, o);
-      size_t len = strlen(on);
-      if (!strncmp(name, on, len) && !strcmp(name + len, output_suffix[k]))
-        return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                            "'%s' names a variable written for the model's "
-                            "output '%s' and cannot name a sweep axis",
-                            name, on);
-    }
+    if (ks__output_var_of(name, ks_model_output_name(m, o)))
+      return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                          "'%s' names a variable written for the model's "
+                          "output '%s' and cannot name a sweep axis",
+                          name, ks_model_output_name(m, o));
   return KS_OK;
 }
 
