@@ -58,9 +58,11 @@ static const char usage[] =
     "  report  write a self-contained HTML page (charts on a linear and a log\n"
     "          axis, a table per case) for teaching; default REPORT: OUT's\n"
     "          name with .html, in the current directory\n"
-    "  export  write tidy tables PREFIX-profiles.csv and PREFIX-metrics.csv;\n"
-    "          default PREFIX: OUT's name without .h5, in the current\n"
-    "          directory\n"
+    "  export  write tidy tables PREFIX-profiles.csv and PREFIX-metrics.csv,\n"
+    "          and for a model with computed outputs "
+    "PREFIX-output-profiles.csv\n"
+    "          and PREFIX-output-metrics.csv; default PREFIX: OUT's name\n"
+    "          without .h5, in the current directory\n"
     "\n"
     "options:\n"
     "  -o, --output FILE    output file (run: HDF5, netCDF-4/CF layout;\n"
@@ -602,6 +604,12 @@ static int cmd_export(const args *a) {
     fprintf(stderr, "ketasim: wrote %s (%zu rows)%s\n", res.metrics_path,
             res.metric_rows,
             res.profiles_path[0] ? "" : "; the file has no profiles");
+  if (!a->quiet && res.output_profiles_path[0])
+    fprintf(stderr, "ketasim: wrote %s (%zu rows)\n", res.output_profiles_path,
+            res.output_profile_rows);
+  if (!a->quiet && res.output_metrics_path[0])
+    fprintf(stderr, "ketasim: wrote %s (%zu rows)\n", res.output_metrics_path,
+            res.output_metric_rows);
   return 0;
 }
 
