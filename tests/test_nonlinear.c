@@ -391,8 +391,13 @@ static void test_jacobians(void) {
     KS_CHECK(e <= 1e-6);
     ks_model_free(&m);
   }
-  static const char *shipped[] = {"ketamine.yaml", "esketamine.yaml",
-                                  "ketamine-pd.yaml", "ketamine-mm.yaml"};
+  static const char *shipped[] = {"ketamine.yaml",
+                                  "esketamine.yaml",
+                                  "ketamine-pd.yaml",
+                                  "ketamine-mm.yaml",
+                                  "../bench/clinic-series.model.yaml",
+                                  "../bench/clinic-series-mm.model.yaml",
+                                  "../fuzz/seeds/model/mm-effect.model.yaml"};
   for (size_t i = 0; i < sizeof shipped / sizeof *shipped; i++) {
     char path[1024];
     snprintf(path, sizeof path, "%s/models/%s", KS_SOURCE_DIR, shipped[i]);
@@ -476,6 +481,17 @@ static void test_negative_flux(void) {
   if (!strstr(
           r.msg,
           "the flux from 'c' (test-model.yaml:10:30) is -12 mg/h at t = 0 h") ||
+      !strstr(r.msg, "must be finite and not negative")) {
+    fprintf(stderr, "message: %s\n", r.msg);
+    ks_test_failures_++;
+  }
+  ks_model_free(&m);
+  /* not finite: sqrt of a negative number once C falls below KM */
+  m = sim_model_text(
+      with(mm_model, "VMAX * C_c / (KM + C_c)", "VMAX * sqrt(C_c / KM - 1)"));
+  d[0] = 100; /* C0 = 2 mg/L: the rate is real until C reaches KM */
+  KS_CHECK(run_case(m, &ln, 1, times, NT, 1e-8, &r) == KS_ERR_SOLVER);
+  if (!strstr(r.msg, "is nan mg/h at t = ") ||
       !strstr(r.msg, "must be finite and not negative")) {
     fprintf(stderr, "message: %s\n", r.msg);
     ks_test_failures_++;
