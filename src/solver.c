@@ -380,6 +380,7 @@ static ks_status integrate(run_ctx *c, double t0, double t1, size_t *k,
     return cv_fail(err, "re-initialisation", flag, t0);
   double t = t0, t_prev = t0;
   size_t no = c->n_obs;
+  c->sys->fail[0] = '\0'; /* the segment's last refusal, if any */
   double *c0 = s->cd, *d0 = c0 + no, *c1 = d0 + no, *d1 = c1 + no;
   if (c->metrics)
     observe(c, t0, N_VGetArrayPointer(s->y), c0, d0);
@@ -389,12 +390,15 @@ static ks_status integrate(run_ctx *c, double t0, double t1, size_t *k,
      * here takes one step: the limit per segment is enforced here. */
     if (++steps > c->max_steps) {
       add_stats(s, st);
+      /* a right-hand side that kept failing (a rate turning NaN where the
+       * solution stalls, say) is the likely cause: name it */
       return ks_error_set(err, KS_ERR_SOLVER, NULL,
                           "CVODE integration failed: more than %ld steps "
-                          "between t = %g h and t = %g h",
-                          c->max_steps, t0, t1);
+                          "between t = %g h and t = %g h%s%s",
+                          c->max_steps, t0, t1,
+                          c->sys->fail[0] ? "; last refused step: " : "",
+                          c->sys->fail);
     }
-    c->sys->fail[0] = '\0';
     flag = CVode(s->cvode, t1, s->y, &t, CV_ONE_STEP);
     if (flag < 0) {
       add_stats(s, st);
