@@ -826,6 +826,16 @@ static var_def strings_by_case(const ks_output *out, const char *name,
   return v;
 }
 
+/* Defines a variable into *id, or fails naming it. */
+static ks_status define_named(ks_output *out, const var_def *v, hid_t *id,
+                              ks_error *err) {
+  if ((*id = define_var(out, v)) >= 0)
+    return KS_OK;
+  char what[200];
+  snprintf(what, sizeof what, "cannot define variable '%s'", v->name);
+  return h5_fail(err, out->path, what);
+}
+
 static ks_status define_metrics(ks_output *out, ks_error *err) {
   const hid_t f64 = H5T_IEEE_F64LE;
   const int an = KS_DIM_ANALYTE, th = KS_DIM_THRESHOLD;
@@ -855,16 +865,11 @@ static ks_status define_metrics(ks_output *out, ks_error *err) {
    * not a _FillValue attribute, which would make xarray turn status into
    * floats. */
   defs[KS_VAR_STATUS].fill = -1.0;
-  for (int i = KS_VAR_CMAX; i <= KS_VAR_STATUS; i++) {
-    if (!defs[i].name)
-      continue; /* not in this layout */
-    if ((out->var[i] = define_var(out, &defs[i])) < 0) {
-      char what[96];
-      snprintf(what, sizeof what, "cannot define variable '%s'", defs[i].name);
-      return h5_fail(err, out->path, what);
-    }
-  }
-  return KS_OK;
+  ks_status rc = KS_OK;
+  for (int i = KS_VAR_CMAX; rc == KS_OK && i <= KS_VAR_STATUS; i++)
+    if (defs[i].name) /* else not in this layout */
+      rc = define_named(out, &defs[i], &out->var[i], err);
+  return rc;
 }
 
 /* parameter_units [parameter] and parameter_value [case, parameter]. */
@@ -1044,18 +1049,13 @@ static ks_status define_output(ks_output *out, const ks_output_layout *l,
                   l->output_thresholds + l->output_thr_first[o]) < 0)
       return h5_fail(err, out->path, "cannot define an output threshold");
   }
-  for (int k = 0; k < KS_OVARS; k++) {
-    if ((k == KS_OV_PROFILE && !l->profiles) ||
-        (k >= KS_OV_ABOVE && !out->o_nthr[o]))
-      continue;
-    if ((out->o_var[o * KS_OVARS + (size_t)k] = define_var(out, &defs[k])) <
-        0) {
-      char what[200];
-      snprintf(what, sizeof what, "cannot define variable '%s'", defs[k].name);
-      return h5_fail(err, out->path, what);
-    }
-  }
-  return KS_OK;
+  ks_status rc = KS_OK;
+  for (int k = 0; rc == KS_OK && k < KS_OVARS; k++)
+    if (!(k == KS_OV_PROFILE && !l->profiles) &&
+        !(k >= KS_OV_ABOVE && !out->o_nthr[o]))
+      rc = define_named(out, &defs[k], &out->o_var[o * KS_OVARS + (size_t)k],
+                        err);
+  return rc;
 }
 
 static ks_status define_outputs(ks_output *out, const ks_output_layout *l,
