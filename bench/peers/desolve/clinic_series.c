@@ -15,10 +15,11 @@
  *
  * The infusion rate R_IV(t) is not a function of t inside the derivatives:
  * it is a value that the event function sets at each infusion start and end.
- * deSolve stops lsoda at every event time (itask 4, the next event as tcrit)
- * and restarts it after the event, so the right-hand side is smooth on every
- * integrated interval and the boundaries are exact, as with ketasim's restarts
- * at each dose.
+ * deSolve integrates to each event time with the rate in force before it
+ * (lsoda may step past that time with the old, smooth right-hand side and
+ * interpolates back), applies the event and restarts lsoda from there, so no
+ * step sees the rate change inside it and the boundaries are exact, as with
+ * ketasim's restarts at each dose.
  */
 #include <math.h>
 
