@@ -61,6 +61,9 @@ WORKLOADS = {
 }
 TESTED_SOLVER = "solver: {rtol: 1e-6, atol: 1e-9 mg, method: cvode}"
 SHORT_OUTPUT = "output: {end: 10 min, step: 10 min, profiles: false}"
+# lsoda's steps and Jacobians are counted (in an untimed replay) on the
+# first subjects of each sweep point: 128 cases at 2.
+COUNT_SUBJECTS = 2
 METRICS = ["cmax_ketamine", "auc_ketamine", "cmax_norketamine",
            "auc_norketamine", "effect_max", "effect_time_above_h"]
 
@@ -292,17 +295,18 @@ def run_workload(name, o, rscript, so, tmp):
             raise RuntimeError("%s: parameters differ between files" % tag)
         check = np.zeros(n_cases, dtype=int)
         check[idx] = 1
+        count = (np.arange(n_cases) % n_subj < COUNT_SUBJECTS).astype(int)
         for i in range(n_cases):
-            rows.append([fi, i, check[i], dose[i] * weight[i], tau, ndose,
-                         tinf] + list(par[i]))
+            rows.append([fi, i, check[i], count[i], dose[i] * weight[i], tau,
+                         ndose, tinf] + list(par[i]))
         ref_all.append(grid_metrics(h_ref, w["model"]))
         ks_all.append(grid_metrics(h_ks, w["model"]))
         for h in (h_par, h_ref, h_ks):
             os.unlink(h)
     cases_csv = os.path.join(tmp, name + "-cases.csv")
     with open(cases_csv, "w") as f:
-        f.write(",".join(["file", "case", "check", "dose_mg", "tau_h", "ndose",
-                          "tinf_h"] + par_names) + "\n")
+        f.write(",".join(["file", "case", "check", "count", "dose_mg", "tau_h",
+                          "ndose", "tinf_h"] + par_names) + "\n")
         for r in rows:
             f.write(",".join(repr(float(x)) if isinstance(x, float) or
                              isinstance(x, np.floating) else str(x)
@@ -331,7 +335,12 @@ def run_workload(name, o, rscript, so, tmp):
         "threads": 1, "wall_s": round(wall, 4),
         "us_per_case": round(1e6 * wall / cases, 1),
         "cpu_s": round(float(info["cpu_s"]), 3),
+        "steps_per_case": float(info["steps_per_case"]),
         "rhs_per_case": float(info["rhs_per_case"]),
+        "jac_per_case": float(info["jac_per_case"]),
+        "counted_cases": int(info["counted_cases"]),
+        "replay_max_rel_diff": float(info["replay_max_rel_diff"]),
+        "replay_rhs_ratio": float(info["replay_rhs_ratio"]),
         "rtol": 1e-6, "atol": 1e-9,
         "max_rel_err": e_peer["max"], "reference": w["reference"],
         "cases_checked": int(ref.shape[0]), "metrics": "grid",

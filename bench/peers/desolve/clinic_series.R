@@ -5,9 +5,10 @@
 #
 # MODEL      lin (clinic-series) or mm (clinic-series-mm)
 # SO         the shared object built from clinic_series.c by R CMD SHLIB
-# CASES      CSV, one row per case: file, case, check, dose_mg, tau_h, ndose,
-#            tinf_h and the individual parameters by name (written by peer.py
-#            from ketasim's parameter_value table)
+# CASES      CSV, one row per case: file, case, check, count, dose_mg, tau_h,
+#            ndose, tinf_h and the individual parameters by name (written by
+#            peer.py from ketasim's parameter_value table); check = 1: the
+#            metrics are written, count = 1: steps and Jacobians are counted
 # TIMES_DIR  holds times-F.txt, the output grid of scenario file F
 # OUT        CSV written here: the grid metrics of the rows with check = 1
 # REPEAT     the timed loop over all cases is run this many times
@@ -101,8 +102,15 @@ cpu <- numeric(n_repeat)
 # Right-hand-side evaluations, counted by the compiled code: lsoda's own
 # counters (attr(out, "istate")) start again at every event's restart.
 n_rhs <- 0
+# Steps and Jacobians are counted afterwards on the rows with count = 1 (see
+# below); their final states and derivative calls in the timed run are kept.
+counted <- which(cases$count == 1)
+n_counted <- length(counted)
+last <- matrix(NA_real_, n_counted, length(states))
+rhs_counted <- 0
 for (rep in seq_len(n_repeat)) {
   row <- 0L
+  k <- 0L
   for (i in seq_len(n)) {
     tm <- grids[[as.character(cases$file[i])]]
     c0 <- proc.time()
@@ -117,7 +125,13 @@ for (rep in seq_len(n_repeat)) {
     if (rep == 1) {
       if (nrow(out) != length(tm) || attr(out, "istate")[1] != 2)
         stop("case ", cases$case[i], ": lsoda failed (istate ", attr(out, "istate")[1], ")")
-      n_rhs <- n_rhs + .C("rhs_count", n = integer(1), PACKAGE = dllname)$n
+      rhs <- .C("rhs_count", n = integer(1), PACKAGE = dllname)$n
+      n_rhs <- n_rhs + rhs
+      if (cases$count[i] == 1) {
+        k <- k + 1L
+        last[k, ] <- out[nrow(out), -1]
+        rhs_counted <- rhs_counted + rhs
+      }
       if (cases$check[i] == 1) {
         row <- row + 1L
         p <- parms[[i]]
@@ -137,9 +151,45 @@ for (rep in seq_len(n_repeat)) {
   }
 }
 
+# Steps and Jacobians, untimed: lsoda's counters start again at every
+# restart, so each case is replayed as one ode() call per interval between
+# events, each starting from the state where the previous one ended, with
+# the event at its start. That is nearly the integration of the single call
+# (deSolve restarts lsoda at each event from the state at the event time);
+# it differs in that the single call may let lsoda step past an event time
+# and interpolate back, where the replay stops there (the segment's end is
+# its tcrit). The replay's derivative calls and final states are reported
+# beside the single call's to show how close the two are.
+n_steps <- 0
+n_jac <- 0
+replay_diff <- 0
+replay_rhs <- 0
+for (k in seq_len(n_counted)) {
+  i <- counted[k]
+  tm <- grids[[as.character(cases$file[i])]]
+  b <- unique(c(events[[i]]$time, tm[length(tm)]))
+  y <- y0
+  for (j in seq_len(length(b) - 1)) {
+    seg <- tm[tm >= b[j] & tm <= b[j + 1]]
+    out <- ode(y = y, times = seg, func = func, parms = parms[[i]],
+               dllname = dllname, initfunc = initfunc, nout = 0,
+               events = list(func = "infusion", time = b[j]),
+               method = "lsoda", rtol = 1e-6, atol = 1e-9)
+    st <- attr(out, "istate")
+    n_steps <- n_steps + st[2]
+    n_jac <- n_jac + st[14]
+    replay_rhs <- replay_rhs + .C("rhs_count", n = integer(1), PACKAGE = dllname)$n
+    y <- setNames(out[nrow(out), -1], states)
+  }
+  scale <- pmax(abs(last[k, ]), 1e-9)
+  replay_diff <- max(replay_diff, abs(y - last[k, ]) / scale)
+}
+
 write.csv(data.frame(file = cases$file[check], case = cases$case[check], metrics),
           out_path, row.names = FALSE)
-cat(sprintf("cases %d\nrepeat %d\nelapsed_s %.6f\ncpu_s %.6f\nrhs_per_case %.3f\ndesolve %s\nr %s\n",
+cat(sprintf("cases %d\nrepeat %d\nelapsed_s %.6f\ncpu_s %.6f\nrhs_per_case %.3f\nsteps_per_case %.3f\njac_per_case %.3f\ncounted_cases %d\nreplay_max_rel_diff %.3g\nreplay_rhs_ratio %.4f\ndesolve %s\nr %s\n",
             n, n_repeat, median(elapsed), median(cpu), n_rhs / n,
+            n_steps / max(n_counted, 1), n_jac / max(n_counted, 1), n_counted, replay_diff,
+            if (rhs_counted > 0) replay_rhs / rhs_counted else NA,
             as.character(packageVersion("deSolve")),
             paste(R.version$major, R.version$minor, sep = ".")))
