@@ -44,9 +44,9 @@ enum { PATH_LEN = 4096, MSG_LEN = 640, MAX_FILES = 4, MAX_REPEAT = 100 };
 enum { CHECK_CASES = 32 };
 
 typedef enum reference_kind {
-  REF_NONE,        /* no reference: no max_rel_err key */
-  REF_SOLVER,      /* the other solver (exact, or CVODE at rtol 1e-12) */
-  REF_ORAL_CLOSED, /* closed form of the one-compartment oral model */
+  REF_NONE,         /* no reference: no max_rel_err key */
+  REF_SOLVER,       /* the other solver (exact, or CVODE at rtol 1e-12) */
+  REF_ORAL_CLOSED,  /* closed form of the one-compartment oral model */
   REF_TIGHT_METRICS /* the same cases with CVODE at rtol 1e-12, atol 1e-15
                        mg; the metrics compared (nonlinear models) */
 } reference_kind;
@@ -62,7 +62,7 @@ typedef struct workload {
   int cvode_only; /* nonlinear model: the exact integrator does not apply */
   long check_subjects; /* subjects per sweep point in the accuracy check;
                           0 = as in the timed runs */
-  const char *output; /* computed output whose metrics are checked, or NULL */
+  const char *output;  /* computed output whose metrics are checked, or NULL */
   const char *summary;
 } workload;
 
@@ -1038,8 +1038,8 @@ static void print_metric_errors(const workload *w, const accuracy *acc,
   const char *out = w->output ? w->output : "output";
   size_t i = 0;
   for (; out[i] && i < sizeof lower - 1; i++)
-    lower[i] = (out[i] >= 'A' && out[i] <= 'Z') ? (char)(out[i] - 'A' + 'a')
-                                                : out[i];
+    lower[i] =
+        (out[i] >= 'A' && out[i] <= 'Z') ? (char)(out[i] - 'A' + 'a') : out[i];
   lower[i] = '\0';
   json_number("max_rel_err_cmax", acc ? acc->err_cmax : 0.0, ok);
   json_number("max_rel_err_auc", acc ? acc->err_auc : 0.0, ok);

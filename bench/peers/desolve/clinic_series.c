@@ -2,11 +2,11 @@
  * (R CMD SHLIB, then ode(..., dllname = "clinic_series")).
  *
  *   initmod_lin / derivs_lin   clinic-series (9 states, linear), the
- *                              equations of shared/bench/clinic-series-model.json
- *   initmod_mm  / derivs_mm    clinic-series-mm (10 states, Michaelis-Menten
- *                              liver, effect site), the equations of
- *                              shared/bench/clinic-series-mm-model.json
- *   infusion                   event function: switches the IV infusion rate
+ *                              equations of
+ * shared/bench/clinic-series-model.json initmod_mm  / derivs_mm
+ * clinic-series-mm (10 states, Michaelis-Menten liver, effect site), the
+ * equations of shared/bench/clinic-series-mm-model.json infusion event
+ * function: switches the IV infusion rate
  *
  * Typed from the specifications' equations, not from ketasim's model files.
  * Parameters come in as deSolve's `parms`: the four dosing values first
@@ -27,21 +27,70 @@ enum { D_RATE, D_TAU, D_NDOSE, D_TINF, N_DOSING };
 
 /* clinic-series: the 19 parameters of clinic-series-model.json */
 enum {
-  L_Q_H = N_DOSING, L_V_H, L_CL_INT, L_FM_NK, L_V1, L_Q2, L_V2, L_Q3, L_V3,
-  L_V_NK1, L_Q_NK, L_V_NK2, L_CL_NK, L_KA_PO, L_FA_PO, L_KA_IN, L_F_IN_MUC,
-  L_KA_SL, L_F_SL_MUC, L_N
+  L_Q_H = N_DOSING,
+  L_V_H,
+  L_CL_INT,
+  L_FM_NK,
+  L_V1,
+  L_Q2,
+  L_V2,
+  L_Q3,
+  L_V3,
+  L_V_NK1,
+  L_Q_NK,
+  L_V_NK2,
+  L_CL_NK,
+  L_KA_PO,
+  L_FA_PO,
+  L_KA_IN,
+  L_F_IN_MUC,
+  L_KA_SL,
+  L_F_SL_MUC,
+  L_N
 };
 
 /* clinic-series-mm: the 24 parameters of clinic-series-mm-model.json */
 enum {
-  M_Q_H = N_DOSING, M_V_H, M_FM_NK, M_V1, M_Q2, M_V2, M_Q3, M_V3, M_V_NK1,
-  M_Q_NK, M_V_NK2, M_CL_NK, M_KA_PO, M_FA_PO, M_KA_IN, M_F_IN_MUC, M_KA_SL,
-  M_F_SL_MUC, M_VMAX, M_KM, M_KE0, M_EMAX, M_EC50, M_GAMMA, M_N
+  M_Q_H = N_DOSING,
+  M_V_H,
+  M_FM_NK,
+  M_V1,
+  M_Q2,
+  M_V2,
+  M_Q3,
+  M_V3,
+  M_V_NK1,
+  M_Q_NK,
+  M_V_NK2,
+  M_CL_NK,
+  M_KA_PO,
+  M_FA_PO,
+  M_KA_IN,
+  M_F_IN_MUC,
+  M_KA_SL,
+  M_F_SL_MUC,
+  M_VMAX,
+  M_KM,
+  M_KE0,
+  M_EMAX,
+  M_EC50,
+  M_GAMMA,
+  M_N
 };
 
 /* States, in the specifications' order. */
-enum { GUT, NASAL, BUCCAL, LIVER, CENTRAL, PERI1, PERI2, NK_CENTRAL, NK_PERI,
-       EFFECT_SITE };
+enum {
+  GUT,
+  NASAL,
+  BUCCAL,
+  LIVER,
+  CENTRAL,
+  PERI1,
+  PERI2,
+  NK_CENTRAL,
+  NK_PERI,
+  EFFECT_SITE
+};
 
 static double p[M_N > L_N ? M_N : L_N];
 static double rate; /* R_IV, mg/h */
@@ -86,7 +135,10 @@ void infusion(int *n, double *t, double *y) {
 
 void derivs_lin(int *neq, double *t, double *y, double *ydot, double *yout,
                 int *ip) {
-  (void)neq; (void)t; (void)yout; (void)ip;
+  (void)neq;
+  (void)t;
+  (void)yout;
+  (void)ip;
   n_rhs++;
   double c_h = y[LIVER] / p[L_V_H], c1 = y[CENTRAL] / p[L_V1];
   double c2 = y[PERI1] / p[L_V2], c3 = y[PERI2] / p[L_V3];
@@ -111,7 +163,10 @@ void derivs_lin(int *neq, double *t, double *y, double *ydot, double *yout,
 
 void derivs_mm(int *neq, double *t, double *y, double *ydot, double *yout,
                int *ip) {
-  (void)neq; (void)t; (void)yout; (void)ip;
+  (void)neq;
+  (void)t;
+  (void)yout;
+  (void)ip;
   n_rhs++;
   double c_h = y[LIVER] / p[M_V_H], c1 = y[CENTRAL] / p[M_V1];
   double c2 = y[PERI1] / p[M_V2], c3 = y[PERI2] / p[M_V3];
