@@ -10,7 +10,8 @@
 #     status 0, while 1e306 mg still solves;
 #   - a sex level by its initial or in another case ('F', 'Female') is the
 #     level itself;
-#   - a per-kg dose warns about the weight used only when none is given.
+#   - a per-kg dose warns about the weight used only when none is given;
+#   - a long case title in the summary keeps its end (the subject).
 #
 # usage: test_guards.sh PATH/TO/ketasim
 set -euo pipefail
@@ -85,3 +86,20 @@ sed 's/^regimen:/subject: {weight: 80 kg}\nregimen:/' per-kg-without-weight.yaml
 "$ketasim" check "$tmp/per-kg.yaml" >/dev/null 2>"$tmp/err" || fail "per-kg with weight: $(cat "$tmp/err")"
 [ ! -s "$tmp/err" ] || fail "per-kg dose with a weight warned: $(cat "$tmp/err")"
 echo "ok   a per-kg dose with a subject weight draws no warning"
+
+# The summary keeps the end of a long case title: subjects 10 to 19 must not
+# all print as "#1".
+cat >"$tmp/titles.yaml" <<'YAML'
+scenario: long case titles
+model: ketamine
+arms:
+  - name: an intravenous infusion of half a milligram per kilogram
+    regimen: [{route: iv, dose: 0.5 mg/kg, duration: 40 min}]
+sweep: {slope: [1, 2]}
+population: {subjects: 12, seed: 1}
+output: {end: 2 h, step: 1 h}
+YAML
+"$ketasim" run "$tmp/titles.yaml" -o "$tmp/titles.h5" >"$tmp/out" 2>"$tmp/err" ||
+  fail "long titles: $(cat "$tmp/err")"
+grep -q "slope=1 #11 " "$tmp/out" || fail "long titles: '#11' cut: $(head -5 "$tmp/out")"
+echo "ok   long case titles keep their end (sweep values and subject)"

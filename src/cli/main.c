@@ -299,6 +299,18 @@ static void case_title(const ks_scenario *s, const ks_case *c, char *buf,
     snprintf(buf + len, size - len, " #%zu", c->subject_index);
 }
 
+/* A title that does not fit w columns loses its middle, not its end: the
+ * end holds the sweep values and the subject (#10 and #19 must not both
+ * print as "#1"). Titles are ASCII after visible(). */
+static const char *fit(const char *title, int w, char *out, size_t size) {
+  size_t len = strlen(title), width = (size_t)w;
+  if (len <= width || width < 8 || width + 1 > size)
+    return title;
+  size_t tail = (width - 3) / 2, head = width - 3 - tail;
+  snprintf(out, size, "%.*s...%s", (int)head, title, title + len - tail);
+  return out;
+}
+
 static void on_block(void *user, size_t first, size_t n, const double *cmax,
                      const double *tmax, const double *auc,
                      const int32_t *status) {
@@ -317,19 +329,20 @@ static void on_block(void *user, size_t first, size_t n, const double *cmax,
   for (size_t i = 0; i < n && p->shown < KS_SUMMARY_MAX_ROWS; i++, p->shown++) {
     ks_case c;
     ks_scenario_case(p->s, first + i, p->buf, &c);
-    char title[256], raw[256], an_buf[256];
+    char title[256], raw[256], an_buf[256], short_title[256];
     case_title(p->s, &c, raw, sizeof raw);
     visible(raw, title, sizeof title);
     int w = label_width(p->s);
+    const char *shown = fit(title, w, short_title, sizeof short_title);
     for (size_t a = 0; a < st->n_analytes; a++) {
       size_t k = i * st->n_analytes + a;
       const char *an = visible(ks_model_analyte_name(m, st->analytes[a]),
                                an_buf, sizeof an_buf);
       if (status[i])
-        printf("%-*.*s %-14s %12s %9s %14s\n", w, w, a ? "" : title, an,
+        printf("%-*.*s %-14s %12s %9s %14s\n", w, w, a ? "" : shown, an,
                "failed", "-", "-");
       else
-        printf("%-*.*s %-14s %12.4g %9.3f %14.5g\n", w, w, a ? "" : title, an,
+        printf("%-*.*s %-14s %12.4g %9.3f %14.5g\n", w, w, a ? "" : shown, an,
                cmax[k], tmax[k], auc[k]);
     }
   }
