@@ -1146,6 +1146,13 @@ static ks_status read_nonlinear(reader *r, const ks_ynode *root) {
     rc = read_states(r, st);
   if (rc == KS_OK && fl)
     rc = read_fluxes(r, fl);
+  ks_model *m = r->m;
+  for (size_t k = 0; rc == KS_OK && k < m->n_fluxes; k++)
+    for (size_t d = 0; d < m->fluxes[k].n_deps; d++)
+      m->rhs_uses_outputs |= m->fluxes[k].dep[d] >= m->dyn_o;
+  for (size_t k = 0; rc == KS_OK && k < m->n_xstates; k++)
+    for (size_t d = 0; d < m->xstates[k].n_deps; d++)
+      m->rhs_uses_outputs |= m->xstates[k].dep[d] >= m->dyn_o;
   return rc;
 }
 

@@ -165,6 +165,7 @@ struct ks_model {
   xstate *xstates;
   xoutput *outputs;
   size_t *output_order; /* evaluation order of outputs (dependencies first) */
+  int rhs_uses_outputs; /* a flux rate or a state's ddt names an output */
   /* symbols of the dynamic expressions: sym_names, then t, A_<comp>,
    * C_<comp>, the states and the outputs (see dyn_* offsets) */
   const char **dyn_names;

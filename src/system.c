@@ -281,8 +281,11 @@ void ks_system_jacobian(const ks_system *s, double *jac) {
 /* ---- nonlinear parts ----------------------------------------------------- */
 
 /* The dynamic symbols at (t, y): time, amounts, concentrations, states, then
- * the outputs in dependency order. */
-static void fill_dynamic(ks_system *s, double t, const double *y) {
+ * (when `outputs` is set) the outputs in dependency order. The right-hand
+ * side skips the outputs unless a rate or a derivative names one: an Emax
+ * output is then evaluated once per step (for its AUC), not at every Newton
+ * iteration. */
+static void fill_dynamic(ks_system *s, double t, const double *y, int outputs) {
   const ks_model *m = s->model;
   double *v = s->param;
   size_t nc = m->n_comps;
@@ -293,7 +296,7 @@ static void fill_dynamic(ks_system *s, double t, const double *y) {
   }
   for (size_t k = 0; k < m->n_xstates; k++)
     v[m->dyn_s + k] = y[nc + k];
-  for (size_t i = 0; i < m->n_outputs; i++) {
+  for (size_t i = 0; outputs && i < m->n_outputs; i++) {
     size_t o = m->output_order[i];
     v[m->dyn_o + o] = ks__expr_eval(m->outputs[o].expr, v);
   }
@@ -348,9 +351,9 @@ int ks_system_rhs_ode(ks_system *s, double t, const double *y, const double *u,
   const ks_model *m = s->model;
   size_t nc = m->n_comps;
   ks_system_rhs_block(s, s->n_ode, y, u, dy);
-  if (!s->nonlinear && !m->n_outputs)
+  if (!s->nonlinear)
     return 0;
-  fill_dynamic(s, t, y);
+  fill_dynamic(s, t, y, m->rhs_uses_outputs);
   for (size_t k = 0; k < m->n_fluxes; k++) {
     const flux *f = &m->fluxes[k];
     double r = ks__expr_eval(f->rate, s->param);
@@ -391,8 +394,9 @@ void ks_system_jacobian_ode(ks_system *s, double t, const double *y,
   ks_system_jacobian_block(s, n, jac);
   if (!s->nonlinear)
     return;
-  fill_dynamic(s, t, y);
-  output_gradients(s);
+  fill_dynamic(s, t, y, m->rhs_uses_outputs);
+  if (m->rhs_uses_outputs)
+    output_gradients(s);
   /* column-major: entry (i, j) at jac[j * n + i]; a row has stride n */
   for (size_t k = 0; k < m->n_fluxes; k++) {
     const flux *f = &m->fluxes[k];
@@ -414,7 +418,7 @@ void ks_system_rhs_quad(ks_system *s, double t, const double *y, double *dq) {
     dq[(size_t)s->k_row[i] - n] += s->k_val[i] * y[s->k_col[i]];
   if (!m->n_fluxes && !m->n_outputs)
     return;
-  fill_dynamic(s, t, y);
+  fill_dynamic(s, t, y, 1);
   for (size_t k = 0; k < m->n_fluxes; k++)
     if (m->fluxes[k].to == SINK_OUT)
       dq[m->comps[m->fluxes[k].from].analyte] +=
@@ -426,7 +430,7 @@ void ks_system_rhs_quad(ks_system *s, double t, const double *y, double *dq) {
 void ks_system_outputs(ks_system *s, double t, const double *y, double *val,
                        double *grad) {
   const ks_model *m = s->model;
-  fill_dynamic(s, t, y);
+  fill_dynamic(s, t, y, 1);
   for (size_t o = 0; o < m->n_outputs; o++)
     val[o] = s->param[m->dyn_o + o];
   if (!grad)
