@@ -40,7 +40,6 @@ struct ks_solver {
   double *oval;        /* [n_outputs] scratch */
   double *du, *dv;     /* the case driver's scratch: rates, values */
   size_t n_acc, n_out;
-  int initialised;
 };
 
 ks_solver_options ks_solver_options_default(void) {

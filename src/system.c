@@ -28,7 +28,6 @@ ks_status ks_system_create(const ks_model *m, ks_system **out, ks_error *err) {
     s->nnz = m->nnz;
     s->param = ks__calloc(m->n_dyn, sizeof *s->param);
     s->y0 = ks__calloc(s->n_ode + 1, sizeof *s->y0);
-    s->flux_val = ks__calloc(m->n_fluxes + 1, sizeof *s->flux_val);
     s->grad = ks__calloc((m->n_outputs + 1) * s->n_ode + 1, sizeof *s->grad);
     s->factor = ks__calloc(m->n_params ? m->n_params : 1, sizeof *s->factor);
     s->k_row = ks__calloc(m->nnz ? m->nnz : 1, sizeof *s->k_row);
@@ -41,7 +40,7 @@ ks_status ks_system_create(const ks_model *m, ks_system **out, ks_error *err) {
   }
   if (!s || !s->param || !s->factor || !s->k_row || !s->k_col || !s->k_val ||
       !s->inv_volume || !s->obs_inv_volume || !s->route_first || !s->targets ||
-      !s->y0 || !s->flux_val || !s->grad) {
+      !s->y0 || !s->grad) {
     ks_system_free(&s);
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
   }
@@ -76,7 +75,6 @@ void ks_system_free(ks_system **sp) {
   ks__free(s->route_first);
   ks__free(s->targets);
   ks__free(s->y0);
-  ks__free(s->flux_val);
   ks__free(s->grad);
   ks__free(s);
   *sp = NULL;
@@ -357,7 +355,6 @@ int ks_system_rhs_ode(ks_system *s, double t, const double *y, const double *u,
   for (size_t k = 0; k < m->n_fluxes; k++) {
     const flux *f = &m->fluxes[k];
     double r = ks__expr_eval(f->rate, s->param);
-    s->flux_val[k] = r;
     /* a slightly negative rate out of a compartment whose amount has
      * overshot to (numerically) zero is the solver's noise, not the model's
      * fault: only a negative rate while there is drug to move fails */

@@ -109,7 +109,7 @@ size_t ks_model_find_output(const ks_model *m, const char *name);
 
 /* 1 if the model has a nonlinear flux or an extra state: only CVODE can
  * solve it. Writes a description of the first such term, with its
- * file:line:column, into buf. */
+ * file:line:column, into buf (which may be NULL when size is 0). */
 int ks_model_is_nonlinear(const ks_model *m, char *buf, size_t size);
 
 /* Covariates: subject characteristics other than weight declared by the

@@ -64,9 +64,8 @@ typedef struct ks_system {
   double *obs_inv_volume;  /* [n_analytes] 1/L of the observed compartment */
   size_t *route_first;     /* [n_routes + 1] offsets into targets */
   ks_route_target *targets;
-  double *y0;       /* [n_ode] initial state: 0 amounts, states' initial */
-  double *flux_val; /* [n_fluxes] scratch: rates at the last evaluation */
-  double *grad;     /* [(n_outputs + 1) * n_ode] scratch: gradients */
+  double *y0;   /* [n_ode] initial state: 0 amounts, states' initial */
+  double *grad; /* [(n_outputs + 1) * n_ode] scratch: gradients */
   double flux_tol_mg_per_h; /* a flux below -this fails the case */
   char fail[200]; /* why the last evaluation failed ("" if it did not) */
 } ks_system;
