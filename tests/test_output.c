@@ -364,8 +364,13 @@ static void check_metadata(hid_t file) {
   check_attr_on(file, "time_above", "long_name",
                 "time with concentration above the threshold");
   check_attr_on(file, "time_to_below", "long_name",
-                "time after the last dose until the concentration falls and "
-                "stays below the threshold");
+                "time from the end of the last administration (end of the "
+                "infusion; dose time for a bolus, oral, nasal or sublingual "
+                "dose) until the concentration falls and stays below the "
+                "threshold");
+  /* the origin of the duration, machine-readable */
+  check_attr_on(file, "time_to_below", "time_from",
+                "end of the last administration");
   check_attr_on(file, "parameter_units", "long_name",
                 "units of parameter_value, per parameter");
   check_attr_on(file, "parameter_value", "long_name",

@@ -46,6 +46,12 @@ typedef struct ks_schedule {
   double *dose_times; /* sorted, distinct administration times (before any
                          route lag): where troughs are taken */
   size_t n_dose_times, cap_dose_times;
+  /* [n_dose_times]: when the administration at dose_times[i] ends: the end
+   * of the longest infusion given then (its line's `duration`), else the
+   * dose time itself (bolus, oral, nasal, sublingual; a route's own
+   * absorption or lag does not prolong the administration) */
+  double *dose_end_h;
+  size_t cap_dose_end;
 } ks_schedule;
 
 /* Expands a case's regimen with the route targets evaluated in `sys` for the

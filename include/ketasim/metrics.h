@@ -8,13 +8,27 @@
  * extremum is located where the derivative changes sign, and threshold
  * crossings by bisection on the interpolant.
  *
- *   cmax, tmax     largest concentration in the output window and its first
- * time cmin           lowest concentration just before a dose, over the second
- * and later doses in the window (the trough); NaN with fewer doses auc not
- * here: the exact integral comes from the solver time_above     total time in
- * the window with C > threshold time_to_below  time from the last dose in the
- * window until C falls and stays below the threshold; 0 if it never exceeds it
- * after that dose; NaN if it is still above at the end of the window
+ *   cmax, tmax     largest concentration in the output window and its
+ *                  first time
+ *   cmin           lowest concentration just before an administration, over
+ *                  the second and later administrations in the window (the
+ *                  trough); NaN with fewer
+ *   auc            not here: the exact integral comes from the solver
+ *   time_above     total time in the window with C > threshold
+ *   time_to_below  time from the END of the last administration in the
+ *                  window (the end of its infusion; the dose time for a
+ *                  bolus, oral, nasal or sublingual dose) until C falls and
+ *                  stays at or below the threshold; 0 if it is not above the
+ *                  threshold after that end; NaN if it is still above at the
+ *                  end of the window or no administration falls in it
+ *
+ * Per administration (when the caller gives storage for them), over the
+ * part of the dosing interval [t_k, t_k+1) inside the window (the last one
+ * ends with the window):
+ *   dose_cmax, dose_tmax  peak and its time after the administration
+ *   dose_trough           concentration just before the administration
+ *   dose_auc              AUC over the interval, from the integrator's exact
+ *                         cumulative AUC at the interval's ends
  */
 #ifndef KETASIM_METRICS_H
 #define KETASIM_METRICS_H
@@ -39,9 +53,17 @@ typedef struct ks_metrics_acc {
   double threshold[KS_METRICS_MAX_THRESHOLDS];
   double time_above[KS_METRICS_MAX_THRESHOLDS];
   double last_above[KS_METRICS_MAX_THRESHOLDS]; /* end of the last time above */
-  double last_dose_h; /* last dose in the window, or NaN */
+  double last_end_h; /* end of the last administration in the window, or
+                        NaN */
   size_t n_doses;
   double c_end;
+  /* per administration: caller's arrays [n_dose_slots] (NULL: not kept);
+   * dose_tmax holds time after the administration */
+  double *dose_cmax, *dose_tmax, *dose_trough, *dose_auc;
+  size_t n_dose_slots;
+  size_t dose_cur;  /* slot of the current interval; SIZE_MAX: none */
+  double dose_t_h;  /* its administration time */
+  double dose_auc0; /* cumulative AUC at its start */
 } ks_metrics_acc;
 
 void ks_metrics_begin(ks_metrics_acc *acc, double t_first_h, double t_last_h,
@@ -50,8 +72,22 @@ void ks_metrics_begin(ks_metrics_acc *acc, double t_first_h, double t_last_h,
 /* A point value (segment start after an event, a grid value). */
 void ks_metrics_point(ks_metrics_acc *acc, double t_h, double c);
 
-/* A dose given at t_h, with the concentration just before it. */
-void ks_metrics_dose(ks_metrics_acc *acc, double t_h, double c_before);
+/* Storage for per-administration metrics: four arrays of n_slots (NaN
+ * filled here), slot k for the case's k-th administration. Call after
+ * ks_metrics_begin(). */
+void ks_metrics_per_dose(ks_metrics_acc *acc, double *cmax,
+                         double *tmax_after_h, double *trough, double *auc,
+                         size_t n_slots);
+
+/* Administration number `index` of the case given at t_h and ending at
+ * end_h (infusion end; t_h for a bolus), with the concentration just before
+ * it and the cumulative AUC from t = 0 to t_h (ng*h/mL; NaN if unknown). */
+void ks_metrics_dose(ks_metrics_acc *acc, size_t index, double t_h,
+                     double end_h, double c_before, double auc_cum);
+
+/* The end of the window: closes the last administration's interval with the
+ * cumulative AUC at t_last. */
+void ks_metrics_close(ks_metrics_acc *acc, double auc_cum);
 
 /* An internal step [t0, t1] of the solver; f evaluates its interpolant. */
 void ks_metrics_step(ks_metrics_acc *acc, double t0_h, double t1_h,

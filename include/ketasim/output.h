@@ -19,9 +19,12 @@
  *     cmin [case, analyte] ng/mL (lowest pre-dose trough)
  *     time_above    [case, analyte, threshold] h: time with the
  *       concentration above the threshold (only with thresholds)
- *     time_to_below [case, analyte, threshold] h: time after the last dose
- *       until the concentration falls and stays below the threshold (only
- *       with thresholds)
+ *     time_to_below [case, analyte, threshold] h: time from the END of the
+ *       last administration in the window (infusion end; dose time for a
+ *       bolus, oral, nasal or sublingual dose) until the concentration falls
+ *       and stays below the threshold (only with thresholds); attribute
+ *       time_from = KS_TIME_TO_BELOW_FROM says so in the file (files
+ *       written before it counted from the start and lack the attribute)
  *     case_label [case] string, status [case] int32 (0 = solved)
  *     one [case] variable per entry of `case_vars` (sweep axes, subject
  *     and the like): float64 with its own units, or a string (units "1")
@@ -56,6 +59,9 @@ extern "C" {
 #endif
 
 typedef struct ks_output ks_output;
+
+/* The `time_from` attribute of time_to_below and NAME_time_to_below. */
+#define KS_TIME_TO_BELOW_FROM "end of the last administration"
 
 /* A [case] variable, e.g. a sweep axis or the subject: float64, or a
  * variable-length UTF-8 string when `is_string` is set. The name must not be

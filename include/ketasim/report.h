@@ -28,17 +28,17 @@
  *     times the largest value is named under the chart instead of
  *     squeezing the curves), and beside the chart a table per case or
  *     group: peak, time of peak, AUC over the window and, per threshold,
- *     the time from the last dose until the output falls and stays below
- *     it (a case still above at the end counts as later than every time
- *     in the percentiles);
+ *     the time from the end of the last dose until the output falls and
+ *     stays below it (a case still above at the end counts as later than every
+ * time in the percentiles);
  *   - the reference bands of the scenario's `report` section (below), shaded
  *     on that analyte's charts and listed with their sources;
  *   - a table with one row per case (or per group of a band, as median and
  *     5th-95th percentile): Cmax, Tmax and AUC of each analyte, bioavailability
  *     relative to the IV arm where there is one, the AUC ratio of the second
  *     analyte to the first (norketamine/ketamine), the trough for repeated
- *     doses, and the time after the last dose until the first analyte falls
- *     and stays below a level;
+ *     doses, and the time after the end of the last dose (infusion end, else
+ *     the dose time) until the first analyte falls and stays below a level;
  *   - the scenario text, the model, and the versions and command that made
  *     the data, so a printed page says where it came from.
  *
@@ -81,7 +81,7 @@
  * The time until below is the file's exact `time_to_below` when the level is
  * one of its `output.thresholds`; otherwise it is read off the output grid
  * (log-linear interpolation between the last point above the level and the
- * next), measured from the last dose of the scenario.
+ * next), measured from the end of the last dose of the scenario.
  *
  * Not thread-safe (HDF5 is not, in Debian's build).
  */

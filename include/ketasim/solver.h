@@ -69,6 +69,16 @@ typedef struct ks_case_output {
   const double *output_thresholds; /* in each output's unit */
   double *output_time_above_h;     /* [output_thr_first[n_outputs]] */
   double *output_time_to_below_h;
+  /* Per administration (the schedule's k-th distinct dose time is slot k;
+   * n_dose_slots 0 or dose_cmax NULL: not kept), [n_analytes][n_dose_slots]
+   * each, NaN where an administration is outside the window or absent:
+   * peak, its time after the administration, the pre-dose trough and the
+   * AUC over the dosing interval (see metrics.h). */
+  size_t n_dose_slots;
+  double *dose_cmax_ng_per_ml;
+  double *dose_tmax_h;
+  double *dose_trough_ng_per_ml;
+  double *dose_auc_ng_h_per_ml;
 } ks_case_output;
 
 /* Metric accumulators of a case: the written analytes' first, then the

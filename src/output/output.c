@@ -172,6 +172,8 @@ typedef struct var_def {
   int is_scale; /* coordinate variable: made the scale of dims[0] */
   const char *units;
   const char *long_name;
+  const char *time_from; /* attribute `time_from` of a duration counted
+                            from an event; NULL: none */
 } var_def;
 
 /* ---- HDF5 error handling ------------------------------------------------ */
@@ -587,7 +589,8 @@ static int describe(const ks_output *out, const var_def *v, hid_t ds) {
   if (v->is_scale && H5DSset_scale(ds, v->name) < 0)
     return -1;
   if (put_text_attr(ds, "units", v->units) < 0 ||
-      put_text_attr(ds, "long_name", v->long_name) < 0)
+      put_text_attr(ds, "long_name", v->long_name) < 0 ||
+      (v->time_from && put_text_attr(ds, "time_from", v->time_from) < 0))
     return -1;
   for (int i = 0; i < v->rank && !v->is_scale; i++)
     if (H5DSattach_scale(ds, dim_id(out, v->dims[i]), (unsigned)i) < 0)
@@ -855,8 +858,11 @@ static ks_status define_metrics(ks_output *out, ks_error *err) {
                 "time with concentration above the threshold");
     defs[KS_VAR_TIME_TO_BELOW] =
         by_case("time_to_below", f64, 3, an, th, "h",
-                "time after the last dose until the concentration falls and "
-                "stays below the threshold");
+                "time from the end of the last administration (end of the "
+                "infusion; dose time for a bolus, oral, nasal or sublingual "
+                "dose) until the concentration falls and stays below the "
+                "threshold");
+    defs[KS_VAR_TIME_TO_BELOW].time_from = KS_TIME_TO_BELOW_FROM;
   }
   defs[KS_VAR_LABEL] = strings_by_case(out, "case_label", "case label");
   defs[KS_VAR_STATUS] = by_case("status", H5T_STD_I32LE, 1, 0, 0, "1",
@@ -1022,8 +1028,9 @@ static ks_status define_output(ks_output *out, const ks_output_layout *l,
   snprintf(ln[2], sizeof ln[2], "area under %s over the output window", name);
   snprintf(ln[3], sizeof ln[3], "time with %s above the threshold", name);
   snprintf(ln[4], sizeof ln[4],
-           "time after the last dose until %s falls and stays below the "
-           "threshold",
+           "time from the end of the last administration (end of the "
+           "infusion; dose time for a bolus, oral, nasal or sublingual dose) "
+           "until %s falls and stays below the threshold",
            name);
   snprintf(auc_units, sizeof auc_units, "%s*h", units);
   if (strcmp(units, "1") == 0)
@@ -1040,6 +1047,7 @@ static ks_status define_output(ks_output *out, const ks_output_layout *l,
               ln[3]),
       by_case(oname(nb[5], 160, name, "_time_to_below"), f64, 2, thr, 0, "h",
               ln[4])};
+  defs[KS_OV_BELOW].time_from = KS_TIME_TO_BELOW_FROM;
   if (out->o_nthr[o]) {
     var_def d = coordinate(KS_DIM_THRESHOLD, f64, units, "output threshold");
     d.name = oname(dimname, sizeof dimname, name, "_threshold");

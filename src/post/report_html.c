@@ -178,8 +178,8 @@ static void write_head(FILE *f, const report *R, const column *cols, size_t n) {
       fputs("<th rowspan=\"2\">", f);
       ks__report_cap_name(f, r->analytes[0]);
       fprintf(f,
-              "<br>below %s ng/mL<br><span class=\"unit\">h after the "
-              "last<br>dose</span></th>",
+              "<br>below %s ng/mL<br><span class=\"unit\">h after the end "
+              "of<br>the last dose</span></th>",
               lvl);
     }
   }
@@ -311,11 +311,13 @@ static void write_table_notes(FILE *f, const report *R) {
     ks__report_esc(f, R->doses.why);
     fputs(".</li>", f);
   }
-  fputs("<li>Time below: from the last dose until ", f);
+  fputs("<li>Time below: from the end of the last dose (the end of an "
+        "infusion, the dose time otherwise) until ",
+        f);
   ks__report_esc(f, r->analytes[0]);
   fprintf(f,
           " falls and stays below %s ng/mL, %s. 0: not above the level "
-          "after the last dose; –: still above at the end of the "
+          "after the end of the last dose; –: still above at the end of the "
           "window%s.</li>",
           lvl,
           R->below_exact ? "computed from the model solution"
@@ -441,7 +443,9 @@ static void write_ohead(FILE *f, const report *R, const ks__routput *o) {
     ks__report_threshold_label(o, o->thresholds[k], label, sizeof label);
     fputs("<th>Below ", f);
     ks__report_esc(f, label);
-    fputs("<br><span class=\"unit\">h from the last dose</span></th>", f);
+    fputs("<br><span class=\"unit\">h from the end of the last dose</span>"
+          "</th>",
+          f);
   }
   fputs("</tr></thead>\n", f);
 }
@@ -485,12 +489,14 @@ static void write_onotes(FILE *f, const report *R, const chart *ch) {
         "between output times.",
         f);
   if (o->n_thresholds)
-    fputs(" Below: hours from the start of the last dose until ", f);
+    fputs(" Below: hours from the end of the last dose (the end of an "
+          "infusion, the dose time otherwise) until ",
+          f);
   if (o->n_thresholds)
     ks__report_esc(f, o->name);
   if (o->n_thresholds)
-    fputs(" falls and stays below the level; 0: not above it after the last "
-          "dose; –: still above at the end of the window.",
+    fputs(" falls and stays below the level; 0: not above it after the end "
+          "of the last dose; –: still above at the end of the window.",
           f);
   fputs("</li>", f);
   for (size_t k = 0; k < o->n_thresholds; k++) {

@@ -83,7 +83,8 @@ typedef struct dose_info {
   int ok;
   char why[400];
   double *dose_mg;     /* [n_cases] given within the output window */
-  double *last_dose_h; /* [n_cases] last administration in the window */
+  double *last_dose_h; /* [n_cases] end of the last administration in the
+                         window */
   size_t *ref;         /* [n_cases] IV reference case, SIZE_MAX: none */
   int any_ref;
   /* Classes of cases with the same subject (weight, covariates, modifiers)

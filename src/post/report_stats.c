@@ -18,11 +18,14 @@ static int same_subject(const ks_subject *a, const ks_subject *b,
   return 1;
 }
 
-/* Dose given within [0, t_end] and the time of the last one. */
+/* Dose given within [0, t_end] and the END of the last administration
+ * there (the end of its infusion, the dose time otherwise), where
+ * time_to_below counts from. */
 static void case_doses(const ks_case *c, double t_end, double *dose,
-                       double *last) {
+                       double *last_end) {
+  double last = (double)NAN;
   *dose = 0;
-  *last = (double)NAN;
+  *last_end = (double)NAN;
   for (size_t l = 0; l < c->n_lines; l++) {
     const ks_dose_line *dl = &c->lines[l];
     for (size_t k = 0; k < dl->count; k++) {
@@ -30,8 +33,11 @@ static void case_doses(const ks_case *c, double t_end, double *dose,
       if (t > t_end * (1 + 1e-12))
         break;
       *dose += dl->dose[k] * (dl->dose_per_kg ? c->subject.weight_kg : 1.0);
-      if (!(t <= *last))
-        *last = t;
+      if (!(t <= last) || t == last) {
+        *last_end = t == last ? fmax(*last_end, t + dl->duration_h)
+                              : t + dl->duration_h;
+        last = t;
+      }
     }
   }
 }
@@ -448,9 +454,9 @@ static void note_range(chart *ch, const series *s) {
   }
 }
 
-/* Time after the last dose until the profile falls and stays at or below
- * `level`, read off the grid: 0 if it never exceeds it after that dose, NaN
- * if it is still above at the end. Log-linear between grid points, which is
+/* Time after the end of the last dose until the profile falls and stays at or
+ * below `level`, read off the grid: 0 if it never exceeds it after that dose,
+ * NaN if it is still above at the end. Log-linear between grid points, which is
  * exact for a mono-exponential decline. */
 static double below_on_grid(const double *t, const double *y, size_t n,
                             double t_last, double level) {

@@ -101,6 +101,39 @@ static ks_status make_breaks(ks_schedule *s, ks_error *err) {
   return KS_OK;
 }
 
+/* Index of the distinct dose time equal to t (dose_times is sorted). */
+static size_t dose_index(const ks_schedule *s, double t) {
+  size_t lo = 0, hi = s->n_dose_times;
+  while (hi - lo > 1) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (s->dose_times[mid] <= t || same_time(s->dose_times[mid], t))
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* The end of each administration: the latest `start + k every + duration`
+ * of the lines dosing at that time. */
+static ks_status administration_ends(ks_schedule *s, const ks_case *c,
+                                     ks_error *err) {
+  if (!grow((void **)&s->dose_end_h, &s->cap_dose_end, s->n_dose_times + 1,
+            sizeof *s->dose_end_h))
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  for (size_t i = 0; i < s->n_dose_times; i++)
+    s->dose_end_h[i] = s->dose_times[i];
+  for (size_t l = 0; l < c->n_lines; l++) {
+    const ks_dose_line *ln = &c->lines[l];
+    for (size_t k = 0; ln->duration_h > 0 && k < ln->count; k++) {
+      double when = ln->start_h + (double)k * ln->every_h;
+      size_t i = dose_index(s, when);
+      s->dose_end_h[i] = fmax(s->dose_end_h[i], when + ln->duration_h);
+    }
+  }
+  return KS_OK;
+}
+
 ks_status ks_schedule_build(ks_schedule *s, const ks_system *sys,
                             const ks_case *c, ks_error *err) {
   s->n_boluses = s->n_infusions = s->n_breaks = s->n_dose_times = 0;
@@ -128,7 +161,8 @@ ks_status ks_schedule_build(ks_schedule *s, const ks_system *sys,
   }
   if (s->n_boluses > 1)
     qsort(s->boluses, s->n_boluses, sizeof *s->boluses, cmp_bolus);
-  return make_breaks(s, err);
+  ks_status rc = make_breaks(s, err);
+  return rc == KS_OK ? administration_ends(s, c, err) : rc;
 }
 
 void ks_schedule_free(ks_schedule *s) {
@@ -138,6 +172,7 @@ void ks_schedule_free(ks_schedule *s) {
   ks__free(s->infusions);
   ks__free(s->breaks);
   ks__free(s->dose_times);
+  ks__free(s->dose_end_h);
   memset(s, 0, sizeof *s);
 }
 

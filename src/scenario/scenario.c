@@ -1296,10 +1296,12 @@ static ks_status read_grid(reader *r, const ks_ynode *out) {
   const ks_ynode *end = ks__ymap_get(out, "end");
   const ks_ynode *step = ks__ymap_get(out, "step");
   const ks_ynode *times = ks__ymap_get(out, "times");
+  const ks_ynode *start = ks__ymap_get(out, "start");
   ks_srcloc loc = loc_of(r, out);
-  if (times && (end || step))
+  if (times && (end || step || start))
     return ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                        "give either 'times' or 'end' and 'step', not both");
+                        "give either 'times' or 'start', 'end' and 'step', "
+                        "not both");
   if (times) {
     ks_status rc = ks__schema_kind(r->doc, times, KS_YSEQ, "'times'", r->err);
     if (rc == KS_OK && (times->n == 0 || times->n > KS_MAX_TIMES))
@@ -1326,13 +1328,21 @@ static ks_status read_grid(reader *r, const ks_ynode *out) {
   if (!end)
     return ks_error_set(r->err, KS_ERR_INPUT, &loc,
                         "missing 'end' in 'output' (e.g. end: 24 h)");
-  double end_h, step_h = 1.0 / 6; /* 10 min */
+  double end_h, step_h = 1.0 / 6, start_h = 0; /* 10 min */
   ks_status rc = read_time(r, end, "end", 1, &end_h);
   if (rc == KS_OK && step)
     rc = read_time(r, step, "step", 1, &step_h);
+  if (rc == KS_OK && start)
+    rc = read_time(r, start, "start", 0, &start_h);
+  if (rc == KS_OK && !(start_h < end_h)) {
+    ks_srcloc l = loc_of(r, start);
+    rc = ks_error_set(r->err, KS_ERR_INPUT, &l,
+                      "'start' (%s) must be before 'end' (%s)", start->text,
+                      end->text);
+  }
   if (rc != KS_OK)
     return rc;
-  double n = floor(end_h / step_h * (1 + 1e-12)) + 1;
+  double n = floor((end_h - start_h) / step_h * (1 + 1e-12)) + 1;
   if (n > KS_MAX_TIMES) {
     ks_srcloc l = loc_of(r, step ? step : end);
     return ks_error_set(r->err, KS_ERR_LIMIT, &l,
@@ -1346,16 +1356,22 @@ static ks_status read_grid(reader *r, const ks_ynode *out) {
     return nomem(r);
   /* Multiply rather than accumulate, so 144 steps of 10 min land on 24 h. */
   for (size_t i = 0; i < (size_t)n; i++)
-    s->times[i] = (double)i * step_h;
+    s->times[i] = start_h + (double)i * step_h;
   return KS_OK;
 }
 
 static ks_status read_output(reader *r, const ks_ynode *out) {
-  static const char *const keys[] = {"end",         "step",
-                                     "times",       "analytes",
-                                     "amounts",     "profiles",
-                                     "precision",   "thresholds",
-                                     "compression", "output_thresholds"};
+  static const char *const keys[] = {"start",
+                                     "end",
+                                     "step",
+                                     "times",
+                                     "analytes",
+                                     "amounts",
+                                     "profiles",
+                                     "precision",
+                                     "thresholds",
+                                     "compression",
+                                     "output_thresholds"};
   ks_scenario *s = r->s;
   const ks_model *m = s->model;
   ks_status rc = ks__schema_kind(r->doc, out, KS_YMAP, "'output'", r->err);

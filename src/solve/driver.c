@@ -15,8 +15,10 @@ static void at_event(const ks_stepper *st, const ks_drive *d, double t,
       (*next_dose)++;
     if (*next_dose < sch->n_dose_times && sch->dose_times[*next_dose] == t) {
       st->values(st->self, t, d->v);
+      st->auc(st->self, d->auc);
       for (size_t a = 0; a < d->n_obs; a++)
-        ks_metrics_dose(&d->acc[a], t, d->v[a]);
+        ks_metrics_dose(&d->acc[a], *next_dose, t, sch->dose_end_h[*next_dose],
+                        d->v[a], a < d->n_analytes ? d->auc[a] : (double)NAN);
     }
   }
   while (*next_bolus < sch->n_boluses && sch->boluses[*next_bolus].t_h <= t) {
@@ -31,6 +33,12 @@ static void at_event(const ks_stepper *st, const ks_drive *d, double t,
   st->values(st->self, t, d->v);
   for (size_t a = 0; a < d->n_obs; a++)
     ks_metrics_point(&d->acc[a], t, d->v[a]);
+  if (t < d->times[d->n_times - 1])
+    return;
+  /* the window's end closes the last administration's interval */
+  st->auc(st->self, d->auc);
+  for (size_t a = 0; a < d->n_analytes; a++)
+    ks_metrics_close(&d->acc[a], d->auc[a]);
 }
 
 ks_status ks__drive_case(const ks_stepper *st, const ks_drive *d,

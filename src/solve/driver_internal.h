@@ -26,6 +26,9 @@ typedef struct ks_stepper {
   void *self;
   /* Values of the observables at the current state (time t_h). */
   void (*values)(void *self, double t_h, double *v);
+  /* Cumulative AUC (ng*h/mL) from t = 0 to the current time of each
+   * written analyte: per-administration AUCs are its differences. */
+  void (*auc)(void *self, double *auc);
   /* Adds a bolus to a compartment of the current state. */
   void (*bolus)(void *self, size_t compartment, double amount_mg);
   /* Records output time k (== t_h) from the current state. */
@@ -51,7 +54,8 @@ typedef struct ks_drive {
    * accumulators over [times[0], times[n_times - 1]] */
   const struct ks_case_output *out;
   size_t n_analytes;
-  double *v; /* [n_obs] scratch */
+  double *v;   /* [n_obs] scratch */
+  double *auc; /* [n_analytes] scratch */
 } ks_drive;
 
 /* Walks the case from t = 0 to times[n_times - 1]. */

@@ -51,6 +51,7 @@ struct ks_exact {
   size_t *obs;
   double *scale, *cd, *lcd[KS_EXACT_LEVELS];
   double *du, *dv; /* the case driver's scratch: rates, values [2 n_obs] */
+  double *dauc;    /* and AUCs [na] */
   /* computed outputs (a linear model may have them): values, gradients,
    * compartment slopes, and the adaptive AUC quadrature's midpoint states
    * and observables per depth */
@@ -76,10 +77,10 @@ void ks_exact_free(ks_exact **ep) {
   ks__expm_free(&e->w);
   for (size_t i = 0; i < KS_EXACT_CACHE; i++)
     ks__free(e->cache[i].m);
-  void *p[] = {e->kd,    e->aug,  e->e,       e->in_comp, e->x,  e->xn, e->u,
-               e->r,     e->auc0, e->acc,     e->lam,     e->vr, e->vi, e->gv,
-               e->vo,    e->wm,   e->scratch, e->ipiv,    e->vl, e->vw, e->obs,
-               e->scale, e->cd,   e->du,      e->dv};
+  void *p[] = {e->kd,    e->aug,  e->e,       e->in_comp, e->x,   e->xn, e->u,
+               e->r,     e->auc0, e->acc,     e->lam,     e->vr,  e->vi, e->gv,
+               e->vo,    e->wm,   e->scratch, e->ipiv,    e->vl,  e->vw, e->obs,
+               e->scale, e->cd,   e->du,      e->dv,      e->dauc};
   for (size_t i = 0; i < 2 * KS_EXACT_LEVELS; i++)
     ks__free(e->lvl[i]);
   for (size_t i = 0; i < KS_EXACT_LEVELS; i++)
@@ -154,6 +155,7 @@ ks_status ks_exact_create(const ks_model *m, ks_exact **out, ks_error *err) {
   ok &= (e->wm = ks__calloc(nc, sizeof(double))) != NULL;
   ok &= (e->du = ks__calloc(nc + 1, sizeof(double))) != NULL;
   ok &= (e->dv = ks__calloc(2 * nob + 1, sizeof(double))) != NULL;
+  ok &= (e->dauc = ks__calloc(na + 1, sizeof(double))) != NULL;
   e->scratch_len = modal_scratch_len(nc, e->n);
   ok &= (e->scratch = ks__calloc(e->scratch_len, sizeof(double))) != NULL;
   ok &= (e->ipiv = ks__calloc(nc, sizeof(int))) != NULL;
@@ -625,6 +627,14 @@ static void st_values(void *self, double t, double *v) {
     observe_outputs(c, t, c->e->x, v + c->n_analytes, NULL);
 }
 
+static void st_auc(void *self, double *auc) {
+  const ctx *c = self;
+  const ks_exact *e = c->e;
+  const double *x = full_state(e, e->x);
+  for (size_t a = 0; a < c->n_analytes; a++)
+    auc[a] = x[e->nc + e->na + c->analytes[a]] * KS_NG_PER_ML_PER_MG_PER_L;
+}
+
 static void st_bolus(void *self, size_t cmp, double amt) {
   ks_exact *e = ((ctx *)self)->e;
   if (e->modal) /* z += V^-1 e_cmp amt */
@@ -858,7 +868,12 @@ ks_status ks_exact_run(ks_exact *e, ks_system *sys, const ks_schedule *sch,
       e->vl[a * e->nc + k] = e->vo[a * e->nc + k] * e->lam[k];
     }
   }
-  ks_stepper stp = {&c, st_values, st_bolus, st_record, st_segment};
+  ks_stepper stp = {.self = &c,
+                    .values = st_values,
+                    .auc = st_auc,
+                    .bolus = st_bolus,
+                    .record = st_record,
+                    .segment = st_segment};
   ks_drive d = {.sch = sch,
                 .times = times,
                 .n_times = n_times,
@@ -867,6 +882,7 @@ ks_status ks_exact_run(ks_exact *e, ks_system *sys, const ks_schedule *sch,
                 .acc = c.metrics ? e->acc : NULL,
                 .n_obs = na,
                 .v = e->dv,
+                .auc = e->dauc,
                 .out = out,
                 .n_analytes = n_analytes};
   ks_status rc = ks__drive_case(&stp, &d, err);

@@ -1,6 +1,7 @@
 #include "ketasim/metrics.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "ketasim/model.h"
@@ -17,7 +18,8 @@ void ks_metrics_begin(ks_metrics_acc *acc, double t_first, double t_last,
   acc->cmax = (double)NAN;
   acc->tmax = (double)NAN;
   acc->cmin = (double)NAN;
-  acc->last_dose_h = (double)NAN;
+  acc->last_end_h = (double)NAN;
+  acc->dose_cur = SIZE_MAX;
   acc->c_end = (double)NAN;
   acc->n_thresholds =
       n_thr < KS_METRICS_MAX_THRESHOLDS ? n_thr : KS_METRICS_MAX_THRESHOLDS;
@@ -38,6 +40,13 @@ void ks_metrics_point(ks_metrics_acc *acc, double t, double c) {
     acc->cmax = c;
     acc->tmax = t;
   }
+  if (acc->dose_cur != SIZE_MAX) {
+    double *pk = &acc->dose_cmax[acc->dose_cur];
+    if (isnan(*pk) || c > *pk) {
+      *pk = c;
+      acc->dose_tmax[acc->dose_cur] = t - acc->dose_t_h;
+    }
+  }
   for (size_t k = 0; k < acc->n_thresholds; k++)
     if (c >= acc->threshold[k] &&
         (isnan(acc->last_above[k]) || t > acc->last_above[k]))
@@ -46,12 +55,38 @@ void ks_metrics_point(ks_metrics_acc *acc, double t, double c) {
     acc->c_end = c;
 }
 
-void ks_metrics_dose(ks_metrics_acc *acc, double t, double c_before) {
+void ks_metrics_per_dose(ks_metrics_acc *acc, double *cmax, double *tmax,
+                         double *trough, double *auc, size_t n) {
+  acc->dose_cmax = cmax;
+  acc->dose_tmax = tmax;
+  acc->dose_trough = trough;
+  acc->dose_auc = auc;
+  acc->n_dose_slots = cmax ? n : 0;
+  for (size_t k = 0; k < acc->n_dose_slots; k++)
+    cmax[k] = tmax[k] = trough[k] = auc[k] = (double)NAN;
+}
+
+void ks_metrics_close(ks_metrics_acc *acc, double auc_cum) {
+  if (acc->dose_cur == SIZE_MAX)
+    return;
+  acc->dose_auc[acc->dose_cur] = auc_cum - acc->dose_auc0;
+  acc->dose_cur = SIZE_MAX;
+}
+
+void ks_metrics_dose(ks_metrics_acc *acc, size_t index, double t, double end_h,
+                     double c_before, double auc_cum) {
   if (!in_window(acc, t))
     return;
   if (acc->n_doses++ > 0 && (isnan(acc->cmin) || c_before < acc->cmin))
     acc->cmin = c_before;
-  acc->last_dose_h = t;
+  acc->last_end_h = end_h;
+  ks_metrics_close(acc, auc_cum);
+  if (index >= acc->n_dose_slots)
+    return;
+  acc->dose_cur = index;
+  acc->dose_t_h = t;
+  acc->dose_auc0 = auc_cum;
+  acc->dose_trough[index] = c_before;
 }
 
 /* Zero of g(t) = f(t, deriv) - level on [a, b] where g changes sign. */
@@ -119,13 +154,12 @@ void ks_metrics_finish(ks_metrics_acc *acc, double *time_to_below) {
     double v;
     if (!isnan(acc->c_end) && acc->c_end > acc->threshold[k])
       v = (double)NAN; /* still above at the end of the window */
-    else if (isnan(acc->last_dose_h))
+    else if (isnan(acc->last_end_h))
       v = (double)NAN;
-    else if (isnan(acc->last_above[k]) ||
-             acc->last_above[k] <= acc->last_dose_h)
+    else if (isnan(acc->last_above[k]) || acc->last_above[k] <= acc->last_end_h)
       v = 0.0;
     else
-      v = acc->last_above[k] - acc->last_dose_h;
+      v = acc->last_above[k] - acc->last_end_h;
     time_to_below[k] = v;
   }
 }

@@ -39,6 +39,7 @@ struct ks_solver {
   double *ograd;       /* [n_outputs][n] scratch: output gradients */
   double *oval;        /* [n_outputs] scratch */
   double *du, *dv;     /* the case driver's scratch: rates, values */
+  double *dauc;        /* [n_analytes] the case driver's scratch: AUCs */
   size_t n_acc, n_out;
 };
 
@@ -133,9 +134,10 @@ ks_status ks_solver_create(const ks_model *m, ks_solver **out, ks_error *err) {
   s->oval = ks__calloc(s->n_out + 1, sizeof *s->oval);
   s->du = ks__calloc(ks_model_n_compartments(m) + 1, sizeof *s->du);
   s->dv = ks__calloc(s->n_acc + 1, sizeof *s->dv);
-  if (!s->y || !s->atol || !s->yq || !s->atolq || !s->jac || !s->cvode ||
-      !s->u || !s->auc0 || !s->dky || !s->acc || !s->cd || !s->dy ||
-      !s->ograd || !s->oval || !s->du || !s->dv) {
+  s->dauc = ks__calloc(s->n_acc + 1, sizeof *s->dauc);
+  if (!s->dauc || !s->y || !s->atol || !s->yq || !s->atolq || !s->jac ||
+      !s->cvode || !s->u || !s->auc0 || !s->dky || !s->acc || !s->cd ||
+      !s->dy || !s->ograd || !s->oval || !s->du || !s->dv) {
     rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory (CVODE)");
     goto fail;
   }
@@ -205,7 +207,7 @@ void ks_solver_free(ks_solver **sp) {
   if (s->ctx)
     SUNContext_Free(&s->ctx);
   void *p[] = {s->acc,   s->cd,   s->u,  s->auc0, s->dy,
-               s->ograd, s->oval, s->du, s->dv};
+               s->ograd, s->oval, s->du, s->dv,   s->dauc};
   for (size_t i = 0; i < countof(p); i++)
     ks__free(p[i]);
   ks__free(s);
@@ -487,6 +489,16 @@ static void st_values(void *self, double t, double *v) {
   values(c, t, N_VGetArrayPointer(c->s->y), v);
 }
 
+/* The AUC quadratures are current at every event time: a segment ends
+ * with CVodeGetQuad at its stop time. */
+static void st_auc(void *self, double *auc) {
+  const run_ctx *c = self;
+  const double *q = N_VGetArrayPointer(c->s->yq);
+  size_t na = c->sys->n_analytes;
+  for (size_t a = 0; a < c->n_analytes; a++)
+    auc[a] = q[na + c->analytes[a]] * KS_NG_PER_ML_PER_MG_PER_L;
+}
+
 static void st_bolus(void *self, size_t cmp, double amt) {
   const run_ctx *c = self;
   N_VGetArrayPointer(c->s->y)[cmp] += amt;
@@ -535,9 +547,16 @@ void ks_case_output_metrics(ks_case_output *o, ks_metrics_acc *acc,
 void ks_case_output_begin(const ks_case_output *out, ks_metrics_acc *acc,
                           size_t n_analytes, size_t n_outputs, double t0_h,
                           double t_end_h) {
-  for (size_t a = 0; a < n_analytes; a++)
+  size_t nd = out->dose_cmax_ng_per_ml ? out->n_dose_slots : 0;
+  for (size_t a = 0; a < n_analytes; a++) {
     ks_metrics_begin(&acc[a], t0_h, t_end_h, out->thresholds_ng_per_ml,
                      out->n_thresholds);
+    if (nd)
+      ks_metrics_per_dose(&acc[a], out->dose_cmax_ng_per_ml + a * nd,
+                          out->dose_tmax_h + a * nd,
+                          out->dose_trough_ng_per_ml + a * nd,
+                          out->dose_auc_ng_h_per_ml + a * nd, nd);
+  }
   for (size_t k = 0; k < n_outputs; k++) {
     const size_t *f = out->output_thr_first;
     ks_metrics_begin(&acc[n_analytes + k], t0_h, t_end_h,
@@ -595,7 +614,12 @@ ks_status ks_solver_run(ks_solver *s, ks_system *sys, const ks_schedule *sch,
                .metrics = out->cmax_ng_per_ml != NULL,
                .max_steps = opts->max_steps,
                .stats = st};
-  ks_stepper stp = {&c, st_values, st_bolus, st_record, st_segment};
+  ks_stepper stp = {.self = &c,
+                    .values = st_values,
+                    .auc = st_auc,
+                    .bolus = st_bolus,
+                    .record = st_record,
+                    .segment = st_segment};
   ks_drive d = {.sch = sch,
                 .times = times,
                 .n_times = n_times,
@@ -604,6 +628,7 @@ ks_status ks_solver_run(ks_solver *s, ks_system *sys, const ks_schedule *sch,
                 .acc = c.metrics ? s->acc : NULL,
                 .n_obs = c.n_obs,
                 .v = s->dv,
+                .auc = s->dauc,
                 .out = out,
                 .n_analytes = n_analytes};
   ks_status rc = ks__drive_case(&stp, &d, err);
