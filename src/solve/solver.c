@@ -5,9 +5,9 @@
 #include <nvector/nvector_serial.h>
 #include <string.h>
 #include <sundials/sundials_context.h>
-#include <sunlinsol/sunlinsol_dense.h>
 #include <sunmatrix/sunmatrix_dense.h>
 
+#include "cvode_kernels_internal.h"
 #include "driver_internal.h"
 #include "ketasim/metrics.h"
 #include "util_internal.h"
@@ -141,17 +141,19 @@ ks_status ks_solver_create(const ks_model *m, ks_solver **out, ks_error *err) {
     rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory (CVODE)");
     goto fail;
   }
-  s->ls = SUNLinSol_Dense(s->y, s->jac, s->ctx);
+  s->ls = ks__cvk_dense_solver(s->ctx, (sunindextype)n);
   if (!s->ls) {
     rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory (CVODE)");
     goto fail;
   }
-  /* fused vector operations: CVODE's interpolation and BDF updates become
-   * single loops instead of chains of N_VLinearSum calls */
-  N_VEnableFusedOps_Serial(s->y, SUNTRUE);
-  N_VEnableFusedOps_Serial(s->yq, SUNTRUE);
-  N_VEnableFusedOps_Serial(s->atol, SUNTRUE);
-  N_VEnableFusedOps_Serial(s->dky, SUNTRUE);
+  /* the library's kernels are unoptimised in the Debian build: vectors and
+   * the matrix use ours (cvode_kernels_internal.h), fused operations
+   * included, so that CVODE's interpolation and BDF updates are single
+   * loops instead of chains of N_VLinearSum calls */
+  N_Vector vs[] = {s->y, s->atol, s->yq, s->atolq, s->dky};
+  for (size_t i = 0; i < countof(vs); i++)
+    ks__cvk_vector_ops(vs[i]);
+  ks__cvk_dense_ops(s->jac);
   N_VConst(0.0, s->y);
   N_VConst(0.0, s->yq);
   N_VConst(1e-9, s->atol);
