@@ -94,11 +94,13 @@ void ks_metrics_step(ks_metrics_acc *acc, double t0_h, double t1_h,
                      ks_profile_fn f, void *ctx);
 
 /* The fast path for a step [t0, t1] in which the profile does not turn
- * (the slope d0 at t0 and d1 at t1 have the same sign) and no threshold is
- * tracked: a monotone step can only set a new peak at its end. Returns 1 if
- * it handled the step, 0 if the caller must call ks_metrics_step(). */
-int ks_metrics_quick(ks_metrics_acc *acc, double t0_h, double t1_h, double d0,
-                     double c1, double d1);
+ * (the slope d0 at t0 and d1 at t1 have the same sign) and crosses no
+ * threshold (the values c0 at t0 and c1 at t1 are on the same side of each):
+ * a monotone step can only set a new peak at its end, and it is above a
+ * threshold all along or not at all. Returns 1 if it handled the step, 0 if
+ * the caller must call ks_metrics_step(). */
+int ks_metrics_quick(ks_metrics_acc *acc, double t0_h, double t1_h, double c0,
+                     double d0, double c1, double d1);
 
 struct ks_system;
 /* Concentrations (ng/mL) and their slopes (ng/mL/h) of the given analytes at

@@ -177,12 +177,21 @@ void ks_metrics_results(ks_metrics_acc *acc, double *cmax, double *tmax_h,
   ks_metrics_finish(acc, time_to_below_h);
 }
 
-int ks_metrics_quick(ks_metrics_acc *acc, double t0, double t1, double d0,
-                     double c1, double d1) {
+int ks_metrics_quick(ks_metrics_acc *acc, double t0, double t1, double c0,
+                     double d0, double c1, double d1) {
   int turn = (d0 > 0 && d1 < 0) || (d0 < 0 && d1 > 0);
-  if (turn || acc->n_thresholds || t0 < acc->t_first)
+  if (turn || t0 < acc->t_first)
     return 0;
+  for (size_t k = 0; k < acc->n_thresholds; k++)
+    if ((c0 > acc->threshold[k]) != (c1 > acc->threshold[k]))
+      return 0;
   ks_metrics_point(acc, t1, c1);
+  /* as monotone_piece() for a piece above a threshold at both ends */
+  for (size_t k = 0; k < acc->n_thresholds; k++)
+    if (c0 > acc->threshold[k]) {
+      acc->time_above[k] += t1 - t0;
+      acc->last_above[k] = t1;
+    }
   return 1;
 }
 

@@ -420,7 +420,7 @@ static ks_status integrate(run_ctx *c, double t0, double t1, size_t *k,
        * where a profile turns or a threshold may be crossed */
       observe(c, t, N_VGetArrayPointer(s->y), c1, d1);
       for (size_t a = 0; a < no; a++) {
-        if (ks_metrics_quick(&s->acc[a], t_prev, t, d0[a], c1[a], d1[a]))
+        if (ks_metrics_quick(&s->acc[a], t_prev, t, c0[a], d0[a], c1[a], d1[a]))
           continue;
         profile_ctx pc = {c, a};
         ks_metrics_step(&s->acc[a], t_prev, t, profile, &pc);
