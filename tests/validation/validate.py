@@ -38,8 +38,8 @@ SCEN_DIR = os.path.join(HERE, "scenarios")
 REPORT = os.path.join(ROOT, "docs", "validation.md")
 FIG_DIR = os.path.join(ROOT, "docs", "validation")
 
-COLUMNS = ["id", "study", "citation", "evidence", "population", "form", "route", "dose",
-           "measure", "unit", "published", "spread", "window", "band_low", "band_high",
+COLUMNS = ["id", "study", "citation", "evidence", "excerpt", "population", "form", "route", "dose",
+           "measure", "unit", "published", "spread", "window", "sampling", "band_low", "band_high",
            "band_reason", "independent", "scenario", "case", "analyte", "method",
            "ref_case", "ref_analyte", "dose_mg", "ref_dose_mg", "infusion_h", "t_from",
            "t_to", "at_h", "time_origin_h", "scale", "plot", "plot_at_h", "known_misfit"]
@@ -105,7 +105,7 @@ def read_targets(path):
             raise InputError(f"{where}: unknown method '{m}' (known: {', '.join(METHOD_UNITS)})")
         if r["unit"] not in METHOD_UNITS[m]:
             raise InputError(f"{where}: unit '{r['unit']}' not available for method {m}")
-        for k in ["study", "citation", "evidence", "measure", "band_low", "band_high",
+        for k in ["study", "citation", "evidence", "measure", "sampling", "band_low", "band_high",
                   "band_reason", "scenario", "case", "analyte"] + NEEDS.get(m, []):
             if not r[k]:
                 raise InputError(f"{where}: column '{k}' is empty")
@@ -351,6 +351,8 @@ def section_of(r):
         return "interactions"
     if r["id"].startswith("ch-"):
         return "children"
+    if r["id"].startswith("sk-"):
+        return "s-ketamine"
     if r["form"] == "esketamine":
         return "esketamine"
     return r["route"]
@@ -362,9 +364,18 @@ SECTIONS = [
     ("sublingual", "Sublingual / buccal racemic ketamine"),
     ("intranasal", "Intranasal racemic ketamine"),
     ("esketamine", "Esketamine nasal spray and the Perez-Ruixo 2021 model (models/esketamine.yaml)"),
+    ("s-ketamine", "Other S-ketamine studies (models/esketamine.yaml)"),
     ("interactions", "Drug interactions on oral S-ketamine (racemic model with its interaction modifiers)"),
     ("children", "Children: the adult model scaled by weight against paediatric models"),
 ]
+
+
+def short_site(sampling):
+    """The table's sampling cell: the site only (the detail section gives the source)."""
+    for site in ("arterial", "venous", "mixed", "model"):
+        if sampling.startswith(site):
+            return site
+    return "not stated"
 
 
 def md_escape(s):
@@ -402,10 +413,15 @@ def write_report(rows, sims, conv, figures, path, ketasim_version):
     L.append("Typical (population-average) plasma concentrations and exposures of ketamine and "
              "norketamine after subanaesthetic doses (about 0.1-1 mg/kg) in adults by the intravenous, "
              "oral, sublingual and intranasal routes, esketamine nasal spray as modelled by Perez-Ruixo "
-             "2021, and the direction and size of CYP3A/CYP2B6 interactions on oral exposure. They are not "
-             "validated for anaesthetic doses, for children (early concentrations are under-predicted, "
-             "see below), for nasal devices other than those studied, for ethnic differences, or for "
-             "individual dosing decisions: individuals vary 25-60 % around these typical values.")
+             "2021, the direction and size of CYP3A/CYP2B6 interactions on oral exposure, and the steady "
+             "state of a 3-day ICU infusion of 1.2 mg/kg/h. In children the weight-scaled adult model "
+             "matches clearance and nasal bioavailability, but not the first minutes after an IV or nasal "
+             "dose (under-predicted), nor the oral bioavailability of young children (0.45 against 0.20) "
+             "or the intramuscular one (0.41 against 0.93). Not validated: "
+             "arterial concentrations during an infusion (under-predicted), S-ketamine by mouth "
+             "(published estimates of F disagree two-fold), nasal devices other than those studied, "
+             "ethnic differences, and individual dosing decisions: individuals vary 25-60 % around these "
+             "typical values.")
     L.append("")
     L.append("## How to read the table")
     L.append("")
@@ -413,6 +429,14 @@ def write_report(rows, sims, conv, figures, path, ketasim_version):
              "computed from the simulated typical profile with the study's design (dose, route, infusion "
              "duration, weight, and the study's AUC window: an AUC over 0-8 h is compared with a simulated "
              "AUC over 0-8 h). **Ratio** = simulated / published.")
+    L.append("- **Sampling**: where the study drew its blood samples (arterial, venous, mixed, or not "
+             "stated in the source seen; *Targets in detail* says where the site was read). The racemic "
+             "model's concentration is that of the central compartment of Kamp 2020, which was fitted "
+             "with arterial data, so it stands for arterial plasma; `models/esketamine.yaml` was fitted "
+             "to venous samples. The site is stated, not simulated: no venous sampling compartment is "
+             "modelled, because no arterio-venous parameters of ketamine were found in a source that could "
+             "be quoted (the venous delay compartments of Kamp 2020 and the arm-venous compartments of "
+             "Henthorn 2018 are described in their abstracts without values).")
     L.append("- **Band**: the acceptance range; its reason is listed per target under *Targets in "
              "detail*. Rules: the published SD, CI, IQR or range when one is given; for a ratio of "
              "exposures without spread, 0.80-1.25 times the published ratio (bioequivalence limits); for a "
@@ -443,8 +467,9 @@ def write_report(rows, sims, conv, figures, path, ketasim_version):
                 L.append("")
                 L.append(f"*{caption}*")
                 L.append("")
-        L.append("| ID | Study | Measure; dose and route | Published | Simulated | Ratio | Band | Indep. | Result |")
-        L.append("|---|---|---|---|---|---|---|---|---|")
+        L.append("| ID | Study | Measure; dose and route | Sampling | Published | Simulated | Ratio | Band | "
+                 "Indep. | Result |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|")
         for r in sec:
             sim = sims[r["id"]]
             ratio = fmt(sim / r["published_num"]) if r["published_num"] else "–"
@@ -454,7 +479,7 @@ def write_report(rows, sims, conv, figures, path, ketasim_version):
             shown = {"pass": "pass", "FAIL": "**FAIL**", "known misfit": "known misfit",
                      "misfit (passes)": "misfit (passes)"}[st]
             L.append(f"| {r['id']} | {md_escape(r['study'])} | {md_escape(r['measure'])}; "
-                     f"{md_escape(r['dose'])} | {md_escape(fmt_pub(r))} | "
+                     f"{md_escape(r['dose'])} | {md_escape(short_site(r['sampling']))} | {md_escape(fmt_pub(r))} | "
                      f"{fmt(sim)} | {ratio} | {fmt(r['band_low'])}–{fmt(r['band_high'])} | "
                      f"{indep} | {shown} |")
         L.append("")
@@ -479,6 +504,9 @@ def write_report(rows, sims, conv, figures, path, ketasim_version):
         L.append(f"- Study: {r['citation']}.")
         L.append(f"- Population: {r['population']}. Drug: {r['form']}. Dose and route: {r['dose']}, {r['route']}.")
         L.append(f"- Published: {r['measure']}, {fmt_pub(r)}; seen in: {r['evidence']}.")
+        if r["excerpt"]:
+            L.append(f"- Excerpt read: \"{r['excerpt']}\"")
+        L.append(f"- Sampling: {r['sampling']}.")
         L.append(f"- Window: {r['window'] or '-'}. Scenario: `tests/validation/scenarios/{r['scenario']}.yaml`, "
                  f"arm \"{r['case']}\"" + (f" vs \"{r['ref_case']}\"" if r['ref_case'] else "") + ".")
         L.append(f"- Simulated: {fmt(sim)} {r['unit']}. Band {fmt(r['band_low'])}–{fmt(r['band_high'])}: "
