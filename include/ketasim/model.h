@@ -69,8 +69,34 @@ size_t ks_model_n_parameters(const ks_model *m);
 const char *ks_model_parameter_name(const ks_model *m, size_t i);
 /* The parameter's dimension in internal units (after body-weight scaling). */
 ks_dims ks_model_parameter_dims(const ks_model *m, size_t i);
-/* Inter-individual variability (SD of log-normal eta); 0 if none. */
+/* Inter-individual variability: the SD omega of the parameter's random
+ * effect eta ~ N(0, omega^2); 0 if none. */
 double ks_model_parameter_omega(const ks_model *m, size_t i);
+
+/* How a base parameter's random effect eta enters its value P (typical
+ * value TV after weight scaling, overrides and modifiers):
+ *   KS_VAR_LOGNORMAL   P = TV exp(eta)                         (default)
+ *   KS_VAR_NORMAL      P = TV (1 + eta)       (omega is the CV; P may be
+ *                                              negative in the tail)
+ *   KS_VAR_LOGIT       P = 1 / (1 + exp(-(logit(TV) + eta)))  (a fraction,
+ *                                              always inside (0, 1)) */
+typedef enum ks_variability {
+  KS_VAR_LOGNORMAL = 0,
+  KS_VAR_NORMAL = 1,
+  KS_VAR_LOGIT = 2
+} ks_variability;
+ks_variability ks_model_parameter_variability(const ks_model *m, size_t i);
+
+/* Correlated random effects (the model's `correlations`): the n parameters
+ * named in any correlation, in model order (indices into the parameters),
+ * and the lower-triangular Cholesky factor L (row-major n x n, zeros above
+ * the diagonal) of their correlation matrix R = L L^T, checked positive
+ * definite at load. Their etas are eta_p = omega_p (L z)_p for independent
+ * standard normals z; every other parameter has eta_i = omega_i z_i. n is
+ * 0 when the model declares no correlation. */
+size_t ks_model_n_correlated(const ks_model *m);
+const size_t *ks_model_correlated_parameters(const ks_model *m);
+const double *ks_model_correlation_cholesky(const ks_model *m);
 /* 1 if the typical value is given per kg of body weight ("0.063 L/kg"). */
 int ks_model_parameter_per_kg(const ks_model *m, size_t i);
 /* 1 if the parameter is given by a value, 0 if by an expression. */

@@ -2,8 +2,11 @@
  * counter-based generator.
  *
  * Subject k of a population with seed S has, for every parameter i with a
- * variability omega_i > 0, eta_i = omega_i * z_i with z_i standard normal and
- * P_i = P_typical,i * exp(eta_i) (log-normal). The normals come from the
+ * variability omega_i > 0, eta_i = omega_i * z_i with z_i standard normal;
+ * the parameters named in the model's correlations get eta = diag(omega) L z
+ * instead (L the Cholesky factor of their correlation matrix, model.h). How
+ * eta enters the parameter (log-normal, normal, logit-normal) is the
+ * system's business (system.c). The normals come from the
  * Philox4x32-10 generator (Random123) with key (S, i) and counter (k, 0):
  * they depend on (seed, subject, parameter) alone, so subject k is the same
  * person whichever thread, block or run computes it, and in every sweep

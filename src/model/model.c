@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lapack_internal.h"
 #include "model_internal.h"
 #include "schema_internal.h"
 #include "util_internal.h"
@@ -118,11 +119,58 @@ static ks_status read_analytes(reader *r, const ks_ynode *node) {
   return rc;
 }
 
+/* `variability: log-normal | normal | logit-normal`: how the random effect
+ * enters (model.h, ks_variability). A logit-normal parameter is a fraction:
+ * dimensionless, typical value strictly inside (0, 1), not scaled by
+ * weight, so that every draw stays a fraction. */
+static ks_status read_variability(reader *r, const ks_ynode *p,
+                                  parameter *par) {
+  static const char *const kinds[] = {"log-normal", "normal", "logit-normal"};
+  const ks_ynode *v = ks__ymap_get(p, "variability");
+  if (!v)
+    return KS_OK;
+  ks_status rc =
+      ks__schema_kind(r->doc, v, KS_YSCALAR, "'variability'", r->err);
+  if (rc != KS_OK)
+    return rc;
+  ks_srcloc loc = ks__yloc(r->doc, v);
+  size_t k = 0;
+  while (k < countof(kinds) && strcmp(v->text, kinds[k]) != 0)
+    k++;
+  if (k == countof(kinds))
+    return ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                        "variability must be log-normal, normal or "
+                        "logit-normal, got '%s'",
+                        v->text);
+  if (!ks__ymap_get(p, "omega"))
+    return ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                        "parameter '%s' has a variability but no omega (the "
+                        "SD of its random effect)",
+                        par->name);
+  par->variability = (int)k;
+  if (k != KS_VAR_LOGIT)
+    return KS_OK;
+  if (!ks_dims_equal(par->dims, KS_DIM_NONE) || par->per_body ||
+      par->weight_exponent != 0)
+    return ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                        "a logit-normal parameter is a fraction: '%s' must be "
+                        "a plain number without weight scaling",
+                        par->name);
+  if (!(par->value > 0 && par->value < 1))
+    return ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                        "a logit-normal parameter needs a typical value "
+                        "strictly between 0 and 1; '%s' is %g",
+                        par->name, par->value);
+  return KS_OK;
+}
+
 static ks_status read_base_parameter(reader *r, const ks_ynode *p,
                                      parameter *par) {
-  static const char *const keys[] = {"value",  "weight_exponent", "omega",
-                                     "source", "description",     "unit_note"};
-  ks_status rc = ks__schema_keys(r->doc, p, keys, 6, "a parameter", r->err);
+  static const char *const keys[] = {
+      "value",  "weight_exponent", "omega",    "variability",
+      "source", "description",     "unit_note"};
+  ks_status rc =
+      ks__schema_keys(r->doc, p, keys, countof(keys), "a parameter", r->err);
   const ks_ynode *v = ks__ymap_get(p, "value");
   const ks_ynode *src = ks__ymap_get(p, "source");
   if (rc == KS_OK && !src) {
@@ -184,10 +232,12 @@ static ks_status read_base_parameter(reader *r, const ks_ynode *p,
     if (rc == KS_OK && !(par->omega >= 0 && par->omega <= 3)) {
       ks_srcloc loc = ks__yloc(r->doc, om);
       rc = ks_error_set(r->err, KS_ERR_MODEL, &loc,
-                        "omega must be between 0 and 3 (SD of log-normal "
-                        "variability)");
+                        "omega must be between 0 and 3 (SD of the random "
+                        "effect)");
     }
   }
+  if (rc == KS_OK)
+    rc = read_variability(r, p, par);
   return rc;
 }
 
@@ -1228,6 +1278,185 @@ static ks_status build_pattern(reader *r) {
   return KS_OK;
 }
 
+/* ---- correlated random effects ------------------------------------------ */
+
+/* One `correlations` entry: {parameters: [A, B], value: r, source: ...}. */
+static ks_status read_correlation(reader *r, const ks_ynode *c, size_t *a,
+                                  size_t *b, double *value) {
+  static const char *const keys[] = {"parameters", "value", "source",
+                                     "description"};
+  const ks_ydoc *doc = r->doc;
+  const ks_ynode *ps = NULL, *v = NULL, *src = NULL;
+  ks_status rc = ks__schema_kind(doc, c, KS_YMAP, "a correlation", r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_keys(doc, c, keys, countof(keys), "a correlation", r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_require(doc, c, "parameters", "a correlation", &ps, r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_require(doc, c, "value", "a correlation", &v, r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_require(doc, c, "source", "a correlation", &src, r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_kind(doc, src, KS_YSCALAR, "'source'", r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_kind(doc, ps, KS_YSEQ, "'parameters'", r->err);
+  if (rc == KS_OK && ps->n != 2) {
+    ks_srcloc loc = ks__yloc(doc, ps);
+    rc = ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                      "a correlation names two parameters, got %zu", ps->n);
+  }
+  size_t idx[2] = {NONE, NONE};
+  for (size_t k = 0; rc == KS_OK && k < 2; k++) {
+    const ks_ynode *nm = ps->items[k];
+    rc = ks__schema_kind(doc, nm, KS_YSCALAR, "a parameter name", r->err);
+    for (size_t i = 0; rc == KS_OK && i < r->m->n_params; i++)
+      if (strcmp(r->m->params[i].name, nm->text) == 0)
+        idx[k] = i;
+    if (rc == KS_OK && idx[k] == NONE)
+      rc = ks__schema_unknown(doc, nm, "parameter", nm->text, r->m->param_names,
+                              r->m->n_params, r->err);
+    if (rc == KS_OK && !(r->m->params[idx[k]].omega > 0)) {
+      ks_srcloc loc = ks__yloc(doc, nm);
+      rc = ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                        "'%s' has no random effect (omega) to correlate",
+                        nm->text);
+    }
+  }
+  if (rc == KS_OK && idx[0] == idx[1]) {
+    ks_srcloc loc = ks__yloc(doc, ps);
+    rc = ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                      "a correlation needs two different parameters");
+  }
+  if (rc == KS_OK)
+    rc = ks__schema_number(doc, v, "value", value, r->err);
+  if (rc == KS_OK && !(*value > -1 && *value < 1)) {
+    ks_srcloc loc = ks__yloc(doc, v);
+    rc = ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                      "a correlation must be strictly between -1 and 1, got "
+                      "%g",
+                      *value);
+  }
+  *a = idx[0];
+  *b = idx[1];
+  return rc;
+}
+
+/* Names the entries that break positive definiteness: LAPACK found the
+ * leading minor of order k + 1 singular or indefinite, so parameter k's
+ * correlations with the parameters before it cannot hold together with the
+ * ones among those. */
+static ks_status not_positive_definite(reader *r, const ks_ynode *node,
+                                       const size_t *pos_entry,
+                                       const double *rv, size_t n, size_t k) {
+  ks_model *m = r->m;
+  char list[512] = "";
+  size_t len = 0;
+  const ks_ynode *first = node;
+  for (size_t j = 0; j < k; j++) {
+    size_t e = pos_entry[k * n + j];
+    if (e == NONE)
+      continue;
+    if (first == node)
+      first = node->items[e];
+    int w = snprintf(list + len, sizeof list - len, "%s%s-%s %g (line %d)",
+                     len ? ", " : "", m->params[m->corr_param[k]].name,
+                     m->params[m->corr_param[j]].name, rv[k * n + j],
+                     node->items[e]->line);
+    if (w < 0 || (size_t)w >= sizeof list - len)
+      break;
+    len += (size_t)w;
+  }
+  ks_srcloc loc = ks__yloc(r->doc, first);
+  return ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                      "the correlations are not positive definite (no "
+                      "population can have them): %s cannot hold together "
+                      "with the correlations among the parameters listed "
+                      "before '%s'",
+                      list, m->params[m->corr_param[k]].name);
+}
+
+/* `correlations`: pairs of correlated random effects. Their correlation
+ * matrix (ones on the diagonal, 0 where no pair is given) is factored once
+ * here with LAPACK's dpotrf, which also proves it positive definite; the
+ * factor turns independent normals into correlated etas (sweep.c). */
+static ks_status read_correlations(reader *r, const ks_ynode *node) {
+  ks_model *m = r->m;
+  ks_status rc =
+      ks__schema_kind(r->doc, node, KS_YSEQ, "'correlations'", r->err);
+  if (rc != KS_OK || node->n == 0)
+    return rc;
+  size_t ne = node->n, np = m->n_params;
+  size_t *ea = ks__calloc(ne, sizeof *ea), *eb = ks__calloc(ne, sizeof *eb);
+  double *ev = ks__calloc(ne, sizeof *ev);
+  size_t *pos = ks__calloc(np, sizeof *pos);
+  if (!ea || !eb || !ev || !pos)
+    rc = nomem(r);
+  for (size_t e = 0; rc == KS_OK && e < ne; e++)
+    rc = read_correlation(r, node->items[e], &ea[e], &eb[e], &ev[e]);
+  size_t n = 0;
+  for (size_t i = 0; rc == KS_OK && i < np; i++) {
+    pos[i] = NONE;
+    for (size_t e = 0; e < ne; e++)
+      if (ea[e] == i || eb[e] == i)
+        pos[i] = n;
+    n += pos[i] != NONE;
+  }
+  double *rv = NULL, *a = NULL;
+  size_t *entry = NULL;
+  if (rc == KS_OK) {
+    m->n_corr = n;
+    m->corr_param = ks__calloc(n, sizeof *m->corr_param);
+    m->corr_chol = ks__calloc(n * n, sizeof *m->corr_chol);
+    rv = ks__calloc(n * n, sizeof *rv);
+    a = ks__calloc(n * n, sizeof *a);
+    entry = ks__calloc(n * n, sizeof *entry);
+    if (!m->corr_param || !m->corr_chol || !rv || !a || !entry)
+      rc = nomem(r);
+  }
+  for (size_t i = 0; rc == KS_OK && i < np; i++)
+    if (pos[i] != NONE)
+      m->corr_param[pos[i]] = i;
+  for (size_t k = 0; rc == KS_OK && k < n * n; k++) {
+    entry[k] = NONE;
+    rv[k] = k % (n + 1) == 0 ? 1.0 : 0.0;
+  }
+  for (size_t e = 0; rc == KS_OK && e < ne; e++) {
+    size_t i = pos[ea[e]], j = pos[eb[e]];
+    if (entry[i * n + j] != NONE) {
+      ks_srcloc loc = ks__yloc(r->doc, node->items[e]);
+      rc = ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                        "the correlation of '%s' and '%s' is already given "
+                        "on line %d",
+                        m->params[ea[e]].name, m->params[eb[e]].name,
+                        node->items[entry[i * n + j]]->line);
+    }
+    entry[i * n + j] = entry[j * n + i] = e;
+    rv[i * n + j] = rv[j * n + i] = ev[e];
+  }
+  int info = 0;
+  if (rc == KS_OK) {
+    memcpy(a, rv, n * n * sizeof *a); /* symmetric: row- = column-major */
+    int ni = (int)n;
+    dpotrf_("L", &ni, a, &ni, &info);
+  }
+  if (rc == KS_OK && info > 0)
+    rc = not_positive_definite(r, node, entry, rv, n, (size_t)info - 1);
+  else if (rc == KS_OK && info < 0)
+    rc = ks_error_set(r->err, KS_ERR_MODEL, NULL,
+                      "LAPACK dpotrf rejected argument %d", -info);
+  for (size_t i = 0; rc == KS_OK && i < n; i++)
+    for (size_t j = 0; j <= i; j++)
+      m->corr_chol[i * n + j] = a[i + j * n]; /* column-major lower */
+  ks__free(ea);
+  ks__free(eb);
+  ks__free(ev);
+  ks__free(pos);
+  ks__free(rv);
+  ks__free(a);
+  ks__free(entry);
+  return rc;
+}
+
 /* ---- load --------------------------------------------------------------- */
 
 static ks_status read_model(reader *r) {
@@ -1235,7 +1464,8 @@ static ks_status read_model(reader *r) {
       "model",        "description", "references", "reference_weight",
       "analytes",     "covariates",  "parameters", "modifiers",
       "compartments", "transfers",   "routes",     "observe",
-      "notes",        "fluxes",      "states",     "outputs"};
+      "notes",        "fluxes",      "states",     "outputs",
+      "correlations"};
   const ks_ydoc *doc = r->doc;
   const ks_ynode *root = doc->root;
   if (!root || root->kind != KS_YMAP)
@@ -1286,6 +1516,8 @@ static ks_status read_model(reader *r) {
   }
   if (rc == KS_OK)
     rc = read_nonlinear(r, root);
+  if (rc == KS_OK && (n = ks__ymap_get(root, "correlations")) != NULL)
+    rc = read_correlations(r, n);
   if (rc == KS_OK)
     rc = build_pattern(r);
   return rc;
@@ -1366,6 +1598,8 @@ void ks_model_free(ks_model **mp) {
   ks__free(m->analytes);
   ks__free(m->params);
   ks__free(m->param_names);
+  ks__free(m->corr_param);
+  ks__free(m->corr_chol);
   ks__free(m->order);
   ks__free(m->comps);
   ks__free(m->comp_names);
@@ -1461,6 +1695,16 @@ ks_dims ks_model_parameter_dims(const ks_model *m, size_t i) {
 }
 double ks_model_parameter_omega(const ks_model *m, size_t i) {
   return m->params[i].omega;
+}
+ks_variability ks_model_parameter_variability(const ks_model *m, size_t i) {
+  return (ks_variability)m->params[i].variability;
+}
+size_t ks_model_n_correlated(const ks_model *m) { return m->n_corr; }
+const size_t *ks_model_correlated_parameters(const ks_model *m) {
+  return m->corr_param;
+}
+const double *ks_model_correlation_cholesky(const ks_model *m) {
+  return m->corr_chol;
 }
 int ks_model_parameter_per_kg(const ks_model *m, size_t i) {
   return m->params[i].per_body;

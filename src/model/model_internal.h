@@ -31,6 +31,7 @@ typedef struct parameter {
   int per_body; /* value is per kg of body weight */
   double weight_exponent;
   double omega;
+  int variability; /* ks_variability: how eta enters (log-normal default) */
   ks_dims dims; /* after multiplying per-body values by the weight */
   ks_expr *expr;
 } parameter;
@@ -176,6 +177,12 @@ struct ks_model {
   size_t nnz;
   int *k_row, *k_col;
   size_t *auc_slot; /* [n_analytes] */
+  /* correlated random effects (model.h): the parameters named in
+   * `correlations`, in model order, and the lower Cholesky factor of their
+   * correlation matrix, row-major [n_corr][n_corr] */
+  size_t n_corr;
+  size_t *corr_param;
+  double *corr_chol;
 };
 
 #endif

@@ -1,5 +1,6 @@
 #include "ketasim/system.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -87,6 +88,19 @@ static ks_status bad_value(const ks_model *m, ks_error *err, srcpos at,
                       name, v);
 }
 
+/* 1 / (1 + e^-x), kept strictly inside (0, 1) in double precision: beyond
+ * |x| = 37 the exact value rounds to 1 (or, below x = -745, to 0), and a
+ * fraction of exactly 1 or 0 is what logit-normal variability promises
+ * never to give. */
+static double logistic(double x) {
+  double v = x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
+  if (v >= 1.0)
+    v = nextafter(1.0, 0.0);
+  if (v <= 0.0)
+    v = DBL_TRUE_MIN;
+  return v;
+}
+
 static ks_status eval_parameters(ks_system *s, const ks_subject *subj,
                                  const double *overrides, const double *eta,
                                  ks_error *err) {
@@ -115,9 +129,21 @@ static ks_status eval_parameters(ks_system *s, const ks_subject *subj,
         v *= wt;
       if (p->weight_exponent != 0)
         v *= pow(wt / m->ref_weight_kg, p->weight_exponent);
-      if (eta && eta[i] != 0)
-        v *= exp(eta[i]);
-      v *= s->factor[i];
+      if (eta && eta[i] != 0 && p->variability == KS_VAR_LOGIT) {
+        /* a fraction stays a fraction: modifiers act on the typical value,
+         * the random effect on its logit */
+        v *= s->factor[i];
+        if (!(v > 0 && v < 1))
+          return bad_value(m, err, p->at,
+                           "logit-normal parameter (typical value must be "
+                           "strictly between 0 and 1)",
+                           p->name, v);
+        v = logistic(log(v / (1.0 - v)) + eta[i]);
+      } else {
+        if (eta && eta[i] != 0)
+          v *= p->variability == KS_VAR_NORMAL ? 1.0 + eta[i] : exp(eta[i]);
+        v *= s->factor[i];
+      }
     } else {
       v = ks__expr_eval(p->expr, s->param);
     }

@@ -25,4 +25,18 @@ void ks_sweep_eta(const ks_model *m, uint64_t seed, uint64_t subject,
     eta[i] =
         omega > 0 ? omega * ks_sweep_normal(seed, subject, (uint32_t)i) : 0.0;
   }
+  /* Correlated parameters: eta = omega (L z), z the same normals as above
+   * (stream = parameter index), so a parameter outside every correlation
+   * draws exactly what it drew before correlations existed. */
+  size_t nc = ks_model_n_correlated(m);
+  if (nc == 0)
+    return;
+  const size_t *par = ks_model_correlated_parameters(m);
+  const double *L = ks_model_correlation_cholesky(m);
+  for (size_t k = nc; k-- > 0;) { /* rows from the last: z_j, j <= k, unread */
+    double x = 0;
+    for (size_t j = 0; j <= k; j++)
+      x += L[k * nc + j] * ks_sweep_normal(seed, subject, (uint32_t)par[j]);
+    eta[par[k]] = ks_model_parameter_omega(m, par[k]) * x;
+  }
 }

@@ -1,4 +1,4 @@
-/* The two LAPACK routines ketasim uses, through their Fortran interface
+/* The LAPACK routines ketasim uses, through their Fortran interface
  * (Debian's liblapack). Matrices are column-major. */
 #ifndef KETASIM_LAPACK_INTERNAL_H
 #define KETASIM_LAPACK_INTERNAL_H
@@ -12,5 +12,11 @@ void dgeev_(const char *jobvl, const char *jobvr, const int *n, double *a,
 /* Solves A X = B by LU with partial pivoting; X overwrites B. */
 void dgesv_(const int *n, const int *nrhs, double *a, const int *lda, int *ipiv,
             double *b, const int *ldb, int *info);
+
+/* Cholesky factor of a symmetric positive definite matrix: uplo "L" puts L
+ * (A = L L^T) in the lower triangle; info = k > 0 when the leading minor of
+ * order k is not positive definite. */
+void dpotrf_(const char *uplo, const int *n, double *a, const int *lda,
+             int *info);
 
 #endif
