@@ -78,6 +78,11 @@ typedef struct ks_export_result {
   char output_metrics_path[4096];
   size_t output_profile_rows;
   size_t output_metric_rows;
+  /* PREFIX-doses.csv: one row per case, analyte and administration (peak,
+   * its time after the dose, pre-dose trough, interval AUC); "" and 0 for
+   * a file without per-dose metrics. */
+  char doses_path[4096];
+  size_t dose_rows;
 } ks_export_result;
 
 /* Writes the tables for `h5_path` as PREFIX-metrics.csv, PREFIX-profiles.csv

@@ -25,6 +25,14 @@
  *       and stays below the threshold (only with thresholds); attribute
  *       time_from = KS_TIME_TO_BELOW_FROM says so in the file (files
  *       written before it counted from the start and lack the attribute)
+ *     administration int64 [administration] 0..D-1, D the most distinct
+ *       dose times of any case (only when D > 0)
+ *     administration_time [case, administration] h: time of each
+ *       administration (NaN past the case's last)
+ *     cmax_per_dose, tmax_per_dose (h after the administration),
+ *     trough_per_dose (pre-dose), auc_per_dose (over the dosing interval:
+ *       to the next administration, the last to the end of the window)
+ *       [case, analyte, administration]; NaN outside the output window
  *     case_label [case] string, status [case] int32 (0 = solved)
  *     one [case] variable per entry of `case_vars` (sweep axes, subject
  *     and the like): float64 with its own units, or a string (units "1")
@@ -112,6 +120,10 @@ typedef struct ks_output_layout {
   const char *const *output_long_names; /* [n_outputs] */
   const size_t *output_thr_first;       /* [n_outputs + 1] offsets, or NULL */
   const double *output_thresholds;      /* in each output's unit */
+  /* Administrations per case (0: none of the per-dose variables): the
+   * length of the `administration` dimension, the largest number of
+   * distinct dose times of any case. */
+  size_t n_doses;
   /* provenance */
   const char *title;
   const char *scenario_text;
@@ -152,6 +164,12 @@ typedef struct ks_output_block {
   const double *output_value;
   const double *output_max, *output_tmax_h, *output_auc;
   const double *output_time_above_h, *output_time_to_below_h;
+  /* per administration (layout n_doses > 0): [n][n_doses] times, and
+   * [n][n_analytes][n_doses] peak, its time after the administration,
+   * pre-dose trough and interval AUC; NaN where absent */
+  const double *dose_time_h;
+  const double *dose_cmax_ng_per_ml, *dose_tmax_h, *dose_trough_ng_per_ml;
+  const double *dose_auc_ng_h_per_ml;
 } ks_output_block;
 
 /* Creates the temporary file and every dataset. `path` must name a file in

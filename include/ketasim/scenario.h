@@ -167,6 +167,10 @@ size_t ks_scenario_n_subjects(const ks_scenario *s);
 uint64_t ks_scenario_seed(const ks_scenario *s);
 int ks_scenario_has_population(const ks_scenario *s);
 
+/* Upper bound on the administrations (distinct dose times) of any case:
+ * the length of the output's `administration` dimension. */
+size_t ks_scenario_max_doses(const ks_scenario *s);
+
 /* Largest single dose of any case in mg (per-kg doses times the case's
  * weight); used to scale absolute tolerances. */
 double ks_scenario_max_dose_mg(const ks_scenario *s);

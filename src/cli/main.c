@@ -58,9 +58,10 @@ static const char usage[] =
     "  report  write a self-contained HTML page (charts on a linear and a log\n"
     "          axis, a table per case) for teaching; default REPORT: OUT's\n"
     "          name with .html, in the current directory\n"
-    "  export  write tidy tables PREFIX-profiles.csv and PREFIX-metrics.csv,\n"
-    "          and for a model with computed outputs "
-    "PREFIX-output-profiles.csv\n"
+    "  export  write tidy tables PREFIX-profiles.csv, PREFIX-metrics.csv and\n"
+    "          PREFIX-doses.csv (per administration: peak, its time after\n"
+    "          the dose, pre-dose trough, AUC over the dosing interval), and\n"
+    "          for a model with computed outputs PREFIX-output-profiles.csv\n"
     "          and PREFIX-output-metrics.csv; default PREFIX: OUT's name\n"
     "          without .h5, in the current directory\n"
     "\n"
@@ -617,6 +618,9 @@ static int cmd_export(const args *a) {
     fprintf(stderr, "ketasim: wrote %s (%zu rows)%s\n", res.metrics_path,
             res.metric_rows,
             res.profiles_path[0] ? "" : "; the file has no profiles");
+  if (!a->quiet && res.doses_path[0])
+    fprintf(stderr, "ketasim: wrote %s (%zu rows)\n", res.doses_path,
+            res.dose_rows);
   if (!a->quiet && res.output_profiles_path[0])
     fprintf(stderr, "ketasim: wrote %s (%zu rows)\n", res.output_profiles_path,
             res.output_profile_rows);

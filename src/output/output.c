@@ -74,11 +74,13 @@ enum {
   KS_DIM_COMPARTMENT,
   KS_DIM_PARAMETER,
   KS_DIM_THRESHOLD,
+  KS_DIM_ADMIN,
   KS_NDIM
 };
 
 static const char *const ks_dim_names[KS_NDIM] = {
-    "case", "analyte", "time", "compartment", "parameter", "threshold"};
+    "case",      "analyte",   "time",          "compartment",
+    "parameter", "threshold", "administration"};
 
 /* Names a case variable cannot take: every variable the file may hold,
  * whether or not this layout writes it. */
@@ -96,6 +98,12 @@ static const char *const ks_reserved_names[] = {"case",
                                                 "cmin",
                                                 "time_above",
                                                 "time_to_below",
+                                                "administration",
+                                                "administration_time",
+                                                "cmax_per_dose",
+                                                "tmax_per_dose",
+                                                "trough_per_dose",
+                                                "auc_per_dose",
                                                 "case_label",
                                                 "status",
                                                 "parameter_units",
@@ -117,6 +125,11 @@ enum {
   KS_VAR_STATUS,
   KS_VAR_PARAM_UNITS,
   KS_VAR_PARAM_VALUE,
+  KS_VAR_ADMIN_TIME,
+  KS_VAR_DOSE_CMAX,
+  KS_VAR_DOSE_TMAX,
+  KS_VAR_DOSE_TROUGH,
+  KS_VAR_DOSE_AUC,
   KS_NVAR
 };
 
@@ -131,6 +144,7 @@ struct ks_output {
   hid_t str_type; /* variable-length UTF-8 string, in memory and in the file */
   size_t n_cases, n_analytes, n_times, n_compartments, n_case_vars;
   size_t n_num_case_vars, n_str_case_vars, n_parameters, n_thresholds;
+  size_t n_doses;    /* administration slots per case */
   size_t prof_bytes; /* bytes per concentration/amount element in the file */
   unsigned char *written; /* [n_cases], 1 once the case has been written */
   size_t n_written;
@@ -536,6 +550,8 @@ static hsize_t dim_len(const ks_output *out, int dim) {
     return out->n_parameters;
   case KS_DIM_THRESHOLD:
     return out->n_thresholds;
+  case KS_DIM_ADMIN:
+    return out->n_doses;
   default: /* an output's threshold dimension */
     return out->o_nthr[dim - KS_NDIM];
   }
@@ -743,7 +759,10 @@ static ks_status define_coords(ks_output *out, const ks_output_layout *l,
       coordinate(KS_DIM_COMPARTMENT, out->str_type, "1", "model compartment"),
       coordinate(KS_DIM_PARAMETER, out->str_type, "1", "model parameter"),
       coordinate(KS_DIM_THRESHOLD, H5T_IEEE_F64LE, "ng/mL",
-                 "concentration threshold")};
+                 "concentration threshold"),
+      coordinate(KS_DIM_ADMIN, H5T_STD_I64LE, "1",
+                 "administration of the case (0 = first; distinct dose "
+                 "times in order)")};
   defs[KS_DIM_CASE].chunked = defs[KS_DIM_CASE].compress = 1;
   /* What each coordinate variable holds; case is written by
    * write_case_index(). */
@@ -764,7 +783,8 @@ static ks_status define_coords(ks_output *out, const ks_output_layout *l,
        out->n_parameters ? strings_bytes(l->parameter_names, l->n_parameters)
                          : 0},
       {H5T_NATIVE_DOUBLE, l->thresholds_ng_per_ml,
-       (uint64_t)out->n_thresholds * 8}};
+       (uint64_t)out->n_thresholds * 8},
+      {H5I_INVALID_HID, NULL, 0}};
   for (int d = 0; d < KS_NDIM; d++) {
     if (dim_len(out, d) == 0)
       continue; /* a dimension this layout does not have */
@@ -780,6 +800,23 @@ static ks_status define_coords(ks_output *out, const ks_output_layout *l,
       out->bytes_written += data[d].bytes;
     }
   }
+  return KS_OK;
+}
+
+/* administration = 0..n_doses-1. */
+static ks_status write_admin_index(ks_output *out, ks_error *err) {
+  if (out->n_doses == 0)
+    return KS_OK;
+  int64_t *idx = ks__malloc(out->n_doses * sizeof *idx);
+  if (!idx)
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  for (size_t i = 0; i < out->n_doses; i++)
+    idx[i] = (int64_t)i;
+  int ok = write_all(out->dim[KS_DIM_ADMIN], H5T_NATIVE_INT64, idx) >= 0;
+  ks__free(idx);
+  if (!ok)
+    return h5_fail(err, out->path, "cannot write variable 'administration'");
+  out->bytes_written += (uint64_t)out->n_doses * 8;
   return KS_OK;
 }
 
@@ -839,6 +876,43 @@ static ks_status define_named(ks_output *out, const var_def *v, hid_t *id,
   return h5_fail(err, out->path, what);
 }
 
+/* Per administration: its time [case, administration] and the analytes'
+ * peak, time of peak after it, pre-dose trough and AUC over its dosing
+ * interval [case, analyte, administration]; NaN where a case has fewer
+ * administrations or one lies outside the window. */
+static ks_status define_per_dose(ks_output *out, ks_error *err) {
+  if (out->n_doses == 0)
+    return KS_OK;
+  const hid_t f64 = H5T_IEEE_F64LE;
+  const int an = KS_DIM_ANALYTE, ad = KS_DIM_ADMIN;
+  const struct {
+    int var;
+    var_def def;
+  } defs[] = {
+      {KS_VAR_ADMIN_TIME,
+       by_case("administration_time", f64, 2, ad, 0, "h",
+               "time of the administration (start of an infusion)")},
+      {KS_VAR_DOSE_CMAX,
+       by_case("cmax_per_dose", f64, 3, an, ad, "ng/mL",
+               "peak concentration from the administration to the next one "
+               "(the last: to the end of the window)")},
+      {KS_VAR_DOSE_TMAX, by_case("tmax_per_dose", f64, 3, an, ad, "h",
+                                 "time of that peak after the administration")},
+      {KS_VAR_DOSE_TROUGH,
+       by_case("trough_per_dose", f64, 3, an, ad, "ng/mL",
+               "pre-dose trough: concentration just before the "
+               "administration")},
+      {KS_VAR_DOSE_AUC,
+       by_case("auc_per_dose", f64, 3, an, ad, "ng*h/mL",
+               "area under the concentration-time curve from the "
+               "administration to the next one (the last: to the end of the "
+               "window)")}};
+  ks_status rc = KS_OK;
+  for (size_t i = 0; rc == KS_OK && i < sizeof defs / sizeof *defs; i++)
+    rc = define_named(out, &defs[i].def, &out->var[defs[i].var], err);
+  return rc;
+}
+
 static ks_status define_metrics(ks_output *out, ks_error *err) {
   const hid_t f64 = H5T_IEEE_F64LE;
   const int an = KS_DIM_ANALYTE, th = KS_DIM_THRESHOLD;
@@ -875,7 +949,7 @@ static ks_status define_metrics(ks_output *out, ks_error *err) {
   for (int i = KS_VAR_CMAX; rc == KS_OK && i <= KS_VAR_STATUS; i++)
     if (defs[i].name) /* else not in this layout */
       rc = define_named(out, &defs[i], &out->var[i], err);
-  return rc;
+  return rc == KS_OK ? define_per_dose(out, err) : rc;
 }
 
 /* parameter_units [parameter] and parameter_value [case, parameter]. */
@@ -1150,6 +1224,7 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
   out->uncompressed = l->uncompressed;
   out->n_parameters = l->n_parameters;
   out->n_thresholds = l->n_thresholds;
+  out->n_doses = l->n_doses;
   out->prof_bytes = l->float32 ? 4 : 8;
   out->path = dup_str(path);
   out->dir = dir_of(path);
@@ -1258,6 +1333,8 @@ ks_status ks_output_create(const char *path, const ks_output_layout *layout,
     rc = define_coords(out, layout, err);
   if (rc == KS_OK)
     rc = write_case_index(out, err);
+  if (rc == KS_OK)
+    rc = write_admin_index(out, err);
   if (rc == KS_OK && layout->profiles)
     rc = define_profiles(out, layout, err);
   if (rc == KS_OK)
@@ -1317,7 +1394,12 @@ static ks_status check_block(const ks_output *out, const ks_output_block *b,
       {"output_max", out->n_outputs && (!b->output_max || !b->output_tmax_h ||
                                         !b->output_auc)},
       {"output_time_above_h", out->n_out_thr && (!b->output_time_above_h ||
-                                                 !b->output_time_to_below_h)}};
+                                                 !b->output_time_to_below_h)},
+      {"dose_time_h", out->n_doses && !b->dose_time_h},
+      {"dose_cmax_ng_per_ml",
+       out->n_doses &&
+           (!b->dose_cmax_ng_per_ml || !b->dose_tmax_h ||
+            !b->dose_trough_ng_per_ml || !b->dose_auc_ng_h_per_ml)}};
   for (size_t i = 0; i < sizeof need / sizeof *need; i++)
     if (need[i].missing)
       return ks_error_set(err, KS_ERR_ARG, NULL,
@@ -1352,7 +1434,12 @@ static int write_block_data(ks_output *out, const ks_output_block *b) {
                 {KS_VAR_TIME_TO_BELOW, dbl, b->time_to_below_h},
                 {KS_VAR_STATUS, H5T_NATIVE_INT32, b->status},
                 {KS_VAR_LABEL, out->str_type, b->labels},
-                {KS_VAR_PARAM_VALUE, dbl, b->parameter_values}};
+                {KS_VAR_PARAM_VALUE, dbl, b->parameter_values},
+                {KS_VAR_ADMIN_TIME, dbl, b->dose_time_h},
+                {KS_VAR_DOSE_CMAX, dbl, b->dose_cmax_ng_per_ml},
+                {KS_VAR_DOSE_TMAX, dbl, b->dose_tmax_h},
+                {KS_VAR_DOSE_TROUGH, dbl, b->dose_trough_ng_per_ml},
+                {KS_VAR_DOSE_AUC, dbl, b->dose_auc_ng_h_per_ml}};
   for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++) {
     hid_t ds = out->var[arrays[i].var];
     if (ds >= 0 && write_cases(ds, f, n, arrays[i].memtype, arrays[i].buf) < 0)
@@ -1381,7 +1468,7 @@ static uint64_t block_bytes(const ks_output *out, const ks_output_block *b) {
       out->n_parameters * 8 + out->n_num_case_vars * 8 +
       out->n_outputs *
           (3 * 8 + (out->var[KS_VAR_CONC] >= 0 ? out->n_times * 8 : 0)) +
-      out->n_out_thr * 2 * 8;
+      out->n_out_thr * 2 * 8 + out->n_doses * (1 + 4 * out->n_analytes) * 8;
   uint64_t bytes = per_case * b->n + strings_bytes(b->labels, b->n);
   if (out->n_str_case_vars > 0)
     bytes += strings_bytes(b->case_strings, b->n * out->n_str_case_vars);
@@ -1551,6 +1638,12 @@ uint64_t ks_output_estimate_bytes(const ks_output_layout *l) {
                             n_othr * 8));
   if (ncomp)
     total = sat_add(total, chunked_bytes(3, nc, ncomp, nt, pbytes));
+  if (l->n_doses) /* administration_time, the per-dose metrics and index */
+    total = sat_add(
+        total,
+        sat_add(chunked_bytes(2, nc, l->n_doses, 0, 8),
+                sat_add(sat_mul(4, chunked_bytes(3, nc, na, l->n_doses, 8)),
+                        (uint64_t)l->n_doses * 8)));
   total = sat_add(total,
                   nt * 8 + vlen_strings_bytes(l->analyte_names, l->n_analytes));
   if (ncomp)
@@ -1563,6 +1656,6 @@ uint64_t ks_output_estimate_bytes(const ks_output_layout *l) {
   /* Metadata: superblock, object headers with their attributes, chunk
    * indexes, heap collection headers: a few KiB per dataset, plus index
    * entries that stay well under 1/256 of the chunks they point to. */
-  uint64_t n_datasets = 22 + l->n_case_vars + 7 * l->n_outputs;
+  uint64_t n_datasets = 28 + l->n_case_vars + 7 * l->n_outputs;
   return sat_add(total, 64 * 1024 + n_datasets * 4096 + total / 256);
 }

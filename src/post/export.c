@@ -245,6 +245,40 @@ static ks_status write_metrics(const exporter *x, FILE *f, size_t *rows) {
   return KS_OK;
 }
 
+/* One row per case, analyte and administration: the per-dose metrics. */
+static ks_status write_doses(const exporter *x, FILE *f, size_t *rows) {
+  const ks__results *r = x->r;
+  size_t nd = r->n_doses, na = r->n_analytes;
+  put_case_header(x, f);
+  fputs(",analyte,status,administration,administration_time_h,"
+        "cmax_ng_per_ml,tmax_after_dose_h,trough_ng_per_ml,"
+        "auc_interval_ng_h_per_ml\n",
+        f);
+  *rows = 0;
+  for (size_t i = 0; i < r->n_cases; i++) {
+    for (size_t a = 0; a < na; a++)
+      for (size_t d = 0; d < nd; d++) {
+        if (isnan(r->dose_time[i * nd + d]))
+          continue; /* the case has fewer administrations */
+        size_t k = (i * na + a) * nd + d;
+        put_case(x, f, i);
+        fputc(',', f);
+        put_text(f, r->analytes[a]);
+        fprintf(f, ",%d,%zu", (int)r->status[i], d);
+        put_number(f, r->dose_time[i * nd + d]);
+        put_number(f, r->dose_cmax[k]);
+        put_number(f, r->dose_tmax[k]);
+        put_number(f, r->dose_trough[k]);
+        put_number(f, r->dose_auc[k]);
+        fputc('\n', f);
+        ++*rows;
+      }
+    if ((i & 1023) == 1023 && stopped(x))
+      return interrupted(x);
+  }
+  return KS_OK;
+}
+
 /* ---- computed outputs --------------------------------------------------- */
 
 /* One column of the output tables: NAME, then what and the unit. */
@@ -384,6 +418,10 @@ ks_status ks_export_csv(const char *h5_path, const char *prefix,
                   .write = write_metrics,
                   .path = res->metrics_path,
                   .rows = &res->metric_rows},
+                 {.suffix = "doses",
+                  .write = write_doses,
+                  .path = res->doses_path,
+                  .rows = &res->dose_rows},
                  {.suffix = "output-metrics",
                   .write = write_output_metrics,
                   .path = res->output_metrics_path,
@@ -413,9 +451,10 @@ ks_status ks_export_csv(const char *h5_path, const char *prefix,
   if (ks__results_find_var(x.r, "arm") < x.r->n_vars)
     x.label_column = "case_label";
   tab[0].want = x.o->metrics;
-  tab[1].want = x.o->metrics && x.r->n_outputs;
-  tab[2].want = x.o->profiles && x.r->has_profiles;
-  tab[3].want = x.o->profiles && any_output_profile(x.r);
+  tab[1].want = x.o->metrics && x.r->n_doses;
+  tab[2].want = x.o->metrics && x.r->n_outputs;
+  tab[3].want = x.o->profiles && x.r->has_profiles;
+  tab[4].want = x.o->profiles && any_output_profile(x.r);
   /* Every table is written in full under a temporary name before any is
    * renamed, so a failure half-way leaves none. */
   for (size_t k = 0; rc == KS_OK && k < countof(tab); k++)

@@ -439,6 +439,8 @@ static ks_status read_dims(reader *rd) {
     rc = coord_len(rd, "time", 1, &r->n_times);
   if (rc == KS_OK)
     rc = coord_len(rd, "threshold", 0, &r->n_thresholds);
+  if (rc == KS_OK)
+    rc = coord_len(rd, "administration", 0, &r->n_doses);
   if (rc == KS_OK && (r->n_cases == 0 || r->n_analytes == 0 || !r->n_times))
     rc = ks_error_set(rd->err, KS_ERR_INPUT, NULL, "'%s' holds no %s", r->path,
                       !r->n_cases      ? "cases"
@@ -447,7 +449,7 @@ static ks_status read_dims(reader *rd) {
   /* Metrics hold cases x analytes x thresholds doubles: refuse sizes that
    * could not be held rather than fail in malloc with a vague message. */
   if (rc == KS_OK && (double)r->n_cases * (double)r->n_analytes *
-                             (double)(r->n_thresholds + 1) >
+                             (double)(r->n_thresholds + 4 * r->n_doses + 2) >
                          (double)(SIZE_MAX / 64))
     rc = ks_error_set(rd->err, KS_ERR_INPUT, NULL,
                       "'%s' is too large to summarise here", r->path);
@@ -464,6 +466,25 @@ static ks_status read_coords(reader *rd) {
   w[0] = r->n_thresholds;
   if (rc == KS_OK && r->n_thresholds)
     rc = read_doubles(rd, "threshold", 1, w, 1, &r->thresholds_ng_per_ml);
+  return rc;
+}
+
+/* The per-administration variables, required with an `administration`
+ * dimension. */
+static ks_status read_per_dose(reader *rd) {
+  ks__results *r = rd->r;
+  hsize_t cd[2] = {r->n_cases, r->n_doses};
+  hsize_t cad[3] = {r->n_cases, r->n_analytes, r->n_doses};
+  ks_status rc =
+      read_doubles(rd, "administration_time", 2, cd, 1, &r->dose_time);
+  if (rc == KS_OK)
+    rc = read_doubles(rd, "cmax_per_dose", 3, cad, 1, &r->dose_cmax);
+  if (rc == KS_OK)
+    rc = read_doubles(rd, "tmax_per_dose", 3, cad, 1, &r->dose_tmax);
+  if (rc == KS_OK)
+    rc = read_doubles(rd, "trough_per_dose", 3, cad, 1, &r->dose_trough);
+  if (rc == KS_OK)
+    rc = read_doubles(rd, "auc_per_dose", 3, cad, 1, &r->dose_auc);
   return rc;
 }
 
@@ -489,7 +510,7 @@ static ks_status read_metrics(reader *rd) {
     rc = read_doubles(rd, "time_above", 3, ca, 1, &r->time_above);
   if (rc == KS_OK && r->n_thresholds)
     rc = read_doubles(rd, "time_to_below", 3, ca, 1, &r->time_to_below);
-  return rc;
+  return rc == KS_OK && r->n_doses ? read_per_dose(rd) : rc;
 }
 
 static ks_status read_status(reader *rd) {
@@ -991,6 +1012,11 @@ void ks__results_close(ks__results **rp) {
                   r->cmin,
                   r->time_above,
                   r->time_to_below,
+                  r->dose_time,
+                  r->dose_cmax,
+                  r->dose_tmax,
+                  r->dose_trough,
+                  r->dose_auc,
                   r->scenario_text,
                   r->model_text,
                   r->title,

@@ -66,6 +66,11 @@ typedef struct ks__results {
                                          the file has none */
   double *time_above, *time_to_below; /* [n_cases][n_analytes][n_thresholds];
                                          NULL without thresholds */
+  /* Per administration (0 and NULL in files without them): times
+   * [n_cases][n_doses], and [n_cases][n_analytes][n_doses] peak, its time
+   * after the administration, pre-dose trough and interval AUC. */
+  size_t n_doses;
+  double *dose_time, *dose_cmax, *dose_tmax, *dose_trough, *dose_auc;
   size_t n_vars;
   ks__rvar *vars; /* in the file's creation order */
   size_t n_outputs;

@@ -49,6 +49,7 @@ typedef struct worker {
 typedef struct shape {
   size_t na, nt, nc, nthr, np, n_num, n_str;
   size_t no, nothr; /* computed outputs, their thresholds in all */
+  size_t nd;        /* administration slots per case */
   int oprof;        /* output profiles are written */
 } shape;
 
@@ -58,6 +59,7 @@ typedef struct block {
   shape sh;
   double *conc, *amount, *cmax, *tmax, *auc, *cmin, *above, *below;
   double *ovalue, *omax, *otmax, *oauc, *oabove, *obelow; /* outputs */
+  double *dtime, *dcmax, *dtmax, *dtrough, *dauc; /* per administration */
   double *params, *nums;
   const char **strs;
   int32_t *status;
@@ -67,10 +69,11 @@ typedef struct block {
 
 static void block_free(block *b) {
   void *ptrs[] = {
-      b->conc,         b->amount, b->cmax,           b->tmax,   b->auc,
-      b->cmin,         b->above,  b->below,          b->params, b->nums,
-      (void *)b->strs, b->status, (void *)b->labels, b->msg,    b->ovalue,
-      b->omax,         b->otmax,  b->oauc,           b->oabove, b->obelow};
+      b->conc,         b->amount, b->cmax,           b->tmax,    b->auc,
+      b->cmin,         b->above,  b->below,          b->params,  b->nums,
+      (void *)b->strs, b->status, (void *)b->labels, b->msg,     b->ovalue,
+      b->omax,         b->otmax,  b->oauc,           b->oabove,  b->obelow,
+      b->dtime,        b->dcmax,  b->dtmax,          b->dtrough, b->dauc};
   for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++)
     ks__free(ptrs[i]);
   memset(b, 0, sizeof *b);
@@ -102,6 +105,11 @@ static ks_status block_alloc(block *b, size_t cap, const shape *sh,
   b->status = cal(cap, sizeof(int32_t), &ok);
   b->labels = cal(cap, sizeof(char *), &ok);
   b->msg = cal(cap, sizeof *b->msg, &ok);
+  b->dtime = cal(cap * sh->nd, sizeof(double), &ok);
+  b->dcmax = cal(am * sh->nd, sizeof(double), &ok);
+  b->dtmax = cal(am * sh->nd, sizeof(double), &ok);
+  b->dtrough = cal(am * sh->nd, sizeof(double), &ok);
+  b->dauc = cal(am * sh->nd, sizeof(double), &ok);
   if (sh->no) {
     b->ovalue =
         sh->oprof ? cal(cap * sh->no * sh->nt, sizeof(double), &ok) : NULL;
@@ -160,6 +168,12 @@ static void fail_case(block *b, size_t i, size_t ci, const char *label,
   }
   for (size_t k = 0; k < sh->nothr; k++)
     b->oabove[i * sh->nothr + k] = b->obelow[i * sh->nothr + k] = nan;
+  for (size_t k = 0; k < sh->nd; k++)
+    b->dtime[i * sh->nd + k] = nan;
+  for (size_t k = 0; k < sh->na * sh->nd; k++) {
+    size_t j = i * sh->na * sh->nd + k;
+    b->dcmax[j] = b->dtmax[j] = b->dtrough[j] = b->dauc[j] = nan;
+  }
 }
 
 /* A case's results in one array of the block, for the finiteness check. */
@@ -202,6 +216,12 @@ static int nonfinite_result(const ks_scenario *s, const block *b, size_t i,
        sh->nothr, 1, 2},
       {"time to below a threshold", sh->no ? b->obelow + ot : NULL, sh->nothr,
        sh->nothr, 1, 2},
+      {"peak of an administration", b->dcmax + am * sh->nd, sh->na * sh->nd,
+       sh->nd, 1, 0},
+      {"trough of an administration", b->dtrough + am * sh->nd, sh->na * sh->nd,
+       sh->nd, 1, 0},
+      {"AUC of an administration", b->dauc + am * sh->nd, sh->na * sh->nd,
+       sh->nd, 1, 0},
   };
   for (size_t k = 0; k < countof(spans); k++) {
     const result_span *r = &spans[k];
@@ -272,7 +292,12 @@ static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
       .output_thr_first = st->output_thr_first,
       .output_thresholds = st->output_thresholds,
       .output_time_above_h = sh->no ? b->oabove + i * sh->nothr : NULL,
-      .output_time_to_below_h = sh->no ? b->obelow + i * sh->nothr : NULL};
+      .output_time_to_below_h = sh->no ? b->obelow + i * sh->nothr : NULL,
+      .n_dose_slots = sh->nd,
+      .dose_cmax_ng_per_ml = sh->nd ? b->dcmax + am * sh->nd : NULL,
+      .dose_tmax_h = sh->nd ? b->dtmax + am * sh->nd : NULL,
+      .dose_trough_ng_per_ml = sh->nd ? b->dtrough + am * sh->nd : NULL,
+      .dose_auc_ng_h_per_ml = sh->nd ? b->dauc + am * sh->nd : NULL};
   ks_error err;
   ks_error_clear(&err);
   if (ks_scenario_has_population(s))
@@ -286,6 +311,10 @@ static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
     b->params[i * sh->np + k] = c.invalid ? (double)NAN : w->sys->param[k];
   if (rc == KS_OK)
     rc = ks_schedule_build(&w->sch, w->sys, &c, &err);
+  for (size_t k = 0; k < sh->nd; k++)
+    b->dtime[i * sh->nd + k] = rc == KS_OK && k < w->sch.n_dose_times
+                                   ? w->sch.dose_times[k]
+                                   : (double)NAN;
   ks_solver_options o = solver_options(s);
   int use_exact = w->exact != NULL;
   if (rc == KS_OK && use_exact) {
@@ -407,6 +436,7 @@ static ks_status names_fill(const ks_scenario *s, names *n, shape *sh,
   sh->no = ks_model_n_outputs(m);
   sh->nothr = st->output_thr_first ? st->output_thr_first[sh->no] : 0;
   sh->oprof = st->profiles;
+  sh->nd = ks_scenario_max_doses(s);
   n->outputs = cal(sh->no, sizeof(char *), &ok);
   n->output_units = cal(sh->no, sizeof(char *), &ok);
   n->output_desc = cal(sh->no, sizeof(char *), &ok);
@@ -482,6 +512,7 @@ static void fill_layout(const ks_scenario *s, size_t n_cases, const names *n,
   l->output_long_names = n->output_desc;
   l->output_thr_first = st->output_thr_first;
   l->output_thresholds = st->output_thresholds;
+  l->n_doses = ks_scenario_max_doses(s);
   l->title = ks_scenario_title(s);
   l->scenario_text = ks_scenario_text(s);
   l->model_text = ks_model_text(m);
@@ -513,7 +544,7 @@ uint64_t ks_run_estimate_bytes(const ks_scenario *s) {
 static size_t block_size(size_t n_cases, int threads, const shape *sh) {
   size_t per_case =
       ((sh->na + sh->nc + sh->no) * sh->nt + sh->na * (4 + 2 * sh->nthr) +
-       3 * sh->no + 2 * sh->nothr + sh->np) *
+       3 * sh->no + 2 * sh->nothr + sh->np + sh->nd * (1 + 4 * sh->na)) *
           sizeof(double) +
       512;
   size_t target = (size_t)32 << 20; /* 32 MiB of results per block */
@@ -586,7 +617,8 @@ static uint64_t estimate_memory(const ks_scenario *s, size_t n_cases,
   size_t cap = block_size(n_cases, threads, sh);
   uint64_t per_case =
       ((sh->na + sh->nc + sh->no) * sh->nt + sh->na * (4 + 2 * sh->nthr) +
-       3 * sh->no + 2 * sh->nothr + sh->np + sh->n_num + sh->n_str + 1) *
+       3 * sh->no + 2 * sh->nothr + sh->np + sh->n_num + sh->n_str + 1 +
+       sh->nd * (1 + 4 * sh->na)) *
           8 +
       300;
   /* a workspace holds a dozen n x n matrices (propagators, Jacobian) */
@@ -772,6 +804,11 @@ static ks_status write_block(run_state *rs, const block *b, size_t first,
   ob.output_auc = b->oauc;
   ob.output_time_above_h = b->oabove;
   ob.output_time_to_below_h = b->obelow;
+  ob.dose_time_h = b->dtime;
+  ob.dose_cmax_ng_per_ml = b->dcmax;
+  ob.dose_tmax_h = b->dtmax;
+  ob.dose_trough_ng_per_ml = b->dtrough;
+  ob.dose_auc_ng_h_per_ml = b->dauc;
   return ks_output_write_block(rs->out, &ob, err);
 }
 

@@ -1812,6 +1812,7 @@ const ks_scenario_settings *ks_scenario_settings_get(const ks_scenario *s) {
 }
 size_t ks_scenario_n_cases(const ks_scenario *s) { return s->n_cases; }
 double ks_scenario_max_dose_mg(const ks_scenario *s) { return s->max_dose_mg; }
+size_t ks_scenario_max_doses(const ks_scenario *s) { return s->max_doses; }
 size_t ks_scenario_n_axes(const ks_scenario *s) { return s->n_axes; }
 const char *ks_scenario_axis_name(const ks_scenario *s, size_t j) {
   return s->axes[j].name;
