@@ -60,7 +60,7 @@ static void check(const char *what, double rtol, double atol, double limit) {
 /* One compartment, IV bolus of D mg: C = D/V exp(-k t). */
 static void bolus(const ks_model *m, double rtol, double atol, double limit) {
   double dose[1] = {100};
-  ks_dose_line ln = {0, 0, 0, 1, dose, 0, 0, 1};
+  ks_dose_line ln = {0, 0, 0, 1, dose, 0, 0, 1, 0};
   KS_CHECK(sim_run(m, 70, &ln, 1, times, NT, rtol, atol, got, NULL, NULL,
                    NULL) == KS_OK);
   double k = 2.0 / 10;
@@ -80,7 +80,7 @@ static void bolus(const ks_model *m, double rtol, double atol, double limit) {
 static void infusion(const ks_model *m, double rtol, double atol,
                      double limit) {
   double dose[1] = {100}, T = 2.0 / 3;
-  ks_dose_line ln = {0, 1.0, 0, 1, dose, 0, T, 1};
+  ks_dose_line ln = {0, 1.0, 0, 1, dose, 0, T, 1, 0};
   KS_CHECK(sim_run(m, 70, &ln, 1, times, NT, rtol, atol, got, NULL, NULL,
                    NULL) == KS_OK);
   double k = 0.2, R = 100 / T;
@@ -99,7 +99,7 @@ static void infusion(const ks_model *m, double rtol, double atol,
 /* First-order absorption (Bateman). */
 static void bateman(const ks_model *m, double rtol, double atol, double limit) {
   double dose[1] = {100};
-  ks_dose_line ln = {1, 0, 0, 1, dose, 0, 0, 1};
+  ks_dose_line ln = {1, 0, 0, 1, dose, 0, 0, 1, 0};
   KS_CHECK(sim_run(m, 70, &ln, 1, times, NT, rtol, atol, got, NULL, NULL,
                    NULL) == KS_OK);
   double k = 0.2, ka = 1.5;
@@ -113,7 +113,7 @@ static void bateman(const ks_model *m, double rtol, double atol, double limit) {
 static void repeated(const ks_model *m, double rtol, double atol,
                      double limit) {
   double dose[5] = {100, 100, 100, 100, 100};
-  ks_dose_line ln = {0, 0, 12, 5, dose, 0, 0, 1};
+  ks_dose_line ln = {0, 0, 12, 5, dose, 0, 0, 1, 0};
   KS_CHECK(sim_run(m, 70, &ln, 1, times, NT, rtol, atol, got, NULL, NULL,
                    NULL) == KS_OK);
   double k = 0.2;
@@ -130,7 +130,7 @@ static void repeated(const ks_model *m, double rtol, double atol,
 /* Two compartments, IV bolus: A e^{-alpha t} + B e^{-beta t}. */
 static void biexp(const ks_model *m, double rtol, double atol, double limit) {
   double dose[1] = {100};
-  ks_dose_line ln = {0, 0, 0, 1, dose, 0, 0, 1};
+  ks_dose_line ln = {0, 0, 0, 1, dose, 0, 0, 1, 0};
   KS_CHECK(sim_run(m, 70, &ln, 1, times, NT, rtol, atol, got, NULL, NULL,
                    NULL) == KS_OK);
   double k10 = 5.0 / 10, k12 = 8.0 / 10, k21 = 8.0 / 30;
@@ -168,7 +168,7 @@ static const char *defective =
 static void repeated_eigenvalue(void) {
   ks_model *m = sim_model_text(defective);
   double dose[1] = {100};
-  ks_dose_line ln = {0, 0, 0, 1, dose, 0, 0, 1};
+  ks_dose_line ln = {0, 0, 0, 1, dose, 0, 0, 1, 0};
   ks_solver_stats st;
   KS_CHECK(sim_run(m, 70, &ln, 1, times, NT, 0, 0, got, NULL, NULL, &st) ==
            KS_OK);
@@ -187,7 +187,7 @@ static void repeated_eigenvalue(void) {
 /* A model with distinct rates takes the modal form: no exponentials. */
 static void modal_used(const ks_model *m) {
   double dose[1] = {100};
-  ks_dose_line ln = {1, 0, 0, 1, dose, 0, 0, 1};
+  ks_dose_line ln = {1, 0, 0, 1, dose, 0, 0, 1, 0};
   ks_solver_stats st;
   KS_CHECK(sim_run(m, 70, &ln, 1, times, NT, 0, 0, got, NULL, NULL, &st) ==
            KS_OK);

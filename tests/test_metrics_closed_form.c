@@ -167,7 +167,7 @@ static ks_status solve(const ks_model *m, int exact, const regimen *r,
   ks_dose_line lines[MAX_DOSES];
   for (size_t j = 0; j < r->n; j++) {
     dose[j] = r->d[j];
-    ks_dose_line ln = {0, r->t[j], 0, 1, &dose[j], 0, 0, 1};
+    ks_dose_line ln = {0, r->t[j], 0, 1, &dose[j], 0, 0, 1, 0};
     lines[j] = ln;
   }
   ks_case kc;

@@ -27,7 +27,7 @@ static void mass_balance(const char *file) {
   for (size_t r = 0; r < ks_model_n_routes(m); r++) {
     for (int inf = 0; inf < 2; inf++) {
       double dose[2] = {100, 100};
-      ks_dose_line ln = {r, 0.25, 6, 2, dose, 0, inf ? 0.5 : 0, 1};
+      ks_dose_line ln = {r, 0.25, 6, 2, dose, 0, inf ? 0.5 : 0, 1, 0};
       KS_CHECK(sim_run(m, 70, &ln, 1, times, 3, 1e-6, 1e-7, NULL, NULL, state,
                        NULL) == KS_OK);
       /* every dose enters as the parent analyte, in its compartments */
@@ -64,8 +64,8 @@ static void first_pass(const char *file, const char *clint_expr) {
          iv = ks_model_find_route(m, "iv");
   double dose[1] = {50}, times[2] = {0, 2000};
   double auc_iv[2], auc_po[2];
-  ks_dose_line l_iv = {iv, 0, 0, 1, dose, 0, 2.0 / 3, 1};
-  ks_dose_line l_po = {oral, 0, 0, 1, dose, 0, 0, 1};
+  ks_dose_line l_iv = {iv, 0, 0, 1, dose, 0, 2.0 / 3, 1, 0};
+  ks_dose_line l_po = {oral, 0, 0, 1, dose, 0, 0, 1, 0};
   KS_CHECK(sim_run(m, 70, &l_iv, 1, times, 2, 1e-8, 1e-12, NULL, auc_iv, NULL,
                    NULL) == KS_OK);
   KS_CHECK(sim_run(m, 70, &l_po, 1, times, 2, 1e-8, 1e-12, NULL, auc_po, NULL,

@@ -133,7 +133,7 @@ static void test_michaelis_menten(void) {
   double times[NT], dose = 100; /* C0 = 2 mg/L, 4 KM: saturated at first */
   grid(times, NT, 0.25);
   double d[1] = {dose};
-  ks_dose_line ln = {0, 0, 0, 1, d, 0, 0, 1};
+  ks_dose_line ln = {0, 0, 0, 1, d, 0, 0, 1, 0};
   result r;
   KS_CHECK(run_case(m, &ln, 1, times, NT, 1e-10, &r) == KS_OK);
   double c0 = dose / 50, km = 0.5, k = 20.0 / 50, worst = 0;
@@ -175,7 +175,7 @@ static void test_effect_compartment(void) {
   double times[NT], dose = 100;
   grid(times, NT, 0.125);
   double d[1] = {dose};
-  ks_dose_line ln = {0, 0, 0, 1, d, 0, 0, 1};
+  ks_dose_line ln = {0, 0, 0, 1, d, 0, 0, 1, 0};
   result r;
   KS_CHECK(run_case(m, &ln, 1, times, NT, 1e-10, &r) == KS_OK);
   double c0 = 2, k = 0.4, ke0 = 3, ec50 = 0.5, worst = 0, worst2 = 0;
@@ -257,7 +257,7 @@ static void test_indirect_response(void) {
   double times[NT];
   grid(times, NT, 1.0);
   double d[1] = {96 * 40.0}; /* 40 mg/h for 96 h: Css = 2 mg/L */
-  ks_dose_line ln = {0, 0, 0, 1, d, 0, 96, 1};
+  ks_dose_line ln = {0, 0, 0, 1, d, 0, 96, 1, 0};
   result r;
   KS_CHECK(run_case(m, &ln, 1, times, NT, 1e-10, &r) == KS_OK);
   KS_CHECK_REL(r.oval[0], 10.0, 1e-12); /* the baseline at t = 0 */
@@ -314,7 +314,8 @@ static void test_km_limit_and_mass(void) {
   double times[NT];
   grid(times, NT, 0.5);
   double d[3] = {200, 200, 200};
-  ks_dose_line ln[2] = {{0, 0, 12, 3, d, 0, 0, 1}, {1, 1, 0, 1, d, 0, 0.5, 2}};
+  ks_dose_line ln[2] = {{0, 0, 12, 3, d, 0, 0, 1, 0},
+                        {1, 1, 0, 1, d, 0, 0.5, 2, 0}};
   result a, b;
   KS_CHECK(run_case(lin, ln, 2, times, NT, 1e-11, &a) == KS_OK);
   KS_CHECK(run_case(mm, ln, 2, times, NT, 1e-11, &b) == KS_OK);
@@ -476,7 +477,7 @@ static void test_negative_flux(void) {
   double times[NT];
   grid(times, NT, 0.25);
   double d[1] = {10}; /* C0 = 0.2 mg/L < KM: the rate starts negative */
-  ks_dose_line ln = {0, 0, 0, 1, d, 0, 0, 1};
+  ks_dose_line ln = {0, 0, 0, 1, d, 0, 0, 1, 0};
   result r;
   KS_CHECK(run_case(m, &ln, 1, times, NT, 1e-8, &r) == KS_ERR_SOLVER);
   if (!strstr(
@@ -527,7 +528,7 @@ static void test_linear_outputs(void) {
   double times[NT];
   grid(times, NT, 0.25); /* 24 h */
   double d[1] = {100};
-  ks_dose_line ln = {0, 0, 0, 1, d, 0, 0, 1};
+  ks_dose_line ln = {0, 0, 0, 1, d, 0, 0, 1, 0};
   double c0 = 2, k = 0.4, ec50 = 0.5, T = 24;
   double auc = 100 / k * log((ec50 + c0) / (ec50 + c0 * exp(-k * T)));
   /* E falls below 50 % when C = EC50: t = ln(C0/EC50) / k */

@@ -153,6 +153,36 @@ output: {start: 144 h, end: 168 h, step: 1 h, thresholds: [10 ng/mL]}
           f"time_to_below time_from attribute ({ttb!r})")
     ds.close()
 
+    # ss: true against 40 doses: the last intervals of a long series are
+    # the steady state (ketamine and norketamine, both integrators)
+    for method, tol in (("exact", 1e-9), ("cvode", 1e-5)):
+        text = f"""scenario: steady state
+model: ketamine
+subject: {{weight: 70 kg}}
+arms:
+  - name: ss
+    regimen: [{{route: oral, dose: 100 mg, every: 12 h, count: 2, ss: true}}]
+  - name: forty doses
+    regimen: [{{route: oral, dose: 100 mg, every: 12 h, count: 42}}]
+output: {{end: 504 h, step: 15 min}}
+solver: {{method: {method}}}
+"""
+        scen = os.path.join(tmp, f"ss-{method}.yaml")
+        with open(scen, "w") as f:
+            f.write(text)
+        out = os.path.join(tmp, f"ss-{method}.h5")
+        run(scen, out)
+        ds = xr.open_dataset(out, engine="h5netcdf")
+        c = ds.concentration.values
+        n = 24 * 4  # two intervals
+        worst = rel(c[0, :, :n], c[1, :, -n - 1:-1])
+        check(worst <= tol, f"{method}: ss: true equals the 41st and 42nd intervals "
+              f"of 42 doses (rel {worst:.1e})")
+        tr = ds.trough_per_dose.values
+        check(rel(tr[0, :, 0], tr[1, :, 40]) <= tol,
+              f"{method}: the first trough at steady state is the 41st trough")
+        ds.close()
+
 if failures:
     print(f"{len(failures)} check(s) failed")
     sys.exit(1)

@@ -52,6 +52,13 @@ typedef struct ks_schedule {
    * absorption or lag does not prolong the administration) */
   double *dose_end_h;
   size_t cap_dose_end;
+  /* Steady state (lines with ss): one dosing interval [0, ss_tau_h) of the
+   * ss lines' first doses, as a schedule of its own whose inputs wrap
+   * around the interval (a lag or infusion that runs past its end continues
+   * at its start); ss_tau_h is 0 and ss_period unused without ss lines.
+   * The case starts in the periodic solution of this interval. */
+  double ss_tau_h;
+  struct ks_schedule *ss_period;
 } ks_schedule;
 
 /* Expands a case's regimen with the route targets evaluated in `sys` for the

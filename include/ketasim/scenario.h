@@ -45,6 +45,9 @@ typedef struct ks_dose_line {
   int dose_per_kg;    /* doses are mg/kg */
   double duration_h;  /* zero-order input time; 0 = bolus */
   int line;           /* line in the scenario file, for messages */
+  int ss; /* the case starts at this line's steady state: its first dose
+             repeated every every_h since forever (start_h is 0; every ss
+             line of a case shares every_h) */
 } ks_dose_line;
 
 /* One case, resolved into a ks_case_buf: views valid until the buffer is

@@ -134,6 +134,102 @@ static ks_status administration_ends(ks_schedule *s, const ks_case *c,
   return KS_OK;
 }
 
+/* One input of a steady-state interval [0, tau): a bolus at its time
+ * modulo tau, an infusion split where it crosses the interval's end. */
+static ks_status add_wrapped(ks_schedule *p, const ks_route_target *t,
+                             double amount_mg, double line_dur_h, double tau,
+                             ks_error *err) {
+  double dur = t->duration_h >= 0 ? t->duration_h : line_dur_h;
+  double t0 = fmod(t->lag_h, tau);
+  if (amount_mg <= 0)
+    return KS_OK;
+  if (dur > tau * (1 + KS_BREAK_TOL))
+    return ks_error_set(err, KS_ERR_INPUT, NULL,
+                        "steady state: an input of %g h is longer than the "
+                        "dosing interval 'every' (%g h)",
+                        dur, tau);
+  if (dur <= 0 || t0 + dur <= tau) {
+    ks_route_target one = *t;
+    one.lag_h = t0;
+    return add_input(p, &one, 0, amount_mg, line_dur_h, err);
+  }
+  double rate = amount_mg / dur, first = tau - t0;
+  ks_route_target a = {t->compartment, 1, t0, first};
+  ks_route_target b = {t->compartment, 1, 0, dur - first};
+  ks_status rc = add_input(p, &a, 0, rate * first, 0, err);
+  return rc == KS_OK ? add_input(p, &b, 0, rate * (dur - first), 0, err) : rc;
+}
+
+/* Inputs of an ss line's past doses (at -tau, -2 tau, ...) that arrive
+ * after t = 0, where the case starts: a lag or an infusion longer than the
+ * time to the next dose reaches into the simulated time. What arrived
+ * before 0 is in the periodic state. */
+static ks_status add_carry_over(ks_schedule *s, const ks_route_target *t,
+                                double amount_mg, double line_dur_h, double tau,
+                                ks_error *err) {
+  double dur = t->duration_h >= 0 ? t->duration_h : line_dur_h;
+  for (double k = 1; amount_mg > 0; k++) {
+    double t0 = -k * tau + t->lag_h, t1 = t0 + fmax(dur, 0);
+    if (dur <= 0 ? t0 < 0 : t1 <= 0)
+      return KS_OK;
+    ks_route_target part = {t->compartment, 1, fmax(t0, 0), -1};
+    double amount = amount_mg;
+    if (dur > 0) {
+      part.duration_h = t1 - part.lag_h;
+      amount = amount_mg / dur * part.duration_h;
+    }
+    ks_status rc = add_input(s, &part, 0, amount, 0, err);
+    if (rc != KS_OK)
+      return rc;
+  }
+  return KS_OK;
+}
+
+/* The steady-state interval of the case's ss lines (their first doses). */
+static ks_status build_period(ks_schedule *s, const ks_system *sys,
+                              const ks_case *c, ks_error *err) {
+  s->ss_tau_h = 0;
+  for (size_t l = 0; l < c->n_lines; l++)
+    if (c->lines[l].ss)
+      s->ss_tau_h = c->lines[l].every_h;
+  if (!(s->ss_tau_h > 0))
+    return KS_OK;
+  if (!s->ss_period && !(s->ss_period = ks__calloc(1, sizeof *s->ss_period)))
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  ks_schedule *p = s->ss_period;
+  p->n_boluses = p->n_infusions = p->n_breaks = p->n_dose_times = 0;
+  for (size_t l = 0; l < c->n_lines; l++) {
+    const ks_dose_line *ln = &c->lines[l];
+    if (!ln->ss)
+      continue;
+    double dose = ln->dose[0] * (ln->dose_per_kg ? c->subject.weight_kg : 1);
+    for (size_t t = sys->route_first[ln->route];
+         t < sys->route_first[ln->route + 1]; t++) {
+      const ks_route_target *tg = &sys->targets[t];
+      ks_status rc = add_wrapped(p, tg, dose * tg->fraction, ln->duration_h,
+                                 s->ss_tau_h, err);
+      if (rc == KS_OK)
+        rc = add_carry_over(s, tg, dose * tg->fraction, ln->duration_h,
+                            s->ss_tau_h, err);
+      if (rc != KS_OK)
+        return rc;
+    }
+  }
+  if (p->n_boluses > 1)
+    qsort(p->boluses, p->n_boluses, sizeof *p->boluses, cmp_bolus);
+  return make_breaks(p, err);
+}
+
+/* Builds the steady-state interval and adds the past doses' late inputs to
+ * the case's own schedule (before its breakpoints are made). */
+static ks_status steady_state_inputs(ks_schedule *s, const ks_system *sys,
+                                     const ks_case *c, ks_error *err) {
+  ks_status rc = build_period(s, sys, c, err);
+  if (rc == KS_OK && s->n_boluses > 1)
+    qsort(s->boluses, s->n_boluses, sizeof *s->boluses, cmp_bolus);
+  return rc;
+}
+
 ks_status ks_schedule_build(ks_schedule *s, const ks_system *sys,
                             const ks_case *c, ks_error *err) {
   s->n_boluses = s->n_infusions = s->n_breaks = s->n_dose_times = 0;
@@ -159,9 +255,9 @@ ks_status ks_schedule_build(ks_schedule *s, const ks_system *sys,
       }
     }
   }
-  if (s->n_boluses > 1)
-    qsort(s->boluses, s->n_boluses, sizeof *s->boluses, cmp_bolus);
-  ks_status rc = make_breaks(s, err);
+  ks_status rc = steady_state_inputs(s, sys, c, err);
+  if (rc == KS_OK)
+    rc = make_breaks(s, err);
   return rc == KS_OK ? administration_ends(s, c, err) : rc;
 }
 
@@ -173,6 +269,10 @@ void ks_schedule_free(ks_schedule *s) {
   ks__free(s->breaks);
   ks__free(s->dose_times);
   ks__free(s->dose_end_h);
+  if (s->ss_period) {
+    ks_schedule_free(s->ss_period);
+    ks__free(s->ss_period);
+  }
   memset(s, 0, sizeof *s);
 }
 

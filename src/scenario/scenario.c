@@ -52,6 +52,7 @@ typedef struct line_tpl {
   size_t n_doses; /* > 1: escalation list */
   field *doses;
   field duration, rate, start, every, count;
+  int ss; /* start at this line's steady state */
   const ks_ynode *node;
 } line_tpl;
 
@@ -591,15 +592,19 @@ static ks_status read_overrides(reader *r, const ks_ynode *node, arm *a) {
 /* ---- regimen --------------------------------------------------------------
  */
 
+static ks_status read_flag(reader *r, const ks_ynode *node, const char *name,
+                           int *out);
+
 static ks_status read_line(reader *r, const ks_ynode *node, line_tpl *ln) {
-  static const char *const keys[] = {"route", "dose",       "duration",
-                                     "rate",  "start",      "every",
-                                     "count", "description"};
+  static const char *const keys[] = {"route", "dose",        "duration",
+                                     "rate",  "start",       "every",
+                                     "count", "description", "ss"};
   const ks_ynode *route, *dose, *f;
   ks_status rc =
       ks__schema_kind(r->doc, node, KS_YMAP, "a regimen line", r->err);
   if (rc == KS_OK)
-    rc = ks__schema_keys(r->doc, node, keys, 8, "a regimen line", r->err);
+    rc = ks__schema_keys(r->doc, node, keys, countof(keys), "a regimen line",
+                         r->err);
   if (rc == KS_OK)
     rc = ks__schema_require(r->doc, node, "route", "a regimen line", &route,
                             r->err);
@@ -643,6 +648,8 @@ static ks_status read_line(reader *r, const ks_ynode *node, line_tpl *ln) {
     rc = read_field(r, f, &c_every, &ln->every);
   if (rc == KS_OK && (f = ks__ymap_get(node, "count")))
     rc = read_field(r, f, &c_count, &ln->count);
+  if (rc == KS_OK && (f = ks__ymap_get(node, "ss")))
+    rc = read_flag(r, f, "'ss'", &ln->ss);
   if (rc == KS_OK && ln->duration.set && ln->rate.set) {
     ks_srcloc loc = loc_of(r, ln->rate.node);
     rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
@@ -876,7 +883,31 @@ static int resolve_lines(const arm *a, const size_t *ai, ks_case_buf *buf,
       *at = t->count.set ? t->count.node : t->node;
       return (int)l;
     }
-    if (count > 1 && ln->every_h < ln->duration_h) {
+    ln->ss = t->ss;
+    if (t->ss && (!t->every.set || !(ln->every_h > 0))) {
+      snprintf(why, 200,
+               "'ss: true' needs 'every', the dosing interval at steady "
+               "state");
+      *at = t->node;
+      return (int)l;
+    }
+    if (t->ss && ln->start_h != 0) {
+      snprintf(why, 200,
+               "a line with 'ss: true' starts at 0 h: the case begins at "
+               "its steady state");
+      *at = t->start.node;
+      return (int)l;
+    }
+    for (size_t j = 0; t->ss && j < l; j++)
+      if (buf->lines[j].ss && buf->lines[j].every_h != ln->every_h) {
+        snprintf(why, 200,
+                 "lines with 'ss: true' must share one 'every' (%g h and "
+                 "%g h here)",
+                 buf->lines[j].every_h, ln->every_h);
+        *at = t->every.node;
+        return (int)l;
+      }
+    if ((count > 1 || t->ss) && ln->every_h < ln->duration_h) {
       snprintf(why, 200,
                "the infusion (%g h) is longer than its repeat interval "
                "'every' (%g h)",

@@ -1,6 +1,7 @@
 #include "driver_internal.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "ketasim/solver.h"
@@ -41,12 +42,91 @@ static void at_event(const ks_stepper *st, const ks_drive *d, double t,
     ks_metrics_close(&d->acc[a], d->auc[a]);
 }
 
+/* One dosing interval [0, tau) of a steady-state schedule from the current
+ * state, recording nothing. */
+static ks_status run_period(const ks_stepper *st, const ks_drive *d,
+                            ks_error *err) {
+  const ks_schedule *p = d->sch->ss_period;
+  double tau = d->sch->ss_tau_h, t = 0;
+  size_t nb = 0, b = 0, none = SIZE_MAX; /* past every output time */
+  for (;;) {
+    while (nb < p->n_boluses && p->boluses[nb].t_h <= t) {
+      st->bolus(st->self, p->boluses[nb].compartment, p->boluses[nb].amount_mg);
+      nb++;
+    }
+    if (t >= tau)
+      return KS_OK;
+    while (b < p->n_breaks && p->breaks[b] <= t)
+      b++;
+    double t1 = b < p->n_breaks ? fmin(p->breaks[b], tau) : tau;
+    if (b > 0)
+      ks_schedule_rates(p, b - 1, tau, d->n_compartments, d->u);
+    else
+      memset(d->u, 0, d->n_compartments * sizeof *d->u);
+    ks_status rc = st->segment(st->self, t, t1, d->u, &none, err);
+    if (rc != KS_OK)
+      return rc;
+    t = t1;
+  }
+}
+
+/* Have two successive troughs converged? */
+static int same_trough(const ks_stepper *st, const double *a, const double *b) {
+  for (size_t i = 0; i < st->n_state; i++)
+    if (fabs(a[i] - b[i]) > st->ss_rtol * fabs(b[i]) + st->ss_atol)
+      return 0;
+  return 1;
+}
+
+/* Puts the integrator in the steady state of the schedule's ss lines: in
+ * closed form where it has one, else by repeating the interval until two
+ * successive troughs agree to the tolerances (as mrgsolve does). */
+static ks_status steady_state(const ks_stepper *st, const ks_drive *d,
+                              ks_error *err) {
+  ks_status rc = KS_OK;
+  st->quiet(st->self, 1);
+  if (st->periodic) {
+    rc = run_period(st, d, err);
+    if (rc == KS_OK)
+      rc = st->periodic(st->self, d->sch->ss_tau_h, err);
+    st->quiet(st->self, 0);
+    return rc;
+  }
+  st->get_state(st->self, d->xa);
+  size_t n = 0;
+  for (; rc == KS_OK && n < KS_SS_MAX_INTERVALS; n++) {
+    rc = run_period(st, d, err);
+    if (rc != KS_OK)
+      break;
+    st->get_state(st->self, d->xb);
+    int done = same_trough(st, d->xa, d->xb);
+    memcpy(d->xa, d->xb, st->n_state * sizeof *d->xa);
+    st->set_state(st->self, d->xa);
+    if (done)
+      break;
+  }
+  st->quiet(st->self, 0);
+  if (rc == KS_OK && n == KS_SS_MAX_INTERVALS)
+    rc = ks_error_set(err, KS_ERR_SOLVER, NULL,
+                      "steady state not reached: troughs still changing "
+                      "after %d dosing intervals of %g h (a compartment "
+                      "that eliminates nothing, or a half-life far longer "
+                      "than the interval)",
+                      KS_SS_MAX_INTERVALS, d->sch->ss_tau_h);
+  return rc;
+}
+
 ks_status ks__drive_case(const ks_stepper *st, const ks_drive *d,
                          ks_error *err) {
   const ks_schedule *sch = d->sch;
   double t_end = d->times[d->n_times - 1], t = 0.0;
   size_t k = 0, next_bolus = 0, next_dose = 0, b = 0;
   memset(d->u, 0, d->n_compartments * sizeof *d->u);
+  if (sch->ss_tau_h > 0) {
+    ks_status rc = steady_state(st, d, err);
+    if (rc != KS_OK)
+      return rc;
+  }
   if (d->acc)
     ks_case_output_begin(d->out, d->acc, d->n_analytes,
                          d->n_obs - d->n_analytes, d->times[0], t_end);

@@ -38,6 +38,20 @@ typedef struct ks_stepper {
    * passed (*k is the next one) and feeding the metrics when they are on. */
   ks_status (*segment)(void *self, double t0_h, double t1_h, const double *u,
                        size_t *k, ks_error *err);
+  /* Steady state. quiet(1) stops recording and metrics (quiet(0) resumes);
+   * n_state is the length of the state get_state() copies out and
+   * set_state() puts back (which also restarts the accumulated AUCs and
+   * eliminated amounts at 0). periodic(), where the integrator has one,
+   * turns the state reached after one dosing interval from zero into the
+   * periodic state at the interval's start (the exact propagator solves
+   * (I - e^{K tau}) x = g); without it the driver repeats the interval
+   * until successive troughs agree. */
+  void (*quiet)(void *self, int on);
+  size_t n_state;
+  void (*get_state)(const void *self, double *x);
+  void (*set_state)(void *self, const double *x);
+  ks_status (*periodic)(void *self, double tau_h, ks_error *err);
+  double ss_rtol, ss_atol; /* convergence of the repeated intervals */
 } ks_stepper;
 
 /* What the driver needs of a case. */
@@ -54,11 +68,16 @@ typedef struct ks_drive {
    * accumulators over [times[0], times[n_times - 1]] */
   const struct ks_case_output *out;
   size_t n_analytes;
-  double *v;   /* [n_obs] scratch */
-  double *auc; /* [n_analytes] scratch */
+  double *v;       /* [n_obs] scratch */
+  double *auc;     /* [n_analytes] scratch */
+  double *xa, *xb; /* [st->n_state] scratch for the steady state (CVODE) */
 } ks_drive;
 
-/* Walks the case from t = 0 to times[n_times - 1]. */
+/* Intervals the driver repeats at most looking for a steady state. */
+#define KS_SS_MAX_INTERVALS 5000
+
+/* Walks the case from t = 0 to times[n_times - 1]; with ss lines in the
+ * schedule, from their steady state. */
 ks_status ks__drive_case(const ks_stepper *st, const ks_drive *d,
                          ks_error *err);
 

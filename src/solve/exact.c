@@ -306,7 +306,7 @@ typedef struct ctx {
   size_t n_analytes;
   size_t n_obs; /* observables: the analytes, then the outputs */
   ks_case_output *out;
-  int metrics;
+  int metrics, metrics_wanted;
   ks_solver_stats *st;
   const size_t *obs;   /* observed compartment */
   const double *scale; /* mg -> ng/mL */
@@ -652,6 +652,55 @@ static void st_record(void *self, size_t k, double t) {
 
 static ks_status segment(ctx *c, double t, double t1, size_t *k, ks_error *err);
 
+static void st_quiet(void *self, int on) {
+  ctx *c = self;
+  c->metrics = on ? 0 : c->metrics_wanted;
+}
+
+/* The periodic state from g, the state after one interval from zero:
+ * x = e^{K tau} x + g has x = (I - e^{K tau})^-1 g, mode by mode in modal
+ * form (z_k = g_k / (1 - e^{lam_k tau})), else by one LU solve with the
+ * compartments' block of the propagator. The eliminated amounts and AUCs
+ * start again at 0. A rate of 0 (a compartment that keeps its drug) has no
+ * steady state. */
+static ks_status st_periodic(void *self, double tau, ks_error *err) {
+  ctx *c = self;
+  ks_exact *e = c->e;
+  size_t nc = e->nc;
+  if (e->modal) {
+    for (size_t k = 0; k < nc; k++) {
+      double f = -expm1(e->lam[k] * tau);
+      if (!(f > 1e-12))
+        return ks_error_set(err, KS_ERR_SOLVER, NULL,
+                            "no steady state: the model keeps part of the "
+                            "drug for ever (a rate of %g 1/h)",
+                            e->lam[k]);
+      e->x[k] /= f;
+      e->x[nc + k] = 0;
+    }
+    return KS_OK;
+  }
+  const double *p = propagator(e, tau, c->st);
+  if (!p)
+    return ks_error_set(err, KS_ERR_SOLVER, NULL,
+                        "matrix exponential failed for the steady state");
+  double *a = e->scratch;
+  for (size_t j = 0; j < nc; j++) /* column-major I - E_c */
+    for (size_t i = 0; i < nc; i++)
+      a[j * nc + i] = (i == j ? 1.0 : 0.0) - p[j * e->n + i];
+  int n = (int)nc, one = 1, info = 0;
+  dgesv_(&n, &one, a, &n, e->ipiv, e->x, &n, &info);
+  for (size_t i = 0; info == 0 && i < nc; i++)
+    if (!isfinite(e->x[i]))
+      info = 1;
+  if (info != 0)
+    return ks_error_set(err, KS_ERR_SOLVER, NULL,
+                        "no steady state: the model keeps part of the drug "
+                        "for ever (I - e^(K tau) is singular)");
+  memset(e->x + nc, 0, (e->n - nc) * sizeof *e->x);
+  return KS_OK;
+}
+
 /* The inputs of the segment: rates of the infused compartments, and in
  * modal form their modal image w = V^-1 u and each analyte's vo . w. */
 static ks_status st_segment(void *self, double t, double t1, const double *u,
@@ -852,6 +901,7 @@ ks_status ks_exact_run(ks_exact *e, ks_system *sys, const ks_schedule *sch,
            .n_obs = na,
            .out = out,
            .metrics = out->cmax_ng_per_ml != NULL,
+           .metrics_wanted = out->cmax_ng_per_ml != NULL,
            .st = st,
            .obs = e->obs,
            .scale = e->scale,
@@ -873,7 +923,9 @@ ks_status ks_exact_run(ks_exact *e, ks_system *sys, const ks_schedule *sch,
                     .auc = st_auc,
                     .bolus = st_bolus,
                     .record = st_record,
-                    .segment = st_segment};
+                    .segment = st_segment,
+                    .quiet = st_quiet,
+                    .periodic = st_periodic};
   ks_drive d = {.sch = sch,
                 .times = times,
                 .n_times = n_times,

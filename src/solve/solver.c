@@ -40,6 +40,7 @@ struct ks_solver {
   double *oval;        /* [n_outputs] scratch */
   double *du, *dv;     /* the case driver's scratch: rates, values */
   double *dauc;        /* [n_analytes] the case driver's scratch: AUCs */
+  double *ssx;         /* [2 n] the case driver's scratch: troughs */
   size_t n_acc, n_out;
 };
 
@@ -135,9 +136,10 @@ ks_status ks_solver_create(const ks_model *m, ks_solver **out, ks_error *err) {
   s->du = ks__calloc(ks_model_n_compartments(m) + 1, sizeof *s->du);
   s->dv = ks__calloc(s->n_acc + 1, sizeof *s->dv);
   s->dauc = ks__calloc(s->n_acc + 1, sizeof *s->dauc);
-  if (!s->dauc || !s->y || !s->atol || !s->yq || !s->atolq || !s->jac ||
-      !s->cvode || !s->u || !s->auc0 || !s->dky || !s->acc || !s->cd ||
-      !s->dy || !s->ograd || !s->oval || !s->du || !s->dv) {
+  s->ssx = ks__calloc(2 * n + 1, sizeof *s->ssx);
+  if (!s->dauc || !s->ssx || !s->y || !s->atol || !s->yq || !s->atolq ||
+      !s->jac || !s->cvode || !s->u || !s->auc0 || !s->dky || !s->acc ||
+      !s->cd || !s->dy || !s->ograd || !s->oval || !s->du || !s->dv) {
     rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory (CVODE)");
     goto fail;
   }
@@ -208,8 +210,8 @@ void ks_solver_free(ks_solver **sp) {
       N_VDestroy(v[i]);
   if (s->ctx)
     SUNContext_Free(&s->ctx);
-  void *p[] = {s->acc,   s->cd,   s->u,  s->auc0, s->dy,
-               s->ograd, s->oval, s->du, s->dv,   s->dauc};
+  void *p[] = {s->acc,  s->cd, s->u,  s->auc0, s->dy, s->ograd,
+               s->oval, s->du, s->dv, s->dauc, s->ssx};
   for (size_t i = 0; i < countof(p); i++)
     ks__free(p[i]);
   ks__free(s);
@@ -238,7 +240,7 @@ typedef struct run_ctx {
   size_t n_analytes;
   size_t n_obs; /* observables: the written analytes, then the outputs */
   ks_case_output *out;
-  int metrics;
+  int metrics, metrics_wanted;
   long max_steps;
   ks_solver_stats *stats;
 } run_ctx;
@@ -501,6 +503,22 @@ static void st_auc(void *self, double *auc) {
     auc[a] = q[na + c->analytes[a]] * KS_NG_PER_ML_PER_MG_PER_L;
 }
 
+static void st_quiet(void *self, int on) {
+  run_ctx *c = self;
+  c->metrics = on ? 0 : c->metrics_wanted;
+}
+
+static void st_get_state(const void *self, double *x) {
+  const run_ctx *c = self;
+  memcpy(x, N_VGetArrayPointer(c->s->y), c->s->n * sizeof *x);
+}
+
+static void st_set_state(void *self, const double *x) {
+  run_ctx *c = self;
+  memcpy(N_VGetArrayPointer(c->s->y), x, c->s->n * sizeof *x);
+  memset(N_VGetArrayPointer(c->s->yq), 0, c->s->nq * sizeof(double));
+}
+
 static void st_bolus(void *self, size_t cmp, double amt) {
   const run_ctx *c = self;
   N_VGetArrayPointer(c->s->y)[cmp] += amt;
@@ -614,6 +632,7 @@ ks_status ks_solver_run(ks_solver *s, ks_system *sys, const ks_schedule *sch,
                .n_obs = n_analytes + s->n_out,
                .out = out,
                .metrics = out->cmax_ng_per_ml != NULL,
+               .metrics_wanted = out->cmax_ng_per_ml != NULL,
                .max_steps = opts->max_steps,
                .stats = st};
   ks_stepper stp = {.self = &c,
@@ -621,7 +640,17 @@ ks_status ks_solver_run(ks_solver *s, ks_system *sys, const ks_schedule *sch,
                     .auc = st_auc,
                     .bolus = st_bolus,
                     .record = st_record,
-                    .segment = st_segment};
+                    .segment = st_segment,
+                    .quiet = st_quiet,
+                    .n_state = s->n,
+                    .get_state = st_get_state,
+                    .set_state = st_set_state,
+                    /* a tenth of the tolerances, as CVODE's local test:
+                     * what is left after two troughs agree is about their
+                     * difference times r / (1 - r), r the decay of the
+                     * slowest rate over one interval */
+                    .ss_rtol = KS_LOCAL_TOL_FACTOR * opts->rtol,
+                    .ss_atol = KS_LOCAL_TOL_FACTOR * opts->atol_mg};
   ks_drive d = {.sch = sch,
                 .times = times,
                 .n_times = n_times,
@@ -631,6 +660,8 @@ ks_status ks_solver_run(ks_solver *s, ks_system *sys, const ks_schedule *sch,
                 .n_obs = c.n_obs,
                 .v = s->dv,
                 .auc = s->dauc,
+                .xa = s->ssx,
+                .xb = s->ssx + s->n,
                 .out = out,
                 .n_analytes = n_analytes};
   ks_status rc = ks__drive_case(&stp, &d, err);
