@@ -19,9 +19,12 @@
 #include "ketasim/model.h"
 #include "ketasim/scenario.h"
 
+#include "ketasim/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+KS_API_BEGIN
 
 typedef struct ks_bolus {
   double t_h;
@@ -80,6 +83,7 @@ double ks_schedule_dosed_mg(const ks_schedule *sch, double t_h,
 void ks_schedule_rates(const ks_schedule *sch, size_t k, double t_end_h,
                        size_t n_compartments, double *rate_mg_per_h);
 
+KS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -14,9 +14,12 @@
 
 #include <stddef.h>
 
+#include "ketasim/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+KS_API_BEGIN
 
 /* X(name, value, description). The values are part of the ABI and of the
  * command line's documented exit codes: never renumber. */
@@ -85,6 +88,7 @@ char *ks_error_format(const ks_error *err, char *buf, size_t size);
  * (see ks_scenario_warning()). */
 char *ks_warning_format(const ks_error *warning, char *buf, size_t size);
 
+KS_API_END
 #ifdef __cplusplus
 }
 #endif

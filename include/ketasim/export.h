@@ -54,9 +54,12 @@
 
 #include "ketasim/error.h"
 
+#include "ketasim/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+KS_API_BEGIN
 
 typedef struct ks_export_options {
   int profiles; /* write PREFIX-profiles.csv (when the file has profiles) [1] */
@@ -110,6 +113,7 @@ ks_status ks_export_csv(const char *h5_path, const char *prefix,
  * directory ("runs/route.h5" -> "route"). Writes into buf, returns buf. */
 char *ks_export_default_prefix(const char *h5_path, char *buf, size_t size);
 
+KS_API_END
 #ifdef __cplusplus
 }
 #endif

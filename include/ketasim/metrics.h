@@ -35,9 +35,12 @@
 
 #include <stddef.h>
 
+#include "ketasim/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+KS_API_BEGIN
 
 /* The profile of one analyte inside the current step: value (deriv 0) or
  * first derivative (deriv 1) at time t, in ng/mL and ng/mL/h. */
@@ -120,6 +123,7 @@ void ks_metrics_results(ks_metrics_acc *acc, double *cmax, double *tmax_h,
                         double *cmin, double *time_above_h,
                         double *time_to_below_h);
 
+KS_API_END
 #ifdef __cplusplus
 }
 #endif

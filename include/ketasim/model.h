@@ -33,9 +33,12 @@
 #include "ketasim/error.h"
 #include "ketasim/units.h"
 
+#include "ketasim/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+KS_API_BEGIN
 
 typedef struct ks_model ks_model;
 
@@ -168,6 +171,7 @@ typedef struct ks_subject {
   uint64_t modifiers;       /* bit k set: modifier k is active */
 } ks_subject;
 
+KS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -62,9 +62,12 @@
 
 #include "ketasim/error.h"
 
+#include "ketasim/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+KS_API_BEGIN
 
 typedef struct ks_output ks_output;
 
@@ -201,6 +204,7 @@ void ks_output_abort(ks_output **out);
 /* Upper estimate of the file size in bytes for a layout (uncompressed). */
 uint64_t ks_output_estimate_bytes(const ks_output_layout *layout);
 
+KS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -93,9 +93,12 @@
 
 #include "ketasim/error.h"
 
+#include "ketasim/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+KS_API_BEGIN
 
 typedef struct ks_report_options {
   /* Level for "time until the first analyte stays below", ng/mL. NaN: the
@@ -133,6 +136,7 @@ ks_status ks_report_check_scenario(const char *file, const char *text,
                                    size_t len, const char *const *analyte_names,
                                    size_t n_analytes, ks_error *err);
 
+KS_API_END
 #ifdef __cplusplus
 }
 #endif

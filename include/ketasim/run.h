@@ -24,10 +24,14 @@
 #include "ketasim/error.h"
 #include "ketasim/scenario.h"
 #include "ketasim/solver.h"
+#include "ketasim/version.h"
+
+#include "ketasim/api.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+KS_API_BEGIN
 
 /* Called after each block is solved (from the calling thread). Arrays are
  * [n][n_analytes] for the block's cases [first, first + n). */
@@ -108,11 +112,7 @@ ks_status ks_run_estimate_resources(const ks_scenario *s,
                                     const ks_run_options *opts,
                                     ks_run_estimate *estimate, ks_error *err);
 
-/* Version strings: "0.1.0", "6.4.1", "1.10.8". Static. */
-const char *ks_version(void);
-const char *ks_sundials_version(void);
-const char *ks_hdf5_version(void);
-
+KS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -27,9 +27,12 @@
 #include "ketasim/error.h"
 #include "ketasim/model.h"
 
+#include "ketasim/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+KS_API_BEGIN
 
 typedef struct ks_scenario ks_scenario;
 
@@ -187,6 +190,7 @@ double ks_scenario_max_dose_mg(const ks_scenario *s);
 size_t ks_scenario_n_warnings(const ks_scenario *s);
 const ks_error *ks_scenario_warning(const ks_scenario *s, size_t i);
 
+KS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -20,9 +20,12 @@
 #include "ketasim/error.h"
 #include "ketasim/model.h"
 
+#include "ketasim/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+KS_API_BEGIN
 
 typedef struct ks_solver ks_solver;
 
@@ -164,6 +167,7 @@ ks_status ks_exact_run(ks_exact *ex, ks_system *sys, const ks_schedule *sch,
                        ks_case_output *out, ks_solver_stats *stats,
                        ks_error *err);
 
+KS_API_END
 #ifdef __cplusplus
 }
 #endif

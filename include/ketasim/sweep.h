@@ -22,9 +22,12 @@
 
 #include "ketasim/model.h"
 
+#include "ketasim/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+KS_API_BEGIN
 
 /* Fills eta[0 .. n_parameters) for subject `subject` (0 where omega is 0). */
 void ks_sweep_eta(const ks_model *m, uint64_t seed, uint64_t subject,
@@ -33,6 +36,7 @@ void ks_sweep_eta(const ks_model *m, uint64_t seed, uint64_t subject,
 /* The standard normal for (seed, subject, stream): exposed for tests. */
 double ks_sweep_normal(uint64_t seed, uint64_t subject, uint32_t stream);
 
+KS_API_END
 #ifdef __cplusplus
 }
 #endif

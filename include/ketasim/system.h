@@ -28,9 +28,12 @@
 #include "ketasim/error.h"
 #include "ketasim/model.h"
 
+#include "ketasim/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+KS_API_BEGIN
 
 /* One target of a route, evaluated for a case. */
 typedef struct ks_route_target {
@@ -128,6 +131,7 @@ void ks_system_rhs_quad(ks_system *sys, double t_h, const double *y,
 void ks_system_outputs(ks_system *sys, double t_h, const double *y, double *val,
                        double *grad);
 
+KS_API_END
 #ifdef __cplusplus
 }
 #endif

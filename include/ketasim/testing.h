@@ -20,9 +20,12 @@
 #ifndef KETASIM_TESTING_H
 #define KETASIM_TESTING_H
 
+#include "ketasim/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+KS_API_BEGIN
 
 /* Arms the hook on the calling thread: the n-th allocation (ks__malloc,
  * ks__calloc or ks__realloc) from now on fails; n <= 0 disarms it. Resets the
@@ -41,6 +44,7 @@ int ks_test_alloc_failed(void);
  * (valid when everything was allocated and freed on this thread). */
 long ks_test_alloc_live(void);
 
+KS_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -46,9 +46,12 @@
 
 #include "ketasim/error.h"
 
+#include "ketasim/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+KS_API_BEGIN
 
 typedef struct ks_dims {
   signed char m; /* drug mass */
@@ -130,6 +133,7 @@ ks_status ks_number_parse(const char *text, const ks_srcloc *loc, double *out,
 /* A drug-mass value in internal mg read as kg of body mass (70 kg -> 70). */
 double ks_mass_to_body_kg(double mass_mg);
 
+KS_API_END
 #ifdef __cplusplus
 }
 #endif

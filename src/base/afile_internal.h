@@ -24,6 +24,10 @@
 #include "ketasim/error.h"
 
 #include <stddef.h>
+#include "ketasim/api.h"
+
+/* Exported for libketasim-post (see ketasim/api.h). */
+KS_POST_API_BEGIN
 
 /* Between an output's name and the writer's process id in temporary names. */
 #define KS_TMP_INFIX ".tmp-"
@@ -56,4 +60,5 @@ ks_status ks__afile_commit(ks__afile *f, ks_error *err);
 /* Closes and removes the temporary file. Accepts a closed or zeroed *f. */
 void ks__afile_abort(ks__afile *f);
 
+KS_POST_API_END
 #endif

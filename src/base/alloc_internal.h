@@ -5,8 +5,13 @@
 #ifndef KETASIM_ALLOC_INTERNAL_H
 #define KETASIM_ALLOC_INTERNAL_H
 #include <stddef.h>
+#include "ketasim/api.h"
+
+/* Exported for libketasim-post (see ketasim/api.h). */
+KS_POST_API_BEGIN
 void *ks__malloc(size_t size);
 void *ks__calloc(size_t n, size_t size);
 void *ks__realloc(void *p, size_t size);
 void ks__free(void *p);
+KS_POST_API_END
 #endif

@@ -6,6 +6,10 @@
 
 #include "alloc_internal.h"
 #include "ketasim/error.h"
+#include "ketasim/api.h"
+
+/* Exported for libketasim-post (see ketasim/api.h). */
+KS_POST_API_BEGIN
 
 /* Number of elements of an array (not a pointer). */
 #define countof(a) (sizeof(a) / sizeof((a)[0]))
@@ -30,4 +34,5 @@ char *ks__strdup(const char *s);
 ks_status ks__read_file(const char *path, size_t max_bytes, char **text,
                         size_t *len, ks_error *err);
 
+KS_POST_API_END
 #endif

@@ -3,9 +3,7 @@
 #include <hdf5.h>
 #include <sundials/sundials_config.h>
 
-#ifndef KS_VERSION
-#error "KS_VERSION must be defined by the build (e.g. -DKS_VERSION=\"0.1.0\")"
-#endif
+#include "ketasim/version.h"
 
 /* Compile-time strings rather than SUNDIALSGetVersion()/H5get_libversion():
  * those need a buffer, and a buffer filled at run time is either shared
@@ -13,7 +11,9 @@
 #define KS_STR2_(x) #x
 #define KS_STR_(x) KS_STR2_(x)
 
-const char *ks_version_string(void) { return KS_VERSION; }
+const char *ks_version_string(void) { return KETASIM_VERSION_STRING; }
+
+int ks_version_number(void) { return KETASIM_VERSION_NUMBER; }
 
 const char *ks_sundials_version_string(void) { return SUNDIALS_VERSION; }
 

@@ -8,6 +8,10 @@
 
 #include "ketasim/units.h"
 #include "yamltree_internal.h"
+#include "ketasim/api.h"
+
+/* Exported for libketasim-post (see ketasim/api.h). */
+KS_POST_API_BEGIN
 
 /* Fails unless every key of `map` is in keys[0..n); the message lists the
  * valid keys and suggests the closest one. `what` names the mapping
@@ -46,4 +50,5 @@ ks_status ks__schema_unknown(const ks_ydoc *doc, const ks_ynode *node,
                              const char *const *candidates, size_t n,
                              ks_error *err);
 
+KS_POST_API_END
 #endif

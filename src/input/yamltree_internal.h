@@ -13,6 +13,10 @@
 #include <stddef.h>
 
 #include "ketasim/error.h"
+#include "ketasim/api.h"
+
+/* Exported for libketasim-post (see ketasim/api.h). */
+KS_POST_API_BEGIN
 
 #define KS_YAML_MAX_DEPTH 32
 #define KS_YAML_MAX_BYTES (4u << 20) /* 4 MiB */
@@ -57,4 +61,5 @@ ks_srcloc ks__yloc(const ks_ydoc *doc, const ks_ynode *node);
 /* "mapping", "sequence" or "scalar" */
 const char *ks__ykind_name(ks_ynode_kind kind);
 
+KS_POST_API_END
 #endif

@@ -5,6 +5,10 @@
 #include <stddef.h>
 
 #include "ketasim/error.h"
+#include "ketasim/api.h"
+
+/* Exported for libketasim-post (see ketasim/api.h). */
+KS_POST_API_BEGIN
 
 /* 1 if `name` is one of the file's own variables (coordinates, profiles,
  * metrics, provenance), which a case variable or sweep axis cannot use. */
@@ -25,4 +29,5 @@ int ks__output_var_of(const char *name, const char *output);
 ks_status ks__output_check_path(const char *path, const char *const *inputs,
                                 size_t n_inputs, ks_error *err);
 
+KS_POST_API_END
 #endif
