@@ -181,6 +181,22 @@ typedef struct ks_output_block {
 ks_status ks_output_create(const char *path, const ks_output_layout *layout,
                            ks_output **out, ks_error *err);
 
+/* An HDF5 file built in memory: `size` bytes at `data`, owned by the holder
+ * and freed with ks_output_image_free(). h5py, xarray (through a file-like
+ * object) and H5LTopen_file_image() open it like the file on disk. */
+typedef struct ks_output_image {
+  void *data;
+  size_t size;
+} ks_output_image;
+
+/* Same as ks_output_create(), but the file is built in memory by HDF5's core
+ * driver: nothing is created on disk, no temporary name is taken. `name`
+ * (NULL: "<memory>") names it in messages. Finish it with
+ * ks_output_commit_image(); ks_output_commit() refuses it. */
+ks_status ks_output_create_image(const char *name,
+                                 const ks_output_layout *layout,
+                                 ks_output **out, ks_error *err);
+
 /* Writes one block. Not thread-safe for a given writer. */
 ks_status ks_output_write_block(ks_output *out, const ks_output_block *block,
                                 ks_error *err);
@@ -196,6 +212,15 @@ uint64_t ks_output_bytes_written(const ks_output *out);
  * or KS_ERR_HDF5 from here, a program should leave with _exit(); the
  * `ketasim` program does. */
 ks_status ks_output_commit(ks_output **out, ks_error *err);
+
+/* Finishes an in-memory writer (ks_output_create_image) and hands the file's
+ * bytes to *image (which the caller then owns). Frees the writer and sets
+ * *out to NULL, also on failure (then *image is empty). */
+ks_status ks_output_commit_image(ks_output **out, ks_output_image *image,
+                                 ks_error *err);
+
+/* Frees an image's bytes and empties it. Accepts NULL. */
+void ks_output_image_free(ks_output_image *image);
 
 /* Closes and removes the temporary file, frees the writer, sets *out to
  * NULL. Accepts NULL and *out == NULL. Async-signal-unsafe. */

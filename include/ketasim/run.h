@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "ketasim/error.h"
+#include "ketasim/output.h"
 #include "ketasim/scenario.h"
 #include "ketasim/solver.h"
 #include "ketasim/version.h"
@@ -60,8 +61,12 @@ typedef struct ks_run_options {
   ks_solver_method method; /* overrides the scenario's unless AUTO [AUTO] */
   volatile const sig_atomic_t *stop; /* if set and non-zero, stop after the
                                        block in progress */
-  uint64_t max_output_bytes; /* refuse a run whose output is estimated above
-                                this (uncompressed); 0 = no limit [0] */
+  uint64_t max_output_bytes;     /* refuse a run whose output is estimated above
+                                    this (uncompressed); 0 = no limit [0] */
+  ks_output_image *output_image; /* with output_path NULL: build the output
+                                    file in memory and hand its bytes here
+                                    (free with ks_output_image_free()); the
+                                    same file ks_run would write [NULL] */
 } ks_run_options;
 
 ks_run_options ks_run_options_default(void);

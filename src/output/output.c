@@ -151,6 +151,11 @@ struct ks_output {
   uint64_t bytes_written;
   int uncompressed; /* layout asked for no deflate */
   char *path, *tmp_path, *dir;
+  /* Built in memory (HDF5's core driver, no backing store): no file, no
+   * temporary name; the image is copied out before the file closes. */
+  int in_memory;
+  void *image;
+  size_t image_size;
   /* computed outputs: per output its threshold dimension (KS_NDIM + o in a
    * var_def) and KS_OVARS datasets */
   size_t n_outputs, n_out_thr;
@@ -680,14 +685,9 @@ static int write_all(hid_t ds, hid_t memtype, const void *buf) {
 
 /* ---- the file and its variables ------------------------------------------ */
 
-static ks_status open_file(ks_output *out, ks_error *err) {
-  if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0)
-    return ks_error_set(err, KS_ERR_HDF5, NULL,
-                        "cannot write output '%s': this HDF5 library has no "
-                        "deflate filter",
-                        out->path);
-  /* The name is taken with O_EXCL (a planted file or link fails it); HDF5
-   * then reopens the empty file by that name. */
+/* The name is taken with O_EXCL (a planted file or link fails it); HDF5
+ * then reopens the empty file by that name. */
+static ks_status take_tmp_name(ks_output *out, ks_error *err) {
   (void)ks__tmp_clean_stale(out->path);
   int fd = -1, e = ks__tmp_create(out->path, &out->tmp_path, &fd);
   if (e == ENOMEM)
@@ -696,6 +696,21 @@ static ks_status open_file(ks_output *out, ks_error *err) {
     return os_fail(err, out->path, "cannot create a temporary file in",
                    out->dir, e);
   close(fd);
+  return KS_OK;
+}
+
+/* In memory, the image grows in steps of 1 MiB and is never written out. */
+#define KS_IMAGE_INCREMENT ((size_t)1 << 20)
+
+static ks_status open_file(ks_output *out, ks_error *err) {
+  if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0)
+    return ks_error_set(err, KS_ERR_HDF5, NULL,
+                        "cannot write output '%s': this HDF5 library has no "
+                        "deflate filter",
+                        out->path);
+  ks_status rc = out->in_memory ? KS_OK : take_tmp_name(out, err);
+  if (rc != KS_OK)
+    return rc;
   hid_t ids[3] = {H5Pcreate(H5P_FILE_CREATE), H5Pcreate(H5P_FILE_ACCESS),
                   H5I_INVALID_HID};
   int ok = ids[0] >= 0 && ids[1] >= 0 &&
@@ -703,8 +718,10 @@ static ks_status open_file(ks_output *out, ks_error *err) {
            H5Pset_attr_creation_order(ids[0], KS_CRT_ORDER) >= 0 &&
            /* close everything with the file, so no handle keeps it open */
            H5Pset_fclose_degree(ids[1], H5F_CLOSE_STRONG) >= 0 &&
-           (out->file =
-                H5Fcreate(out->tmp_path, H5F_ACC_TRUNC, ids[0], ids[1])) >= 0 &&
+           (!out->in_memory ||
+            H5Pset_fapl_core(ids[1], KS_IMAGE_INCREMENT, 0) >= 0) &&
+           (out->file = H5Fcreate(out->in_memory ? out->path : out->tmp_path,
+                                  H5F_ACC_TRUNC, ids[0], ids[1])) >= 0 &&
            (ids[2] = H5Tcopy(H5T_C_S1)) >= 0 &&
            H5Tset_size(ids[2], H5T_VARIABLE) >= 0 &&
            H5Tset_cset(ids[2], H5T_CSET_UTF8) >= 0;
@@ -1202,6 +1219,7 @@ static void writer_free(ks_output *out) {
   ks__free(out->case_var_col);
   ks__free(out->written);
   ks__free(out->tmp_path);
+  ks__free(out->image);
   ks__free(out->dir);
   ks__free(out->path);
   ks__free(out);
@@ -1265,6 +1283,26 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
   return out;
 }
 
+/* Copies the finished file's bytes out of HDF5's core driver; every dataset
+ * is closed, so the flush writes the last chunks into the image. */
+static int take_image(ks_output *out) {
+  if (H5Fflush(out->file, H5F_SCOPE_GLOBAL) < 0)
+    return -1;
+  ssize_t n = H5Fget_file_image(out->file, NULL, 0);
+  if (n <= 0)
+    return -1;
+  out->image = ks__malloc((size_t)n);
+  if (!out->image) {
+    H5Epush2(H5E_DEFAULT, __FILE__, __func__, __LINE__, H5E_ERR_CLS,
+             H5E_RESOURCE, H5E_NOSPACE, "out of memory for the file image");
+    return -1;
+  }
+  if (H5Fget_file_image(out->file, out->image, (size_t)n) != n)
+    return -1;
+  out->image_size = (size_t)n;
+  return 0;
+}
+
 /* Closes every handle and the file (which flushes the chunk caches: the last
  * compression and writes happen here). Returns 0, or -1 with the first
  * failure on HDF5's error stack. A write failing inside H5Fclose leaves
@@ -1291,6 +1329,8 @@ static int close_writer(ks_output *out) {
   }
   if (out->str_type >= 0 && H5Tclose(out->str_type) < 0 && stack < 0)
     stack = H5Eget_current_stack();
+  if (out->in_memory && out->file >= 0 && stack < 0 && take_image(out) < 0)
+    stack = H5Eget_current_stack();
   if (out->file >= 0 && H5Fclose(out->file) < 0 && stack < 0)
     stack = H5Eget_current_stack();
   out->str_type = out->file = H5I_INVALID_HID;
@@ -1306,8 +1346,8 @@ static void discard(ks_output *out) {
   writer_free(out);
 }
 
-ks_status ks_output_create(const char *path, const ks_output_layout *layout,
-                           ks_output **outp, ks_error *err) {
+static ks_status create_writer(const char *path, const ks_output_layout *layout,
+                               int in_memory, ks_output **outp, ks_error *err) {
   if (!outp)
     return ks_error_set(err, KS_ERR_ARG, NULL, "ks_output_create: out is NULL");
   *outp = NULL;
@@ -1321,7 +1361,8 @@ ks_status ks_output_create(const char *path, const ks_output_layout *layout,
   ks_output *out = writer_new(path, layout);
   if (!out)
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
-  rc = check_target(out->path, out->dir, err);
+  out->in_memory = in_memory;
+  rc = in_memory ? KS_OK : check_target(out->path, out->dir, err);
   if (rc != KS_OK) {
     writer_free(out);
     return rc;
@@ -1359,6 +1400,18 @@ ks_status ks_output_create(const char *path, const ks_output_layout *layout,
     *outp = out;
   quiet_end(&q);
   return rc;
+}
+
+ks_status ks_output_create(const char *path, const ks_output_layout *layout,
+                           ks_output **outp, ks_error *err) {
+  return create_writer(path, layout, 0, outp, err);
+}
+
+ks_status ks_output_create_image(const char *name,
+                                 const ks_output_layout *layout,
+                                 ks_output **outp, ks_error *err) {
+  return create_writer(name && name[0] ? name : "<memory>", layout, 1, outp,
+                       err);
 }
 
 /* ---- writing blocks ------------------------------------------------------ */
@@ -1529,6 +1582,8 @@ static ks_status finish(ks_output *out, ks_error *err) {
   }
   if (close_writer(out) < 0)
     return h5_fail(err, out->path, "cannot finish the file");
+  if (out->in_memory)
+    return KS_OK;
   if (sync_path(out->tmp_path, O_RDONLY) != 0)
     return os_fail(err, out->path, "cannot flush", out->tmp_path, errno);
   if (rename(out->tmp_path, out->path) != 0)
@@ -1539,7 +1594,9 @@ static ks_status finish(ks_output *out, ks_error *err) {
   return KS_OK;
 }
 
-ks_status ks_output_commit(ks_output **outp, ks_error *err) {
+/* Finishes the file; an in-memory one hands its bytes to *image. */
+static ks_status commit(ks_output **outp, ks_output_image *image,
+                        ks_error *err) {
   if (!outp || !*outp)
     return ks_error_set(err, KS_ERR_ARG, NULL, "ks_output_commit: no writer");
   ks_output *out = *outp;
@@ -1550,8 +1607,44 @@ ks_status ks_output_commit(ks_output **outp, ks_error *err) {
   quiet_end(&q);
   if (rc != KS_OK && out->tmp_path)
     unlink(out->tmp_path);
+  if (rc == KS_OK && image) {
+    image->data = out->image;
+    image->size = out->image_size;
+    out->image = NULL;
+  }
   writer_free(out);
   return rc;
+}
+
+ks_status ks_output_commit(ks_output **outp, ks_error *err) {
+  if (outp && *outp && (*outp)->in_memory) {
+    ks_output_abort(outp);
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "ks_output_commit: an in-memory writer is finished "
+                        "with ks_output_commit_image()");
+  }
+  return commit(outp, NULL, err);
+}
+
+ks_status ks_output_commit_image(ks_output **outp, ks_output_image *image,
+                                 ks_error *err) {
+  if (!image || (outp && *outp && !(*outp)->in_memory)) {
+    ks_output_abort(outp);
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "ks_output_commit_image: no image to fill, or the "
+                        "writer writes a file");
+  }
+  image->data = NULL;
+  image->size = 0;
+  return commit(outp, image, err);
+}
+
+void ks_output_image_free(ks_output_image *image) {
+  if (!image)
+    return;
+  ks__free(image->data);
+  image->data = NULL;
+  image->size = 0;
 }
 
 void ks_output_abort(ks_output **outp) {

@@ -684,7 +684,16 @@ static ks_status check_fits(const ks_scenario *s, const ks_run_options *o,
                         need, dir,
                         fmt_bytes(e->disk_free_bytes, have, sizeof have), hint);
   }
-  if (o->output_path && o->max_output_bytes &&
+  if (!o->output_path && o->output_image &&
+      e->output_bytes > e->memory_total_bytes) {
+    shrink_hint(s, e, e->memory_total_bytes, hint, sizeof hint);
+    return ks_error_set(
+        err, KS_ERR_LIMIT, NULL,
+        "the output built in memory would need about %s "
+        "(uncompressed estimate) but the machine has %s: %s",
+        need, fmt_bytes(e->memory_total_bytes, have, sizeof have), hint);
+  }
+  if ((o->output_path || o->output_image) && o->max_output_bytes &&
       e->output_bytes > o->max_output_bytes) {
     shrink_hint(s, e, o->max_output_bytes, hint, sizeof hint);
     return ks_error_set(err, KS_ERR_LIMIT, NULL,
@@ -1004,10 +1013,12 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
     rc = block_alloc(&rs.b[0], cap, &sh, err);
   if (rc == KS_OK)
     rc = block_alloc(&rs.b[1], cap, &sh, err);
-  if (rc == KS_OK && o.output_path) {
+  if (rc == KS_OK && (o.output_path || o.output_image)) {
     ks_output_layout l;
     fill_layout(s, n_cases, &nm, o.command_line, &l);
-    rc = ks_output_create(o.output_path, &l, &rs.out, err);
+    rc = o.output_path
+             ? ks_output_create(o.output_path, &l, &rs.out, err)
+             : ks_output_create_image(ks_scenario_path(s), &l, &rs.out, err);
   }
   if (rc == KS_OK) {
     writer_start(&rs);
@@ -1023,7 +1034,8 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
   if (rs.out)
     res->bytes_written = ks_output_bytes_written(rs.out);
   if (rc == KS_OK && rs.out)
-    rc = ks_output_commit(&rs.out, err);
+    rc = o.output_path ? ks_output_commit(&rs.out, err)
+                       : ks_output_commit_image(&rs.out, o.output_image, err);
   ks_output_abort(&rs.out);
   block_free(&rs.b[0]);
   block_free(&rs.b[1]);
