@@ -9,10 +9,10 @@
  * Mathematics. With A the vector of compartment amounts (mg), every transfer
  * from compartment j moves mass at a first-order rate
  *     r = k_j A_j,  k_j = rate constant            (transfer given as `rate`)
- *     r = Q C_j = (Q / V_j) A_j                     (given as `flow` or
- * `clearance`) split by fractions f_d over destinations d. A destination of
- * another analyte receives f_d r M_d / M_j (molar conversion with the analytes'
- * molar masses); the destination `out` is the analyte's elimination sink. Hence
+ *     r = Q C_j = (Q / V_j) A_j                     (given as `flow` or `clearance`)
+ * split by fractions f_d over destinations d. A destination of another analyte
+ * receives f_d r M_d / M_j (molar conversion with the analytes' molar
+ * masses); the destination `out` is the analyte's elimination sink. Hence
  *     dA/dt = K A + u(t)
  * with K constant for a case and u(t) the piecewise-constant dose input: the
  * system is linear, its Jacobian is K. The solver's state vector is

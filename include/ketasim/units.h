@@ -18,11 +18,10 @@
  *
  * Grammar of a unit string (whitespace around operators is allowed):
  *   unit    := "" | "1" | "%" | product
- *   product := power (("/" | "*" | "." | "·") power)*     left to right: L/h/kg
- * = L h^-1 kg^-1 power   := symbol ("^" ["-"] digits | "-" digits | digits)?
- * h^-1, h-1, m2 (exponents -9..9) symbol  := one of the table below,
- * case-sensitive A leading "1/" is allowed ("1/h"). "%" stands alone and means
- * 0.01.
+ *   product := power (("/" | "*" | "." | "·") power)*     left to right: L/h/kg = L h^-1 kg^-1
+ *   power   := symbol ("^" ["-"] digits | "-" digits | digits)?   h^-1, h-1, m2 (exponents -9..9)
+ *   symbol  := one of the table below, case-sensitive
+ * A leading "1/" is allowed ("1/h"). "%" stands alone and means 0.01.
  *
  * Unit table (symbol: factor to internal unit, dimension):
  *   time      s sec 1/3600 h; min 1/60 h; h hr hour hours 1 h; d day days 24 h;

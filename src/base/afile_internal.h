@@ -23,8 +23,8 @@
 
 #include "ketasim/error.h"
 
-#include <stddef.h>
 #include "ketasim/api.h"
+#include <stddef.h>
 
 /* Exported for libketasim-post (see ketasim/api.h). */
 KS_POST_API_BEGIN

@@ -4,8 +4,8 @@
  * include/ketasim/testing.h). */
 #ifndef KETASIM_ALLOC_INTERNAL_H
 #define KETASIM_ALLOC_INTERNAL_H
-#include <stddef.h>
 #include "ketasim/api.h"
+#include <stddef.h>
 
 /* Exported for libketasim-post (see ketasim/api.h). */
 KS_POST_API_BEGIN

@@ -5,8 +5,8 @@
 #include <stddef.h>
 
 #include "alloc_internal.h"
-#include "ketasim/error.h"
 #include "ketasim/api.h"
+#include "ketasim/error.h"
 
 /* Exported for libketasim-post (see ketasim/api.h). */
 KS_POST_API_BEGIN

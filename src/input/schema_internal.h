@@ -6,9 +6,9 @@
 
 #include <stdbool.h>
 
+#include "ketasim/api.h"
 #include "ketasim/units.h"
 #include "yamltree_internal.h"
-#include "ketasim/api.h"
 
 /* Exported for libketasim-post (see ketasim/api.h). */
 KS_POST_API_BEGIN
