@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "ketasim/scenario.h"
 #include "ketasim/sweep.h"
 #include "ks_test.h"
 #include "sim_helpers.h"
@@ -305,8 +306,201 @@ static void errors(void) {
                "", "parameter 'CL' has a variability but no omega");
 }
 
+/* ---- covariates drawn by the scenario's population ---------------------- */
+
+static double pdf(double u) {
+  return exp(-u * u / 2) / sqrt(2 * 3.14159265358979323846);
+}
+static double cdf(double u) { return 0.5 * erfc(-u / sqrt(2.0)); }
+
+/* mean and variance of N(mu, sd^2) truncated to [a, b] */
+static void trunc_normal(double mu, double sd, double a, double b, double *m,
+                         double *v) {
+  double al = (a - mu) / sd, be = (b - mu) / sd, z = cdf(be) - cdf(al);
+  double d = (pdf(al) - pdf(be)) / z;
+  *m = mu + sd * d;
+  *v = sd * sd * (1 + (al * pdf(al) - be * pdf(be)) / z - d * d);
+}
+
+/* mean of a log-normal with mean m and SD s (of the value) truncated to
+ * [a, b] */
+static double trunc_lognormal_mean(double m, double s, double a, double b) {
+  double s2 = log1p(s * s / (m * m)), sg = sqrt(s2), mu = log(m) - s2 / 2;
+  double la = (log(a) - mu) / sg, lb = (log(b) - mu) / sg;
+  return exp(mu + s2 / 2) * (cdf(lb - sg) - cdf(la - sg)) / (cdf(lb) - cdf(la));
+}
+
+static const char *pop_scenario =
+    "scenario: drawn covariates\n"
+    "model: ketamine\n"
+    "sweep: {dose: [0.25 mg/kg, 0.5 mg/kg]}\n"
+    "regimen: [{route: iv, dose: $dose, duration: 40 min}]\n"
+    "population:\n"
+    "  subjects: 100000\n"
+    "  seed: 77\n"
+    "  covariates:\n"
+    "    weight:\n"
+    "      distribution: log-normal\n"
+    "      min: 45 kg\n"
+    "      max: 110 kg\n"
+    "      by:\n"
+    "        - {sex: female, mean: 68 kg, sd: 14 kg}\n"
+    "        - {sex: male, mean: 84 kg, sd: 15 kg, max: 150 kg}\n"
+    "    sex: {proportions: {female: 0.4, male: 0.6}}\n"
+    "    age: {distribution: normal, mean: 45 y, sd: 15 y, min: 18 y, max: 65 "
+    "y}\n"
+    "output: {end: 2 h, step: 30 min}\n";
+
+static double wf[N], wm[N], ages[N];
+
+static void drawn_covariates(void) {
+  char path[1024];
+  snprintf(path, sizeof path, "%s/tests/data/pop-covariates.yaml",
+           KS_SOURCE_DIR);
+  ks_error err;
+  ks_error_clear(&err);
+  ks_scenario *s = NULL;
+  if (ks_scenario_parse(path, pop_scenario, strlen(pop_scenario), NULL, &s,
+                        &err) != KS_OK) {
+    char line[1024];
+    fprintf(stderr, "%s\n", ks_error_format(&err, line, sizeof line));
+    ks_test_failures_++;
+    return;
+  }
+  const ks_model *m = ks_scenario_model(s);
+  size_t iage = ks_model_find_covariate_key(m, "age");
+  size_t isex = ks_model_find_covariate_key(m, "sex");
+  KS_CHECK(ks_scenario_n_drawn(s) == 3);
+  KS_CHECK_STR(ks_scenario_drawn_key(s, 0), "weight");
+  KS_CHECK_STR(ks_scenario_drawn_unit(s, 0), "kg");
+  KS_CHECK_STR(ks_scenario_drawn_unit(s, 2), "y");
+  ks_case_buf *buf = NULL;
+  KS_CHECK(ks_case_buf_create(s, &buf, &err) == KS_OK);
+  size_t nf = 0, nm = 0, differs = 0, invalid = 0, out_of_range = 0;
+  for (size_t k = 0; buf && k < N; k++) {
+    ks_case c, c2;
+    ks_scenario_case(s, k, buf, &c);
+    invalid += c.invalid != NULL;
+    double w = c.subject.weight_kg, age = c.subject.covariates[iage];
+    int female = c.subject.covariates[isex] == 1;
+    KS_CHECK(c.drawn[0] == w && c.drawn[2] == age);
+    ages[k] = age;
+    if (female)
+      wf[nf++] = w;
+    else
+      wm[nm++] = w;
+    out_of_range +=
+        !(age >= 18 && age <= 65) || !(w >= 45) || !(w <= (female ? 110 : 150));
+    /* the same person at the other sweep point (common random numbers) */
+    if (k % 97 == 0) {
+      ks_scenario_case(s, N + k, buf, &c2);
+      differs += c2.subject_index != k || c2.subject.weight_kg != w ||
+                 c2.subject.covariates[iage] != age ||
+                 (c2.subject.covariates[isex] == 1) != female;
+    }
+  }
+  KS_CHECK(invalid == 0);
+  KS_CHECK(differs == 0);
+  KS_CHECK(out_of_range == 0);
+  /* sex: binomial, SE sqrt(p (1 - p) / n) */
+  double pf = (double)nf / N, se = sqrt(0.4 * 0.6 / N);
+  printf("%-34s %.5f (want 0.4, %.2f SE)\n", "share female", pf,
+         (pf - 0.4) / se);
+  KS_CHECK(fabs(pf - 0.4) < Z * se);
+  /* age: normal truncated to [18, 65] y */
+  double am, av;
+  trunc_normal(45, 15, 18, 65, &am, &av);
+  double ma = mean_of(ages), va = cov_of(ages, ages);
+  double se_m = sqrt(av / N), se_v = av * sqrt(2.0 / (N - 1));
+  printf("%-34s mean %.4f (want %.4f, %.2f SE) variance %.3f (want %.3f, "
+         "%.2f SE)\n",
+         "age, truncated normal", ma, am, (ma - am) / se_m, va, av,
+         (va - av) / se_v);
+  KS_CHECK(fabs(ma - am) < Z * se_m);
+  KS_CHECK(fabs(va - av) < Z * se_v);
+  /* weight: log-normal by sex, each truncated */
+  const struct {
+    const char *what;
+    const double *w;
+    size_t n;
+    double mean, sd, hi;
+  } g[2] = {{"weight | female (log-normal)", wf, nf, 68, 14, 110},
+            {"weight | male (log-normal)", wm, nm, 84, 15, 150}};
+  for (int i = 0; i < 2; i++) {
+    double sum = 0, sum2 = 0;
+    for (size_t k = 0; k < g[i].n; k++) {
+      sum += g[i].w[k];
+      sum2 += g[i].w[k] * g[i].w[k];
+    }
+    double mw = sum / (double)g[i].n;
+    double sd = sqrt(sum2 / (double)g[i].n - mw * mw);
+    double want = trunc_lognormal_mean(g[i].mean, g[i].sd, 45, g[i].hi);
+    double sem = sd / sqrt((double)g[i].n);
+    printf("%-34s mean %.4f (want %.4f, %.2f SE), n %zu\n", g[i].what, mw, want,
+           (mw - want) / sem, g[i].n);
+    KS_CHECK(fabs(mw - want) < Z * sem);
+  }
+  ks_case_buf_free(&buf);
+  ks_scenario_free(&s);
+}
+
+static void expect_scenario_error(const char *pop, const char *want) {
+  char text[2048];
+  snprintf(text, sizeof text,
+           "model: ketamine\n"
+           "subject: {age: 30 y}\n"
+           "regimen: [{route: iv, dose: 10 mg}]\n"
+           "population:\n"
+           "  subjects: 10\n"
+           "  seed: 1\n"
+           "  covariates:\n%s"
+           "output: {end: 2 h}\n",
+           pop);
+  char path[1024];
+  snprintf(path, sizeof path, "%s/tests/data/bad.yaml", KS_SOURCE_DIR);
+  ks_error err;
+  ks_error_clear(&err);
+  ks_scenario *s = NULL;
+  ks_status rc = ks_scenario_parse(path, text, strlen(text), NULL, &s, &err);
+  char line[1024];
+  ks_error_format(&err, line, sizeof line);
+  printf("expected error: %s\n", line);
+  KS_CHECK(rc != KS_OK);
+  KS_CHECK(strstr(line, want) != NULL);
+  if (!strstr(line, want))
+    fprintf(stderr, "  wanted '%s'\n", want);
+  ks_scenario_free(&s);
+}
+
+static void covariate_errors(void) {
+  expect_scenario_error("    age: {distribution: normal, mean: 40 y, sd: 10 y, "
+                        "min: 18 y, max: 80 y}\n",
+                        "bad.yaml:2:16: error: 'age' is drawn for each "
+                        "subject by population.covariates (line 8): remove "
+                        "it from 'subject'");
+  expect_scenario_error("    sex: {proportions: {female: 0.4, male: 0.5}}\n",
+                        "sex: the proportions add up to 0.9, not 1");
+  expect_scenario_error("    sex: {proportions: {female: 0.4, mail: 0.6}}\n",
+                        "unknown sex 'mail'");
+  expect_scenario_error("    weight: {distribution: normal, mean: 70 kg, sd: "
+                        "10 kg, min: 150 kg, max: 200 kg}\n",
+                        "weight: min to max holds only");
+  expect_scenario_error("    weight: {distribution: gamma, mean: 70 kg, sd: "
+                        "10 kg}\n",
+                        "distribution must be normal or log-normal");
+  expect_scenario_error("    weight: {distribution: normal, mean: 70 mg/L, "
+                        "sd: 10 kg}\n",
+                        "bad.yaml:8:45: error: expected a mass");
+  expect_scenario_error("    height: {distribution: normal, mean: 170 kg, sd: "
+                        "10 kg}\n",
+                        "'height' is neither weight nor a covariate of the "
+                        "model");
+}
+
 int main(void) {
   draws();
   errors();
+  drawn_covariates();
+  covariate_errors();
   KS_TEST_END();
 }

@@ -3,7 +3,8 @@
 # tests/data/sweep-threads.yaml (84 cases with a virtual population) is run
 # with -j 1, 2 and 3, for each integrator, and so are the nonlinear sweeps of
 # sweep-threads-mm.yaml and sweep-threads-pd.yaml (20 cases each, CVODE,
-# computed outputs); every dataset and attribute of
+# computed outputs), and sweep-threads-pop.yaml (160 cases, every population
+# feature); every dataset and attribute of
 # the three files must be identical byte for byte (except the root attributes
 # created_utc and command_line). Exit 77 (skipped) without h5py.
 set -euo pipefail
@@ -37,3 +38,11 @@ for name in mm pd; do
   "$py" "$src/tests/h5_compare.py" --cases 20 "$tmp/$name-j1.h5" \
     "$tmp/$name-j2.h5" "$tmp/$name-j3.h5"
 done
+# every population feature: correlated, normal and logit-normal random
+# effects, weight (by sex), age and sex drawn per subject
+for j in 1 2 3; do
+  "$ketasim" run "$src/tests/data/sweep-threads-pop.yaml" \
+    -o "$tmp/pop-j$j.h5" -j "$j" -q
+done
+"$py" "$src/tests/h5_compare.py" --cases 160 "$tmp/pop-j1.h5" \
+  "$tmp/pop-j2.h5" "$tmp/pop-j3.h5"

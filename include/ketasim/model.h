@@ -148,6 +148,9 @@ const char *ks_model_covariate_name(const ks_model *m, size_t i);
 /* The key a scenario's `subject` uses for it ("age", "sex"). */
 const char *ks_model_covariate_subject_key(const ks_model *m, size_t i);
 double ks_model_covariate_default(const ks_model *m, size_t i);
+/* The unit of the covariate's number as the model writes it ("y"); "1" for
+ * a covariate with levels or without a unit. */
+const char *ks_model_covariate_unit(const ks_model *m, size_t i);
 size_t ks_model_find_covariate_key(const ks_model *m, const char *key);
 /* Converts a scenario value ("65 y", "female") to the covariate's number.
  * A level matches its name in any ASCII case ("Female") or its initial when

@@ -64,6 +64,10 @@ typedef struct ks_case {
   const double *overrides; /* [n_parameters], NaN = model value; or NULL */
   const ks_dose_line *lines;
   size_t n_lines;
+  /* [ks_scenario_n_drawn]: the subject's characteristics drawn by
+   * population.covariates (weight in kg, covariates as the model's
+   * numbers), already in `subject`; NULL when none are drawn */
+  const double *drawn;
   /* NULL, or why the case cannot be simulated: a rule broken at a sweep
    * point beyond the first 10^7, which are the ones checked at load (a body
    * weight out of range, an infusion longer than its interval, ...). */
@@ -176,6 +180,13 @@ int ks_scenario_has_population(const ks_scenario *s);
 /* Upper bound on the administrations (distinct dose times) of any case:
  * the length of the output's `administration` dimension. */
 size_t ks_scenario_max_doses(const ks_scenario *s);
+
+/* Characteristics drawn for each subject (population.covariates): how many,
+ * and entry j's subject key ("weight", "age", "sex") and unit ("kg", the
+ * model covariate's unit; "1" for levels). */
+size_t ks_scenario_n_drawn(const ks_scenario *s);
+const char *ks_scenario_drawn_key(const ks_scenario *s, size_t j);
+const char *ks_scenario_drawn_unit(const ks_scenario *s, size_t j);
 
 /* Largest single dose of any case in mg (per-kg doses times the case's
  * weight); used to scale absolute tolerances. */

@@ -36,6 +36,15 @@ void ks_sweep_eta(const ks_model *m, uint64_t seed, uint64_t subject,
 /* The standard normal for (seed, subject, stream): exposed for tests. */
 double ks_sweep_normal(uint64_t seed, uint64_t subject, uint32_t stream);
 
+/* A uniform in (0, 1) for (seed, subject, stream), from a counter no normal
+ * uses (its fourth word differs), so it is independent of every normal. */
+double ks_sweep_uniform(uint64_t seed, uint64_t subject, uint32_t stream);
+
+/* Streams: a parameter's eta uses its index (< 2^30); a subject's drawn
+ * covariates (scenario population.covariates) use
+ * KS_SWEEP_COVARIATE_STREAM + 1024 * entry + attempt. */
+#define KS_SWEEP_COVARIATE_STREAM 0x40000000u
+
 KS_API_END
 #ifdef __cplusplus
 }

@@ -1723,6 +1723,10 @@ const char *ks_model_covariate_subject_key(const ks_model *m, size_t i) {
 double ks_model_covariate_default(const ks_model *m, size_t i) {
   return m->covs[i].default_value;
 }
+const char *ks_model_covariate_unit(const ks_model *m, size_t i) {
+  return m->covs[i].n_levels || !m->covs[i].unit_text ? "1"
+                                                      : m->covs[i].unit_text;
+}
 size_t ks_model_find_covariate_key(const ks_model *m, const char *key) {
   for (size_t i = 0; i < m->n_covs; i++)
     if (strcmp(m->covs[i].subject_key, key) == 0)

@@ -258,7 +258,9 @@ static void case_vars(const ks_scenario *s, const ks_case *c, block *b,
           ks_scenario_axis_number(s, j, c->axis_index[j]);
   }
   if (ks_scenario_has_population(s))
-    b->nums[i * b->sh.n_num + num] = (double)c->subject_index;
+    b->nums[i * b->sh.n_num + num++] = (double)c->subject_index;
+  for (size_t j = 0; j < ks_scenario_n_drawn(s); j++)
+    b->nums[i * b->sh.n_num + num++] = c->drawn[j];
 }
 
 /* Solves case `ci` into slot `i` of the block. */
@@ -403,6 +405,7 @@ typedef struct names {
   const char **analytes, **compartments, **params, **param_units;
   const char **outputs, **output_units, **output_desc;
   char (*unit_buf)[32];
+  char (*drawn_buf)[2][96]; /* name and long_name of a drawn characteristic */
   ks_output_case_var *vars;
   size_t n_vars;
 } names;
@@ -416,6 +419,7 @@ static void names_free(names *n) {
   ks__free(n->output_units);
   ks__free(n->output_desc);
   ks__free(n->unit_buf);
+  ks__free(n->drawn_buf);
   ks__free(n->vars);
   memset(n, 0, sizeof *n);
 }
@@ -445,7 +449,9 @@ static ks_status names_fill(const ks_scenario *s, names *n, shape *sh,
   n->params = cal(sh->np, sizeof(char *), &ok);
   n->param_units = cal(sh->np, sizeof(char *), &ok);
   n->unit_buf = cal(sh->np, sizeof *n->unit_buf, &ok);
-  n->vars = cal(nax + 1, sizeof *n->vars, &ok);
+  size_t nd = ks_scenario_n_drawn(s);
+  n->vars = cal(nax + 1 + nd, sizeof *n->vars, &ok);
+  n->drawn_buf = cal(nd, sizeof *n->drawn_buf, &ok);
   if (!ok) {
     names_free(n);
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
@@ -478,6 +484,17 @@ static ks_status names_fill(const ks_scenario *s, names *n, shape *sh,
     n->vars[n->n_vars++] = (ks_output_case_var){
         "subject", "1",
         "virtual subject (the same person in every sweep point)", 0};
+    sh->n_num++;
+  }
+  for (size_t j = 0; j < nd; j++) {
+    snprintf(n->drawn_buf[j][0], sizeof n->drawn_buf[j][0], "subject_%s",
+             ks_scenario_drawn_key(s, j));
+    snprintf(n->drawn_buf[j][1], sizeof n->drawn_buf[j][1],
+             "%s of the virtual subject (drawn by population.covariates)",
+             ks_scenario_drawn_key(s, j));
+    n->vars[n->n_vars++] =
+        (ks_output_case_var){n->drawn_buf[j][0], ks_scenario_drawn_unit(s, j),
+                             n->drawn_buf[j][1], 0};
     sh->n_num++;
   }
   return KS_OK;

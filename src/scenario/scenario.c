@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "output_internal.h"
+#include "population_internal.h"
 #include "schema_internal.h"
 #include "util_internal.h"
 
@@ -86,6 +87,7 @@ struct ks_scenario {
   size_t n_points, n_subjects, n_cases;
   uint64_t seed;
   int has_population;
+  ks__popcov *popcov; /* population.covariates, or NULL */
   size_t max_lines, max_doses;
   double max_dose_mg;
   /* Warnings found at load (first KS_MAX_WARNINGS), status KS_OK; kept
@@ -102,6 +104,7 @@ struct ks_case_buf {
   double *overrides;
   ks_dose_line *lines;
   double *doses;
+  double *drawn;     /* ks_case.drawn */
   char invalid[200]; /* ks_case.invalid */
 };
 
@@ -404,7 +407,8 @@ static ks_status check_axis_name(reader *r, const ks_ynode *key) {
                         "'.' or contain '/' (it names a variable in the "
                         "output file)",
                         name);
-  if (!strcmp(name, "subject") || ks__output_name_reserved(name))
+  if (!strcmp(name, "subject") || !strncmp(name, "subject_", 8) ||
+      ks__output_name_reserved(name))
     return ks_error_set(r->err, KS_ERR_INPUT, &loc,
                         "'%s' names an output variable and cannot name a "
                         "sweep axis",
@@ -477,7 +481,7 @@ static ks_status read_sweep(reader *r, const ks_ynode *root) {
 }
 
 static ks_status read_population(reader *r, const ks_ynode *root) {
-  static const char *const keys[] = {"subjects", "seed"};
+  static const char *const keys[] = {"subjects", "seed", "covariates"};
   ks_scenario *s = r->s;
   const ks_ynode *p = ks__ymap_get(root, "population"), *n, *seed;
   s->n_subjects = 1;
@@ -485,7 +489,7 @@ static ks_status read_population(reader *r, const ks_ynode *root) {
     return KS_OK;
   ks_status rc = ks__schema_kind(r->doc, p, KS_YMAP, "'population'", r->err);
   if (rc == KS_OK)
-    rc = ks__schema_keys(r->doc, p, keys, 2, "'population'", r->err);
+    rc = ks__schema_keys(r->doc, p, keys, 3, "'population'", r->err);
   if (rc == KS_OK)
     rc = ks__schema_require(r->doc, p, "subjects", "'population'", &n, r->err);
   if (rc == KS_OK)
@@ -503,7 +507,32 @@ static ks_status read_population(reader *r, const ks_ynode *root) {
   s->n_subjects = (size_t)count;
   s->seed = (uint64_t)sd;
   s->has_population = 1;
+  const ks_ynode *cv = ks__ymap_get(p, "covariates");
+  if (rc == KS_OK && cv)
+    rc = ks__popcov_read(r->doc, cv, s->model, &s->popcov, r->err);
   return rc;
+}
+
+/* A characteristic the population draws cannot also be given by an arm's
+ * subject (or swept): the subject would not be one person any more. */
+static ks_status check_drawn(reader *r) {
+  const ks_scenario *s = r->s;
+  for (size_t j = 0; j < ks__popcov_n(s->popcov); j++) {
+    int c = ks__popcov_covariate(s->popcov, j);
+    for (size_t a = 0; a < s->n_arms; a++) {
+      const field *f = c < 0 ? &s->arms[a].weight : &s->arms[a].covs[c];
+      if (!f->set)
+        continue;
+      ks_srcloc loc = loc_of(r, f->node);
+      return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                          "'%s' is drawn for each subject by "
+                          "population.covariates (line %d): remove it from "
+                          "'subject'",
+                          ks__popcov_key(s->popcov, j),
+                          ks__popcov_node(s->popcov, j)->line);
+    }
+  }
+  return KS_OK;
 }
 
 /* ---- subject and parameter overrides ------------------------------------ */
@@ -967,7 +996,21 @@ void ks_scenario_case(const ks_scenario *s, size_t i, ks_case_buf *buf,
   int bad = resolve_lines(a, buf->axis_index, buf, &n, buf->invalid, &at);
   c->lines = buf->lines;
   c->n_lines = n;
-  if (bad >= 0)
+  const char *nodraw = NULL;
+  if (s->popcov) {
+    ks__popcov_draw(s->popcov, s->seed, c->subject_index, &c->subject.weight_kg,
+                    buf->covariates, buf->drawn);
+    c->drawn = buf->drawn;
+    for (size_t j = 0; j < ks__popcov_n(s->popcov) && !nodraw; j++)
+      if (isnan(buf->drawn[j]))
+        nodraw = ks__popcov_key(s->popcov, j);
+  }
+  if (nodraw) {
+    snprintf(buf->invalid, sizeof buf->invalid,
+             "no 'by' row of population.covariates.%s matches subject %zu",
+             nodraw, c->subject_index);
+    c->invalid = buf->invalid;
+  } else if (bad >= 0)
     c->invalid = buf->invalid;
   else if (!(c->subject.weight_kg >= 0.3 && c->subject.weight_kg <= 400)) {
     snprintf(buf->invalid, sizeof buf->invalid,
@@ -987,9 +1030,10 @@ ks_status ks_case_buf_create(const ks_scenario *s, ks_case_buf **out,
     b->overrides = ks__calloc(ks_model_n_parameters(m) + 1, sizeof(double));
     b->lines = ks__calloc(s->max_lines + 1, sizeof *b->lines);
     b->doses = ks__calloc(s->max_doses + 1, sizeof *b->doses);
+    b->drawn = ks__calloc(ks__popcov_n(s->popcov) + 1, sizeof *b->drawn);
   }
   if (!b || !b->axis_index || !b->covariates || !b->overrides || !b->lines ||
-      !b->doses) {
+      !b->doses || !b->drawn) {
     ks_case_buf_free(&b);
     *out = NULL;
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
@@ -1007,6 +1051,7 @@ void ks_case_buf_free(ks_case_buf **bp) {
   ks__free(b->overrides);
   ks__free(b->lines);
   ks__free(b->doses);
+  ks__free(b->drawn);
   ks__free(b);
   *bp = NULL;
 }
@@ -1193,6 +1238,9 @@ static void warn_dose(reader *r, const ks_ynode *at, double dose, int per_kg,
 static void warn_reference_weight(reader *r, const ks_ynode *at,
                                   double weight_kg) {
   ks_scenario *s = r->s;
+  for (size_t j = 0; j < ks__popcov_n(s->popcov); j++)
+    if (ks__popcov_covariate(s->popcov, j) < 0)
+      return; /* each subject's weight is drawn */
   if (s->warned_weight || s->n_warnings == KS_MAX_WARNINGS)
     return;
   s->warned_weight = 1;
@@ -1729,6 +1777,8 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
   if (rc == KS_OK)
     rc = read_arms(r, root);
   if (rc == KS_OK)
+    rc = check_drawn(r);
+  if (rc == KS_OK)
     rc = ks__schema_require(doc, root, "output", "a scenario file", &n, r->err);
   if (rc == KS_OK)
     rc = read_output(r, n);
@@ -1828,6 +1878,7 @@ void ks_scenario_free(ks_scenario **sp) {
   ks__free(s->thresholds);
   ks__free(s->output_thr_first);
   ks__free(s->output_thresholds);
+  ks__popcov_free(&s->popcov);
   ks_model_free(&s->model);
   ks__ydoc_free(&s->doc);
   ks__free(s);
@@ -1865,6 +1916,16 @@ const char *ks_scenario_axis_text(const ks_scenario *s, size_t j, size_t k) {
 }
 size_t ks_scenario_n_subjects(const ks_scenario *s) { return s->n_subjects; }
 uint64_t ks_scenario_seed(const ks_scenario *s) { return s->seed; }
+size_t ks_scenario_n_drawn(const ks_scenario *s) {
+  return ks__popcov_n(s->popcov);
+}
+const char *ks_scenario_drawn_key(const ks_scenario *s, size_t j) {
+  return ks__popcov_key(s->popcov, j);
+}
+const char *ks_scenario_drawn_unit(const ks_scenario *s, size_t j) {
+  return ks__popcov_unit(s->popcov, j);
+}
+
 int ks_scenario_has_population(const ks_scenario *s) {
   return s->has_population;
 }

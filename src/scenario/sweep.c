@@ -17,6 +17,14 @@ double ks_sweep_normal(uint64_t seed, uint64_t subject, uint32_t stream) {
   return sqrt(-2.0 * log(u1)) * cos(two_pi * u2);
 }
 
+double ks_sweep_uniform(uint64_t seed, uint64_t subject, uint32_t stream) {
+  philox4x32_key_t key = {{(uint32_t)(seed ^ (seed >> 32)), stream}};
+  philox4x32_ctr_t ctr = {{(uint32_t)subject, (uint32_t)(subject >> 32),
+                           (uint32_t)(seed >> 32), 0x756e6966u /* "unif" */}};
+  philox4x32_ctr_t r = philox4x32(ctr, key);
+  return u01fixedpt_open_open_64_double(((uint64_t)r.v[0] << 32) | r.v[1]);
+}
+
 void ks_sweep_eta(const ks_model *m, uint64_t seed, uint64_t subject,
                   double *eta) {
   size_t n = ks_model_n_parameters(m);
