@@ -190,7 +190,8 @@ static void check_vectors(SUNContext ctx, sunindextype n) {
          (point_arrays(S, nsum, &A),
           (double)N_VLinearCombinationVectorArray(2, nsum, c, A.Y, &V(4))));
   }
-  /* a clone keeps ketasim's kernels */
+  /* a clone keeps ketasim's kernels (vectors here; matrices in
+   * check_dense) */
   N_Vector w = N_VClone(ks.v[0]);
   KS_CHECK(w && w->ops->nvlinearsum == ks.v[0]->ops->nvlinearsum &&
            w->ops->nvlinearsum != lib.v[0]->ops->nvlinearsum);
@@ -232,6 +233,12 @@ static void check_dense(SUNContext ctx, sunindextype n, double diag) {
                   (size_t)(n * n) * sizeof(double)) == 0);
   /* A itself for the check A x = b below */
   SUNMatrix A0 = SUNDenseMatrix(n, n, ctx);
+  SUNMatrix C = SUNMatClone(A_ks);
+  KS_CHECK(C && C->ops->copy == A_ks->ops->copy &&
+           C->ops->scaleaddi == A_ks->ops->scaleaddi &&
+           C->ops->copy != A_lib->ops->copy && SUNDenseMatrix_Rows(C) == n &&
+           SUNDenseMatrix_Columns(C) == n);
+  SUNMatDestroy(C);
   SUNMatCopy(A_lib, A0);
   KS_CHECK(SUNLinSolSetup(ls_lib, A_lib) == SUNLS_SUCCESS);
   KS_CHECK(SUNLinSolSetup(ls_ks, A_ks) == SUNLS_SUCCESS);

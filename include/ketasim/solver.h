@@ -32,7 +32,8 @@ typedef struct ks_solver ks_solver;
 typedef struct ks_solver_options {
   double rtol;    /* relative tolerance [1e-6] */
   double atol_mg; /* absolute tolerance of amounts in mg [1e-9]; eliminated
-                     amounts and AUCs are quadratures outside the error test */
+                     amounts and AUCs are in the error test with their own
+                     absolute tolerances (docs/scenario-format.md) */
   long max_steps; /* steps allowed per segment [100000] */
 } ks_solver_options;
 
@@ -95,8 +96,8 @@ void ks_case_output_begin(const ks_case_output *out, struct ks_metrics_acc *acc,
 void ks_case_output_metrics(ks_case_output *out, struct ks_metrics_acc *acc,
                             size_t n_analytes, size_t n_outputs);
 
-/* Creates a workspace for systems of model `m` (its compartments are the
- * ODE states; eliminated amounts and AUCs are CVODE quadratures). */
+/* Creates a workspace for systems of model `m` (CVODE integrates its ODE
+ * states and, after them, the eliminated amounts and AUCs). */
 ks_status ks_solver_create(const ks_model *m, ks_solver **solver,
                            ks_error *err);
 

@@ -120,6 +120,13 @@ int ks_system_rhs_ode(ks_system *sys, double t_h, const double *y,
 void ks_system_jacobian_ode(ks_system *sys, double t_h, const double *y,
                             double *jac_colmajor);
 
+/* Analytic Jacobian of [ks_system_rhs_ode | ks_system_rhs_quad], the ODE
+ * states and the accumulators after them, with respect to all n_states
+ * (column-major n_states x n_states; the accumulators' columns are zero).
+ * y has n_states entries (only the first n_ode are read). */
+void ks_system_jacobian_states(ks_system *sys, double t_h, const double *y,
+                               double *jac_colmajor);
+
 /* Quadrature derivatives at (t_h, y): [eliminated per analyte (mg/h) | C of
  * each analyte's observed compartment (mg/L) | each output (internal
  * units)], n_states - n_ode entries. */

@@ -433,6 +433,45 @@ void ks_system_jacobian_ode(ks_system *s, double t, const double *y,
   }
 }
 
+void ks_system_jacobian_states(ks_system *s, double t, const double *y,
+                               double *jac) {
+  const ks_model *m = s->model;
+  size_t n = s->n_states, nc = m->n_comps, na = m->n_analytes;
+  /* K's rows beyond the ODE states are the linear accumulators' */
+  ks_system_jacobian_block(s, n, jac);
+  if (!m->n_fluxes && !m->n_xstates && !m->n_outputs)
+    return;
+  fill_dynamic(s, t, y, 1);
+  output_gradients(s);
+  /* column-major: entry (i, j) at jac[j * n + i]; a row has stride n */
+  for (size_t k = 0; k < m->n_fluxes; k++) {
+    const flux *f = &m->fluxes[k];
+    add_gradient(s, f->n_deps, f->dep, f->drate, -1.0, jac + f->from, n);
+    size_t to = f->to == SINK_OUT ? s->n_ode + m->comps[f->from].analyte
+                                  : f->to; /* eliminated, or the target */
+    add_gradient(s, f->n_deps, f->dep, f->drate, molar(m, f), jac + to, n);
+  }
+  for (size_t k = 0; k < m->n_xstates; k++) {
+    const xstate *x = &m->xstates[k];
+    add_gradient(s, x->n_deps, x->dep, x->dddt, 1.0, jac + nc + k, n);
+  }
+  for (size_t o = 0; o < m->n_outputs; o++) {
+    const double *g = s->grad + o * s->n_ode;
+    double *row = jac + s->n_ode + 2 * na + o;
+    for (size_t j = 0; j < s->n_ode; j++)
+      row[j * n] += g[j];
+  }
+  /* An accumulator feeds nothing back, so its row only has to be close for
+   * the Newton iteration to converge: a partial derivative that is not
+   * finite (d/dCE of EMAX CE^g / (EC50^g + CE^g) at CE = 0 through exp and
+   * log) is left out instead of spreading NaN through the LU factors into
+   * the states. */
+  for (size_t i = s->n_ode; i < n; i++)
+    for (size_t j = 0; j < s->n_ode; j++)
+      if (!isfinite(jac[j * n + i]))
+        jac[j * n + i] = 0.0;
+}
+
 void ks_system_rhs_quad(ks_system *s, double t, const double *y, double *dq) {
   const ks_model *m = s->model;
   size_t n = s->n_ode, nq = s->n_states - n, na = m->n_analytes;

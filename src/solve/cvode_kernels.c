@@ -356,7 +356,18 @@ static int mat_scale_add_identity(double c, SUNMatrix A) {
   return SUNMAT_SUCCESS;
 }
 
+/* CVODE's linear solver interface keeps a copy of the Jacobian in a clone
+ * of the matrix: the clone gets these kernels too. */
+static SUNMatrix mat_clone(SUNMatrix A) {
+  SUNMatrix B = SUNDenseMatrix(SUNDenseMatrix_Rows(A),
+                               SUNDenseMatrix_Columns(A), A->sunctx);
+  if (B)
+    ks__cvk_dense_ops(B);
+  return B;
+}
+
 void ks__cvk_dense_ops(SUNMatrix A) {
+  A->ops->clone = mat_clone;
   A->ops->copy = mat_copy;
   A->ops->scaleaddi = mat_scale_add_identity;
 }
@@ -377,7 +388,8 @@ typedef struct lu_content {
 static lu_content *lu_of(SUNLinearSolver S) { return S->content; }
 
 /* Returns 0, or k + 1 when column k has no nonzero pivot. */
-static sunindextype lu_factor(double *a, sunindextype n, sunindextype *piv) {
+static sunindextype lu_factor(double *restrict a, sunindextype n,
+                              sunindextype *restrict piv) {
   for (sunindextype k = 0; k < n; k++) {
     double *ck = a + k * n;
     sunindextype p = k;
@@ -407,8 +419,8 @@ static sunindextype lu_factor(double *a, sunindextype n, sunindextype *piv) {
   return 0;
 }
 
-static void lu_solve(const double *a, sunindextype n, const sunindextype *piv,
-                     double *b) {
+static void lu_solve(const double *restrict a, sunindextype n,
+                     const sunindextype *restrict piv, double *restrict b) {
   for (sunindextype k = 0; k < n; k++)
     if (piv[k] != k) {
       double t = b[k];

@@ -22,8 +22,9 @@ struct ks_solver {
   size_t n;
   SUNContext ctx;
   void *cvode;
-  size_t nq; /* quadrature states: eliminated amounts and AUCs */
-  N_Vector y, atol, yq, atolq;
+  size_t nq; /* accumulators after them: eliminated amounts and AUCs */
+  size_t nv; /* CVODE's states: n + nq */
+  N_Vector y, atol;
   SUNMatrix jac;
   SUNLinearSolver ls;
   /* what the callbacks see for the current case and segment */
@@ -49,32 +50,31 @@ ks_solver_options ks_solver_options_default(void) {
   return o;
 }
 
-/* Compartments are the ODE states. Eliminated amounts and AUCs depend on
- * them but not on each other, so they are CVODE quadratures: integrated with
- * the same steps but kept out of the error test and of the Newton system,
- * which keeps the dense linear algebra at the size of the compartment graph
- * and stops smooth accumulators from diluting the error norm. */
+/* CVODE integrates the ODE states and, after them, the accumulators:
+ * eliminated amounts and AUCs. The accumulators depend on the ODE states but
+ * not on each other and feed nothing back; in CVODE's vector they take part
+ * in the error test, so the step size also keeps the AUC of a compartment
+ * whose amount is exactly polynomial accurate (an infusion into a
+ * compartment without elimination: 0.69 % high after four infusions when
+ * they were left out of it, measured). They were CVODES quadratures until
+ * CVODE's own kernels turned out to be unoptimised in Debian's build: a
+ * second set of vectors doubled the predictor's and corrector's vector
+ * operations (bench/README.md, "CVODE levers"). */
 /* A flux that turns negative or a value that is not finite is first
  * reported as recoverable (1): CVODE retries with a smaller step, which
  * cures an overshoot; if it persists CVODE fails and the case carries the
  * system's message. */
 static int rhs_fn(sunrealtype t, N_Vector yv, N_Vector ydot, void *data) {
   ks_solver *s = data;
-  if (!s->sys->nonlinear) {
-    ks_system_rhs_block(s->sys, s->n, N_VGetArrayPointer(yv), s->u,
-                        N_VGetArrayPointer(ydot));
+  double *y = N_VGetArrayPointer(yv), *dy = N_VGetArrayPointer(ydot);
+  if (!s->sys->nonlinear && !s->n_out) {
+    /* K's rows beyond the ODE states are the accumulators' */
+    ks_system_rhs_block(s->sys, s->nv, y, s->u, dy);
     return 0;
   }
-  return ks_system_rhs_ode(s->sys, t, N_VGetArrayPointer(yv), s->u,
-                           N_VGetArrayPointer(ydot)) == 0
-             ? 0
-             : 1;
-}
-
-static int rhsq_fn(sunrealtype t, N_Vector yv, N_Vector qdot, void *data) {
-  ks_solver *s = data;
-  ks_system_rhs_quad(s->sys, t, N_VGetArrayPointer(yv),
-                     N_VGetArrayPointer(qdot));
+  if (ks_system_rhs_ode(s->sys, t, y, s->u, dy) != 0)
+    return 1;
+  ks_system_rhs_quad(s->sys, t, y, dy + s->n);
   return 0;
 }
 
@@ -83,8 +83,11 @@ static int jac_fn(sunrealtype t, N_Vector y, N_Vector fy, SUNMatrix J,
   (void)fy, (void)t1, (void)t2, (void)t3;
   ks_solver *s = data;
   /* SUNDIALS' dense matrix is column-major and contiguous. */
-  ks_system_jacobian_ode(s->sys, t, N_VGetArrayPointer(y),
-                         SUNDenseMatrix_Data(J));
+  if (!s->sys->nonlinear && !s->n_out)
+    ks_system_jacobian_block(s->sys, s->nv, SUNDenseMatrix_Data(J));
+  else
+    ks_system_jacobian_states(s->sys, t, N_VGetArrayPointer(y),
+                              SUNDenseMatrix_Data(J));
   return 0;
 }
 
@@ -112,21 +115,21 @@ ks_status ks_solver_create(const ks_model *m, ks_solver **out, ks_error *err) {
   size_t n = ks_model_n_ode(m);
   s->n = n;
   s->nq = ks_model_n_states(m) - n;
+  s->nv = n + s->nq;
+  sunindextype nv = (sunindextype)s->nv;
   s->n_out = ks_model_n_outputs(m);
   ks_status rc = KS_OK;
   if (SUNContext_Create(NULL, &s->ctx) != 0) {
     rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "cannot create SUNContext");
     goto fail;
   }
-  s->y = N_VNew_Serial((sunindextype)n, s->ctx);
-  s->atol = N_VNew_Serial((sunindextype)n, s->ctx);
-  s->yq = N_VNew_Serial((sunindextype)s->nq, s->ctx);
-  s->atolq = N_VNew_Serial((sunindextype)s->nq, s->ctx);
-  s->jac = SUNDenseMatrix((sunindextype)n, (sunindextype)n, s->ctx);
+  s->y = N_VNew_Serial(nv, s->ctx);
+  s->atol = N_VNew_Serial(nv, s->ctx);
+  s->jac = SUNDenseMatrix(nv, nv, s->ctx);
   s->cvode = CVodeCreate(CV_BDF, s->ctx);
   s->u = ks__calloc(ks_model_n_compartments(m) + 1, sizeof *s->u);
   s->auc0 = ks__calloc(s->nq, sizeof *s->auc0);
-  s->dky = N_VNew_Serial((sunindextype)n, s->ctx);
+  s->dky = N_VNew_Serial(nv, s->ctx);
   s->n_acc = ks_model_n_analytes(m) + s->n_out;
   s->acc = ks__calloc(s->n_acc, sizeof *s->acc);
   s->cd = ks__calloc(4 * s->n_acc + 1, sizeof *s->cd);
@@ -137,13 +140,13 @@ ks_status ks_solver_create(const ks_model *m, ks_solver **out, ks_error *err) {
   s->dv = ks__calloc(s->n_acc + 1, sizeof *s->dv);
   s->dauc = ks__calloc(s->n_acc + 1, sizeof *s->dauc);
   s->ssx = ks__calloc(2 * n + 1, sizeof *s->ssx);
-  if (!s->dauc || !s->ssx || !s->y || !s->atol || !s->yq || !s->atolq ||
-      !s->jac || !s->cvode || !s->u || !s->auc0 || !s->dky || !s->acc ||
-      !s->cd || !s->dy || !s->ograd || !s->oval || !s->du || !s->dv) {
+  if (!s->dauc || !s->ssx || !s->y || !s->atol || !s->jac || !s->cvode ||
+      !s->u || !s->auc0 || !s->dky || !s->acc || !s->cd || !s->dy ||
+      !s->ograd || !s->oval || !s->du || !s->dv) {
     rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory (CVODE)");
     goto fail;
   }
-  s->ls = ks__cvk_dense_solver(s->ctx, (sunindextype)n);
+  s->ls = ks__cvk_dense_solver(s->ctx, nv);
   if (!s->ls) {
     rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory (CVODE)");
     goto fail;
@@ -152,14 +155,12 @@ ks_status ks_solver_create(const ks_model *m, ks_solver **out, ks_error *err) {
    * the matrix use ours (cvode_kernels_internal.h), fused operations
    * included, so that CVODE's interpolation and BDF updates are single
    * loops instead of chains of N_VLinearSum calls */
-  N_Vector vs[] = {s->y, s->atol, s->yq, s->atolq, s->dky};
+  N_Vector vs[] = {s->y, s->atol, s->dky};
   for (size_t i = 0; i < countof(vs); i++)
     ks__cvk_vector_ops(vs[i]);
   ks__cvk_dense_ops(s->jac);
   N_VConst(0.0, s->y);
-  N_VConst(0.0, s->yq);
   N_VConst(1e-9, s->atol);
-  N_VConst(1e-9, s->atolq);
   int flag = CVodeInit(s->cvode, rhs_fn, 0.0, s->y);
   if (flag == CV_SUCCESS)
     flag = CVodeSetUserData(s->cvode, s);
@@ -167,17 +168,6 @@ ks_status ks_solver_create(const ks_model *m, ks_solver **out, ks_error *err) {
     flag = CVodeSetErrHandlerFn(s->cvode, quiet_errors, NULL);
   if (flag == CV_SUCCESS)
     flag = CVodeSVtolerances(s->cvode, 1e-6, s->atol);
-  if (flag == CV_SUCCESS)
-    flag = CVodeQuadInit(s->cvode, rhsq_fn, s->yq);
-  /* The quadratures take part in the error test. Left out, the step size
-   * follows the compartments alone, and where those are exactly polynomial
-   * (an infusion into a compartment without elimination) the steps grow
-   * without bound while the AUC, one degree higher, is integrated with an
-   * uncontrolled error (0.69 % after four infusions, measured). */
-  if (flag == CV_SUCCESS)
-    flag = CVodeQuadSVtolerances(s->cvode, 1e-6, s->atolq);
-  if (flag == CV_SUCCESS)
-    flag = CVodeSetQuadErrCon(s->cvode, SUNTRUE);
   /* The Jacobian function can only be set once a linear solver is attached. */
   if (flag == CV_SUCCESS)
     flag = CVodeSetLinearSolver(s->cvode, s->ls, s->jac);
@@ -204,7 +194,7 @@ void ks_solver_free(ks_solver **sp) {
     SUNLinSolFree(s->ls);
   if (s->jac)
     SUNMatDestroy(s->jac);
-  N_Vector v[] = {s->y, s->atol, s->yq, s->atolq, s->dky};
+  N_Vector v[] = {s->y, s->atol, s->dky};
   for (size_t i = 0; i < countof(v); i++)
     if (v[i])
       N_VDestroy(v[i]);
@@ -351,14 +341,10 @@ static int record_grid(run_ctx *c, size_t *k, double t_prev, double t,
   while (*k < c->n_times && c->times[*k] <= t && c->times[*k] < t1 &&
          c->times[*k] > t_prev) {
     double tk = c->times[*k];
-    /* the quadratures matter at the first output time only (the AUC
-     * counts from there): interpolating them at every grid time cost
-     * a vector operation per output time for nothing */
-    if (CVodeGetDky(s->cvode, tk, 0, s->dky) != CV_SUCCESS ||
-        (*k == 0 && CVodeGetQuadDky(s->cvode, tk, 0, s->yq) != CV_SUCCESS))
+    if (CVodeGetDky(s->cvode, tk, 0, s->dky) != CV_SUCCESS)
       return -1;
-    record(c, (*k)++, tk, N_VGetArrayPointer(s->dky),
-           N_VGetArrayPointer(s->yq));
+    const double *yk = N_VGetArrayPointer(s->dky);
+    record(c, (*k)++, tk, yk, yk + s->n);
   }
   return 0;
 }
@@ -378,8 +364,6 @@ static ks_status integrate(run_ctx *c, double t0, double t1, size_t *k,
                            ks_solver_stats *st, ks_error *err) {
   ks_solver *s = c->s;
   int flag = CVodeReInit(s->cvode, t0, s->y);
-  if (flag == CV_SUCCESS)
-    flag = CVodeQuadReInit(s->cvode, s->yq);
   /* CVodeReInit keeps an earlier stop time armed (SUNDIALS 6.4.1): set it
    * again for every segment. */
   if (flag == CV_SUCCESS)
@@ -434,12 +418,6 @@ static ks_status integrate(run_ctx *c, double t0, double t1, size_t *k,
     if (flag == CV_TSTOP_RETURN)
       break;
   }
-  /* the quadratures at the segment end (CV_ONE_STEP leaves them unread) */
-  double tq;
-  if (CVodeGetQuad(s->cvode, &tq, s->yq) != CV_SUCCESS) {
-    add_stats(s, st);
-    return cv_fail(err, "quadrature", CV_BAD_T, t);
-  }
   add_stats(s, st);
   return KS_OK;
 }
@@ -462,7 +440,7 @@ static void set_tolerances(ks_solver *s, ks_system *sys,
   for (size_t k = 0; k < sys->n_xstates; k++)
     a[nc + k] = unit_tol *
                 fmax(fabs(sys->y0[nc + k]), ks_model_xstate_unit_factor(m, k));
-  double *aq = N_VGetArrayPointer(s->atolq);
+  double *aq = a + s->n;
   size_t na = sys->n_analytes;
   for (size_t i = 0; i < na; i++) {
     aq[i] = atol;
@@ -472,7 +450,6 @@ static void set_tolerances(ks_solver *s, ks_system *sys,
     aq[2 * na + k] = unit_tol * ks_model_output_unit_factor(m, k);
   sys->flux_tol_mg_per_h = atol;
   CVodeSVtolerances(s->cvode, rtol, s->atol);
-  CVodeQuadSVtolerances(s->cvode, rtol, s->atolq);
   CVodeSetMaxNumSteps(s->cvode, o->max_steps);
 }
 
@@ -493,11 +470,11 @@ static void st_values(void *self, double t, double *v) {
   values(c, t, N_VGetArrayPointer(c->s->y), v);
 }
 
-/* The AUC quadratures are current at every event time: a segment ends
- * with CVodeGetQuad at its stop time. */
+/* The AUC accumulators are current at every event time: a segment ends
+ * with CVODE's state at its stop time. */
 static void st_auc(void *self, double *auc) {
   const run_ctx *c = self;
-  const double *q = N_VGetArrayPointer(c->s->yq);
+  const double *q = N_VGetArrayPointer(c->s->y) + c->s->n;
   size_t na = c->sys->n_analytes;
   for (size_t a = 0; a < c->n_analytes; a++)
     auc[a] = q[na + c->analytes[a]] * KS_NG_PER_ML_PER_MG_PER_L;
@@ -516,7 +493,7 @@ static void st_get_state(const void *self, double *x) {
 static void st_set_state(void *self, const double *x) {
   run_ctx *c = self;
   memcpy(N_VGetArrayPointer(c->s->y), x, c->s->n * sizeof *x);
-  memset(N_VGetArrayPointer(c->s->yq), 0, c->s->nq * sizeof(double));
+  memset(N_VGetArrayPointer(c->s->y) + c->s->n, 0, c->s->nq * sizeof(double));
 }
 
 static void st_bolus(void *self, size_t cmp, double amt) {
@@ -526,7 +503,8 @@ static void st_bolus(void *self, size_t cmp, double amt) {
 
 static void st_record(void *self, size_t k, double t) {
   const run_ctx *c = self;
-  record(c, k, t, N_VGetArrayPointer(c->s->y), N_VGetArrayPointer(c->s->yq));
+  const double *y = N_VGetArrayPointer(c->s->y);
+  record(c, k, t, y, y + c->s->n);
 }
 
 static ks_status integrate(run_ctx *c, double t0, double t1, size_t *k,
@@ -620,7 +598,7 @@ ks_status ks_solver_run(ks_solver *s, ks_system *sys, const ks_schedule *sch,
     return KS_OK;
   s->sys = sys;
   set_tolerances(s, sys, opts);
-  double *y = N_VGetArrayPointer(s->y), *q = N_VGetArrayPointer(s->yq);
+  double *y = N_VGetArrayPointer(s->y), *q = y + s->n;
   memcpy(y, sys->y0, s->n * sizeof *y);
   memset(q, 0, s->nq * sizeof *q);
   run_ctx c = {.s = s,
