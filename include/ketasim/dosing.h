@@ -62,12 +62,28 @@ typedef struct ks_schedule {
    * The case starts in the periodic solution of this interval. */
   double ss_tau_h;
   struct ks_schedule *ss_period;
+  /* A dataset subject instead of a regimen (NULL otherwise): its records in
+   * file order, walked by the record driver (NONMEM semantics, see
+   * docs/datasets.md); the lists above are then unused. */
+  const struct ks_record *records;
+  size_t n_records;
 } ks_schedule;
 
 /* Expands a case's regimen with the route targets evaluated in `sys` for the
  * case's subject. Fails only when out of memory. */
 ks_status ks_schedule_build(ks_schedule *sch, const ks_system *sys,
                             const ks_case *c, ks_error *err);
+
+/* A steady-state interval [0, tau) of its own in p: input k into
+ * targets[k].compartment of amounts_mg[k] after targets[k].lag_h over
+ * targets[k].duration_h (< 0: line_dur_h; 0: bolus), wrapped around the
+ * interval; also sets p->ss_tau_h. KS_ERR_INPUT when an input is longer
+ * than tau. */
+ks_status ks_schedule_build_period(ks_schedule *p,
+                                   const ks_route_target *targets,
+                                   const double *amounts_mg, size_t n,
+                                   double line_dur_h, double tau_h,
+                                   ks_error *err);
 
 /* Frees the buffers (not the struct itself) and zeroes it. */
 void ks_schedule_free(ks_schedule *sch);

@@ -220,6 +220,24 @@ static ks_status build_period(ks_schedule *s, const ks_system *sys,
   return make_breaks(p, err);
 }
 
+ks_status ks_schedule_build_period(ks_schedule *p,
+                                   const ks_route_target *targets,
+                                   const double *amounts, size_t n,
+                                   double line_dur_h, double tau,
+                                   ks_error *err) {
+  p->n_boluses = p->n_infusions = p->n_breaks = p->n_dose_times = 0;
+  p->ss_tau_h = tau;
+  for (size_t k = 0; k < n; k++) {
+    ks_status rc =
+        add_wrapped(p, &targets[k], amounts[k], line_dur_h, tau, err);
+    if (rc != KS_OK)
+      return rc;
+  }
+  if (p->n_boluses > 1)
+    qsort(p->boluses, p->n_boluses, sizeof *p->boluses, cmp_bolus);
+  return make_breaks(p, err);
+}
+
 /* Builds the steady-state interval and adds the past doses' late inputs to
  * the case's own schedule (before its breakpoints are made). */
 static ks_status steady_state_inputs(ks_schedule *s, const ks_system *sys,

@@ -81,8 +81,8 @@ static int same_trough(const ks_stepper *st, const double *a, const double *b) {
 /* Puts the integrator in the steady state of the schedule's ss lines: in
  * closed form where it has one, else by repeating the interval until two
  * successive troughs agree to the tolerances (as mrgsolve does). */
-static ks_status steady_state(const ks_stepper *st, const ks_drive *d,
-                              ks_error *err) {
+ks_status ks__steady_state(const ks_stepper *st, const ks_drive *d,
+                           ks_error *err) {
   ks_status rc = KS_OK;
   st->quiet(st->self, 1);
   if (st->periodic) {
@@ -119,11 +119,13 @@ static ks_status steady_state(const ks_stepper *st, const ks_drive *d,
 ks_status ks__drive_case(const ks_stepper *st, const ks_drive *d,
                          ks_error *err) {
   const ks_schedule *sch = d->sch;
+  if (sch->records)
+    return ks__drive_records(st, d, err);
   double t_end = d->times[d->n_times - 1], t = 0.0;
   size_t k = 0, next_bolus = 0, next_dose = 0, b = 0;
   memset(d->u, 0, d->n_compartments * sizeof *d->u);
   if (sch->ss_tau_h > 0) {
-    ks_status rc = steady_state(st, d, err);
+    ks_status rc = ks__steady_state(st, d, err);
     if (rc != KS_OK)
       return rc;
   }

@@ -52,6 +52,16 @@ typedef struct ks_stepper {
   void (*set_state)(void *self, const double *x);
   ks_status (*periodic)(void *self, double tau_h, ks_error *err);
   double ss_rtol, ss_atol; /* convergence of the repeated intervals */
+  /* Datasets: reset() puts the ODE states back to the initial state (the
+   * accumulated AUCs and eliminated amounts stay); save() copies the whole
+   * state (n_save values), combine() takes the accumulators from a saved
+   * state and, with add, adds its ODE states to the current ones (linear
+   * superposition). */
+  void (*reset)(void *self);
+  size_t n_save;
+  void (*save)(const void *self, double *buf);
+  void (*combine)(void *self, const double *buf, int add);
+  int linear; /* superposition holds (SS=2) */
 } ks_stepper;
 
 /* What the driver needs of a case. */
@@ -71,7 +81,20 @@ typedef struct ks_drive {
   double *v;       /* [n_obs] scratch */
   double *auc;     /* [n_analytes] scratch */
   double *xa, *xb; /* [st->n_state] scratch for the steady state (CVODE) */
+  const struct ks_system *sys;         /* route targets (record walk) */
+  struct ks_records_scratch **scratch; /* the record walk's buffers, owned
+                                          by the integrator's workspace */
 } ks_drive;
+
+/* Walks a dataset subject (d->sch->records); d->times are the records'
+ * times, and record j's prediction is output time j. */
+ks_status ks__drive_records(const ks_stepper *st, const ks_drive *d,
+                            ks_error *err);
+void ks__records_scratch_free(struct ks_records_scratch **s);
+
+/* The steady state of d->sch's ss interval (shared with the record walk). */
+ks_status ks__steady_state(const ks_stepper *st, const ks_drive *d,
+                           ks_error *err);
 
 /* Intervals the driver repeats at most looking for a steady state. */
 #define KS_SS_MAX_INTERVALS 5000

@@ -68,6 +68,7 @@ struct ks_exact {
   double *x, *xn, *u, *r, *auc0;
   double *lvl[2 * KS_EXACT_LEVELS]; /* states of the refinement levels */
   ks_metrics_acc *acc;
+  struct ks_records_scratch *rscratch; /* the record walk's buffers */
 };
 
 void ks_exact_free(ks_exact **ep) {
@@ -75,6 +76,7 @@ void ks_exact_free(ks_exact **ep) {
     return;
   ks_exact *e = *ep;
   ks__expm_free(&e->w);
+  ks__records_scratch_free(&e->rscratch);
   for (size_t i = 0; i < KS_EXACT_CACHE; i++)
     ks__free(e->cache[i].m);
   void *p[] = {e->kd,    e->aug,  e->e,       e->in_comp, e->x,   e->xn, e->u,
@@ -657,6 +659,25 @@ static void st_quiet(void *self, int on) {
   c->metrics = on ? 0 : c->metrics_wanted;
 }
 
+/* The compartments (the modes in modal form) empty; the integrals stay. */
+static void st_reset(void *self) {
+  ks_exact *e = ((ctx *)self)->e;
+  memset(e->x, 0, e->nc * sizeof *e->x);
+}
+
+static void st_save(const void *self, double *buf) {
+  const ks_exact *e = ((const ctx *)self)->e;
+  memcpy(buf, e->x, e->ns * sizeof *buf);
+}
+
+/* The state is linear in the amounts in either form, so modes add up. */
+static void st_combine(void *self, const double *buf, int add) {
+  ks_exact *e = ((ctx *)self)->e;
+  for (size_t i = 0; add && i < e->nc; i++)
+    e->x[i] += buf[i];
+  memcpy(e->x + e->nc, buf + e->nc, (e->ns - e->nc) * sizeof *buf);
+}
+
 /* The periodic state from g, the state after one interval from zero:
  * x = e^{K tau} x + g has x = (I - e^{K tau})^-1 g, mode by mode in modal
  * form (z_k = g_k / (1 - e^{lam_k tau})), else by one LU solve with the
@@ -846,7 +867,10 @@ static void setup_case(ks_exact *e, const ks_system *sys,
     e->kd[(size_t)sys->k_row[i] * e->n + (size_t)sys->k_col[i]] +=
         sys->k_val[i];
   e->n_in = 0;
-  for (size_t i = 0; i < sch->n_infusions; i++) {
+  /* a dataset's infusions are known only on the walk: any compartment */
+  for (size_t i = 0; sch->records && i < e->nc; i++)
+    e->in_comp[e->n_in++] = i;
+  for (size_t i = 0; !sch->records && i < sch->n_infusions; i++) {
     size_t cmp = sch->infusions[i].compartment, j = 0;
     while (j < e->n_in && e->in_comp[j] != cmp)
       j++;
@@ -925,7 +949,12 @@ ks_status ks_exact_run(ks_exact *e, ks_system *sys, const ks_schedule *sch,
                     .record = st_record,
                     .segment = st_segment,
                     .quiet = st_quiet,
-                    .periodic = st_periodic};
+                    .periodic = st_periodic,
+                    .reset = st_reset,
+                    .n_save = e->ns,
+                    .save = st_save,
+                    .combine = st_combine,
+                    .linear = 1};
   ks_drive d = {.sch = sch,
                 .times = times,
                 .n_times = n_times,
@@ -935,6 +964,8 @@ ks_status ks_exact_run(ks_exact *e, ks_system *sys, const ks_schedule *sch,
                 .n_obs = na,
                 .v = e->dv,
                 .auc = e->dauc,
+                .sys = sys,
+                .scratch = &e->rscratch,
                 .out = out,
                 .n_analytes = n_analytes};
   ks_status rc = ks__drive_case(&stp, &d, err);

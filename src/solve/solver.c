@@ -42,6 +42,7 @@ struct ks_solver {
   double *du, *dv;     /* the case driver's scratch: rates, values */
   double *dauc;        /* [n_analytes] the case driver's scratch: AUCs */
   double *ssx;         /* [2 n] the case driver's scratch: troughs */
+  struct ks_records_scratch *rscratch; /* the record walk's buffers */
   size_t n_acc, n_out;
 };
 
@@ -185,6 +186,8 @@ fail:
 }
 
 void ks_solver_free(ks_solver **sp) {
+  if (sp && *sp)
+    ks__records_scratch_free(&(*sp)->rscratch);
   if (!sp || !*sp)
     return;
   ks_solver *s = *sp;
@@ -485,6 +488,25 @@ static void st_quiet(void *self, int on) {
   c->metrics = on ? 0 : c->metrics_wanted;
 }
 
+static void st_reset(void *self) {
+  run_ctx *c = self;
+  memcpy(N_VGetArrayPointer(c->s->y), c->sys->y0, c->s->n * sizeof(double));
+}
+
+static void st_save(const void *self, double *buf) {
+  const run_ctx *c = self;
+  memcpy(buf, N_VGetArrayPointer(c->s->y), c->s->n * sizeof *buf);
+  memcpy(buf + c->s->n, N_VGetArrayPointer(c->s->yq), c->s->nq * sizeof *buf);
+}
+
+static void st_combine(void *self, const double *buf, int add) {
+  run_ctx *c = self;
+  double *y = N_VGetArrayPointer(c->s->y);
+  for (size_t i = 0; add && i < c->s->n; i++)
+    y[i] += buf[i];
+  memcpy(N_VGetArrayPointer(c->s->yq), buf + c->s->n, c->s->nq * sizeof *buf);
+}
+
 static void st_get_state(const void *self, double *x) {
   const run_ctx *c = self;
   memcpy(x, N_VGetArrayPointer(c->s->y), c->s->n * sizeof *x);
@@ -628,7 +650,12 @@ ks_status ks_solver_run(ks_solver *s, ks_system *sys, const ks_schedule *sch,
                      * difference times r / (1 - r), r the decay of the
                      * slowest rate over one interval */
                     .ss_rtol = KS_LOCAL_TOL_FACTOR * opts->rtol,
-                    .ss_atol = KS_LOCAL_TOL_FACTOR * opts->atol_mg};
+                    .ss_atol = KS_LOCAL_TOL_FACTOR * opts->atol_mg,
+                    .reset = st_reset,
+                    .n_save = s->n + s->nq,
+                    .save = st_save,
+                    .combine = st_combine,
+                    .linear = !sys->nonlinear && sys->n_xstates == 0};
   ks_drive d = {.sch = sch,
                 .times = times,
                 .n_times = n_times,
@@ -640,6 +667,8 @@ ks_status ks_solver_run(ks_solver *s, ks_system *sys, const ks_schedule *sch,
                 .auc = s->dauc,
                 .xa = s->ssx,
                 .xb = s->ssx + s->n,
+                .sys = sys,
+                .scratch = &s->rscratch,
                 .out = out,
                 .n_analytes = n_analytes};
   ks_status rc = ks__drive_case(&stp, &d, err);
