@@ -127,6 +127,19 @@ typedef struct ks_output_layout {
    * length of the `administration` dimension, the largest number of
    * distinct dose times of any case. */
   size_t n_doses;
+  /* Summaries (n_percentiles 0: none): percentiles[0..n_percentiles) in
+   * [0, 100], for n_groups arms and sweep points numbered first_group ..
+   * first_group + n_groups - 1 (arm * n_points + point): dimensions
+   * summary_group and percentile, variables summary_first_case,
+   * summary_subjects, summary_case_label [summary_group],
+   * concentration_percentile [summary_group, percentile, analyte, time],
+   * cmax_, tmax_, auc_percentile [summary_group, percentile, analyte],
+   * each with the attribute relative_accuracy. */
+  size_t n_percentiles;
+  const double *percentiles;
+  double summary_accuracy;
+  size_t n_groups;
+  uint64_t first_group;
   /* provenance */
   const char *title;
   const char *scenario_text;
@@ -196,6 +209,22 @@ typedef struct ks_output_image {
 ks_status ks_output_create_image(const char *name,
                                  const ks_output_layout *layout,
                                  ks_output **out, ks_error *err);
+
+/* One arm and sweep point's percentiles (layout n_percentiles > 0), row
+ * `row` (0 .. n_groups - 1) of the summary variables. Arrays percentile-
+ * major: conc [n_percentiles][n_analytes][n_times], the metrics
+ * [n_percentiles][n_analytes]. */
+typedef struct ks_output_summary {
+  size_t row;
+  int64_t first_case, n_subjects;
+  const char *label;
+  const double *conc_ng_per_ml;
+  const double *cmax_ng_per_ml, *tmax_h, *auc_ng_h_per_ml;
+} ks_output_summary;
+
+/* Writes one summary row. Not thread-safe for a given writer. */
+ks_status ks_output_write_summary(ks_output *out, const ks_output_summary *sm,
+                                  ks_error *err);
 
 /* Writes one block. Not thread-safe for a given writer. */
 ks_status ks_output_write_block(ks_output *out, const ks_output_block *block,

@@ -108,6 +108,12 @@ typedef struct ks_scenario_settings {
    * output_thr_first[o + 1]) [none] */
   const size_t *output_thr_first; /* [n_outputs + 1] */
   const double *output_thresholds;
+  /* `summary`: percentiles (0 to 100, increasing) over the subjects of each
+   * arm and sweep point, computed while running, and their relative
+   * accuracy [none; accuracy 0.001] */
+  size_t n_percentiles;
+  const double *percentiles;
+  double summary_accuracy;
 } ks_scenario_settings;
 
 /* Options for loading. `model_path` lists directories searched for

@@ -75,12 +75,14 @@ enum {
   KS_DIM_PARAMETER,
   KS_DIM_THRESHOLD,
   KS_DIM_ADMIN,
+  KS_DIM_GROUP,
+  KS_DIM_PERCENTILE,
   KS_NDIM
 };
 
 static const char *const ks_dim_names[KS_NDIM] = {
-    "case",      "analyte",   "time",          "compartment",
-    "parameter", "threshold", "administration"};
+    "case",      "analyte",        "time",          "compartment", "parameter",
+    "threshold", "administration", "summary_group", "percentile"};
 
 /* Names a case variable cannot take: every variable the file may hold,
  * whether or not this layout writes it. */
@@ -109,7 +111,16 @@ static const char *const ks_reserved_names[] = {"case",
                                                 "parameter_units",
                                                 "parameter_value",
                                                 "scenario_text",
-                                                "model_text"};
+                                                "model_text",
+                                                "summary_group",
+                                                "percentile",
+                                                "summary_first_case",
+                                                "summary_subjects",
+                                                "summary_case_label",
+                                                "concentration_percentile",
+                                                "cmax_percentile",
+                                                "tmax_percentile",
+                                                "auc_percentile"};
 
 /* The writer's datasets other than coordinates and case variables. */
 enum {
@@ -130,6 +141,13 @@ enum {
   KS_VAR_DOSE_TMAX,
   KS_VAR_DOSE_TROUGH,
   KS_VAR_DOSE_AUC,
+  KS_VAR_SUM_FIRST,
+  KS_VAR_SUM_N,
+  KS_VAR_SUM_LABEL,
+  KS_VAR_CONC_PCT,
+  KS_VAR_CMAX_PCT,
+  KS_VAR_TMAX_PCT,
+  KS_VAR_AUC_PCT,
   KS_NVAR
 };
 
@@ -144,7 +162,10 @@ struct ks_output {
   hid_t str_type; /* variable-length UTF-8 string, in memory and in the file */
   size_t n_cases, n_analytes, n_times, n_compartments, n_case_vars;
   size_t n_num_case_vars, n_str_case_vars, n_parameters, n_thresholds;
-  size_t n_doses;    /* administration slots per case */
+  size_t n_doses;                 /* administration slots per case */
+  size_t n_groups, n_percentiles; /* summaries (0: none) */
+  uint64_t first_group;
+  double summary_accuracy;
   size_t prof_bytes; /* bytes per concentration/amount element in the file */
   unsigned char *written; /* [n_cases], 1 once the case has been written */
   size_t n_written;
@@ -182,8 +203,8 @@ enum {
 typedef struct var_def {
   const char *name;
   hid_t type;   /* file type */
-  int rank;     /* 0..3 */
-  int dims[3];  /* KS_DIM_* of each axis */
+  int rank;     /* 0..4 */
+  int dims[4];  /* KS_DIM_* of each axis */
   int chunked;  /* chunk over cases */
   int compress; /* shuffle + deflate */
   int has_fill;
@@ -481,6 +502,16 @@ static ks_status check_layout(const ks_output_layout *l, ks_error *err) {
   if (any_null(l->analyte_names, l->n_analytes))
     return ks_error_set(err, KS_ERR_ARG, NULL,
                         "output layout: analyte name missing");
+  if (l->n_percentiles && l->n_groups) {
+    int bad = !l->percentiles || l->n_percentiles > 101 ||
+              l->n_groups > l->n_cases || !(l->summary_accuracy > 0);
+    for (size_t i = 0; !bad && i < l->n_percentiles; i++)
+      bad = !(l->percentiles[i] >= 0 && l->percentiles[i] <= 100);
+    if (bad)
+      return ks_error_set(err, KS_ERR_ARG, NULL,
+                          "output layout: summary percentiles, groups or "
+                          "accuracy invalid");
+  }
   if (has_amounts(l) && any_null(l->compartment_names, l->n_compartments))
     return ks_error_set(err, KS_ERR_ARG, NULL,
                         "output layout: compartment name missing");
@@ -557,6 +588,10 @@ static hsize_t dim_len(const ks_output *out, int dim) {
     return out->n_thresholds;
   case KS_DIM_ADMIN:
     return out->n_doses;
+  case KS_DIM_GROUP:
+    return out->n_groups;
+  case KS_DIM_PERCENTILE:
+    return out->n_percentiles;
   default: /* an output's threshold dimension */
     return out->o_nthr[dim - KS_NDIM];
   }
@@ -568,7 +603,7 @@ static hid_t dim_id(const ks_output *out, int dim) {
 
 static int set_chunking(const ks_output *out, const var_def *v, hid_t dcpl,
                         hid_t dapl) {
-  hsize_t dims[3], chunk[3];
+  hsize_t dims[4], chunk[4];
   for (int i = 0; i < v->rank; i++)
     dims[i] = dim_len(out, v->dims[i]);
   size_t elem = H5Tis_variable_str(v->type) > 0 ? KS_VLEN_REF_BYTES
@@ -606,6 +641,15 @@ static int put_text_attr(hid_t obj, const char *name, const char *value) {
   return release(ok, ids, 3);
 }
 
+static int put_double_attr(hid_t obj, const char *name, double value) {
+  hid_t ids[2] = {H5Screate(H5S_SCALAR), H5I_INVALID_HID};
+  int ok = ids[0] >= 0 &&
+           (ids[1] = H5Acreate2(obj, name, H5T_IEEE_F64LE, ids[0], H5P_DEFAULT,
+                                H5P_DEFAULT)) >= 0 &&
+           H5Awrite(ids[1], H5T_NATIVE_DOUBLE, &value) >= 0;
+  return release(ok, ids, 2);
+}
+
 static int describe(const ks_output *out, const var_def *v, hid_t ds) {
   if (v->is_scale && H5DSset_scale(ds, v->name) < 0)
     return -1;
@@ -622,7 +666,7 @@ static int describe(const ks_output *out, const var_def *v, hid_t ds) {
 /* Creates the dataset with its attributes and dimension scales; returns its
  * id, or a negative id with HDF5's error stack describing the failure. */
 static hid_t define_var(const ks_output *out, const var_def *v) {
-  hsize_t dims[3];
+  hsize_t dims[4];
   for (int i = 0; i < v->rank; i++)
     dims[i] = dim_len(out, v->dims[i]);
   hid_t ids[4] = {v->rank ? H5Screate_simple(v->rank, dims, NULL)
@@ -648,10 +692,10 @@ static hid_t define_var(const ks_output *out, const var_def *v) {
  * the other axes, from a dense case-major buffer. */
 static int write_cases(hid_t ds, hsize_t first, hsize_t n, hid_t memtype,
                        const void *buf) {
-  hsize_t start[3] = {first, 0, 0}, count[3];
+  hsize_t start[4] = {first, 0, 0, 0}, count[4];
   hid_t ids[2] = {H5Dget_space(ds), H5I_INVALID_HID};
   int rank = ids[0] >= 0 ? H5Sget_simple_extent_ndims(ids[0]) : -1;
-  int ok = rank >= 1 && rank <= 3 &&
+  int ok = rank >= 1 && rank <= 4 &&
            H5Sget_simple_extent_dims(ids[0], count, NULL) >= 0;
   count[0] = n;
   ok = ok &&
@@ -779,7 +823,13 @@ static ks_status define_coords(ks_output *out, const ks_output_layout *l,
                  "concentration threshold"),
       coordinate(KS_DIM_ADMIN, H5T_STD_I64LE, "1",
                  "administration of the case (0 = first; distinct dose "
-                 "times in order)")};
+                 "times in order)"),
+      coordinate(KS_DIM_GROUP, H5T_STD_I64LE, "1",
+                 "arm and sweep point of a summary (arm * n_points + "
+                 "point)"),
+      coordinate(KS_DIM_PERCENTILE, H5T_IEEE_F64LE, "percent",
+                 "percentile over the subjects (order statistic of rank "
+                 "floor(p/100 (n-1)), numpy method lower)")};
   defs[KS_DIM_CASE].chunked = defs[KS_DIM_CASE].compress = 1;
   /* What each coordinate variable holds; case is written by
    * write_case_index(). */
@@ -801,7 +851,9 @@ static ks_status define_coords(ks_output *out, const ks_output_layout *l,
                          : 0},
       {H5T_NATIVE_DOUBLE, l->thresholds_ng_per_ml,
        (uint64_t)out->n_thresholds * 8},
-      {H5I_INVALID_HID, NULL, 0}};
+      {H5I_INVALID_HID, NULL, 0},
+      {H5I_INVALID_HID, NULL, 0}, /* write_group_index() */
+      {H5T_NATIVE_DOUBLE, l->percentiles, (uint64_t)out->n_percentiles * 8}};
   for (int d = 0; d < KS_NDIM; d++) {
     if (dim_len(out, d) == 0)
       continue; /* a dimension this layout does not have */
@@ -834,6 +886,23 @@ static ks_status write_admin_index(ks_output *out, ks_error *err) {
   if (!ok)
     return h5_fail(err, out->path, "cannot write variable 'administration'");
   out->bytes_written += (uint64_t)out->n_doses * 8;
+  return KS_OK;
+}
+
+/* summary_group = first_group .. first_group + n_groups - 1. */
+static ks_status write_group_index(ks_output *out, ks_error *err) {
+  if (out->n_groups == 0)
+    return KS_OK;
+  int64_t *idx = ks__malloc(out->n_groups * sizeof *idx);
+  if (!idx)
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  for (size_t i = 0; i < out->n_groups; i++)
+    idx[i] = (int64_t)(out->first_group + i);
+  int ok = write_all(out->dim[KS_DIM_GROUP], H5T_NATIVE_INT64, idx) >= 0;
+  ks__free(idx);
+  if (!ok)
+    return h5_fail(err, out->path, "cannot write variable 'summary_group'");
+  out->bytes_written += (uint64_t)out->n_groups * 8;
   return KS_OK;
 }
 
@@ -967,6 +1036,58 @@ static ks_status define_metrics(ks_output *out, ks_error *err) {
     if (defs[i].name) /* else not in this layout */
       rc = define_named(out, &defs[i], &out->var[i], err);
   return rc == KS_OK ? define_per_dose(out, err) : rc;
+}
+
+/* A [summary_group, ...] variable, chunked over groups. */
+static var_def by_group(const char *name, hid_t type, int rank, int dim1,
+                        int dim2, int dim3, const char *units,
+                        const char *long_name) {
+  var_def v = by_case(name, type, rank, dim1, dim2, units, long_name);
+  v.dims[0] = KS_DIM_GROUP;
+  v.dims[3] = dim3;
+  return v;
+}
+
+/* Percentiles over the subjects of each arm and sweep point
+ * (ks_output_write_summary). */
+static ks_status define_summary(ks_output *out, ks_error *err) {
+  if (out->n_groups == 0)
+    return KS_OK;
+  const hid_t f64 = H5T_IEEE_F64LE, i64 = H5T_STD_I64LE;
+  const int pc = KS_DIM_PERCENTILE, an = KS_DIM_ANALYTE, tm = KS_DIM_TIME;
+  var_def label = by_group("summary_case_label", out->str_type, 1, 0, 0, 0, "1",
+                           "arm of the summary");
+  label.compress = label.has_fill = 0;
+  const struct {
+    int var;
+    var_def def;
+  } defs[] = {
+      {KS_VAR_SUM_FIRST,
+       by_group("summary_first_case", i64, 1, 0, 0, 0, "1",
+                "first case of the arm and sweep point (its subject 0): the "
+                "sweep values are those of this case")},
+      {KS_VAR_SUM_N,
+       by_group("summary_subjects", i64, 1, 0, 0, 0, "1",
+                "subjects summarised (solved cases of the arm and sweep "
+                "point in this run)")},
+      {KS_VAR_SUM_LABEL, label},
+      {KS_VAR_CONC_PCT,
+       by_group("concentration_percentile", f64, 4, pc, an, tm, "ng/mL",
+                "percentile over subjects of the plasma concentration")},
+      {KS_VAR_CMAX_PCT, by_group("cmax_percentile", f64, 3, pc, an, 0, "ng/mL",
+                                 "percentile over subjects of cmax")},
+      {KS_VAR_TMAX_PCT, by_group("tmax_percentile", f64, 3, pc, an, 0, "h",
+                                 "percentile over subjects of tmax")},
+      {KS_VAR_AUC_PCT, by_group("auc_percentile", f64, 3, pc, an, 0, "ng*h/mL",
+                                "percentile over subjects of auc")}};
+  ks_status rc = KS_OK;
+  for (size_t i = 0; rc == KS_OK && i < sizeof defs / sizeof *defs; i++)
+    rc = define_named(out, &defs[i].def, &out->var[defs[i].var], err);
+  for (int v = KS_VAR_CONC_PCT; rc == KS_OK && v <= KS_VAR_AUC_PCT; v++)
+    if (put_double_attr(out->var[v], "relative_accuracy",
+                        out->summary_accuracy) < 0)
+      rc = h5_fail(err, out->path, "cannot describe the summary variables");
+  return rc;
 }
 
 /* parameter_units [parameter] and parameter_value [case, parameter]. */
@@ -1243,6 +1364,10 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
   out->n_parameters = l->n_parameters;
   out->n_thresholds = l->n_thresholds;
   out->n_doses = l->n_doses;
+  out->n_groups = l->n_percentiles ? l->n_groups : 0;
+  out->n_percentiles = out->n_groups ? l->n_percentiles : 0;
+  out->first_group = l->first_group;
+  out->summary_accuracy = l->summary_accuracy;
   out->prof_bytes = l->float32 ? 4 : 8;
   out->path = dup_str(path);
   out->dir = dir_of(path);
@@ -1376,6 +1501,10 @@ static ks_status create_writer(const char *path, const ks_output_layout *layout,
     rc = write_case_index(out, err);
   if (rc == KS_OK)
     rc = write_admin_index(out, err);
+  if (rc == KS_OK)
+    rc = write_group_index(out, err);
+  if (rc == KS_OK)
+    rc = define_summary(out, err);
   if (rc == KS_OK && layout->profiles)
     rc = define_profiles(out, layout, err);
   if (rc == KS_OK)
@@ -1526,6 +1655,41 @@ static uint64_t block_bytes(const ks_output *out, const ks_output_block *b) {
   if (out->n_str_case_vars > 0)
     bytes += strings_bytes(b->case_strings, b->n * out->n_str_case_vars);
   return bytes;
+}
+
+ks_status ks_output_write_summary(ks_output *out, const ks_output_summary *sm,
+                                  ks_error *err) {
+  if (!out || !sm || out->n_groups == 0 || sm->row >= out->n_groups ||
+      !sm->conc_ng_per_ml || !sm->cmax_ng_per_ml || !sm->tmax_h ||
+      !sm->auc_ng_h_per_ml)
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "ks_output_write_summary: no summary row %zu",
+                        sm ? sm->row : 0);
+  h5_quiet q;
+  quiet_begin(&q);
+  const char *label = sm->label ? sm->label : "";
+  hsize_t r = sm->row;
+  int ok = write_cases(out->var[KS_VAR_SUM_FIRST], r, 1, H5T_NATIVE_INT64,
+                       &sm->first_case) >= 0 &&
+           write_cases(out->var[KS_VAR_SUM_N], r, 1, H5T_NATIVE_INT64,
+                       &sm->n_subjects) >= 0 &&
+           write_cases(out->var[KS_VAR_SUM_LABEL], r, 1, out->str_type,
+                       &label) >= 0 &&
+           write_cases(out->var[KS_VAR_CONC_PCT], r, 1, H5T_NATIVE_DOUBLE,
+                       sm->conc_ng_per_ml) >= 0 &&
+           write_cases(out->var[KS_VAR_CMAX_PCT], r, 1, H5T_NATIVE_DOUBLE,
+                       sm->cmax_ng_per_ml) >= 0 &&
+           write_cases(out->var[KS_VAR_TMAX_PCT], r, 1, H5T_NATIVE_DOUBLE,
+                       sm->tmax_h) >= 0 &&
+           write_cases(out->var[KS_VAR_AUC_PCT], r, 1, H5T_NATIVE_DOUBLE,
+                       sm->auc_ng_h_per_ml) >= 0;
+  ks_status rc =
+      ok ? KS_OK : h5_fail(err, out->path, "cannot write a summary row");
+  quiet_end(&q);
+  if (ok)
+    out->bytes_written += 16 + 8 * (uint64_t)out->n_percentiles *
+                                   out->n_analytes * (out->n_times + 3);
+  return rc;
 }
 
 ks_status ks_output_write_block(ks_output *out, const ks_output_block *block,
@@ -1731,6 +1895,11 @@ uint64_t ks_output_estimate_bytes(const ks_output_layout *l) {
                             n_othr * 8));
   if (ncomp)
     total = sat_add(total, chunked_bytes(3, nc, ncomp, nt, pbytes));
+  if (l->n_percentiles && l->n_groups) /* the summaries */
+    total = sat_add(total,
+                    sat_mul(l->n_groups, 24 + vlen_bytes(KS_LABEL_BYTES_GUESS) +
+                                             8 * (uint64_t)l->n_percentiles *
+                                                 na * (nt + 3)));
   if (l->n_doses) /* administration_time, the per-dose metrics and index */
     total = sat_add(
         total,

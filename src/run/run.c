@@ -14,6 +14,7 @@
 #include "ketasim/output.h"
 #include "ketasim/sweep.h"
 #include "output_internal.h"
+#include "summary_internal.h"
 #include "util_internal.h"
 #include "version_internal.h"
 
@@ -530,6 +531,15 @@ static void fill_layout(const ks_scenario *s, size_t n_cases, const names *n,
   l->output_thr_first = st->output_thr_first;
   l->output_thresholds = st->output_thresholds;
   l->n_doses = ks_scenario_max_doses(s);
+  /* summaries: groups of the whole scenario until ks_run narrows them to
+   * its case range */
+  l->n_percentiles = st->n_percentiles;
+  l->percentiles = st->percentiles;
+  l->summary_accuracy = st->summary_accuracy;
+  l->first_group = 0;
+  l->n_groups = ks_scenario_n_cases(s) / ks_scenario_n_subjects(s);
+  if (l->n_groups > n_cases)
+    l->n_groups = n_cases;
   l->title = ks_scenario_title(s);
   l->scenario_text = ks_scenario_text(s);
   l->model_text = ks_model_text(m);
@@ -794,7 +804,115 @@ typedef struct run_state {
   size_t done, total;
   double t_start, t_progress;
   writer wr;
+  /* summaries over the subjects of each arm and sweep point (the writer
+   * thread feeds them case by case, in case order) */
+  ks__summary *sum;
+  size_t group, first_group; /* group being summed; SIZE_MAX: none */
+  size_t group_first_case, group_n;
+  double *sum_conc, *sum_metrics, *sum_q; /* quantiles staged for a row */
+  ks_case_buf *sum_buf; /* the writer's own, for a group's arm name */
 } run_state;
+
+/* Columns of the summary: concentration [analyte][time], then cmax, tmax
+ * and auc [analyte]. */
+static size_t summary_columns(const ks_scenario *s) {
+  const ks_scenario_settings *st = ks_scenario_settings_get(s);
+  return st->n_analytes * (st->n_times + 3);
+}
+
+static ks_status summary_create(run_state *rs, ks_error *err) {
+  const ks_scenario_settings *st = ks_scenario_settings_get(rs->s);
+  rs->group = SIZE_MAX;
+  if (st->n_percentiles == 0)
+    return KS_OK;
+  size_t na = st->n_analytes, np = st->n_percentiles;
+  ks_status rc = ks__summary_create(summary_columns(rs->s),
+                                    st->summary_accuracy, &rs->sum, err);
+  int ok = 1;
+  rs->sum_conc = cal(np * na * st->n_times, sizeof(double), &ok);
+  rs->sum_metrics = cal(3 * np * na, sizeof(double), &ok);
+  rs->sum_q = cal(np, sizeof(double), &ok);
+  if (rc == KS_OK && !ok)
+    rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  if (rc == KS_OK)
+    rc = ks_case_buf_create(rs->s, &rs->sum_buf, err);
+  return rc;
+}
+
+static void summary_free(run_state *rs) {
+  ks__summary_free(&rs->sum);
+  ks__free(rs->sum_conc);
+  ks__free(rs->sum_metrics);
+  ks__free(rs->sum_q);
+  ks_case_buf_free(&rs->sum_buf);
+}
+
+/* Writes the percentiles of the group being summed as its row. */
+static ks_status summary_flush(run_state *rs, ks_error *err) {
+  if (!rs->sum || rs->group == SIZE_MAX)
+    return KS_OK;
+  const ks_scenario_settings *st = ks_scenario_settings_get(rs->s);
+  size_t na = st->n_analytes, nt = st->n_times, np = st->n_percentiles;
+  for (size_t a = 0; a < na; a++) {
+    for (size_t t = 0; t < nt; t++) {
+      ks__summary_quantiles(rs->sum, a * nt + t, st->percentiles, np,
+                            rs->sum_q);
+      for (size_t j = 0; j < np; j++)
+        rs->sum_conc[(j * na + a) * nt + t] = rs->sum_q[j];
+    }
+    for (size_t m = 0; m < 3; m++) {
+      ks__summary_quantiles(rs->sum, na * nt + m * na + a, st->percentiles, np,
+                            rs->sum_q);
+      for (size_t j = 0; j < np; j++)
+        rs->sum_metrics[(m * np + j) * na + a] = rs->sum_q[j];
+    }
+  }
+  ks_case c;
+  ks_scenario_case(rs->s, rs->group * ks_scenario_n_subjects(rs->s),
+                   rs->sum_buf, &c);
+  ks_output_summary sm = {.row = rs->group - rs->first_group,
+                          .first_case = (int64_t)rs->group_first_case,
+                          .n_subjects = (int64_t)rs->group_n,
+                          .label = c.label,
+                          .conc_ng_per_ml = rs->sum_conc,
+                          .cmax_ng_per_ml = rs->sum_metrics,
+                          .tmax_h = rs->sum_metrics + np * na,
+                          .auc_ng_h_per_ml = rs->sum_metrics + 2 * np * na};
+  rs->group = SIZE_MAX;
+  return rs->out ? ks_output_write_summary(rs->out, &sm, err) : KS_OK;
+}
+
+/* Adds the solved cases of a block to the summaries, writing each group's
+ * row when the next group starts. */
+static ks_status summary_feed(run_state *rs, const block *b, size_t first,
+                              size_t n, ks_error *err) {
+  const ks_scenario_settings *st = ks_scenario_settings_get(rs->s);
+  size_t na = st->n_analytes, nt = st->n_times;
+  size_t n_sub = ks_scenario_n_subjects(rs->s);
+  ks_status rc = KS_OK;
+  for (size_t i = 0; i < n && rc == KS_OK; i++) {
+    size_t ci = first + i, g = ci / n_sub;
+    if (g != rs->group) {
+      rc = summary_flush(rs, err);
+      ks__summary_reset(rs->sum);
+      rs->group = g;
+      rs->group_first_case = ci - rs->o->first_case;
+      rs->group_n = 0;
+    }
+    if (rc != KS_OK || b->status[i] != 0)
+      continue;
+    rs->group_n++;
+    const double *conc = b->conc + i * na * nt;
+    for (size_t k = 0; k < na * nt && rc == KS_OK; k++)
+      rc = ks__summary_add(rs->sum, k, conc[k], err);
+    const double *met[3] = {b->cmax, b->tmax, b->auc};
+    for (size_t m = 0; m < 3 && rc == KS_OK; m++)
+      for (size_t a = 0; a < na && rc == KS_OK; a++)
+        rc = ks__summary_add(rs->sum, na * nt + m * na + a, met[m][i * na + a],
+                             err);
+  }
+  return rc;
+}
 
 static ks_status write_block(run_state *rs, const block *b, size_t first,
                              size_t n, ks_error *err) {
@@ -804,6 +922,11 @@ static ks_status write_block(run_state *rs, const block *b, size_t first,
                   sizeof rs->res->first_failure);
   if (rs->o->on_block)
     rs->o->on_block(rs->o->user, first, n, b->cmax, b->tmax, b->auc, b->status);
+  if (rs->sum) {
+    ks_status rc = summary_feed(rs, b, first, n, err);
+    if (rc != KS_OK)
+      return rc;
+  }
   if (!rs->out)
     return KS_OK;
   const ks_scenario_settings *st = ks_scenario_settings_get(rs->s);
@@ -1030,9 +1153,15 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
     rc = block_alloc(&rs.b[0], cap, &sh, err);
   if (rc == KS_OK)
     rc = block_alloc(&rs.b[1], cap, &sh, err);
+  if (rc == KS_OK)
+    rc = summary_create(&rs, err);
+  size_t n_sub = ks_scenario_n_subjects(s);
+  rs.first_group = o.first_case / n_sub;
   if (rc == KS_OK && (o.output_path || o.output_image)) {
     ks_output_layout l;
     fill_layout(s, n_cases, &nm, o.command_line, &l);
+    l.first_group = rs.first_group;
+    l.n_groups = (last - 1) / n_sub - rs.first_group + 1;
     rc = o.output_path
              ? ks_output_create(o.output_path, &l, &rs.out, err)
              : ks_output_create_image(ks_scenario_path(s), &l, &rs.out, err);
@@ -1042,6 +1171,8 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
     rc = run_blocks(&rs, o.first_case, last, err);
     writer_stop(&rs);
   }
+  if (rc == KS_OK) /* the last group: the writer thread has stopped */
+    rc = summary_flush(&rs, err);
   for (int i = 0; rs.w && i < rs.threads; i++) {
     res->stats.steps += rs.w[i].stats.steps;
     res->stats.rhs_evals += rs.w[i].stats.rhs_evals;
@@ -1056,6 +1187,7 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
   ks_output_abort(&rs.out);
   block_free(&rs.b[0]);
   block_free(&rs.b[1]);
+  summary_free(&rs);
   workers_free(rs.w, rs.threads);
   names_free(&nm);
   res->n_cases = n_cases;

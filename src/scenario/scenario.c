@@ -79,6 +79,7 @@ struct ks_scenario {
   double *thresholds;
   size_t *output_thr_first; /* [n_outputs + 1] */
   double *output_thresholds;
+  double *percentiles;
   arm *arms;
   size_t n_arms;
   axis *axes;
@@ -1737,11 +1738,60 @@ static ks_status too_many_cases(reader *r, const ks_ynode *root) {
                       s->n_arms, s->n_points, s->n_subjects);
 }
 
+/* `summary: {percentiles: [5, 50, 95], accuracy: 0.001}`. */
+static ks_status read_summary(reader *r, const ks_ynode *n) {
+  static const char *const keys[] = {"percentiles", "accuracy"};
+  ks_scenario *s = r->s;
+  const ks_ynode *p = NULL, *acc;
+  ks_status rc = ks__schema_kind(r->doc, n, KS_YMAP, "'summary'", r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_keys(r->doc, n, keys, 2, "'summary'", r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_require(r->doc, n, "percentiles", "'summary'", &p, r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_kind(r->doc, p, KS_YSEQ, "'percentiles'", r->err);
+  if (rc == KS_OK && (p->n == 0 || p->n > 101)) {
+    ks_srcloc loc = loc_of(r, p);
+    rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                      "percentiles needs 1 to 101 values, got %zu", p->n);
+  }
+  if (rc != KS_OK)
+    return rc;
+  s->percentiles = ks__calloc(p->n, sizeof *s->percentiles);
+  if (!s->percentiles)
+    return nomem(r);
+  for (size_t k = 0; rc == KS_OK && k < p->n; k++) {
+    double v = 0;
+    rc = ks__schema_number(r->doc, p->items[k], "a percentile", &v, r->err);
+    ks_srcloc loc = loc_of(r, p->items[k]);
+    if (rc == KS_OK && !(v >= 0 && v <= 100))
+      rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "a percentile must be 0 to 100, got %g", v);
+    if (rc == KS_OK && k > 0 && !(v > s->percentiles[k - 1]))
+      rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "percentiles must increase (%g after %g)", v,
+                        s->percentiles[k - 1]);
+    s->percentiles[k] = v;
+  }
+  double a = 0.001;
+  if (rc == KS_OK && (acc = ks__ymap_get(n, "accuracy")) != NULL) {
+    rc = ks__schema_number(r->doc, acc, "accuracy", &a, r->err);
+    ks_srcloc loc = loc_of(r, acc);
+    if (rc == KS_OK && !(a >= 1e-5 && a <= 0.1))
+      rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "accuracy (relative) must be 1e-5 to 0.1, got %g", a);
+  }
+  s->settings.n_percentiles = p->n;
+  s->settings.percentiles = s->percentiles;
+  s->settings.summary_accuracy = a;
+  return rc;
+}
+
 static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
   static const char *const keys[] = {
       "scenario", "description", "model",      "subject", "parameters",
       "regimen",  "arms",        "output",     "solver",  "notes",
-      "sweep",    "sweep_mode",  "population", "report"};
+      "sweep",    "sweep_mode",  "population", "report",  "summary"};
   const ks_ydoc *doc = r->doc;
   const ks_ynode *root = doc->root, *n;
   ks_scenario *s = r->s;
@@ -1752,7 +1802,7 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
         "a scenario file must be a mapping with 'model', "
         "'regimen' (or 'arms') and 'output'");
   ks_status rc =
-      ks__schema_keys(doc, root, keys, 14, "a scenario file", r->err);
+      ks__schema_keys(doc, root, keys, 15, "a scenario file", r->err);
   if (rc == KS_OK && (n = ks__ymap_get(root, "scenario"))) {
     rc = ks__schema_kind(doc, n, KS_YSCALAR, "'scenario'", r->err);
     s->title = n->text;
@@ -1788,6 +1838,8 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
     rc = read_output_thresholds(r, n);
   if (rc == KS_OK && (n = ks__ymap_get(root, "solver")))
     rc = read_solver(r, n);
+  if (rc == KS_OK && (n = ks__ymap_get(root, "summary")))
+    rc = read_summary(r, n);
   if (rc != KS_OK)
     return rc;
   size_t per_arm = s->n_points;
@@ -1878,6 +1930,7 @@ void ks_scenario_free(ks_scenario **sp) {
   ks__free(s->thresholds);
   ks__free(s->output_thr_first);
   ks__free(s->output_thresholds);
+  ks__free(s->percentiles);
   ks__popcov_free(&s->popcov);
   ks_model_free(&s->model);
   ks__ydoc_free(&s->doc);
