@@ -496,7 +496,8 @@ static void st_reset(void *self) {
 static void st_save(const void *self, double *buf) {
   const run_ctx *c = self;
   memcpy(buf, N_VGetArrayPointer(c->s->y), c->s->n * sizeof *buf);
-  memcpy(buf + c->s->n, N_VGetArrayPointer(c->s->yq), c->s->nq * sizeof *buf);
+  memcpy(buf + c->s->n, N_VGetArrayPointer(c->s->y) + c->s->n,
+         c->s->nq * sizeof *buf);
 }
 
 static void st_combine(void *self, const double *buf, int add) {
@@ -504,7 +505,8 @@ static void st_combine(void *self, const double *buf, int add) {
   double *y = N_VGetArrayPointer(c->s->y);
   for (size_t i = 0; add && i < c->s->n; i++)
     y[i] += buf[i];
-  memcpy(N_VGetArrayPointer(c->s->yq), buf + c->s->n, c->s->nq * sizeof *buf);
+  memcpy(N_VGetArrayPointer(c->s->y) + c->s->n, buf + c->s->n,
+         c->s->nq * sizeof *buf);
 }
 
 static void st_get_state(const void *self, double *x) {
