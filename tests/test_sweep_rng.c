@@ -269,7 +269,7 @@ static void scenario_subjects(void) {
   KS_CHECK(ks_scenario_n_cases(s) == 84);
   size_t iv1 = ks_model_find_parameter(m, "V1");
   size_t icl = ks_model_find_parameter(m, "CLINT_TV");
-  size_t iv2 = ks_model_find_parameter(m, "V2");
+  size_t iv2 = ks_model_find_parameter(m, "V3");
   KS_CHECK(iv1 != (size_t)-1 && icl != (size_t)-1 && iv2 != (size_t)-1);
   ks_case_buf *buf = NULL;
   ks_system *sys = NULL;
@@ -294,7 +294,7 @@ static void scenario_subjects(void) {
     KS_CHECK_REL(sys->param[iv1], 25 * (w / 70) * exp(0.27 * zv), 1e-14);
     KS_CHECK_REL(sys->param[icl], 189.3 * pow(w / 70, 0.75) * exp(0.30 * zc),
                  1e-14);
-    KS_CHECK_REL(sys->param[iv2], 56 * (w / 70), 1e-14);
+    KS_CHECK_REL(sys->param[iv2], 157 * (w / 70), 1e-14);
     /* the same person at the same weight: bit-identical */
     if (w == 55) {
       if (i / 7 == 0)

@@ -523,8 +523,18 @@ def write_report(rows, sims, conv, figures, path, ketasim_version):
     for c in seen:
         L.append(f"- {c}.")
     L.append("")
+    # the population section belongs to tests/validation/population.py:
+    # keep it as it is
+    kept = ""
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            old = f.read()
+        b = old.find("<!-- population-spread:begin")
+        e = old.find("<!-- population-spread:end -->")
+        if b >= 0 and e > b:
+            kept = "\n" + old[b:e + len("<!-- population-spread:end -->")] + "\n"
     with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(L))
+        f.write("\n".join(L) + kept)
 
 
 ROW_RE = re.compile(r"^\| (\S+) \|.*\| ([^|]+) \| ([^|]+) \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$")
@@ -537,6 +547,8 @@ def committed_values(path):
         return vals
     with open(path, encoding="utf-8") as f:
         for line in f:
+            if line.startswith("<!-- population-spread:begin"):
+                break  # population.py's section checks itself
             m = ROW_RE.match(line.rstrip("\n"))
             if m and m.group(1) not in ("ID", "comparison"):
                 vals[m.group(1)] = (m.group(2).strip(), m.group(6).strip())
