@@ -29,6 +29,12 @@ KS_API_BEGIN
 
 typedef struct ks_solver ks_solver;
 
+/* Default absolute tolerances are this fraction of rtol times a scale: the
+ * largest dose for amounts (a scenario's default atol), one declared unit
+ * for an extra state or an output's AUC. Below it a value carries nothing
+ * the user can see. */
+#define KS_SOLVER_ATOL_PER_RTOL 1e-3
+
 typedef struct ks_solver_options {
   double rtol;    /* relative tolerance [1e-6] */
   double atol_mg; /* absolute tolerance of amounts in mg [1e-9]; eliminated

@@ -3,6 +3,7 @@
 #define KETASIM_UTIL_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "alloc_internal.h"
 #include "ketasim/api.h"
@@ -28,6 +29,11 @@ const char *ks__suggest(const char *word, const char *const *candidates,
 char *ks__strlcpy(char *dst, const char *src, size_t size);
 
 char *ks__strdup(const char *s);
+
+/* a * b, or UINT64_MAX when that overflows. */
+static inline uint64_t ks__mul_sat(uint64_t a, uint64_t b) {
+  return (a != 0 && b > UINT64_MAX / a) ? UINT64_MAX : a * b;
+}
 
 /* Reads a whole file into a NUL-terminated buffer (ks__free it). Fails with
  * KS_ERR_IO naming the file, or KS_ERR_LIMIT if it exceeds max_bytes. */

@@ -564,7 +564,7 @@ static int parse_level(const char *text, double *ng_per_ml) {
   if (ks_quantity_parse_as(text, NULL, KS_DIM_CONC, false, "50 ng/mL", &q,
                            &err) != KS_OK)
     return -1;
-  *ng_per_ml = q.value * 1000.0; /* mg/L -> ng/mL */
+  *ng_per_ml = q.value * KS_NG_PER_ML_PER_MG_PER_L;
   return *ng_per_ml > 0 ? 0 : -1;
 }
 

@@ -288,20 +288,7 @@ static ks_status os_fail(ks_error *err, const char *path, const char *what,
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static char *dup_str(const char *s) {
-  size_t n = strlen(s) + 1;
-  char *d = ks__malloc(n);
-  if (d)
-    memcpy(d, s, n);
-  return d;
-}
-
 static const char *or_empty(const char *s) { return s ? s : ""; }
-
-/* a * b, or UINT64_MAX when that overflows. */
-static uint64_t sat_mul(uint64_t a, uint64_t b) {
-  return (a != 0 && b > UINT64_MAX / a) ? UINT64_MAX : a * b;
-}
 
 static uint64_t sat_add(uint64_t a, uint64_t b) {
   return b > UINT64_MAX - a ? UINT64_MAX : a + b;
@@ -318,7 +305,7 @@ static uint64_t strings_bytes(const char *const *s, size_t n) {
 static char *dir_of(const char *path) {
   const char *slash = strrchr(path, '/');
   if (!slash)
-    return dup_str(".");
+    return ks__strdup(".");
   size_t n = (size_t)(slash - path);
   while (n > 1 && path[n - 1] == '/')
     n--;
@@ -489,14 +476,15 @@ static ks_status check_layout(const ks_output_layout *l, ks_error *err) {
                         "each must be at least 1",
                         l->n_cases, l->n_analytes, l->n_times);
   /* Values per case, in units of 8 bytes; none of the sums may wrap. */
-  uint64_t per_case = sat_mul(l->n_analytes + l->n_compartments, l->n_times);
-  per_case = sat_add(per_case, sat_mul(l->n_analytes, 2 * l->n_thresholds));
+  uint64_t per_case =
+      ks__mul_sat(l->n_analytes + l->n_compartments, l->n_times);
+  per_case = sat_add(per_case, ks__mul_sat(l->n_analytes, 2 * l->n_thresholds));
   per_case = sat_add(per_case, l->n_parameters);
   per_case = sat_add(per_case, l->n_case_vars);
   if (l->n_analytes > SIZE_MAX / 4 || l->n_compartments > SIZE_MAX / 4 ||
       l->n_thresholds > SIZE_MAX / 4 || l->n_parameters > SIZE_MAX / 4 ||
       l->n_case_vars > SIZE_MAX / 4 || per_case == UINT64_MAX ||
-      sat_mul(sat_mul(l->n_cases, per_case), 8) == UINT64_MAX ||
+      ks__mul_sat(ks__mul_sat(l->n_cases, per_case), 8) == UINT64_MAX ||
       l->n_cases > SIZE_MAX / 2)
     return ks_error_set(err, KS_ERR_LIMIT, NULL, "output layout is too large");
   if (any_null(l->analyte_names, l->n_analytes))
@@ -1369,7 +1357,7 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
   out->first_group = l->first_group;
   out->summary_accuracy = l->summary_accuracy;
   out->prof_bytes = l->float32 ? 4 : 8;
-  out->path = dup_str(path);
+  out->path = ks__strdup(path);
   out->dir = dir_of(path);
   out->written = ks__calloc(l->n_cases, 1);
   out->case_var = ks__malloc((l->n_case_vars + 1) * sizeof *out->case_var);
@@ -1832,7 +1820,7 @@ static uint64_t chunked_bytes(int rank, hsize_t n0, hsize_t n1, hsize_t n2,
   case_chunk(rank, dims, elem_bytes, chunk);
   uint64_t total = elem_bytes;
   for (int i = 0; i < rank; i++)
-    total = sat_mul(total, (dims[i] + chunk[i] - 1) / chunk[i] * chunk[i]);
+    total = ks__mul_sat(total, (dims[i] + chunk[i] - 1) / chunk[i] * chunk[i]);
   return total;
 }
 
@@ -1864,17 +1852,18 @@ uint64_t ks_output_estimate_bytes(const ks_output_layout *l) {
    * the strings themselves in the global heap */
   uint64_t per_string_var = sat_add(
       chunked_bytes(1, nc, 0, 0, KS_VLEN_REF_BYTES),
-      sat_mul(nc, vlen_bytes(KS_LABEL_BYTES_GUESS) - KS_VLEN_REF_BYTES));
+      ks__mul_sat(nc, vlen_bytes(KS_LABEL_BYTES_GUESS) - KS_VLEN_REF_BYTES));
   uint64_t total =
       chunked_bytes(1, nc, 0, 0, 8) /* case */ +
       4 * chunked_bytes(2, nc, na, 0, 8) /* cmax, tmax, auc, cmin */ +
       chunked_bytes(1, nc, 0, 0, 4) /* status */;
-  total = sat_add(total, sat_mul(n_num_vars, chunked_bytes(1, nc, 0, 0, 8)));
-  total = sat_add(total, sat_mul(1 + n_str_vars, per_string_var));
+  total =
+      sat_add(total, ks__mul_sat(n_num_vars, chunked_bytes(1, nc, 0, 0, 8)));
+  total = sat_add(total, ks__mul_sat(1 + n_str_vars, per_string_var));
   if (nthr) /* time_above, time_to_below, threshold */
-    total =
-        sat_add(total, sat_add(sat_mul(2, chunked_bytes(3, nc, na, nthr, 8)),
-                               nthr * 8));
+    total = sat_add(
+        total,
+        sat_add(ks__mul_sat(2, chunked_bytes(3, nc, na, nthr, 8)), nthr * 8));
   if (npar) /* parameter_value, parameter, parameter_units */
     total = sat_add(
         total, sat_add(chunked_bytes(2, nc, npar, 0, 8),
@@ -1890,21 +1879,21 @@ uint64_t ks_output_estimate_bytes(const ks_output_layout *l) {
         total, sat_add(3 * chunked_bytes(1, nc, 0, 0, 8),
                        l->profiles ? chunked_bytes(2, nc, nt, 0, pbytes) : 0));
   if (n_othr) /* NAME_time_above, _time_to_below and the thresholds */
-    total = sat_add(total,
-                    sat_add(sat_mul(2 * n_othr, chunked_bytes(1, nc, 0, 0, 8)),
-                            n_othr * 8));
+    total = sat_add(
+        total, sat_add(ks__mul_sat(2 * n_othr, chunked_bytes(1, nc, 0, 0, 8)),
+                       n_othr * 8));
   if (ncomp)
     total = sat_add(total, chunked_bytes(3, nc, ncomp, nt, pbytes));
   if (l->n_percentiles && l->n_groups) /* the summaries */
     total = sat_add(total,
-                    sat_mul(l->n_groups, 24 + vlen_bytes(KS_LABEL_BYTES_GUESS) +
+                    ks__mul_sat(l->n_groups, 24 + vlen_bytes(KS_LABEL_BYTES_GUESS) +
                                              8 * (uint64_t)l->n_percentiles *
                                                  na * (nt + 3)));
   if (l->n_doses) /* administration_time, the per-dose metrics and index */
     total = sat_add(
         total,
         sat_add(chunked_bytes(2, nc, l->n_doses, 0, 8),
-                sat_add(sat_mul(4, chunked_bytes(3, nc, na, l->n_doses, 8)),
+                sat_add(ks__mul_sat(4, chunked_bytes(3, nc, na, l->n_doses, 8)),
                         (uint64_t)l->n_doses * 8)));
   total = sat_add(total,
                   nt * 8 + vlen_strings_bytes(l->analyte_names, l->n_analytes));

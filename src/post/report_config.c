@@ -11,7 +11,7 @@ static ks_status conc_field(const ks_ydoc *doc, const ks_ynode *n,
                                      field, &q, err);
   if (rc != KS_OK)
     return rc;
-  *out = q.value * 1000.0;
+  *out = q.value * KS_NG_PER_ML_PER_MG_PER_L;
   if (!isfinite(*out)) {
     ks_srcloc loc = ks__yloc(doc, n);
     return ks_error_set(err, KS_ERR_INPUT, &loc, "%s is too large", field);

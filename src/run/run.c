@@ -137,8 +137,9 @@ static ks_solver_options solver_options(const ks_scenario *s) {
   /* Scaled to the dose, so a microgram dose and a gram dose are solved
    * equally well: amounts below 1e-3 * rtol of the largest dose carry no
    * information the user can see. */
-  o.atol_mg = isnan(st->atol_mg) ? 1e-3 * st->rtol * (dose > 0 ? dose : 1.0)
-                                 : st->atol_mg;
+  o.atol_mg = isnan(st->atol_mg)
+                  ? KS_SOLVER_ATOL_PER_RTOL * st->rtol * (dose > 0 ? dose : 1.0)
+                  : st->atol_mg;
   return o;
 }
 
@@ -609,10 +610,6 @@ static const char *fmt_bytes(uint64_t b, char *buf, size_t size) {
   return buf;
 }
 
-static uint64_t mul_sat(uint64_t a, uint64_t b) {
-  return a && b > UINT64_MAX / a ? UINT64_MAX : a * b;
-}
-
 /* The directory the output file goes to, for statvfs. */
 static void output_dir(const char *path, char *dir, size_t size) {
   const char *slash = strrchr(path, '/');
@@ -652,12 +649,13 @@ static uint64_t estimate_memory(const ks_scenario *s, size_t n_cases,
   uint64_t n = ks_model_n_states(ks_scenario_model(s)) + sh->nc + 1;
   uint64_t per_thread = 64 * 1024 + 16 * n * n * 8;
   uint64_t grid = (uint64_t)sh->nt * 8;
-  return mul_sat(cap, per_case) + mul_sat((uint64_t)threads, per_thread) + grid;
+  return ks__mul_sat(cap, per_case) +
+         ks__mul_sat((uint64_t)threads, per_thread) + grid;
 }
 
 static uint64_t physical_memory(void) {
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-  return pages > 0 && page > 0 ? mul_sat((uint64_t)pages, (uint64_t)page)
+  return pages > 0 && page > 0 ? ks__mul_sat((uint64_t)pages, (uint64_t)page)
                                : UINT64_MAX;
 }
 
@@ -693,7 +691,7 @@ static void shrink_hint(const ks_scenario *s, const ks_run_estimate *e,
 static uint64_t disk_free(const char *path, char *dir, size_t size) {
   struct statvfs vfs;
   output_dir(path, dir, size);
-  return statvfs(dir, &vfs) == 0 ? mul_sat(vfs.f_bavail, vfs.f_frsize)
+  return statvfs(dir, &vfs) == 0 ? ks__mul_sat(vfs.f_bavail, vfs.f_frsize)
                                  : UINT64_MAX;
 }
 

@@ -10,6 +10,10 @@
 #include "schema_internal.h"
 #include "util_internal.h"
 
+/* The longest duration a scenario may give (a dose interval, a time, the
+ * output window): 100 years of 365 days, in hours. */
+#define KS_SCENARIO_MAX_SPAN_H (24.0 * 365 * 100)
+
 #define NONE ((size_t)-1)
 #define KS_MAX_TIMES 10000000u
 #define KS_MAX_DOSES_PER_LINE 100000
@@ -263,7 +267,7 @@ static ks_status convert(reader *r, const ks_ynode *n, const conv *cv,
     return ks_error_set(r->err, KS_ERR_INPUT, &loc, "%s must be %s, got '%s'",
                         cv->what, cv->min < 0 ? "zero or positive" : "positive",
                         n->text);
-  if (cv->dims.t == 1 && q.value > 24.0 * 365 * 100)
+  if (cv->dims.t == 1 && q.value > KS_SCENARIO_MAX_SPAN_H)
     return ks_error_set(r->err, KS_ERR_INPUT, &loc,
                         "%s '%s' is longer than 100 years", cv->what, n->text);
   *out = q.value;
@@ -1343,7 +1347,7 @@ static ks_status read_time(reader *r, const ks_ynode *node, const char *name,
                         name, positive ? "positive" : "zero or positive",
                         node->text);
   }
-  if (q.value > 24.0 * 365 * 100) {
+  if (q.value > KS_SCENARIO_MAX_SPAN_H) {
     ks_srcloc loc = loc_of(r, node);
     return ks_error_set(r->err, KS_ERR_INPUT, &loc,
                         "%s '%s' is longer than 100 years", name, node->text);
@@ -1631,7 +1635,7 @@ static ks_status read_thresholds(reader *r, const ks_ynode *out) {
     }
     if (rc != KS_OK)
       return rc;
-    s->thresholds[i] = q.value * 1e3; /* mg/L -> ng/mL */
+    s->thresholds[i] = q.value * KS_NG_PER_ML_PER_MG_PER_L;
     for (size_t j = 0; j < i; j++)
       if (s->thresholds[j] == s->thresholds[i]) {
         ks_srcloc loc = loc_of(r, th->items[i]);

@@ -435,7 +435,8 @@ static void set_tolerances(ks_solver *s, ks_system *sys,
                            const ks_solver_options *o) {
   const ks_model *m = sys->model;
   double atol = KS_LOCAL_TOL_FACTOR * o->atol_mg,
-         rtol = KS_LOCAL_TOL_FACTOR * o->rtol, unit_tol = 1e-3 * rtol;
+         rtol = KS_LOCAL_TOL_FACTOR * o->rtol,
+         unit_tol = KS_SOLVER_ATOL_PER_RTOL * rtol;
   double *a = N_VGetArrayPointer(s->atol);
   size_t nc = sys->n_compartments;
   for (size_t i = 0; i < nc; i++)
