@@ -34,12 +34,15 @@ extern "C" {
 #endif
 KS_API_BEGIN
 
-/* Called after each block is solved (from the calling thread). Arrays are
- * [n][n_analytes] for the block's cases [first, first + n). */
-typedef void (*ks_block_fn)(void *user, size_t first, size_t n,
-                            const double *cmax_ng_per_ml, const double *tmax_h,
-                            const double *auc_ng_h_per_ml,
-                            const int32_t *status);
+/* Called after each block of cases is solved, in case order, from one thread
+ * at a time, with the whole block exactly as the output writer gets it
+ * (ketasim/output.h): profiles when the scenario keeps them, every metric,
+ * the computed outputs, per-administration metrics, status, labels, case
+ * variables and parameters. The block's case i is the scenario's case
+ * first_case + i (block->first counts from the run's first case). Everything
+ * is borrowed for the duration of the call. */
+typedef void (*ks_block_fn)(void *user, size_t first_case,
+                            const ks_output_block *block);
 
 /* Progress: cases done out of total, called from one thread at most four
  * times a second, and once at the end. */

@@ -116,12 +116,25 @@ typedef struct ks_scenario_settings {
   double summary_accuracy;
 } ks_scenario_settings;
 
+/* Finds the model a scenario names (`model: NAME`, the text as written) for
+ * a program that keeps its models elsewhere than in files: fills *model (for
+ * example with ks_model_parse() from text in memory) and returns KS_OK. To
+ * let the usual file lookup go on, return KS_OK with *model left NULL. A
+ * failure returns its status with `err` filled; a message without a place
+ * is reported at the scenario's `model:` line. Called once, on the thread
+ * that loads the scenario, which then owns the model. */
+typedef ks_status (*ks_model_resolver)(void *user, const char *name,
+                                       ks_model **model, ks_error *err);
+
 /* Options for loading. `model_path` lists directories searched for
  * `model: NAME` (as NAME.yaml) before the scenario's own directory, its
- * ../models, and the models directory the program was built with. */
+ * ../models, and the models directory the program was built with; a
+ * `resolve_model` callback is asked first. */
 typedef struct ks_scenario_options {
   const char *const *model_path;
   size_t n_model_path;
+  ks_model_resolver resolve_model; /* optional [NULL] */
+  void *resolver_user;             /* passed to resolve_model */
 } ks_scenario_options;
 
 /* Loads a scenario and its model. `opts` may be NULL. Limits (each refused

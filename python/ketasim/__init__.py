@@ -57,28 +57,40 @@ def _source(scenario):
     return scenario, "\n" in scenario
 
 
-def run_bytes(scenario, threads=0):
+def _models(models):
+    if models is None:
+        return None
+    if not isinstance(models, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in models.items()):
+        raise TypeError("models: a dict of model name -> the model's YAML text")
+    return dict(models)
+
+
+def run_bytes(scenario, threads=0, models=None):
     """Runs `scenario` (a path or YAML text) and returns the bytes of the HDF5
-    file `ketasim run` would write. threads=0: all available."""
+    file `ketasim run` would write. threads=0: all available. `models`: an
+    optional dict of model name -> YAML text, looked up before the model
+    files for the scenario's `model: NAME`."""
     text, is_text = _source(scenario)
-    return _core.run_image(text, is_text, int(threads))
+    return _core.run_image(text, is_text, int(threads), _models(models))
 
 
-def run(scenario, threads=0):
+def run(scenario, threads=0, models=None):
     """Runs `scenario` (a path or YAML text) and returns an xarray.Dataset,
     loaded into memory: the same variables, coordinates and attributes as the
-    file `ketasim run` writes. threads=0: all available. Raises ScenarioError
-    for a scenario or model that ketasim refuses."""
+    file `ketasim run` writes. threads=0: all available. `models`: an optional
+    dict of model name -> YAML text (see run_bytes). Raises ScenarioError for
+    a scenario or model that ketasim refuses."""
     import xarray as xr
 
-    data = run_bytes(scenario, threads)
+    data = run_bytes(scenario, threads, models)
     with xr.open_dataset(_io.BytesIO(data), engine="h5netcdf") as ds:
         return ds.load()
 
 
-def check(scenario):
+def check(scenario, models=None):
     """Loads `scenario` (a path or YAML text) and its model and checks them,
     its `report` section included, without running anything. Returns the
     list of warnings; raises ScenarioError on the first error."""
     text, is_text = _source(scenario)
-    return _core.check(text, is_text)
+    return _core.check(text, is_text, _models(models))

@@ -1,14 +1,18 @@
 /* ketasim._core: the C side of the Python package (CPython C API).
  *
- *   run_image(scenario, is_text, threads) -> bytes
+ *   run_image(scenario, is_text, threads, models) -> bytes
  *       loads the scenario (a path, or YAML text when is_text), runs every
  *       case and returns the HDF5 file the run would write, built in memory
  *       by the same writer (ks_run_options.output_image): nothing touches
  *       the disk. The GIL is released while the cases are solved.
- *   check(scenario, is_text) -> list of warning strings
+ *   check(scenario, is_text, models) -> list of warning strings
  *       loads the scenario and checks its `report` section; raises
  *       ketasim.ScenarioError(message, file, line, column, status).
  *   version() -> str
+ *
+ * `models` is None or a dict: model name -> YAML text of the model. A
+ * scenario's `model: NAME` is looked up there first (ks_model_resolver),
+ * then on disk as usual.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -32,12 +36,36 @@ static PyObject *raise_error(const ks_error *e) {
   return NULL;
 }
 
-static ks_status load(const char *scenario, int is_text, ks_scenario **s,
-                      ks_error *err) {
+/* ks_model_resolver over the `models` dict; the GIL is held (scenarios are
+ * loaded before it is released). */
+static ks_status resolve(void *user, const char *name, ks_model **model,
+                         ks_error *err) {
+  PyObject *text = PyDict_GetItemString((PyObject *)user, name);
+  if (!text)
+    return KS_OK; /* not given: the usual lookup */
+  Py_ssize_t len = 0;
+  const char *utf8 = PyUnicode_AsUTF8AndSize(text, &len);
+  if (!utf8) {
+    PyErr_Clear();
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "models['%s'] must be the model's YAML text", name);
+  }
+  char file[300];
+  snprintf(file, sizeof file, "<models['%s']>", name);
+  return ks_model_parse(file, utf8, (size_t)len, model, err);
+}
+
+static ks_status load(const char *scenario, int is_text, PyObject *models,
+                      ks_scenario **s, ks_error *err) {
+  ks_scenario_options o = {0};
+  if (models && PyDict_Check(models)) {
+    o.resolve_model = resolve;
+    o.resolver_user = models;
+  }
   if (is_text)
-    return ks_scenario_parse("<string>", scenario, strlen(scenario), NULL, s,
+    return ks_scenario_parse("<string>", scenario, strlen(scenario), &o, s,
                              err);
-  return ks_scenario_load(scenario, NULL, s, err);
+  return ks_scenario_load(scenario, &o, s, err);
 }
 
 /* The scenario's `report` section, as `ketasim check` reads it. */
@@ -76,12 +104,13 @@ static PyObject *py_check(PyObject *self, PyObject *args) {
   (void)self;
   const char *scenario;
   int is_text;
-  if (!PyArg_ParseTuple(args, "sp", &scenario, &is_text))
+  PyObject *models = Py_None;
+  if (!PyArg_ParseTuple(args, "sp|O", &scenario, &is_text, &models))
     return NULL;
   ks_error err;
   ks_error_clear(&err);
   ks_scenario *s = NULL;
-  ks_status rc = load(scenario, is_text, &s, &err);
+  ks_status rc = load(scenario, is_text, models, &s, &err);
   if (rc == KS_OK)
     rc = check_report(s, &err);
   PyObject *out = rc == KS_OK ? warnings_of(s) : raise_error(&err);
@@ -93,14 +122,15 @@ static PyObject *py_run_image(PyObject *self, PyObject *args) {
   (void)self;
   const char *scenario;
   int is_text, threads;
-  if (!PyArg_ParseTuple(args, "spi", &scenario, &is_text, &threads))
+  PyObject *models = Py_None;
+  if (!PyArg_ParseTuple(args, "spi|O", &scenario, &is_text, &threads, &models))
     return NULL;
   ks_error err;
   ks_error_clear(&err);
   ks_scenario *s = NULL;
   ks_output_image image = {0};
   ks_run_result res;
-  ks_status rc = load(scenario, is_text, &s, &err);
+  ks_status rc = load(scenario, is_text, models, &s, &err);
   if (rc == KS_OK) {
     ks_run_options o = ks_run_options_default();
     o.threads = threads;

@@ -312,10 +312,12 @@ static const char *fit(const char *title, int w, char *out, size_t size) {
   return out;
 }
 
-static void on_block(void *user, size_t first, size_t n, const double *cmax,
-                     const double *tmax, const double *auc,
-                     const int32_t *status) {
+static void on_block(void *user, size_t first, const ks_output_block *b) {
   printer *p = user;
+  size_t n = b->n;
+  const double *cmax = b->cmax_ng_per_ml, *tmax = b->tmax_h,
+               *auc = b->auc_ng_h_per_ml;
+  const int32_t *status = b->status;
   if (p->quiet)
     return;
   if (!p->header_drawn) {

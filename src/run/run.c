@@ -912,51 +912,55 @@ static ks_status summary_feed(run_state *rs, const block *b, size_t first,
   return rc;
 }
 
+/* The block as the writer and the on_block callback see it. */
+static void block_view(const run_state *rs, const block *b, size_t first,
+                       size_t n, ks_output_block *ob) {
+  const ks_scenario_settings *st = ks_scenario_settings_get(rs->s);
+  memset(ob, 0, sizeof *ob);
+  ob->first = first - rs->o->first_case;
+  ob->n = n;
+  ob->conc_ng_per_ml = st->profiles ? b->conc : NULL;
+  ob->amount_mg = st->profiles ? b->amount : NULL;
+  ob->cmax_ng_per_ml = b->cmax;
+  ob->tmax_h = b->tmax;
+  ob->auc_ng_h_per_ml = b->auc;
+  ob->cmin_ng_per_ml = b->cmin;
+  ob->time_above_h = b->above;
+  ob->time_to_below_h = b->below;
+  ob->status = b->status;
+  ob->labels = b->labels;
+  ob->case_vars = b->nums;
+  ob->case_strings = b->strs;
+  ob->parameter_values = b->params;
+  ob->output_value = st->profiles ? b->ovalue : NULL;
+  ob->output_max = b->omax;
+  ob->output_tmax_h = b->otmax;
+  ob->output_auc = b->oauc;
+  ob->output_time_above_h = b->oabove;
+  ob->output_time_to_below_h = b->obelow;
+  ob->dose_time_h = b->dtime;
+  ob->dose_cmax_ng_per_ml = b->dcmax;
+  ob->dose_tmax_h = b->dtmax;
+  ob->dose_trough_ng_per_ml = b->dtrough;
+  ob->dose_auc_ng_h_per_ml = b->dauc;
+}
+
 static ks_status write_block(run_state *rs, const block *b, size_t first,
                              size_t n, ks_error *err) {
   for (size_t i = 0; i < n; i++)
     if (b->status[i] != 0 && rs->res->n_failed++ == 0)
       ks__strlcpy(rs->res->first_failure, b->msg[i],
                   sizeof rs->res->first_failure);
-  if (rs->o->on_block)
-    rs->o->on_block(rs->o->user, first, n, b->cmax, b->tmax, b->auc, b->status);
   if (rs->sum) {
     ks_status rc = summary_feed(rs, b, first, n, err);
     if (rc != KS_OK)
       return rc;
   }
-  if (!rs->out)
-    return KS_OK;
-  const ks_scenario_settings *st = ks_scenario_settings_get(rs->s);
   ks_output_block ob;
-  memset(&ob, 0, sizeof ob);
-  ob.first = first - rs->o->first_case;
-  ob.n = n;
-  ob.conc_ng_per_ml = st->profiles ? b->conc : NULL;
-  ob.amount_mg = st->profiles ? b->amount : NULL;
-  ob.cmax_ng_per_ml = b->cmax;
-  ob.tmax_h = b->tmax;
-  ob.auc_ng_h_per_ml = b->auc;
-  ob.cmin_ng_per_ml = b->cmin;
-  ob.time_above_h = b->above;
-  ob.time_to_below_h = b->below;
-  ob.status = b->status;
-  ob.labels = b->labels;
-  ob.case_vars = b->nums;
-  ob.case_strings = b->strs;
-  ob.parameter_values = b->params;
-  ob.output_value = st->profiles ? b->ovalue : NULL;
-  ob.output_max = b->omax;
-  ob.output_tmax_h = b->otmax;
-  ob.output_auc = b->oauc;
-  ob.output_time_above_h = b->oabove;
-  ob.output_time_to_below_h = b->obelow;
-  ob.dose_time_h = b->dtime;
-  ob.dose_cmax_ng_per_ml = b->dcmax;
-  ob.dose_tmax_h = b->dtmax;
-  ob.dose_trough_ng_per_ml = b->dtrough;
-  ob.dose_auc_ng_h_per_ml = b->dauc;
-  return ks_output_write_block(rs->out, &ob, err);
+  block_view(rs, b, first, n, &ob);
+  if (rs->o->on_block)
+    rs->o->on_block(rs->o->user, first, &ob);
+  return rs->out ? ks_output_write_block(rs->out, &ob, err) : KS_OK;
 }
 
 /* Called by thread 0 between cases: at most four updates a second. */

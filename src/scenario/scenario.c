@@ -180,6 +180,28 @@ static ks_status resolve_model(reader *r, const ks_ynode *node,
                       name, name, KS_MODEL_DIR);
 }
 
+/* The program's resolver finds the model; its errors keep their own place
+ * (a model's text) or get the `model:` line. */
+static ks_status ask_resolver(reader *r, const ks_ynode *node,
+                              const ks_scenario_options *opts) {
+  ks_error e;
+  ks_error_clear(&e);
+  ks_model *m = NULL;
+  ks_status rc = opts->resolve_model(opts->resolver_user, node->text, &m, &e);
+  if (rc == KS_OK) {
+    r->s->model = m;
+    return KS_OK;
+  }
+  ks_model_free(&m);
+  if (rc > 0)
+    rc = KS_ERR_INPUT;
+  ks_srcloc loc = loc_of(r, node);
+  if (e.line > 0 || e.file[0])
+    loc = (ks_srcloc){e.file, e.line, e.column};
+  return ks_error_set(r->err, rc, &loc, "%s",
+                      e.message[0] ? e.message : "the model was not found");
+}
+
 /* ---- fields: constants or sweep axes ------------------------------------- */
 
 typedef enum conv_kind {
@@ -1816,7 +1838,10 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
   if (rc == KS_OK)
     rc = ks__schema_kind(doc, n, KS_YSCALAR, "'model'", r->err);
   char model_path[4096];
-  /* a model handed in by ks_scenario_parse_with_model: no file is read */
+  if (rc == KS_OK && !s->model && opts && opts->resolve_model)
+    rc = ask_resolver(r, n, opts);
+  /* a model handed in by ks_scenario_parse_with_model or by the resolver:
+   * no file is read */
   if (rc == KS_OK && !s->model)
     rc = resolve_model(r, n, opts, model_path, sizeof model_path);
   if (rc == KS_OK && !s->model)

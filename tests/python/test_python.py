@@ -128,6 +128,23 @@ with tempfile.TemporaryDirectory() as tmp:
                           equal_nan=True):
         fail("a scenario given as text gives other values than its file")
 
+    # A model given as text under a name no file has.
+    base = open(os.path.join(src, "scenarios", "route-comparison.yaml")).read()
+    model_text = open(os.path.join(src, "models", "ketamine.yaml")).read()
+    mine = ketasim.run(base.replace("model: ketamine", "model: my-ketamine"),
+                       threads=1, models={"my-ketamine": model_text})
+    if mine.attrs.get("title") is None or not np.array_equal(
+            mine["cmax"].values, from_text["cmax"].values, equal_nan=True):
+        fail("models={...}: other values than the model file")
+    if str(mine["model_text"].values) != model_text:
+        fail("models={...}: model_text is not the text given")
+    try:
+        ketasim.run(base.replace("model: ketamine", "model: nobody"),
+                    models={"my-ketamine": model_text})
+        fail("an unknown model name was accepted")
+    except ketasim.ScenarioError as e:
+        print(f"ok: unknown model: {e}")
+
     # check: warnings as a list, errors as ScenarioError(file, line, column)
     if not isinstance(ketasim.check(scenarios[0]), list):
         fail("check() of a good scenario does not return a list")
