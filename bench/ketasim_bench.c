@@ -134,9 +134,10 @@ enum { N_WORKLOADS = sizeof WORKLOADS / sizeof WORKLOADS[0] };
 typedef struct options {
   int quick;
   int selected[N_WORKLOADS];
-  int solvers[2]; /* cvode, exact */
-  int threads;    /* 0 = all */
-  long subjects;  /* subjects per sweep point; -1 = as in the file */
+  int solvers[2];  /* cvode, exact */
+  int threads;     /* 0 = all */
+  long subjects;   /* subjects per sweep point; -1 = as in the file */
+  int no_profiles; /* timed runs write metrics only (output.profiles false) */
   int repeat;
   const char *source_dir;
 } options;
@@ -353,10 +354,27 @@ static int rewrite_subjects(sbuf *b, const char *line, size_t n,
   return 1;
 }
 
+/* A top-level `output:` line with `profiles: false` added: first in its
+ * flow mapping, or as an indented line after the key of a block mapping. */
+static void rewrite_output(sbuf *b, const char *line, size_t n) {
+  const char *brace = memchr(line, '{', n);
+  if (brace) {
+    sb_add(b, line, (size_t)(brace - line) + 1);
+    sb_str(b, "profiles: false, ");
+    sb_add(b, brace + 1, n - (size_t)(brace - line) - 1);
+    return;
+  }
+  sb_add(b, line, n);
+  if (line[n - 1] != '\n')
+    sb_str(b, "\n");
+  sb_str(b, "  profiles: false\n");
+}
+
 /* The scenario text with the changes applied: subjects per sweep point
- * (subjects >= 0) and tight tolerances (the `solver:` section replaced). */
+ * (subjects >= 0), tight tolerances (the `solver:` section replaced) and
+ * no profiles. */
 static char *rewrite_scenario(const char *text, const char *dir, long subjects,
-                              int tight, int *replaced) {
+                              int tight, int no_profiles, int *replaced) {
   sbuf b = {0};
   int in_population = 0, in_solver = 0;
   *replaced = 0;
@@ -371,6 +389,9 @@ static char *rewrite_scenario(const char *text, const char *dir, long subjects,
       /* dropped with its indented lines */
     } else if (is_top_level(line, n) && is_key(line, n, "model")) {
       rewrite_model(&b, line, n, dir);
+    } else if (no_profiles && is_top_level(line, n) &&
+               is_key(line, n, "output")) {
+      rewrite_output(&b, line, n);
     } else if (in_population && subjects >= 0) {
       *replaced |= rewrite_subjects(&b, line, n, subjects);
     } else {
@@ -405,7 +426,7 @@ static void prepared_remove(prepared *p) {
 }
 
 static int prepare(const options *o, const char *file, long subjects, int tight,
-                   prepared *p, char *msg) {
+                   int no_profiles, prepared *p, char *msg) {
   char rel[PATH_LEN];
   memset(p, 0, sizeof *p);
   set_msg(rel, sizeof rel, "%s/%s", o->source_dir, file);
@@ -413,7 +434,7 @@ static int prepare(const options *o, const char *file, long subjects, int tight,
     set_msg(msg, MSG_LEN, "%s: %s", rel, strerror(errno));
     return -1;
   }
-  if (subjects < 0 && !tight)
+  if (subjects < 0 && !tight && !no_profiles)
     return 0;
   set_msg(p->dirs[0], sizeof p->dirs[0], "%s", p->path);
   *strrchr(p->dirs[0], '/') = '\0';
@@ -424,9 +445,9 @@ static int prepare(const options *o, const char *file, long subjects, int tight,
   p->so.n_model_path = 2;
   char *text = read_text(p->path);
   int replaced = 0;
-  char *copy =
-      text ? rewrite_scenario(text, p->dirs[0], subjects, tight, &replaced)
-           : NULL;
+  char *copy = text ? rewrite_scenario(text, p->dirs[0], subjects, tight,
+                                       no_profiles, &replaced)
+                    : NULL;
   free(text);
   if (!copy) {
     set_msg(msg, MSG_LEN, "%s: cannot read or copy the scenario", p->path);
@@ -522,7 +543,8 @@ static void measure_workload(const options *o, const workload *w, int solver,
   int inner = o->quick ? w->quick_inner : w->inner;
   for (size_t f = 0; f < w->n_files; f++) {
     prepared p;
-    if (prepare(o, w->files[f], o->subjects, 0, &p, m->error) != 0)
+    if (prepare(o, w->files[f], o->subjects, 0, o->no_profiles, &p, m->error) !=
+        0)
       return;
     int rc = 0;
     for (int k = 0; k < inner && rc == 0; k++)
@@ -674,7 +696,7 @@ static int tight_reference(const options *o, const workload *w, size_t f,
   if (stat(path, &st) == 0)
     return 0;
   prepared p;
-  if (prepare(o, w->files[f], check_subjects(o, w), 1, &p, msg) != 0)
+  if (prepare(o, w->files[f], check_subjects(o, w), 1, 0, &p, msg) != 0)
     return -1;
   int rc = run_cases(&p, KS_METHOD_CVODE, CHECK_CASES, o, path, msg);
   prepared_remove(&p);
@@ -696,7 +718,7 @@ static int check_solver_file(const options *o, const workload *w, size_t f,
     set_msg(ref_path, sizeof ref_path, "%s/acc-ref-%ld.h5", g_tmpdir,
             (long)getpid());
     prepared p;
-    if (prepare(o, w->files[f], check_subjects(o, w), 0, &p, msg) == 0 &&
+    if (prepare(o, w->files[f], check_subjects(o, w), 0, 0, &p, msg) == 0 &&
         run_cases(&p, KS_METHOD_EXACT, CHECK_CASES, o, ref_path, msg) == 0 &&
         read_profiles(ref_path, &ref, msg) == 0) {
       have = ref.nc != tested->nc || ref.na != tested->na ||
@@ -876,7 +898,7 @@ static int check_file(const options *o, const workload *w, size_t f, int solver,
   set_msg(path, sizeof path, "%s/acc-test-%ld.h5", g_tmpdir, (long)getpid());
   prepared p;
   profiles tested = {0}, ref = {0};
-  int rc = prepare(o, w->files[f], check_subjects(o, w), 0, &p, acc->error);
+  int rc = prepare(o, w->files[f], check_subjects(o, w), 0, 0, &p, acc->error);
   if (rc == 0)
     rc = run_cases(&p, solver_method(solver), CHECK_CASES, o, path, acc->error);
   if (rc == 0)
@@ -1100,6 +1122,7 @@ static void print_line(const options *o, const workload *w, int solver,
   json_count("subjects", m->subjects, ok && m->subjects > 0);
   json_count("repeat", (uint64_t)o->repeat, 1);
   printf(", \"quick\": %s", o->quick ? "true" : "false");
+  printf(", \"profiles\": %s", o->no_profiles ? "false" : "true");
   if (error) {
     printf(", \"error\": ");
     json_string(error);
@@ -1153,7 +1176,8 @@ static void usage(FILE *f) {
   fprintf(f, "usage: ketasim-bench [--quick] [--workload NAME[,NAME...]] "
              "[--solver cvode|exact|both]\n"
              "                     [--threads N] [--subjects N] [--repeat N] "
-             "[--source-dir DIR] [--list]\n"
+             "[--no-profiles]\n"
+             "                     [--source-dir DIR] [--list]\n"
              "Runs the benchmark workloads and prints one JSON object per line "
              "for each workload and solver.\n");
 }
@@ -1227,6 +1251,8 @@ static int parse_args(int argc, char **argv, options *o) {
       return 1;
     } else if (strcmp(a, "--quick") == 0) {
       o->quick = 1;
+    } else if (strcmp(a, "--no-profiles") == 0) {
+      o->no_profiles = 1;
     } else if (strcmp(a, "--workload") == 0) {
       if (select_workloads(o, v) != 0)
         return 2;
