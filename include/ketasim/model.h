@@ -108,6 +108,23 @@ int ks_model_parameter_is_base(const ks_model *m, size_t i);
 size_t ks_model_n_routes(const ks_model *m);
 const char *ks_model_route_name(const ks_model *m, size_t i);
 
+/* The ranges a model file declares as validated (its `validated` section,
+ * docs/model-format.md). Calls `report` once for each range that a subject
+ * and one dose by `route` lie outside, and when the route is not validated:
+ * `key` identifies the range (the same key for every value outside it, so
+ * a caller can report each range once) and `message` names the value and
+ * the range. `covariates` are in the order of the model's covariates, in
+ * their expression units (ks_model_covariate_default); dose_mg < 0 skips
+ * the dose ranges. A model without a `validated` section reports nothing.
+ * Both strings are valid during the call only. */
+typedef void (*ks_validity_report)(void *ctx, const char *key,
+                                   const char *message);
+void ks_model_check_validated(const ks_model *m, size_t route, double weight_kg,
+                              const double *covariates, double dose_mg,
+                              ks_validity_report report, void *ctx);
+/* 1 if the model has a `validated` section. */
+int ks_model_has_validated(const ks_model *m);
+
 /* Index of a name, or (size_t)-1. */
 size_t ks_model_find_analyte(const ks_model *m, const char *name);
 size_t ks_model_find_compartment(const ks_model *m, const char *name);

@@ -40,7 +40,7 @@
  *     float64 (only with parameters; units attribute "see parameter_units")
  *     scenario_text, model_text: scalar strings (verbatim input files)
  *   root attributes: Conventions "CF-1.8", title, ketasim_version,
- *     sundials_version, hdf5_version, created_utc, command_line
+ *     sundials_version, hdf5_version, created_utc, command_line, warnings
  *
  * Every variable carries `units` and `long_name`. Case-indexed datasets are
  * chunked over cases and compressed with shuffle + deflate (no plugin needed).
@@ -145,6 +145,9 @@ typedef struct ks_output_layout {
   const char *scenario_text;
   const char *model_text;
   const char *command_line;
+  /* the scenario's warnings, one per line ("" or NULL: none); stored as
+   * the root attribute `warnings` */
+  const char *warnings;
 } ks_output_layout;
 
 /* One block of consecutive cases [first, first + n). Arrays are row-major,

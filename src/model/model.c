@@ -9,6 +9,10 @@
 #include "schema_internal.h"
 #include "util_internal.h"
 
+/* Names a `validated` mapping may use: weight, dose and the covariates
+ * (suggestions for a misspelt one look at the first ones only). */
+#define KS_MAX_VALIDATED_KEYS 66
+
 /* ---- small parsing helpers -------------------------------------------- */
 
 typedef struct reader {
@@ -1457,6 +1461,288 @@ static ks_status read_correlations(reader *r, const ks_ynode *node) {
   return rc;
 }
 
+/* ---- validated ranges ---------------------------------------------------- */
+
+/* One `{min: Q, max: Q, note: TEXT}` mapping into v (v->what, v->cov set by
+ * the caller). Weights are kg of body mass, covariates their expression
+ * unit, doses mg or mg/kg (both limits the same kind). */
+static ks_status read_vrange(reader *r, const ks_ynode *node, const char *name,
+                             vrange *v) {
+  static const char *const keys[] = {"min", "max", "note"};
+  char what[96];
+  snprintf(what, sizeof what, "the validated range of '%s'", name);
+  ks_status rc = ks__schema_kind(r->doc, node, KS_YMAP, what, r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_keys(r->doc, node, keys, 3, what, r->err);
+  if (rc != KS_OK)
+    return rc;
+  const ks_ynode *lim[2] = {ks__ymap_get(node, "min"),
+                            ks__ymap_get(node, "max")};
+  const ks_ynode *note = ks__ymap_get(node, "note");
+  if (!lim[0] && !lim[1]) {
+    ks_srcloc loc = ks__yloc(r->doc, node);
+    return ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                        "%s needs 'min', 'max' or both", what);
+  }
+  if (note) {
+    rc = ks__schema_kind(r->doc, note, KS_YSCALAR, "'note'", r->err);
+    if (rc != KS_OK)
+      return rc;
+    v->note = note->text;
+  }
+  double val[2] = {-INFINITY, INFINITY};
+  int kind[2] = {-1, -1}; /* VR_DOSE: 1 per kg, 0 absolute */
+  for (int k = 0; k < 2; k++) {
+    if (!lim[k])
+      continue;
+    rc = ks__schema_kind(r->doc, lim[k], KS_YSCALAR, k ? "'max'" : "'min'",
+                         r->err);
+    if (rc != KS_OK)
+      return rc;
+    ks_srcloc loc = ks__yloc(r->doc, lim[k]);
+    ks_quantity q;
+    if (v->what == VR_COVARIATE) {
+      rc = ks_model_covariate_parse(r->m, v->cov, lim[k]->text, &loc, &val[k],
+                                    r->err);
+    } else if (v->what == VR_WEIGHT) {
+      rc = ks_quantity_parse_as(lim[k]->text, &loc, KS_DIM_MASS, false, "40 kg",
+                                &q, r->err);
+      val[k] = ks_mass_to_body_kg(q.value);
+    } else {
+      rc = ks_quantity_parse_as(lim[k]->text, &loc, KS_DIM_MASS, true,
+                                "0.5 mg/kg", &q, r->err);
+      val[k] = q.value;
+      kind[k] = q.dims.b != 0;
+    }
+    if (rc != KS_OK)
+      return rc;
+    if (!(val[k] >= 0)) {
+      ks_srcloc at = ks__yloc(r->doc, lim[k]);
+      return ks_error_set(r->err, KS_ERR_MODEL, &at,
+                          "a validated limit must not be negative, got '%s'",
+                          lim[k]->text);
+    }
+  }
+  if (kind[0] >= 0 && kind[1] >= 0 && kind[0] != kind[1]) {
+    ks_srcloc loc = ks__yloc(r->doc, node);
+    return ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                        "the dose limits must both be per kg (mg/kg) or both "
+                        "absolute (mg)");
+  }
+  if (!(val[0] <= val[1])) {
+    ks_srcloc loc = ks__yloc(r->doc, node);
+    return ks_error_set(r->err, KS_ERR_MODEL, &loc, "%s: 'min' is above 'max'",
+                        what);
+  }
+  v->per_kg = kind[0] > 0 || kind[1] > 0;
+  v->lo = val[0];
+  v->hi = val[1];
+  v->lo_text = lim[0] ? lim[0]->text : NULL;
+  v->hi_text = lim[1] ? lim[1]->text : NULL;
+  return KS_OK;
+}
+
+/* The ranges of a mapping of `weight`, covariate names and (for a route)
+ * `dose`; other keys (listed in skip) are read by the caller. */
+static ks_status read_vranges(reader *r, const ks_ynode *map, int route_level,
+                              size_t *n_out, vrange **out) {
+  ks_model *m = r->m;
+  vrange *v = ks__calloc(map->n ? map->n : 1, sizeof *v);
+  if (!v)
+    return nomem(r);
+  size_t n = 0;
+  ks_status rc = KS_OK;
+  for (size_t i = 0; rc == KS_OK && i < map->n; i++) {
+    const char *key = map->keys[i]->text;
+    if (!strcmp(key, "note") || !strcmp(key, "source") ||
+        !strcmp(key, "description") || !strcmp(key, "unvalidated") ||
+        (!route_level && !strcmp(key, "routes")))
+      continue;
+    vrange *x = &v[n];
+    if (!strcmp(key, "weight"))
+      x->what = VR_WEIGHT;
+    else if (route_level && !strcmp(key, "dose"))
+      x->what = VR_DOSE;
+    else {
+      size_t c = NONE;
+      for (size_t k = 0; k < m->n_covs; k++)
+        if (!strcmp(m->covs[k].name, key))
+          c = k;
+      if (c == NONE) {
+        const char *cand[KS_MAX_VALIDATED_KEYS];
+        size_t nc = 0;
+        cand[nc++] = "weight";
+        if (route_level)
+          cand[nc++] = "dose";
+        for (size_t k = 0; k < m->n_covs && nc < KS_MAX_VALIDATED_KEYS; k++)
+          cand[nc++] = m->covs[k].name;
+        rc = ks__schema_unknown(r->doc, map->keys[i], "validated range", key,
+                                cand, nc, r->err);
+        break;
+      }
+      if (m->covs[c].n_levels) {
+        ks_srcloc loc = ks__yloc(r->doc, map->keys[i]);
+        rc = ks_error_set(r->err, KS_ERR_MODEL, &loc,
+                          "covariate '%s' has levels: only a numeric "
+                          "covariate can have a validated range",
+                          key);
+        break;
+      }
+      x->what = VR_COVARIATE;
+      x->cov = c;
+    }
+    rc = read_vrange(r, map->items[i], key, x);
+    n++;
+  }
+  if (rc != KS_OK) {
+    ks__free(v);
+    return rc;
+  }
+  *n_out = n;
+  *out = v;
+  return KS_OK;
+}
+
+static ks_status read_validated(reader *r, const ks_ynode *node) {
+  ks_model *m = r->m;
+  ks_status rc = ks__schema_kind(r->doc, node, KS_YMAP, "'validated'", r->err);
+  if (rc != KS_OK)
+    return rc;
+  m->has_validated = 1;
+  const ks_ynode *note = ks__ymap_get(node, "note");
+  if (note) {
+    rc = ks__schema_kind(r->doc, note, KS_YSCALAR, "'note'", r->err);
+    if (rc != KS_OK)
+      return rc;
+    m->validated_note = note->text;
+  }
+  rc = read_vranges(r, node, 0, &m->n_vranges, &m->vranges);
+  if (rc != KS_OK)
+    return rc;
+  m->vroutes = ks__calloc(m->n_routes ? m->n_routes : 1, sizeof *m->vroutes);
+  if (!m->vroutes)
+    return nomem(r);
+  const ks_ynode *routes = ks__ymap_get(node, "routes");
+  if (!routes)
+    return KS_OK;
+  rc = ks__schema_kind(r->doc, routes, KS_YMAP, "'routes' of 'validated'",
+                       r->err);
+  for (size_t i = 0; rc == KS_OK && i < routes->n; i++) {
+    size_t ro = find(m->route_names, m->n_routes, routes->keys[i]->text);
+    if (ro == NONE)
+      return ks__schema_unknown(r->doc, routes->keys[i], "route",
+                                routes->keys[i]->text, m->route_names,
+                                m->n_routes, r->err);
+    vroute *vr = &m->vroutes[ro];
+    const ks_ynode *e = routes->items[i];
+    rc = ks__schema_kind(r->doc, e, KS_YMAP, "a validated route", r->err);
+    if (rc != KS_OK)
+      break;
+    vr->listed = 1;
+    const ks_ynode *un = ks__ymap_get(e, "unvalidated");
+    if (un) {
+      rc = ks__schema_kind(r->doc, un, KS_YSCALAR, "'unvalidated'", r->err);
+      if (rc != KS_OK)
+        break;
+      vr->unvalidated = un->text;
+    }
+    rc = read_vranges(r, e, 1, &vr->n, &vr->r);
+  }
+  return rc;
+}
+
+static void free_validated(ks_model *m) {
+  for (size_t i = 0; m->vroutes && i < m->n_routes; i++)
+    ks__free(m->vroutes[i].r);
+  ks__free(m->vroutes);
+  ks__free(m->vranges);
+}
+
+int ks_model_has_validated(const ks_model *m) { return m->has_validated; }
+
+/* "18 y to 86 y", "at least 18 y", "at most 0.5 mg/kg". */
+static void range_text(const vrange *v, char *buf, size_t size) {
+  if (v->lo_text && v->hi_text)
+    snprintf(buf, size, "%s to %s", v->lo_text, v->hi_text);
+  else if (v->lo_text)
+    snprintf(buf, size, "at least %s", v->lo_text);
+  else
+    snprintf(buf, size, "at most %s", v->hi_text);
+}
+
+/* A number for a message: up to 3 significant digits ("14", "0.36"). */
+static void num_text(char *buf, size_t size, double x) {
+  snprintf(buf, size, "%.3g", x);
+}
+
+static void check_ranges(const ks_model *m, const vrange *v, size_t n,
+                         size_t ri, double weight_kg, const double *cov,
+                         double dose_mg, ks_validity_report report, void *ctx) {
+  for (size_t i = 0; i < n; i++) {
+    double x;
+    char val[64], rng[128], num[32], key[64], msg[1024], where[96] = "";
+    if (ri != NONE && v != m->vranges)
+      snprintf(where, sizeof where, " by route '%s'", m->routes[ri].name);
+    if (v[i].what == VR_WEIGHT) {
+      x = weight_kg;
+      num_text(num, sizeof num, x);
+      snprintf(val, sizeof val, "body weight %s kg", num);
+    } else if (v[i].what == VR_COVARIATE) {
+      const covariate *cv = &m->covs[v[i].cov];
+      x = cov[v[i].cov];
+      num_text(num, sizeof num, x);
+      snprintf(val, sizeof val, "%s %s %s", cv->subject_key, num,
+               cv->unit_text);
+    } else {
+      if (dose_mg < 0)
+        continue;
+      x = v[i].per_kg ? dose_mg / weight_kg : dose_mg;
+      num_text(num, sizeof num, x);
+      snprintf(val, sizeof val, "dose %s %s", num,
+               v[i].per_kg ? "mg/kg" : "mg");
+    }
+    if (x >= v[i].lo && x <= v[i].hi)
+      continue;
+    range_text(&v[i], rng, sizeof rng);
+    if (v == m->vranges) /* a subject range: once, whatever the route */
+      snprintf(key, sizeof key, "model:%zu", i);
+    else
+      snprintf(key, sizeof key, "route:%zu:%zu", ri, i);
+    snprintf(msg, sizeof msg,
+             "%s%s is outside the range model '%s' is validated for (%s)%s%s",
+             val, where, m->name, rng, v[i].note ? ": " : "",
+             v[i].note ? v[i].note : "");
+    report(ctx, key, msg);
+  }
+}
+
+void ks_model_check_validated(const ks_model *m, size_t ri, double weight_kg,
+                              const double *covariates, double dose_mg,
+                              ks_validity_report report, void *ctx) {
+  if (!m->has_validated || ri >= m->n_routes)
+    return;
+  check_ranges(m, m->vranges, m->n_vranges, ri, weight_kg, covariates, dose_mg,
+               report, ctx);
+  const vroute *vr = &m->vroutes[ri];
+  char key[64], msg[1024];
+  snprintf(key, sizeof key, "unvalidated:%zu", ri);
+  if (!vr->listed) {
+    snprintf(msg, sizeof msg,
+             "route '%s' has no validation data in model '%s'%s%s",
+             m->routes[ri].name, m->name, m->validated_note ? ": " : "",
+             m->validated_note ? m->validated_note : "");
+    report(ctx, key, msg);
+    return;
+  }
+  if (vr->unvalidated) {
+    snprintf(msg, sizeof msg, "route '%s' is not validated in model '%s': %s",
+             m->routes[ri].name, m->name, vr->unvalidated);
+    report(ctx, key, msg);
+  }
+  check_ranges(m, vr->r, vr->n, ri, weight_kg, covariates, dose_mg, report,
+               ctx);
+}
+
 /* ---- load --------------------------------------------------------------- */
 
 static ks_status read_model(reader *r) {
@@ -1465,7 +1751,7 @@ static ks_status read_model(reader *r) {
       "analytes",     "covariates",  "parameters", "modifiers",
       "compartments", "transfers",   "routes",     "observe",
       "notes",        "fluxes",      "states",     "outputs",
-      "correlations"};
+      "correlations", "validated"};
   const ks_ydoc *doc = r->doc;
   const ks_ynode *root = doc->root;
   if (!root || root->kind != KS_YMAP)
@@ -1518,6 +1804,8 @@ static ks_status read_model(reader *r) {
     rc = read_nonlinear(r, root);
   if (rc == KS_OK && (n = ks__ymap_get(root, "correlations")) != NULL)
     rc = read_correlations(r, n);
+  if (rc == KS_OK && ks__ymap_get(root, "validated"))
+    rc = read_validated(r, ks__ymap_get(root, "validated"));
   if (rc == KS_OK)
     rc = build_pattern(r);
   return rc;
@@ -1582,6 +1870,7 @@ void ks_model_free(ks_model **mp) {
     return;
   ks_model *m = *mp;
   free_expr_parts(m);
+  free_validated(m);
   for (size_t i = 0; m->covs && i < m->n_covs; i++) {
     ks__free(m->covs[i].level_names);
     ks__free(m->covs[i].level_values);

@@ -97,6 +97,28 @@ typedef struct route {
   target *targets;
 } route;
 
+/* One range of the model's `validated` section: a subject's weight or a
+ * numeric covariate, or a single dose of a route. */
+enum { VR_WEIGHT, VR_COVARIATE, VR_DOSE };
+typedef struct vrange {
+  int what;
+  size_t cov;    /* VR_COVARIATE: the covariate */
+  int per_kg;    /* VR_DOSE: limits in mg per kg of body weight */
+  double lo, hi; /* kg, the covariate's expression unit, mg or mg/kg;
+                    -inf / inf where open */
+  const char *lo_text, *hi_text; /* as written; NULL where open */
+  const char *note;              /* or NULL */
+} vrange;
+
+/* A route in the `validated` section: listed or not, declared unvalidated
+ * (with the reason), and its own ranges. */
+typedef struct vroute {
+  int listed;
+  const char *unvalidated;
+  size_t n;
+  vrange *r;
+} vroute;
+
 /* A nonlinear mass flux (mg/h) out of compartment `from`, into `to`
  * (another compartment, with molar conversion, or SINK_OUT). */
 typedef struct flux {
@@ -173,6 +195,12 @@ struct ks_model {
   ks_dims *dyn_dims;
   size_t n_dyn, dyn_t, dyn_a, dyn_c, dyn_s, dyn_o;
   char *dyn_text; /* storage of the A_ and C_ names */
+  /* the `validated` section (has_validated 0: none, nothing is checked) */
+  int has_validated;
+  const char *validated_note;
+  size_t n_vranges;
+  vrange *vranges; /* ranges for every route */
+  vroute *vroutes; /* [n_routes] */
   /* sparsity pattern of K */
   size_t nnz;
   int *k_row, *k_col;

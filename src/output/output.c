@@ -1160,7 +1160,8 @@ static ks_status put_root_attrs(ks_output *out, const ks_output_layout *l,
                             {"sundials_version", ks_sundials_version_string()},
                             {"hdf5_version", ks_hdf5_version_string()},
                             {"created_utc", created},
-                            {"command_line", or_empty(l->command_line)}};
+                            {"command_line", or_empty(l->command_line)},
+                            {"warnings", or_empty(l->warnings)}};
   for (size_t i = 0; i < sizeof attrs / sizeof *attrs; i++)
     if (put_text_attr(out->file, attrs[i][0], attrs[i][1]) < 0)
       return h5_fail(err, out->path, "cannot write the file's attributes");

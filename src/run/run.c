@@ -403,6 +403,10 @@ static ks_status workers_create(const ks_scenario *s, int n, int exact,
 }
 
 /* Names and units the output layout borrows. */
+/* Room for one formatted warning: "FILE:LINE:COLUMN: warning: MESSAGE". */
+#define KS_WARNING_TEXT                                                        \
+  (sizeof(((ks_error *)0)->file) + sizeof(((ks_error *)0)->message) + 64)
+
 typedef struct names {
   const char **analytes, **compartments, **params, **param_units;
   const char **outputs, **output_units, **output_desc;
@@ -410,6 +414,7 @@ typedef struct names {
   char (*drawn_buf)[2][96]; /* name and long_name of a drawn characteristic */
   ks_output_case_var *vars;
   size_t n_vars;
+  char *warnings; /* the scenario's warnings, one per line */
 } names;
 
 static void names_free(names *n) {
@@ -423,6 +428,7 @@ static void names_free(names *n) {
   ks__free(n->unit_buf);
   ks__free(n->drawn_buf);
   ks__free(n->vars);
+  ks__free(n->warnings);
   memset(n, 0, sizeof *n);
 }
 
@@ -454,9 +460,17 @@ static ks_status names_fill(const ks_scenario *s, names *n, shape *sh,
   size_t nd = ks_scenario_n_drawn(s);
   n->vars = cal(nax + 1 + nd, sizeof *n->vars, &ok);
   n->drawn_buf = cal(nd, sizeof *n->drawn_buf, &ok);
+  n->warnings = cal(ks_scenario_n_warnings(s) * KS_WARNING_TEXT + 1, 1, &ok);
   if (!ok) {
     names_free(n);
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  }
+  for (size_t i = 0, len = 0; i < ks_scenario_n_warnings(s); i++) {
+    ks_warning_format(ks_scenario_warning(s, i), n->warnings + len,
+                      KS_WARNING_TEXT);
+    len += strlen(n->warnings + len);
+    n->warnings[len++] = '\n';
+    n->warnings[len] = '\0';
   }
   for (size_t a = 0; a < sh->na; a++)
     n->analytes[a] = ks_model_analyte_name(m, st->analytes[a]);
@@ -545,6 +559,7 @@ static void fill_layout(const ks_scenario *s, size_t n_cases, const names *n,
   l->scenario_text = ks_scenario_text(s);
   l->model_text = ks_model_text(m);
   l->command_line = command_line ? command_line : "";
+  l->warnings = n->warnings;
 }
 
 /* Output size of a layout, optionally with profiles off or as float32. */

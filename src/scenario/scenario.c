@@ -27,7 +27,7 @@
  * about 10 mg/kg, so a larger dose is far more likely a wrong unit ("g" for
  * "mg", a per-kg dose written as a total) than an intended one. */
 #define KS_DOSE_WARN_MG_PER_KG 10.0
-#define KS_MAX_WARNINGS 16
+#define KS_MAX_WARNINGS 32
 
 /* A sweep axis: its values stay YAML nodes until a field that uses the axis
  * converts them with that field's unit rules. */
@@ -99,6 +99,7 @@ struct ks_scenario {
    * inline so that recording one never fails. */
   ks_error warnings[KS_MAX_WARNINGS];
   const ks_ynode *warned[KS_MAX_WARNINGS]; /* the dose each one is about */
+  char warned_key[KS_MAX_WARNINGS][64];    /* the validated range it is about */
   size_t n_warnings;
   int warned_weight; /* the per-kg dose without a weight, once per file */
 };
@@ -1309,6 +1310,53 @@ static double check_doses(reader *r, const arm *a, const ks_case_buf *buf,
   return mx;
 }
 
+/* Records a warning that a subject or a dose lies outside a range the model
+ * declares as validated, once per range (the first value outside it). */
+typedef struct validity_ctx {
+  reader *r;
+  const ks_ynode *at;         /* the dose line */
+  const ks_ynode *subject_at; /* the subject (weight), or the dose line */
+} validity_ctx;
+
+static void warn_validity(void *ctx, const char *key, const char *message) {
+  validity_ctx *vc = ctx;
+  ks_scenario *s = vc->r->s;
+  for (size_t i = 0; i < s->n_warnings; i++)
+    if (!strcmp(s->warned_key[i], key))
+      return;
+  if (s->n_warnings == KS_MAX_WARNINGS)
+    return;
+  ks_error *e = &s->warnings[s->n_warnings];
+  snprintf(s->warned_key[s->n_warnings], sizeof s->warned_key[0], "%s", key);
+  s->warned[s->n_warnings++] = NULL;
+  /* a subject range ("model:...") points at the subject, the rest at the
+   * dose line */
+  ks_srcloc loc =
+      loc_of(vc->r, strncmp(key, "model:", 6) ? vc->at : vc->subject_at);
+  ks_error_clear(e);
+  ks_error_set(e, KS_ERR_INPUT, &loc, "%s", message);
+  e->status = KS_OK;
+}
+
+/* Checks each dose of a resolved arm against the model's validated ranges
+ * (ks_model_check_validated). */
+static void check_validated(reader *r, const arm *a, const ks_case_buf *buf,
+                            size_t n_lines, double weight_kg) {
+  const ks_model *m = r->s->model;
+  for (size_t l = 0; l < n_lines; l++) {
+    const ks_dose_line *ln = &buf->lines[l];
+    validity_ctx vc = {r, a->lines[l].node,
+                       a->weight.set
+                           ? field_node(r->s, &a->weight, buf->axis_index)
+                           : a->lines[l].node};
+    for (size_t k = 0; k < ln->count; k++)
+      ks_model_check_validated(m, ln->route, weight_kg, buf->covariates,
+                               ln->dose[k] *
+                                   (ln->dose_per_kg ? weight_kg : 1.0),
+                               warn_validity, &vc);
+  }
+}
+
 /* Resolves every arm at every sweep point once: a rule broken by one
  * combination of sweep values is reported at load, not as a failed case. */
 static ks_status check_points(reader *r) {
@@ -1349,6 +1397,7 @@ static ks_status check_points(reader *r) {
         break;
       }
       mx = fmax(mx, check_doses(r, &s->arms[a], buf, n, sub.weight_kg));
+      check_validated(r, &s->arms[a], buf, n, sub.weight_kg);
     }
   ks_system_free(&sys);
   ks_case_buf_free(&buf);
