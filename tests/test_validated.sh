@@ -8,7 +8,9 @@
 #     `warnings`, one per line);
 #   - an adult at a validated dose draws no warning and an empty attribute;
 #   - a model without a `validated` section (a copy of ketamine.yaml without
-#     it) warns about nothing.
+#     it) warns about nothing;
+#   - scenarios/cannabis-what-if.yaml (documented in docs/validation.md)
+#     runs.
 #
 # usage: test_validated.sh PATH/TO/ketasim
 set -euo pipefail
@@ -78,3 +80,10 @@ sed "s|$models/ketamine.yaml|plain.yaml|" child.yaml >child-plain.yaml
 "$ketasim" check child-plain.yaml >out 2>err || fail "check child-plain.yaml: exit status $?"
 ! grep -q 'validated' err || fail "a model without ranges warned: $(cat err)"
 echo "ok   a model without a validated section warns about nothing"
+
+# the cannabis what-if scenario loads and runs: 2 arms x 3 conditions
+"$ketasim" run "$here/../scenarios/cannabis-what-if.yaml" -o whatif.h5 -q 2>err ||
+  fail "cannabis-what-if.yaml: exit status $?: $(cat err)"
+n=$(/usr/bin/python3 -c 'import h5py, sys; print(h5py.File(sys.argv[1], "r")["case"].shape[0])' whatif.h5)
+[ "$n" -eq 6 ] || fail "cannabis-what-if.yaml: $n cases, expected 6"
+echo "ok   the cannabis what-if scenario runs its 6 cases"

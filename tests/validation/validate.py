@@ -53,7 +53,7 @@ METHOD_UNITS = {
     "tmax": {"h": 1.0, "min": 60.0},
     "time_above": {"h": 1.0, "min": 60.0},
     "thalf": {"h": 1.0, "min": 60.0},
-    "cl": {"L/h": 1.0, "mL/min": 1000.0 / 60.0},
+    "cl": {"L/h": 1.0, "mL/min": 1000.0 / 60.0, "mL/min/kg": 1000.0 / 60.0},
     "vss": {"L": 1.0, "L/kg": 1.0},
     "F": {"%": 100.0, "ratio": 1.0},
     "auc_ratio": {"ratio": 1.0},
@@ -353,6 +353,8 @@ def section_of(r):
         return "children"
     if r["id"].startswith("sk-"):
         return "s-ketamine"
+    if r["id"].startswith("en-"):
+        return "enantiomers"
     if r["form"] == "esketamine":
         return "esketamine"
     return r["route"]
@@ -364,7 +366,8 @@ SECTIONS = [
     ("sublingual", "Sublingual / buccal racemic ketamine"),
     ("intranasal", "Intranasal racemic ketamine"),
     ("esketamine", "Esketamine nasal spray and the Perez-Ruixo 2021 model (models/esketamine.yaml)"),
-    ("s-ketamine", "Other S-ketamine studies (models/esketamine.yaml)"),
+    ("enantiomers", "S- and R-ketamine after racemic doses (models/ketamine-enantiomers.yaml)"),
+    ("s-ketamine", "Other S-ketamine studies (S-branch of models/ketamine-enantiomers.yaml)"),
     ("interactions", "Drug interactions on oral S-ketamine (racemic model with its interaction modifiers)"),
     ("children", "Children: the adult model scaled by weight against paediatric models"),
 ]
@@ -395,8 +398,10 @@ def write_report(rows, sims, conv, figures, path, ketasim_version):
              "target leaves its band without being a known misfit, when the convergence check fails, or "
              "when this file no longer matches the code.")
     L.append("")
-    L.append(f"Engine: {ketasim_version}. Models: `models/ketamine.yaml` (racemic) and "
-             "`models/esketamine.yaml` (Perez-Ruixo 2021), typical values (no variability).")
+    L.append(f"Engine: {ketasim_version}. Models: `models/ketamine.yaml` (racemic), "
+             "`models/ketamine-enantiomers.yaml` (the same per enantiomer; S-ketamine studies other than "
+             "the nasal-spray label use its S-branch) and `models/esketamine.yaml` (Perez-Ruixo 2021), "
+             "typical values (no variability).")
     L.append("")
     L.append(f"**{len(rows)} targets: {n['pass']} pass, {n['known misfit']} known misfits "
              f"(explained below), {n['misfit (passes)']} listed as misfits that now pass, "
@@ -424,6 +429,41 @@ def write_report(rows, sims, conv, figures, path, ketasim_version):
              "(published estimates of F disagree two-fold), nasal devices other than those studied, "
              "ethnic differences, and individual dosing decisions: individuals vary 25-60 % around these "
              "typical values.")
+    L.append("")
+    L.append("## What is not modelled, and why")
+    L.append("")
+    L.append("- **Sampling site.** Each row states whether the study sampled arterial or venous blood; no "
+             "venous sampling compartment is simulated, because no arterio-venous parameters of ketamine "
+             "were found in a source that could be quoted (see *How to read the table*). Arterial peaks "
+             "during an infusion are under-predicted (iv-simons-art-cmax).")
+    L.append("- **Liver disease and norketamine.** The Child-Pugh modifiers lower ketamine's intrinsic "
+             "clearance only. No published norketamine (or noresketamine) exposure in hepatic impairment "
+             "was found: the esketamine label (section 8.6) and the trial record of NCT02611505 report "
+             "esketamine only. Norketamine is itself cleared by the liver, so its exposure in liver "
+             "disease is probably under-predicted; the modifiers say so. The magnitudes behind the "
+             "Child-Pugh A and B factors are recalled label values that could not be re-read (marked "
+             "UNVERIFIED in the model file); no validation row uses them.")
+    L.append("- **Cannabis.** No study of ketamine with cannabis, cannabidiol or THC was found. Reviews "
+             "quantify only indirect effects: cannabidiol inhibits CYP3A4 and CYP2C19 (review of the "
+             "cannabidiol prescribing information, PMC6678684), smoked cannabis induces CYP1A2; ketamine "
+             "is N-demethylated mainly by CYP3A and CYP2B6. No factor is added; "
+             "`scenarios/cannabis-what-if.yaml` shows only the span of measured CYP3A/CYP2B6 "
+             "interactions (clarithromycin, rifampicin) as a labelled what-if.")
+    L.append("- **Enantiomers.** `models/ketamine-enantiomers.yaml` resolves S and R: shared "
+             "distribution (Henthorn 2018), the S/R clearance ratio of Wang 2019 with the racemic "
+             "clearance kept. No source seen gives the norketamine-forming fraction, the gut-wall "
+             "availability or the norketamine clearance per enantiomer, so both branches use the racemic "
+             "values; S-norketamine after nasal S-ketamine is over-predicted about 2-fold (sk-huge-*). The "
+             "interaction modifiers exist in `models/ketamine.yaml` only, so the interaction studies "
+             "(S-ketamine) are simulated with the racemic model.")
+    L.append("- **Children.** The adult model is scaled by weight (allometry); no published maturation "
+             "function of ketamine clearance or first pass was found in a quotable source, so the oral "
+             "bioavailability of young children (0.45, ch-brunette-po-F) and their early concentrations "
+             "are not reproduced. `run` and `check` warn for subjects outside the validated ages.")
+    L.append("- **Nasal devices.** One generic intranasal route (and the Spravato device in "
+             "`models/esketamine.yaml`); the absorbed fraction, rate and swallowed part of other devices "
+             "were not published in the sources seen (Pharmacotherapy 2022, Huge 2010, Malinovsky 1996 "
+             "report F, Cmax or Tmax only), so no device variant was added.")
     L.append("")
     L.append("## How to read the table")
     L.append("")
