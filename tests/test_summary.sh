@@ -5,7 +5,7 @@
 # profiles: false at 1 and 3 threads writes bit-identical summaries. Exit
 # 77 (skipped) without h5py.
 set -euo pipefail
-ketasim=$1
+ketasim=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 src=$(cd "$(dirname "$0")/.." && pwd)
 py=/usr/bin/python3
 if ! "$py" -c 'import h5py, numpy' 2>/dev/null; then
@@ -22,3 +22,38 @@ for j in 1 3; do
 done
 "$py" "$src/tests/check_summary.py" "$tmp/full.h5" "$tmp/only-j1.h5" \
   "$tmp/only-j3.h5"
+# export: the summaries as PREFIX-percentiles.csv and
+# PREFIX-metric-percentiles.csv, from a file without profiles
+(cd "$tmp" && "$ketasim" export only-j1.h5 -q)
+"$py" - "$tmp" <<'PY'
+import csv, sys
+import h5py
+import numpy as np
+d = sys.argv[1]
+with h5py.File(f"{d}/only-j1.h5", "r") as f:
+    q = f["concentration_percentile"][()]
+    cm = f["cmax_percentile"][()]
+    pct = f["percentile"][()]
+    t = f["time"][()]
+rows = list(csv.DictReader(open(f"{d}/only-j1-percentiles.csv")))
+assert len(rows) == q.size, (len(rows), q.size)
+got = np.array([float(r["concentration_ng_per_ml"]) for r in rows]).reshape(q.shape)
+assert np.allclose(got, q, rtol=1e-9, atol=0), "percentiles.csv differs"
+assert [float(r["percentile"]) for r in rows[:: q.shape[2] * q.shape[3]]] == list(pct)
+assert abs(float(rows[1]["time_h"]) - t[1]) < 1e-9 and rows[0]["subjects"] == "100000"
+m = list(csv.DictReader(open(f"{d}/only-j1-metric-percentiles.csv")))
+assert len(m) == cm.size
+assert np.allclose([float(r["cmax_ng_per_ml"]) for r in m], cm.ravel(), rtol=1e-9)
+print("export: percentiles.csv and metric-percentiles.csv match the file")
+PY
+# report: bands from the stored percentiles of a file without profiles
+"$ketasim" report "$tmp/only-j1.h5" -o "$tmp/only.html" -q
+grep -q "the bands are the percentiles the run computed" "$tmp/only.html"
+"$py" - "$tmp/only.html" "$tmp/only-j1.h5" <<'PY'
+import re, sys
+import h5py
+html = open(sys.argv[1]).read()
+bands = re.findall(r'<path class="band"', html)
+assert bands, "no band drawn from the summary"
+print(f"report: {len(bands)} band(s) drawn from the stored percentiles")
+PY

@@ -39,6 +39,15 @@
  * "_per_", other characters that are not letters or digits become '_', and
  * letters are lower-cased. A file written without profiles
  * (`output.profiles: false`) gives the metrics tables only.
+ * A file with summaries (the scenario's `summary`, with or without profiles)
+ * also gives
+ *   PREFIX-percentiles.csv        one row per arm and sweep point,
+ *     percentile, analyte and output time: summary_group, arm, <case
+ *     variables of the group's first case except subject and subject_KEY>,
+ *     subjects, percentile, analyte, time_h, concentration_ng_per_ml
+ *   PREFIX-metric-percentiles.csv one row per arm and sweep point,
+ *     percentile and analyte: the same columns up to analyte, then
+ *     cmax_ng_per_ml, tmax_h, auc_ng_h_per_ml
  *
  * Each table is written under a temporary name in its directory and renamed
  * when complete: a table at its final path is whole. Cases are read a block
@@ -86,6 +95,14 @@ typedef struct ks_export_result {
    * a file without per-dose metrics. */
   char doses_path[4096];
   size_t dose_rows;
+  /* The summaries (scenario `summary`): PREFIX-percentiles.csv, one row per
+   * arm and sweep point, percentile, analyte and time, and
+   * PREFIX-metric-percentiles.csv, one row per arm and sweep point,
+   * percentile and analyte; "" and 0 for a file without summaries. */
+  char percentiles_path[4096];
+  char metric_percentiles_path[4096];
+  size_t percentile_rows;
+  size_t metric_percentile_rows;
 } ks_export_result;
 
 /* Writes the tables for `h5_path` as PREFIX-metrics.csv, PREFIX-profiles.csv

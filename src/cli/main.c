@@ -62,8 +62,10 @@ static const char usage[] =
     "          PREFIX-doses.csv (per administration: peak, its time after\n"
     "          the dose, pre-dose trough, AUC over the dosing interval), and\n"
     "          for a model with computed outputs PREFIX-output-profiles.csv\n"
-    "          and PREFIX-output-metrics.csv; default PREFIX: OUT's name\n"
-    "          without .h5, in the current directory\n"
+    "          and PREFIX-output-metrics.csv, for a run with a summary\n"
+    "          PREFIX-percentiles.csv and PREFIX-metric-percentiles.csv;\n"
+    "          default PREFIX: OUT's name without .h5, in the current\n"
+    "          directory\n"
     "\n"
     "options:\n"
     "  -o, --output FILE    output file (run: HDF5, netCDF-4/CF layout;\n"
@@ -629,6 +631,10 @@ static int cmd_export(const args *a) {
   if (!a->quiet && res.output_metrics_path[0])
     fprintf(stderr, "ketasim: wrote %s (%zu rows)\n", res.output_metrics_path,
             res.output_metric_rows);
+  if (!a->quiet && res.percentiles_path[0])
+    fprintf(stderr, "ketasim: wrote %s (%zu rows) and %s (%zu rows)\n",
+            res.percentiles_path, res.percentile_rows,
+            res.metric_percentiles_path, res.metric_percentile_rows);
   return 0;
 }
 

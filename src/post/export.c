@@ -245,6 +245,92 @@ static ks_status write_metrics(const exporter *x, FILE *f, size_t *rows) {
   return KS_OK;
 }
 
+/* A group's case variables: those of its first case, but not the
+ * subject's own (subject, subject_KEY), which differ within a group. */
+static int group_var(const ks__rvar *v) {
+  return strcmp(v->name, "subject") != 0 && strncmp(v->name, "subject_", 8);
+}
+
+static void put_group_header(const exporter *x, FILE *f) {
+  fprintf(f, "summary_group,%s", x->label_column);
+  for (size_t j = 0; j < x->r->n_vars; j++) {
+    if (!group_var(&x->r->vars[j]))
+      continue;
+    char col[256];
+    column_name(x->r->vars[j].name, x->r->vars[j].units, col, sizeof col);
+    put_header(f, col);
+  }
+  fputs(",subjects,percentile", f);
+}
+
+static void put_group(const exporter *x, FILE *f, size_t g, size_t p) {
+  const ks__results *r = x->r;
+  size_t i = (size_t)r->group_first_case[g];
+  fprintf(f, "%zu,", g);
+  put_text(f, r->labels[i]);
+  for (size_t j = 0; j < r->n_vars; j++) {
+    if (!group_var(&r->vars[j]))
+      continue;
+    if (r->vars[j].is_string) {
+      fputc(',', f);
+      put_text(f, r->vars[j].str[i]);
+    } else {
+      put_number(f, r->vars[j].num[i]);
+    }
+  }
+  put_number(f, r->group_subjects[g]);
+  put_number(f, r->percentiles[p]);
+}
+
+/* PREFIX-percentiles.csv: one row per arm and sweep point, percentile,
+ * analyte and time. */
+static ks_status write_percentiles(const exporter *x, FILE *f, size_t *rows) {
+  const ks__results *r = x->r;
+  size_t np = r->n_percentiles, na = r->n_analytes, nt = r->n_times;
+  put_group_header(x, f);
+  fputs(",analyte,time_h,concentration_ng_per_ml\n", f);
+  for (size_t g = 0; g < r->n_groups; g++) {
+    for (size_t p = 0; p < np; p++)
+      for (size_t a = 0; a < na; a++)
+        for (size_t t = 0; t < nt; t++) {
+          put_group(x, f, g, p);
+          fputc(',', f);
+          put_text(f, r->analytes[a]);
+          put_number(f, r->times_h[t]);
+          put_number(f, r->conc_pct[((g * np + p) * na + a) * nt + t]);
+          fputc('\n', f);
+        }
+    if (stopped(x))
+      return interrupted(x);
+  }
+  *rows = r->n_groups * np * na * nt;
+  return KS_OK;
+}
+
+/* PREFIX-metric-percentiles.csv: one row per arm and sweep point,
+ * percentile and analyte. */
+static ks_status write_metric_percentiles(const exporter *x, FILE *f,
+                                          size_t *rows) {
+  const ks__results *r = x->r;
+  size_t np = r->n_percentiles, na = r->n_analytes;
+  put_group_header(x, f);
+  fputs(",analyte,cmax_ng_per_ml,tmax_h,auc_ng_h_per_ml\n", f);
+  for (size_t g = 0; g < r->n_groups; g++)
+    for (size_t p = 0; p < np; p++)
+      for (size_t a = 0; a < na; a++) {
+        size_t k = (g * np + p) * na + a;
+        put_group(x, f, g, p);
+        fputc(',', f);
+        put_text(f, r->analytes[a]);
+        put_number(f, r->cmax_pct[k]);
+        put_number(f, r->tmax_pct[k]);
+        put_number(f, r->auc_pct[k]);
+        fputc('\n', f);
+      }
+  *rows = r->n_groups * np * na;
+  return KS_OK;
+}
+
 /* One row per case, analyte and administration: the per-dose metrics. */
 static ks_status write_doses(const exporter *x, FILE *f, size_t *rows) {
   const ks__results *r = x->r;
@@ -433,7 +519,15 @@ ks_status ks_export_csv(const char *h5_path, const char *prefix,
                  {.suffix = "output-profiles",
                   .write = write_output_profiles,
                   .path = res->output_profiles_path,
-                  .rows = &res->output_profile_rows}};
+                  .rows = &res->output_profile_rows},
+                 {.suffix = "percentiles",
+                  .write = write_percentiles,
+                  .path = res->percentiles_path,
+                  .rows = &res->percentile_rows},
+                 {.suffix = "metric-percentiles",
+                  .write = write_metric_percentiles,
+                  .path = res->metric_percentiles_path,
+                  .rows = &res->metric_percentile_rows}};
   for (size_t k = 0; k < countof(tab); k++) {
     if ((size_t)snprintf(tab[k].tmp_path, sizeof tab[k].tmp_path, "%s-%s.csv",
                          prefix, tab[k].suffix) >= sizeof tab[k].tmp_path)
@@ -455,6 +549,8 @@ ks_status ks_export_csv(const char *h5_path, const char *prefix,
   tab[2].want = x.o->metrics && x.r->n_outputs;
   tab[3].want = x.o->profiles && x.r->has_profiles;
   tab[4].want = x.o->profiles && any_output_profile(x.r);
+  tab[5].want = x.r->n_groups > 0; /* the summaries, with or without */
+  tab[6].want = x.r->n_groups > 0; /* profiles */
   /* Every table is written in full under a temporary name before any is
    * renamed, so a failure half-way leaves none. */
   for (size_t k = 0; rc == KS_OK && k < countof(tab); k++)

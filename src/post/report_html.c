@@ -348,7 +348,8 @@ static ks_status write_table(FILE *f, report *R) {
     fputs("<tr class=\"row\"><th scope=\"row\" class=\"case\">"
           "<span class=\"swatch\">",
           f);
-    if (R->r->has_profiles && (R->bands || R->r->status[g->cases[0]] == 0))
+    if ((R->r->has_profiles || ks__report_uses_summary(R)) &&
+        (R->bands || R->r->status[g->cases[0]] == 0))
       ks__report_legend_swatch(f, g, R->bands);
     ks__report_esc(f, g->name);
     if (R->bands)
@@ -696,7 +697,14 @@ ks_status ks__report_write_page(FILE *f, report *R) {
   const char *title = R->r->title[0] ? R->r->title : "ketasim results";
   write_head_html(f, title);
   write_title(f, R, title);
-  if (!R->r->has_profiles)
+  int from_summary = ks__report_uses_summary(R);
+  if (!R->r->has_profiles && from_summary)
+    fputs("<p class=\"none\">This file holds no concentration profiles "
+          "(the scenario set <code>output.profiles: false</code>): the "
+          "bands are the percentiles the run computed (its "
+          "<code>summary</code>), the closest ones to 5, 50 and 95.</p>\n",
+          f);
+  else if (!R->r->has_profiles)
     fputs("<p class=\"none\">This file holds no concentration profiles "
           "(the scenario set <code>output.profiles: false</code>): "
           "metrics only.</p>\n",
@@ -706,7 +714,8 @@ ks_status ks__report_write_page(FILE *f, report *R) {
   ks_status rc = KS_OK;
   for (size_t k = 0; rc == KS_OK && k < R->n_oshow; k++)
     rc = write_output(f, R, &R->ocharts[R->oshow[k]]);
-  for (size_t a = 0; R->r->has_profiles && a < R->r->n_analytes; a++)
+  for (size_t a = 0;
+       (R->r->has_profiles || from_summary) && a < R->r->n_analytes; a++)
     ks__report_write_analyte(f, R, a);
   if (rc == KS_OK)
     rc = write_table(f, R);

@@ -167,6 +167,10 @@ int ks__report_stopped(const report *R);
 ks_status ks__report_make_groups(report *R);
 void ks__report_assign_styles(report *R);
 ks_status ks__report_build_charts(report *R);
+/* 1 when the file has no profiles but summaries (scenario `summary`) that
+ * match the report's groups (one per arm and sweep point): the bands come
+ * from the stored percentiles. */
+int ks__report_uses_summary(const report *R);
 void ks__report_free_charts(report *R);
 ks_status ks__report_choose_outputs(report *R);
 ks_status ks__report_setup_below(report *R);

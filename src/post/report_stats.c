@@ -617,9 +617,69 @@ static ks_status hist_fill(report *R, hist *h, const group *g, size_t gi,
   return rc;
 }
 
+/* The summary group of report group gi: the one starting at its first
+ * case and holding as many subjects; SIZE_MAX when none does. */
+static size_t summary_of(const report *R, size_t gi) {
+  const ks__results *r = R->r;
+  const group *g = &R->groups[gi];
+  for (size_t s = 0; g->n && s < r->n_groups; s++)
+    if ((size_t)r->group_first_case[s] == g->cases[0] &&
+        (size_t)r->group_subjects[s] == g->n_ok)
+      return s;
+  return SIZE_MAX;
+}
+
+int ks__report_uses_summary(const report *R) {
+  const ks__results *r = R->r;
+  if (r->has_profiles || r->n_groups == 0 || !R->bands || R->n_groups == 0)
+    return 0;
+  for (size_t gi = 0; gi < R->n_groups; gi++)
+    if (R->groups[gi].n_ok && summary_of(R, gi) == SIZE_MAX)
+      return 0;
+  return 1;
+}
+
+/* Index of the stored percentile closest to p. */
+static size_t nearest_percentile(const ks__results *r, double p) {
+  size_t best = 0;
+  for (size_t j = 1; j < r->n_percentiles; j++)
+    if (fabs(r->percentiles[j] - p) < fabs(r->percentiles[best] - p))
+      best = j;
+  return best;
+}
+
+/* A band from the summary stored in the file: the stored percentiles
+ * closest to 5, 50 and 95 at every output time. */
+static ks_status summary_curve(report *R, chart *ch, size_t gi) {
+  const ks__results *r = R->r;
+  size_t sg = summary_of(R, gi), np = r->n_percentiles, na = r->n_analytes;
+  size_t nt = r->n_times;
+  curve *cv = &ch->curves[ch->n_curves];
+  size_t j[3] = {nearest_percentile(r, 50), nearest_percentile(r, 5),
+                 nearest_percentile(r, 95)};
+  series *s[3] = {&cv->mid, &cv->lo, &cv->hi};
+  ks_status rc = KS_OK;
+  for (int k = 0; rc == KS_OK && k < 3; k++)
+    rc = series_alloc(R, s[k], nt);
+  for (int k = 0; rc == KS_OK && k < 3; k++)
+    for (size_t t = 0; t < nt; t++)
+      series_push(s[k], r->times_h[t],
+                  r->conc_pct[((sg * np + j[k]) * na + ch->analyte) * nt + t]);
+  cv->group = gi;
+  ch->n_curves++;
+  if (rc == KS_OK) {
+    note_range(ch, &cv->mid);
+    note_range(ch, &cv->hi);
+    note_range(ch, &cv->lo);
+  }
+  return rc;
+}
+
 static ks_status band_curve(report *R, chart *ch, size_t gi, double bottom,
                             double top) {
   const ks__results *r = R->r;
+  if (!r->has_profiles)
+    return summary_curve(R, ch, gi);
   const group *g = &R->groups[gi];
   hist h = {.lo =
                 ch->is_output ? bottom : top * pow(10, -KS_REPORT_HIST_DECADES),
@@ -734,7 +794,7 @@ ks_status ks__report_build_charts(report *R) {
   for (size_t a = 0; rc == KS_OK && a < r->n_analytes; a++) {
     R->charts[a].analyte = a;
     R->charts[a].ymin_pos = DBL_MAX;
-    if (r->has_profiles)
+    if (r->has_profiles || ks__report_uses_summary(R))
       rc = fill_chart(R, &R->charts[a]);
   }
   for (size_t k = 0; rc == KS_OK && k < R->n_oshow; k++) {

@@ -870,6 +870,57 @@ static ks_status open_fail(ks_error *err, const char *path) {
                       path);
 }
 
+/* The summary variables, required with a `summary_group` dimension. */
+static ks_status read_summary(reader *rd) {
+  ks__results *r = rd->r;
+  r->summary_accuracy = (double)NAN;
+  ks_status rc = coord_len(rd, "summary_group", 0, &r->n_groups);
+  if (rc == KS_OK && r->n_groups)
+    rc = coord_len(rd, "percentile", 1, &r->n_percentiles);
+  if (rc != KS_OK || r->n_groups == 0)
+    return rc;
+  if ((double)r->n_groups * (double)r->n_percentiles * (double)r->n_analytes *
+          (double)(r->n_times + 3) >
+      (double)(SIZE_MAX / 64))
+    return ks_error_set(rd->err, KS_ERR_INPUT, NULL,
+                        "'%s': its summaries are too large", r->path);
+  hsize_t g[1] = {r->n_groups}, p[1] = {r->n_percentiles};
+  hsize_t gpa[3] = {r->n_groups, r->n_percentiles, r->n_analytes};
+  hsize_t gpat[4] = {r->n_groups, r->n_percentiles, r->n_analytes, r->n_times};
+  rc = read_doubles(rd, "percentile", 1, p, 1, &r->percentiles);
+  if (rc == KS_OK)
+    rc = read_doubles(rd, "summary_first_case", 1, g, 1, &r->group_first_case);
+  if (rc == KS_OK)
+    rc = read_doubles(rd, "summary_subjects", 1, g, 1, &r->group_subjects);
+  if (rc == KS_OK)
+    rc = read_doubles(rd, "concentration_percentile", 4, gpat, 1, &r->conc_pct);
+  if (rc == KS_OK)
+    rc = read_doubles(rd, "cmax_percentile", 3, gpa, 1, &r->cmax_pct);
+  if (rc == KS_OK)
+    rc = read_doubles(rd, "tmax_percentile", 3, gpa, 1, &r->tmax_pct);
+  if (rc == KS_OK)
+    rc = read_doubles(rd, "auc_percentile", 3, gpa, 1, &r->auc_pct);
+  for (size_t i = 0; rc == KS_OK && i < r->n_groups; i++)
+    if (!(r->group_first_case[i] >= 0 &&
+          r->group_first_case[i] < (double)r->n_cases))
+      rc = not_ours(rd->err, r->path, "points outside the cases",
+                    "summary_first_case");
+  hid_t ds;
+  if (rc == KS_OK && open_var(rd, "cmax_percentile", &ds) == KS_OK && ds >= 0) {
+    hid_t a = H5Aexists(ds, "relative_accuracy") > 0
+                  ? H5Aopen(ds, "relative_accuracy", H5P_DEFAULT)
+                  : H5I_INVALID_HID;
+    double v;
+    if (a >= 0 && H5Aread(a, H5T_NATIVE_DOUBLE, &v) >= 0)
+      r->summary_accuracy = v;
+    if (a >= 0)
+      H5Aclose(a);
+    close_id(&ds);
+    H5Eclear2(H5E_DEFAULT);
+  }
+  return rc;
+}
+
 static ks_status read_all(reader *rd) {
   ks_status rc = read_dims(rd);
   if (rc == KS_OK)
@@ -878,6 +929,8 @@ static ks_status read_all(reader *rd) {
     rc = read_status(rd);
   if (rc == KS_OK)
     rc = read_metrics(rd);
+  if (rc == KS_OK)
+    rc = read_summary(rd);
   if (rc == KS_OK)
     rc = read_provenance(rd);
   if (rc == KS_OK)
@@ -1017,6 +1070,13 @@ void ks__results_close(ks__results **rp) {
                   r->dose_tmax,
                   r->dose_trough,
                   r->dose_auc,
+                  r->percentiles,
+                  r->group_first_case,
+                  r->group_subjects,
+                  r->conc_pct,
+                  r->cmax_pct,
+                  r->tmax_pct,
+                  r->auc_pct,
                   r->scenario_text,
                   r->model_text,
                   r->title,

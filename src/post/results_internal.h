@@ -71,6 +71,16 @@ typedef struct ks__results {
    * after the administration, pre-dose trough and interval AUC. */
   size_t n_doses;
   double *dose_time, *dose_cmax, *dose_tmax, *dose_trough, *dose_auc;
+  /* Summaries (0 and NULL in files without them; docs/scenario-format.md,
+   * summary): n_groups arms and sweep points, n_percentiles percentiles,
+   * each group's first case in this file and its subjects, and
+   * percentile-major values: conc_pct [n_groups][n_percentiles][n_analytes]
+   * [n_times], cmax_pct, tmax_pct, auc_pct [n_groups][n_percentiles]
+   * [n_analytes]. */
+  size_t n_groups, n_percentiles;
+  double *percentiles, *group_first_case, *group_subjects;
+  double *conc_pct, *cmax_pct, *tmax_pct, *auc_pct;
+  double summary_accuracy; /* NaN when the file does not say */
   size_t n_vars;
   ks__rvar *vars; /* in the file's creation order */
   size_t n_outputs;
