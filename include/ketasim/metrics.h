@@ -96,6 +96,17 @@ void ks_metrics_close(ks_metrics_acc *acc, double auc_cum);
 void ks_metrics_step(ks_metrics_acc *acc, double t0_h, double t1_h,
                      ks_profile_fn f, void *ctx);
 
+/* The time in (a_h, b_h) where a monotone profile equals level. */
+typedef double (*ks_crossing_fn)(void *ctx, double level, double a_h,
+                                 double b_h);
+
+/* A piece [a, b] of the window on which the profile is monotone, with its
+ * values at both ends: time above each threshold and the last time above;
+ * cross() locates a threshold's crossing inside the piece. The caller
+ * reports the piece's ends with ks_metrics_point(). */
+void ks_metrics_monotone(ks_metrics_acc *acc, double a_h, double b_h, double ca,
+                         double cb, ks_crossing_fn cross, void *ctx);
+
 /* The fast path for a step [t0, t1] in which the profile does not turn
  * (the slope d0 at t0 and d1 at t1 have the same sign) and crosses no
  * threshold (the values c0 at t0 and c1 at t1 are on the same side of each):

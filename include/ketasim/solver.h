@@ -56,7 +56,10 @@ typedef struct ks_solver_stats {
  * from the dense output over the window [times[0], times[last]] (see
  * metrics.h). */
 typedef struct ks_case_output {
-  double *conc_ng_per_ml;  /* [n_analytes][n_times] (required) */
+  /* [n_analytes][n_times]; required by CVODE. The exact propagator takes
+   * NULL (with amount_mg and output_value NULL): metrics without profiles,
+   * from each dose segment's solution, without visiting the output times */
+  double *conc_ng_per_ml;
   double *amount_mg;       /* [n_compartments][n_times] or NULL */
   double *auc_ng_h_per_ml; /* [n_analytes] AUC from times[0] to times[last] */
   double *final_state;     /* [n_states] state at the last time, or NULL */

@@ -4,6 +4,7 @@
 
 #include "driver_internal.h"
 #include "expm_internal.h"
+#include "expsum_internal.h"
 #include "ketasim/metrics.h"
 #include "ketasim/solver.h"
 #include "lapack_internal.h"
@@ -67,6 +68,9 @@ struct ks_exact {
   size_t *in_comp, n_in;
   double *x, *xn, *u, *r, *auc0;
   double *lvl[2 * KS_EXACT_LEVELS]; /* states of the refinement levels */
+  /* metrics without a grid: a segment's slope coefficients, their zeros
+   * and the zero finder's workspace */
+  double *sd, *sroots, *swork;
   ks_metrics_acc *acc;
   struct ks_records_scratch *rscratch; /* the record walk's buffers */
 };
@@ -95,6 +99,9 @@ void ks_exact_free(ks_exact **ep) {
   ks__free(e->ograd);
   ks__free(e->dxs);
   ks__free(e->oauc);
+  ks__free(e->sd);
+  ks__free(e->sroots);
+  ks__free(e->swork);
   for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
     ks__free(p[i]);
   ks__free(e);
@@ -170,6 +177,10 @@ ks_status ks_exact_create(const ks_model *m, ks_exact **out, ks_error *err) {
   ok &= (e->r = ks__calloc(e->nc, sizeof(double))) != NULL;
   ok &= (e->auc0 = ks__calloc(e->na, sizeof(double))) != NULL;
   ok &= (e->acc = ks__calloc(nob, sizeof(ks_metrics_acc))) != NULL;
+  ok &= (e->sd = ks__calloc(nc + 1, sizeof(double))) != NULL;
+  ok &= (e->sroots = ks__calloc(nc + 1, sizeof(double))) != NULL;
+  ok &=
+      (e->swork = ks__calloc(ks__expsum_work_len(nc), sizeof(double))) != NULL;
   if (!ok) {
     ks_exact_free(&e);
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
@@ -315,6 +326,7 @@ typedef struct ctx {
   double *c0, *d0;     /* values and slopes at the step start */
   double *c1, *d1;     /* and at its end */
   int fresh;           /* c1/d1 do not describe the current state */
+  int gridless;        /* no profiles: metrics from each segment's solution */
 } ctx;
 
 static double conc(const ctx *c, size_t a, const double *x) {
@@ -424,7 +436,7 @@ static const double *full_state(const ks_exact *e, const double *s) {
 /* Records output time k from state s; cv holds its concentrations when the
  * caller has them (else NULL). */
 static void record(const ctx *c, size_t k, const double *s, const double *cv) {
-  for (size_t a = 0; a < c->n_analytes; a++)
+  for (size_t a = 0; c->out->conc_ng_per_ml && a < c->n_analytes; a++)
     c->out->conc_ng_per_ml[a * c->n_times + k] = cv ? cv[a] : conc(c, a, s);
   if (c->out->output_value && c->e->n_out) {
     double *ov = c->e->dv; /* the driver's scratch is free while recording */
@@ -749,10 +761,122 @@ static ks_status st_segment(void *self, double t, double t1, const double *u,
   return rc;
 }
 
+/* ---- metrics without the output grid (modal form, no profiles) ---------
+ *
+ * In a segment with constant inputs, from the modal state z at its start
+ * t0, an analyte's concentration at t0 + s is
+ *     c(s) = c(0) + sum_k d_k P_k(s),  c'(s) = sum_k d_k e^{lam_k s},
+ * with d_k = vo_k (lam_k z_k + w_k) and P_k(s) = (e^{lam_k s} - 1) / lam_k.
+ * Its peaks are the zeros of c' (expsum.c); between them c is monotone, and
+ * a threshold crossing is the one zero of c - level there. */
+
+typedef struct seg_fn {
+  const double *d, *lam;
+  size_t n;
+  double c0, t0, level;
+} seg_fn;
+
+static double seg_value(const seg_fn *f, double s, double *ds) {
+  double v = f->c0, dv = 0;
+  for (size_t k = 0; k < f->n; k++) {
+    double l = f->lam[k], em = expm1(l * s);
+    v += f->d[k] * (l != 0 ? em / l : s);
+    dv += f->d[k] * (em + 1);
+  }
+  if (ds)
+    *ds = dv;
+  return v;
+}
+
+static double seg_minus_level(void *p, double s, double *ds) {
+  const seg_fn *f = p;
+  return seg_value(f, s, ds) - f->level;
+}
+
+static double seg_cross(void *p, double level, double a, double b) {
+  seg_fn *f = p;
+  f->level = level;
+  double sa = a - f->t0, sb = b - f->t0;
+  ks_bracket br = {sa, sb, 0, 0, 0, 0};
+  br.flo = seg_value(f, sa, &br.dflo) - level;
+  br.fhi = seg_value(f, sb, &br.dfhi) - level;
+  return f->t0 + ks__bracket_root(seg_minus_level, f, &br);
+}
+
+/* Metrics of the analytes over [t0, t0 + h] from the modal states z0 at its
+ * start and z1 at its end; eh = e^{lam h}. */
+static void gridless_metrics(ctx *c, double t0, double h, const double *eh,
+                             const double *z0, const double *z1) {
+  ks_exact *e = c->e;
+  size_t nc = e->nc;
+  for (size_t a = 0; a < c->n_analytes; a++) {
+    ks_metrics_acc *acc = &e->acc[a];
+    const double *vo = e->vo + a * nc, *vl = e->vl + a * nc;
+    double *d = e->sd, *r = e->sroots;
+    for (size_t k = 0; k < nc; k++)
+      d[k] = vl[k] * z0[k] + vo[k] * e->wm[k];
+    size_t nr = ks__expsum_zeros(d, e->lam, eh, nc, h, r, e->swork);
+    double c1 = conc(c, a, z1);
+    if (nr == 0 && acc->n_thresholds == 0) { /* monotone: its end alone */
+      ks_metrics_point(acc, t0 + h, c1);
+      continue;
+    }
+    seg_fn f = {d, e->lam, nc, conc(c, a, z0), t0, 0};
+    double ta = t0, ca = f.c0;
+    ks_metrics_point(acc, ta, ca);
+    for (size_t i = 0; i <= nr; i++) {
+      double tb = i < nr ? t0 + r[i] : t0 + h;
+      double cb = i < nr ? seg_value(&f, r[i], NULL) : c1;
+      ks_metrics_point(acc, tb, cb);
+      ks_metrics_monotone(acc, ta, tb, ca, cb, seg_cross, &f);
+      ta = tb;
+      ca = cb;
+    }
+  }
+}
+
+/* One exact step [t0, t1] of a segment without the grid. */
+static ks_status gridless_step(ctx *c, double t0, double t1, int metrics,
+                               ks_error *err) {
+  ks_exact *e = c->e;
+  const double *p = propagator(e, t1 - t0, c->st);
+  if (!p)
+    return ks_error_set(err, KS_ERR_SOLVER, NULL,
+                        "matrix exponential failed at t = %g h", t0);
+  apply(e, p, e->x, e->xn);
+  c->st->steps++;
+  if (metrics)
+    gridless_metrics(c, t0, t1 - t0, p, e->x, e->xn); /* p: e^{lam h} */
+  double *tmp = e->x;
+  e->x = e->xn;
+  e->xn = tmp;
+  return KS_OK;
+}
+
+/* The segment [t, t1] in one step, or two where the first output time
+ * (where the AUC and the metrics start) falls inside it; the output times
+ * inside it are passed over. */
+static ks_status gridless_segment(ctx *c, double t, double t1, size_t *k,
+                                  ks_error *err) {
+  double ta = t;
+  if (*k == 0 && c->times[0] > t && c->times[0] < t1) {
+    ks_status rc = gridless_step(c, t, c->times[0], 0, err);
+    if (rc != KS_OK)
+      return rc;
+    record(c, (*k)++, c->e->x, NULL);
+    ta = c->times[0];
+  }
+  while (*k < c->n_times && c->times[*k] < t1)
+    (*k)++;
+  return gridless_step(c, ta, t1, c->metrics && ta >= c->times[0], err);
+}
+
 /* The segment [t, t1]: exact steps to each output time inside it. */
 static ks_status segment(ctx *c, double t, double t1, size_t *k,
                          ks_error *err) {
   ks_exact *e = c->e;
+  if (c->gridless)
+    return gridless_segment(c, t, t1, k, err);
   double ta = t;
   while (ta < t1) {
     int grid = *k < c->n_times && c->times[*k] < t1;
@@ -933,7 +1057,9 @@ ks_status ks_exact_run(ks_exact *e, ks_system *sys, const ks_schedule *sch,
            .d0 = e->cd + na,
            .c1 = e->cd + 2 * na,
            .d1 = e->cd + 3 * na,
-           .fresh = 1};
+           .fresh = 1,
+           .gridless = e->modal && e->n_out == 0 && !out->conc_ng_per_ml &&
+                       !out->amount_mg && !out->output_value};
   for (size_t a = 0; a < n_analytes; a++) {
     e->obs[a] = ks_model_analyte_observed(sys->model, analytes[a]);
     e->scale[a] = sys->obs_inv_volume[analytes[a]] * KS_NG_PER_ML_PER_MG_PER_L;

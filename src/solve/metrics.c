@@ -106,9 +106,8 @@ static double bisect(ks_profile_fn f, void *ctx, int deriv, double level,
   return 0.5 * (a + b);
 }
 
-/* A monotone piece [a, b] with end values ca, cb: time above thresholds. */
-static void monotone_piece(ks_metrics_acc *acc, double a, double b, double ca,
-                           double cb, ks_profile_fn f, void *ctx) {
+void ks_metrics_monotone(ks_metrics_acc *acc, double a, double b, double ca,
+                         double cb, ks_crossing_fn cross, void *ctx) {
   for (size_t k = 0; k < acc->n_thresholds; k++) {
     double thr = acc->threshold[k];
     int above_a = ca > thr, above_b = cb > thr;
@@ -116,11 +115,28 @@ static void monotone_piece(ks_metrics_acc *acc, double a, double b, double ca,
       acc->time_above[k] += b - a;
       acc->last_above[k] = b;
     } else if (above_a != above_b) {
-      double tc = bisect(f, ctx, 0, thr, a, b);
+      double tc = cross(ctx, thr, a, b);
       acc->time_above[k] += above_a ? tc - a : b - tc;
       acc->last_above[k] = above_a ? tc : b;
     }
   }
+}
+
+typedef struct interp {
+  ks_profile_fn f;
+  void *ctx;
+} interp;
+
+static double interp_cross(void *p, double level, double a, double b) {
+  const interp *in = p;
+  return bisect(in->f, in->ctx, 0, level, a, b);
+}
+
+/* A monotone piece [a, b] of an interpolant with end values ca, cb. */
+static void monotone_piece(ks_metrics_acc *acc, double a, double b, double ca,
+                           double cb, ks_profile_fn f, void *ctx) {
+  interp in = {f, ctx};
+  ks_metrics_monotone(acc, a, b, ca, cb, interp_cross, &in);
 }
 
 void ks_metrics_step(ks_metrics_acc *acc, double t0, double t1, ks_profile_fn f,
