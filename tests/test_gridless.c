@@ -10,14 +10,16 @@
  * models) and every route of each, with boluses and infusions of escalating
  * doses (so no two peaks tie), three thresholds crossed up and down, an output
  * window that starts inside a dose segment and one that starts at 0: Cmax,
- * Tmax, AUC, trough, time above and time to below agree to 1e-9 relative with
- * the metrics that the grid path computes on a 10-minute grid. The models with
- * repeated rates are covered by two inline models: two depots with the same
- * absorption rate (a repeated eigenvalue that is still diagonalisable: the
- * modal form, gridless) and a one-compartment oral model with KA equal to
- * the elimination rate (a defective matrix: the matrix-exponential
- * fallback, which keeps the grid path). Each case reports which path ran
- * (propagation steps per case: a few per dose segment without the grid). */
+ * Tmax, AUC, trough, time above and time to below, and per administration
+ * the peak, its time, the trough and the interval's AUC, agree to 1e-9
+ * relative with the metrics that the grid path computes on a 10-minute grid.
+ * The models with repeated rates are covered by two inline models: two depots
+ * with the same absorption rate (a repeated eigenvalue that is still
+ * diagonalisable: the modal form, gridless) and a one-compartment oral model
+ * with KA equal to the elimination rate (a defective matrix: the
+ * matrix-exponential fallback, which keeps the grid path). Each case reports
+ * which path ran (propagation steps per case: a few per dose segment without
+ * the grid). */
 #include <stdlib.h>
 
 #include "expsum_internal.h"
@@ -138,11 +140,14 @@ static void test_expsum(void) {
 #define MAX_OUT 8
 #define NTHR 3
 #define NT_MAX 4096
+#define SLOTS 8
 
 typedef struct result {
   double cmax[MAX_AN], tmax[MAX_AN], cmin[MAX_AN], auc[MAX_AN];
   double above[MAX_AN * NTHR], below[MAX_AN * NTHR];
   double omax[MAX_OUT], otmax[MAX_OUT], oauc[MAX_OUT];
+  double dcmax[MAX_AN * SLOTS], dtmax[MAX_AN * SLOTS];
+  double dtrough[MAX_AN * SLOTS], dauc[MAX_AN * SLOTS];
   ks_solver_stats st;
 } result;
 
@@ -177,6 +182,11 @@ static ks_status run_case(const ks_model *m, const ks_dose_line *lines,
   out.thresholds_ng_per_ml = thr;
   out.time_above_h = r->above;
   out.time_to_below_h = r->below;
+  out.n_dose_slots = SLOTS;
+  out.dose_cmax_ng_per_ml = r->dcmax;
+  out.dose_tmax_h = r->dtmax;
+  out.dose_trough_ng_per_ml = r->dtrough;
+  out.dose_auc_ng_h_per_ml = r->dauc;
   if (ks_model_n_outputs(m)) {
     out.output_max = r->omax;
     out.output_tmax_h = r->otmax;
@@ -245,6 +255,13 @@ static int compare(const char *what, const ks_model *m, const ks_dose_line *ln,
     for (size_t k = 0; k < NTHR; k++) {
       agree(what, an, g.above[a * NTHR + k], w.above[a * NTHR + k], 1e-3);
       agree(what, an, g.below[a * NTHR + k], w.below[a * NTHR + k], 1e-3);
+    }
+    for (size_t k = 0; k < SLOTS; k++) {
+      size_t i = a * SLOTS + k;
+      agree(what, "dose peak", g.dcmax[i], w.dcmax[i], 0);
+      agree(what, "dose peak time", g.dtmax[i], w.dtmax[i], 1e-3);
+      agree(what, "dose trough", g.dtrough[i], w.dtrough[i], 0);
+      agree(what, "dose AUC", g.dauc[i], w.dauc[i], 0);
     }
   }
   for (size_t o = 0; o < no; o++) {
