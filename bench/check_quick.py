@@ -11,13 +11,18 @@ import math
 import subprocess
 import sys
 
-WORKLOADS = ["clinic-series", "clinic-series-ketamine", "clinic-series-mm",
-             "daily-oral", "route-comparison", "million"]
+WORKLOADS = ["clinic-series", "clinic-series-metrics", "clinic-series-ketamine",
+             "clinic-series-mm", "daily-oral", "route-comparison", "million"]
 SOLVERS = ["cvode", "exact"]
 # Nonlinear models: CVODE only (the exact integrator refuses them).
 CVODE_ONLY = {"clinic-series-mm"}
-WITH_REFERENCE = {"clinic-series", "clinic-series-ketamine",
-                  "clinic-series-mm", "daily-oral"}
+WITH_REFERENCE = {"clinic-series", "clinic-series-metrics",
+                  "clinic-series-ketamine", "clinic-series-mm", "daily-oral"}
+# Metrics without the grid against the grid-refined ones (same integrator).
+GRIDLESS_LIMIT = {("clinic-series-metrics", "exact"): 1e-9}
+# With --scaling: the one-thread run and the reference kernel.
+SCALING_KEYS = ["wall_s_one_thread", "speedup", "kernel_wall_s_one_thread",
+                "kernel_wall_s", "kernel_speedup", "speedup_fraction"]
 # Per-metric errors of the nonlinear workloads (cvode-tight reference).
 METRIC_KEYS = {"clinic-series-mm": ["max_rel_err_cmax", "max_rel_err_auc",
                                     "max_rel_err_effect_max",
@@ -38,7 +43,7 @@ def number(obj, key):
     return v
 
 
-def check(obj):
+def check(obj, scaling=False):
     """Returns a list of problems with one JSON object (empty if none)."""
     problems = []
     if "error" in obj:
@@ -93,6 +98,21 @@ def check(obj):
                 problems.append(f"{key} {err!r} not below {limit}")
         except ValueError as e:
             problems.append(str(e))
+    limit = GRIDLESS_LIMIT.get((obj["workload"], obj["solver"]))
+    if limit is not None and obj.get("max_rel_err") is not None:
+        if not obj["max_rel_err"] < limit:
+            problems.append(f"max_rel_err {obj['max_rel_err']!r} not below "
+                            f"{limit} (metrics without the grid)")
+    for key in SCALING_KEYS if scaling else []:
+        try:
+            if not number(obj, key) > 0:
+                problems.append(f"{key} implausible: {obj[key]!r}")
+        except ValueError as e:
+            problems.append(str(e))
+    if scaling and not problems:
+        expect = obj["speedup"] / obj["kernel_speedup"]
+        if abs(obj["speedup_fraction"] - expect) > 1e-3 * expect:
+            problems.append("speedup_fraction is not speedup / kernel_speedup")
     if obj["workload"] in CVODE_ONLY and obj["solver"] != "cvode":
         problems.append("a nonlinear workload reported with the exact solver")
     return problems
@@ -116,7 +136,7 @@ def main(argv):
             continue
         name = f"{obj.get('workload')}/{obj.get('solver')}"
         seen.add((obj.get("workload"), obj.get("solver")))
-        problems = check(obj)
+        problems = check(obj, "--scaling" in argv)
         if problems:
             failed += 1
             print(f"FAIL {name}: " + "; ".join(problems))
@@ -127,8 +147,15 @@ def main(argv):
                 extra = f", max_rel_err {obj['max_rel_err']:.3g} vs {obj['reference']}"
             print(f"ok   {name}: {obj['cases']} cases, "
                   f"{obj['us_per_case']:.1f} us/case{extra}")
-    for w in WORKLOADS:
-        for s in SOLVERS:
+    # the workloads and solvers asked for (all by default)
+    wanted, solvers = [], []
+    for i, a in enumerate(argv[:-1]):
+        if a == "--workload":
+            wanted += argv[i + 1].split(",")
+        if a == "--solver":
+            solvers += ["cvode", "exact"] if argv[i + 1] == "both" else [argv[i + 1]]
+    for w in wanted if wanted and "all" not in wanted else WORKLOADS:
+        for s in solvers or SOLVERS:
             if s != "cvode" and w in CVODE_ONLY:
                 continue
             if (w, s) not in seen:

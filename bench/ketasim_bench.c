@@ -44,11 +44,13 @@ enum { PATH_LEN = 4096, MSG_LEN = 640, MAX_FILES = 4, MAX_REPEAT = 100 };
 enum { CHECK_CASES = 32 };
 
 typedef enum reference_kind {
-  REF_NONE,         /* no reference: no max_rel_err key */
-  REF_SOLVER,       /* the other solver (exact, or CVODE at rtol 1e-12) */
-  REF_ORAL_CLOSED,  /* closed form of the one-compartment oral model */
-  REF_TIGHT_METRICS /* the same cases with CVODE at rtol 1e-12, atol 1e-15
+  REF_NONE,          /* no reference: no max_rel_err key */
+  REF_SOLVER,        /* the other solver (exact, or CVODE at rtol 1e-12) */
+  REF_ORAL_CLOSED,   /* closed form of the one-compartment oral model */
+  REF_TIGHT_METRICS, /* the same cases with CVODE at rtol 1e-12, atol 1e-15
                        mg; the metrics compared (nonlinear models) */
+  REF_GRID_METRICS   /* metrics only: the same cases by the exact integrator
+                        with profiles (its grid-refined metrics) */
 } reference_kind;
 
 typedef struct workload {
@@ -63,6 +65,7 @@ typedef struct workload {
   long check_subjects; /* subjects per sweep point in the accuracy check;
                           0 = as in the timed runs */
   const char *output;  /* computed output whose metrics are checked, or NULL */
+  int metrics_only;    /* always run with `output: {profiles: false}` */
   const char *summary;
 } workload;
 
@@ -77,6 +80,16 @@ static const workload WORKLOADS[] = {
      .ref = REF_SOLVER,
      .summary = "bench model, 4 intervals x 4 doses x 4 weights x 250 "
                 "subjects, profiles"},
+    {.name = "clinic-series-metrics",
+     .files = {"bench/clinic-series-2d.yaml", "bench/clinic-series-3d.yaml",
+               "bench/clinic-series-4d.yaml", "bench/clinic-series-5d.yaml"},
+     .n_files = 4,
+     .inner = 1,
+     .quick_inner = 1,
+     .quick_subjects = 2,
+     .ref = REF_GRID_METRICS,
+     .metrics_only = 1,
+     .summary = "clinic-series without profiles (metrics only)"},
     {.name = "clinic-series-ketamine",
      .files = {"bench/clinic-series-ketamine-2d.yaml",
                "bench/clinic-series-ketamine-3d.yaml",
@@ -138,6 +151,7 @@ typedef struct options {
   int threads;     /* 0 = all */
   long subjects;   /* subjects per sweep point; -1 = as in the file */
   int no_profiles; /* timed runs write metrics only (output.profiles false) */
+  int scaling;     /* also at one thread, with the reference kernel */
   int repeat;
   const char *source_dir;
 } options;
@@ -562,6 +576,46 @@ static void measure_workload(const options *o, const workload *w, int solver,
 }
 
 /* ---------------------------------------------------------------------------
+ * The reference kernel (child process)
+ */
+
+/* Iterations of the reference kernel: about a second on one core here. */
+#define KERNEL_N 40000000L
+
+/* A trivially parallel, compute-bound loop (exp of each index, summed; no
+ * shared data, no memory traffic) split over `threads` with OpenMP's
+ * dynamic schedule: what the machine's threads give when nothing in the
+ * program stands in the way. Returns its wall seconds; *result the sum. */
+static double kernel_run(int threads, double *result) {
+  double t0 = now_s(), sum = 0.0;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 65536)         \
+    reduction(+ : sum)
+  for (long i = 0; i < KERNEL_N; i++)
+    sum += exp(-1e-3 * (double)(i & 1023));
+  double t = now_s() - t0;
+  *result = sum; /* checked by the caller, so the loop cannot be dropped */
+  return t;
+}
+
+static double median(double *v, int n);
+
+typedef struct kernel_times {
+  int ok;
+  double one_s, many_s; /* medians at one thread and at the run's threads */
+} kernel_times;
+
+static void kernel_job(const options *o, int threads, kernel_times *k) {
+  double one[MAX_REPEAT], many[MAX_REPEAT], a = 0, b = 0;
+  for (int r = 0; r < o->repeat; r++) {
+    one[r] = kernel_run(1, &a);
+    many[r] = kernel_run(threads, &b);
+  }
+  k->one_s = median(one, o->repeat);
+  k->many_s = median(many, o->repeat);
+  k->ok = a > 0 && fabs(a - b) <= 1e-9 * a; /* same sum either way */
+}
+
+/* ---------------------------------------------------------------------------
  * Accuracy (child process)
  */
 
@@ -892,15 +946,51 @@ static int oral_reference(const prepared *p, const char *path,
   return rc;
 }
 
+/* Metrics only: cmax, auc and (exact integrator) cmin of the first cases
+ * of file `f` against the same cases run by the exact integrator with
+ * profiles (its metrics refined on the output grid). Tmax is not compared:
+ * with doses days apart the ketamine peaks of successive infusions are equal
+ * to rounding, and which of them counts as first is a tie. CVODE's cmin is
+ * not compared either: the ketamine trough after days of washout is a few
+ * 1e-9 of the peak, below CVODE's absolute tolerance. */
+static int check_grid_metrics_file(const options *o, const workload *w,
+                                   size_t f, int solver,
+                                   const char *tested_path, accuracy *acc) {
+  char ref_path[PATH_LEN];
+  set_msg(ref_path, sizeof ref_path, "%s/acc-grid-%ld.h5", g_tmpdir,
+          (long)getpid());
+  set_msg(acc->reference, sizeof acc->reference, "exact-grid");
+  prepared p;
+  int rc = prepare(o, w->files[f], check_subjects(o, w), 0, 0, &p, acc->error);
+  if (rc == 0)
+    rc = run_cases(&p, KS_METHOD_EXACT, CHECK_CASES, o, ref_path, acc->error);
+  prepared_remove(&p);
+  const char *names[] = {"cmax", "auc", "cmin"};
+  for (size_t i = 0; i < (solver == 1 ? 3u : 2u) && rc == 0; i++)
+    rc = compare_dataset(tested_path, ref_path, names[i], 1, &acc->max_rel_err,
+                         acc->error);
+  unlink(ref_path);
+  return rc;
+}
+
 static int check_file(const options *o, const workload *w, size_t f, int solver,
                       accuracy *acc) {
   char path[PATH_LEN];
   set_msg(path, sizeof path, "%s/acc-test-%ld.h5", g_tmpdir, (long)getpid());
   prepared p;
   profiles tested = {0}, ref = {0};
-  int rc = prepare(o, w->files[f], check_subjects(o, w), 0, 0, &p, acc->error);
+  int rc = prepare(o, w->files[f], check_subjects(o, w), 0, w->metrics_only, &p,
+                   acc->error);
   if (rc == 0)
     rc = run_cases(&p, solver_method(solver), CHECK_CASES, o, path, acc->error);
+  if (rc == 0 && w->ref == REF_GRID_METRICS) {
+    rc = check_grid_metrics_file(o, w, f, solver, path, acc);
+    if (rc == 0)
+      acc->cases_checked += CHECK_CASES;
+    prepared_remove(&p);
+    unlink(path);
+    return rc;
+  }
   if (rc == 0)
     rc = read_profiles(path, &tested, acc->error);
   if (rc == 0 && w->ref == REF_SOLVER) {
@@ -964,7 +1054,7 @@ static size_t read_all(int fd, void *data, size_t n) {
   return got;
 }
 
-typedef enum job_kind { JOB_MEASURE, JOB_CHECK } job_kind;
+typedef enum job_kind { JOB_MEASURE, JOB_CHECK, JOB_KERNEL } job_kind;
 
 /* Runs one job in a child process and copies its result (a measure or an
  * accuracy record) into `result`. Returns 0, or -1 with `why` filled when
@@ -988,6 +1078,8 @@ static int in_child(job_kind kind, const options *o, const workload *w,
     close(fd[0]);
     if (kind == JOB_MEASURE)
       measure_workload(o, w, solver, result);
+    else if (kind == JOB_KERNEL)
+      kernel_job(o, solver, result); /* `solver` carries the threads */
     else
       check_workload(o, w, solver, result);
     int rc = write_all(fd[1], result, size);
@@ -1074,9 +1166,28 @@ static void print_metric_errors(const workload *w, const accuracy *acc,
   json_number("max_rel_err_profiles", acc ? acc->err_profiles : 0.0, ok);
 }
 
-/* Prints one line; `m` holds the medians, `acc` may be NULL (no reference). */
+/* With --scaling: the run at one thread and the reference kernel. */
+typedef struct scaling {
+  double one_s; /* median wall_s of the workload at one thread */
+  kernel_times k;
+} scaling;
+
+static void print_scaling(const measure *m, const scaling *sc, int ok) {
+  int have = ok && sc && sc->k.ok && sc->one_s > 0 && m->wall_s > 0;
+  double s = have ? sc->one_s / m->wall_s : 0.0;
+  double ks = have ? sc->k.one_s / sc->k.many_s : 0.0;
+  json_number("wall_s_one_thread", have ? sc->one_s : 0.0, have);
+  json_number("speedup", s, have);
+  json_number("kernel_wall_s_one_thread", have ? sc->k.one_s : 0.0, have);
+  json_number("kernel_wall_s", have ? sc->k.many_s : 0.0, have);
+  json_number("kernel_speedup", ks, have);
+  json_number("speedup_fraction", have ? s / ks : 0.0, have);
+}
+
+/* Prints one line; `m` holds the medians, `acc` may be NULL (no reference),
+ * `sc` NULL without --scaling. */
 static void print_line(const options *o, const workload *w, int solver,
-                       const measure *m, const accuracy *acc,
+                       const measure *m, const accuracy *acc, const scaling *sc,
                        const char *error) {
   int ok = m->ok && !error;
   double n = (double)m->cases;
@@ -1114,6 +1225,8 @@ static void print_line(const options *o, const workload *w, int solver,
   json_number("run_s", m->run_s, ok);
   json_number("cpu_s", m->cpu_s, ok);
   json_count("failed_cases", m->failed, ok);
+  if (o->scaling)
+    print_scaling(m, sc, ok);
   if (ok && m->failed) {
     printf(", \"first_failure\": ");
     json_string(m->first_failure);
@@ -1131,6 +1244,22 @@ static void print_line(const options *o, const workload *w, int solver,
   fflush(stdout);
 }
 
+/* The median wall_s of `repeat` runs of a workload at one thread, or -1. */
+static double one_thread_wall(const options *o, const workload *w, int solver) {
+  options o1 = *o;
+  o1.threads = 1;
+  double wall[MAX_REPEAT];
+  char why[MSG_LEN];
+  for (int r = 0; r < o->repeat; r++) {
+    measure m1;
+    if (in_child(JOB_MEASURE, &o1, w, solver, &m1, sizeof m1, why) != 0 ||
+        !m1.ok)
+      return -1;
+    wall[r] = m1.wall_s;
+  }
+  return median(wall, o->repeat);
+}
+
 /* Runs one workload with one solver `repeat` times and prints its line.
  * Returns 0 on success. */
 static int bench_one(const options *o, const workload *w, int solver) {
@@ -1141,11 +1270,11 @@ static int bench_one(const options *o, const workload *w, int solver) {
   for (int r = 0; r < o->repeat; r++) {
     if (in_child(JOB_MEASURE, o, w, solver, &runs[r], sizeof runs[r], why) !=
         0) {
-      print_line(o, w, solver, &m, NULL, why);
+      print_line(o, w, solver, &m, NULL, NULL, why);
       return -1;
     }
     if (!runs[r].ok || g_stop) {
-      print_line(o, w, solver, &m, NULL,
+      print_line(o, w, solver, &m, NULL, NULL,
                  g_stop ? "interrupted" : runs[r].error);
       return -1;
     }
@@ -1164,7 +1293,16 @@ static int bench_one(const options *o, const workload *w, int solver) {
   if (w->ref != REF_NONE &&
       in_child(JOB_CHECK, o, w, solver, &acc, sizeof acc, acc.error) != 0)
     acc.ok = 0;
-  print_line(o, w, solver, &m, w->ref != REF_NONE ? &acc : NULL, NULL);
+  scaling sc;
+  memset(&sc, 0, sizeof sc);
+  if (o->scaling) {
+    char why2[MSG_LEN];
+    sc.one_s = m.threads == 1 ? m.wall_s : one_thread_wall(o, w, solver);
+    if (in_child(JOB_KERNEL, o, w, m.threads, &sc.k, sizeof sc.k, why2) != 0)
+      sc.k.ok = 0;
+  }
+  print_line(o, w, solver, &m, w->ref != REF_NONE ? &acc : NULL,
+             o->scaling ? &sc : NULL, NULL);
   return 0;
 }
 
@@ -1176,7 +1314,7 @@ static void usage(FILE *f) {
   fprintf(f, "usage: ketasim-bench [--quick] [--workload NAME[,NAME...]] "
              "[--solver cvode|exact|both]\n"
              "                     [--threads N] [--subjects N] [--repeat N] "
-             "[--no-profiles]\n"
+             "[--no-profiles] [--scaling]\n"
              "                     [--source-dir DIR] [--list]\n"
              "Runs the benchmark workloads and prints one JSON object per line "
              "for each workload and solver.\n");
@@ -1253,6 +1391,8 @@ static int parse_args(int argc, char **argv, options *o) {
       o->quick = 1;
     } else if (strcmp(a, "--no-profiles") == 0) {
       o->no_profiles = 1;
+    } else if (strcmp(a, "--scaling") == 0) {
+      o->scaling = 1;
     } else if (strcmp(a, "--workload") == 0) {
       if (select_workloads(o, v) != 0)
         return 2;
@@ -1291,6 +1431,7 @@ static int parse_args(int argc, char **argv, options *o) {
 /* Per-workload shortening of --quick, unless --subjects says otherwise. */
 static options workload_options(const options *o, const workload *w) {
   options wo = *o;
+  wo.no_profiles |= w->metrics_only;
   if (o->quick && o->subjects < 0 && w->quick_subjects > 0)
     wo.subjects = w->quick_subjects;
   return wo;

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "compeig_internal.h"
 #include "driver_internal.h"
 #include "expm_internal.h"
 #include "expsum_internal.h"
@@ -71,6 +72,8 @@ struct ks_exact {
   /* metrics without a grid: a segment's slope coefficients, their zeros
    * and the zero finder's workspace */
   double *sd, *sroots, *swork;
+  double *cwork; /* the structural eigen-decomposition's workspace */
+  size_t *ciwork;
   ks_metrics_acc *acc;
   struct ks_records_scratch *rscratch; /* the record walk's buffers */
 };
@@ -102,6 +105,8 @@ void ks_exact_free(ks_exact **ep) {
   ks__free(e->sd);
   ks__free(e->sroots);
   ks__free(e->swork);
+  ks__free(e->cwork);
+  ks__free(e->ciwork);
   for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
     ks__free(p[i]);
   ks__free(e);
@@ -181,6 +186,10 @@ ks_status ks_exact_create(const ks_model *m, ks_exact **out, ks_error *err) {
   ok &= (e->sroots = ks__calloc(nc + 1, sizeof(double))) != NULL;
   ok &=
       (e->swork = ks__calloc(ks__expsum_work_len(nc), sizeof(double))) != NULL;
+  ok &=
+      (e->cwork = ks__calloc(ks__compeig_work_len(nc), sizeof(double))) != NULL;
+  ok &= (e->ciwork = ks__calloc(ks__compeig_iwork_len(nc), sizeof(size_t))) !=
+        NULL;
   if (!ok) {
     ks_exact_free(&e);
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
@@ -911,10 +920,9 @@ static double norm1_rm(const double *a, size_t n) {
  * 1e-10 relative) and K V = V diag(lam) holds to 1e-12; otherwise the
  * matrix-exponential propagators are used (repeated rates, for example,
  * make V singular). */
-static int try_modal(ks_exact *e) {
+/* V, lam and V^-1 by LAPACK (dgeev, dgesv); 0 if not real. */
+static int lapack_modal(ks_exact *e) {
   int nc = (int)e->nc, n = (int)e->n, info = 0, lwork = dgeev_lwork(e->nc);
-  if (nc == 0)
-    return 0;
   double *a = e->scratch, *wi = a + nc * nc, *vr = wi + nc,
          *work = vr + nc * nc;
   for (int i = 0; i < nc; i++) /* column-major copy of K_c */
@@ -946,6 +954,17 @@ static int try_modal(ks_exact *e) {
   for (size_t k = 0; k < m; k++)
     for (size_t i = 0; i < m; i++)
       e->vi[k * m + i] = x[i * m + k];
+  return 1;
+}
+
+static int try_modal(ks_exact *e) {
+  size_t m = e->nc;
+  if (m == 0)
+    return 0;
+  /* by the compartment graph's blocks where it applies, else LAPACK */
+  if (!ks__compeig(e->kd, e->n, m, e->lam, e->vr, e->vi, e->cwork, e->ciwork) &&
+      !lapack_modal(e))
+    return 0;
   if (norm1_rm(e->vr, m) * norm1_rm(e->vi, m) > 1e6)
     return 0;
   double knorm = 0, res = 0;
