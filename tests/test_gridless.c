@@ -289,8 +289,8 @@ static int compare(const char *what, const ks_model *m, const ks_dose_line *ln,
  * to 60 h, 10-minute grid. Returns how many ran gridless. */
 static int model_route(const char *name, const ks_model *m, size_t route) {
   static const double bolus[3] = {10, 13, 17}, inf[2] = {21, 26};
-  ks_dose_line ln[2] = {{route, 0.5, 9, 3, bolus, 0, 0, 1},
-                        {route, 30, 12, 2, inf, 0, 1.5, 2}};
+  ks_dose_line ln[2] = {{route, 0.5, 9, 3, bolus, 0, 0, 1, 0},
+                        {route, 30, 12, 2, inf, 0, 1.5, 2, 0}};
   double times[NT_MAX];
   int n = 0;
   for (int start = 0; start < 2; start++) {
