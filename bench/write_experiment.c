@@ -100,8 +100,8 @@ static int writer(const char *path, const double *conc, size_t nc, size_t na,
                   size_t nt) {
   double *times = calloc(nt, sizeof *times), *zero = calloc(64 * na, 8);
   int32_t status[64] = {0};
-  const char *labels[64], *names[8] = {"a0", "a1", "a2", "a3",
-                                       "a4", "a5", "a6", "a7"};
+  const char *labels[64],
+      *names[8] = {"a0", "a1", "a2", "a3", "a4", "a5", "a6", "a7"};
   if (!times || !zero || na > 8)
     return -1;
   for (size_t i = 0; i < nt; i++)
@@ -177,8 +177,8 @@ static int filtered(const char *path, const filter *f, const double *conc,
     H5Pset_szip(dcpl, H5_SZIP_NN_OPTION_MASK, (unsigned)f->szip);
   hid_t d = H5Dcreate2(file, "concentration", H5T_IEEE_F64LE, space,
                        H5P_DEFAULT, dcpl, H5P_DEFAULT);
-  herr_t w = H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                      conc);
+  herr_t w =
+      H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, conc);
   H5Dclose(d);
   H5Pclose(dcpl);
   H5Sclose(space);

@@ -85,7 +85,7 @@ static void test_expsum(void) {
     /* f = e^{-t} - 3 e^{-2t} + 2 e^{-3t} = e^{-t}(1 - e^{-t})(1 - 2e^{-t}):
      * zeros at t = 0 and t = ln 2 */
     double c[3] = {1, -3, 2}, mu[3] = {-1, -2, -3}, r[3], w[64];
-    size_t n = ks__expsum_zeros(c, mu, NULL, 3, 5, r, w);
+    size_t n = ks__expsum_zeros(c, mu, NULL, 3, 5, 0, r, w);
     KS_CHECK(n == 1);
     KS_CHECK_REL(r[0], log(2.0), 1e-13);
     /* three zeros: (1 - e^{-t})(1 - 2e^{-t})(1 - 4e^{-t}) e^{-t}, zeros at
@@ -95,7 +95,7 @@ static void test_expsum(void) {
     double w4[128];
     for (int k = 0; k < 4; k++)
       c4[k] *= exp(mu4[k] * 0.1);
-    n = ks__expsum_zeros(c4, mu4, NULL, 4, 5, r4, w4);
+    n = ks__expsum_zeros(c4, mu4, NULL, 4, 5, 0, r4, w4);
     KS_CHECK(n == 2);
     if (n == 2) {
       KS_CHECK_REL(r4[0], log(2.0) - 0.1, 1e-12);
@@ -121,7 +121,7 @@ static void test_expsum(void) {
     if (skip)
       continue;
     size_t nz = scan_zeros(c, mu, n, b, z, 64);
-    size_t nr = ks__expsum_zeros(c, mu, NULL, n, b, r, w);
+    size_t nr = ks__expsum_zeros(c, mu, NULL, n, b, 0, r, w);
     sums++;
     with_zeros += nz > 0;
     multi += nz > 1;
@@ -134,6 +134,15 @@ static void test_expsum(void) {
     }
     for (size_t i = 0; i < nr; i++)
       KS_CHECK(fabs(r[i] - z[i]) <= 1e-9 * (b > 1 ? b : 1));
+    /* peaks only: the zeros where the sum falls */
+    double rd[8], zd[64];
+    size_t nd = ks__expsum_zeros(c, mu, NULL, n, b, 1, rd, w), nzd = 0;
+    for (size_t i = 0; i < nz; i++)
+      if (eval(c, mu, n, z[i] - 1e-6 * b / 40000) > 0)
+        zd[nzd++] = z[i];
+    KS_CHECK(nd == nzd);
+    for (size_t i = 0; i < nd && nd == nzd; i++)
+      KS_CHECK(fabs(rd[i] - zd[i]) <= 1e-9 * (b > 1 ? b : 1));
   }
   printf("expsum: %zu random sums, %zu with zeros in the interval, %zu with "
          "two or more\n",
@@ -163,7 +172,7 @@ static double g_conc[MAX_AN * NT_MAX];
 
 static ks_status run_case(const ks_model *m, const ks_dose_line *lines,
                           size_t n_lines, const double *times, size_t nt,
-                          const double *thr, int grid, result *r) {
+                          const double *thr, size_t nthr, int grid, result *r) {
   ks_error err;
   ks_error_clear(&err);
   ks_system *sys = NULL;
@@ -186,7 +195,7 @@ static ks_status run_case(const ks_model *m, const ks_dose_line *lines,
   out.cmax_ng_per_ml = r->cmax;
   out.tmax_h = r->tmax;
   out.cmin_ng_per_ml = r->cmin;
-  out.n_thresholds = NTHR;
+  out.n_thresholds = nthr;
   out.thresholds_ng_per_ml = thr;
   out.time_above_h = r->above;
   out.time_to_below_h = r->below;
@@ -250,10 +259,22 @@ static int compare(const char *what, const ks_model *m, const ks_dose_line *ln,
   result g, w;
   double none[NTHR] = {1e300, 1e300, 1e300};
   /* thresholds at 10, 50 and 90 % of the first analyte's peak */
-  KS_CHECK(run_case(m, ln, n_lines, times, nt, none, 1, &w) == KS_OK);
+  KS_CHECK(run_case(m, ln, n_lines, times, nt, none, NTHR, 1, &w) == KS_OK);
   double thr[NTHR] = {0.1 * w.cmax[0], 0.5 * w.cmax[0], 0.9 * w.cmax[0]};
-  KS_CHECK(run_case(m, ln, n_lines, times, nt, thr, 1, &w) == KS_OK);
-  KS_CHECK(run_case(m, ln, n_lines, times, nt, thr, 0, &g) == KS_OK);
+  /* without thresholds only the peaks are searched: the same peaks */
+  KS_CHECK(run_case(m, ln, n_lines, times, nt, thr, 0, 0, &g) == KS_OK);
+  for (size_t a = 0; a < na; a++) {
+    agree(what, "cmax, no thresholds", g.cmax[a], w.cmax[a], 0);
+    agree(what, "tmax, no thresholds", g.tmax[a], w.tmax[a], 1e-3);
+    for (size_t k = 0; k < SLOTS; k++) {
+      agree(what, "dose peak, no thresholds", g.dcmax[a * SLOTS + k],
+            w.dcmax[a * SLOTS + k], 0);
+      agree(what, "dose peak time, no thresholds", g.dtmax[a * SLOTS + k],
+            w.dtmax[a * SLOTS + k], 1e-3);
+    }
+  }
+  KS_CHECK(run_case(m, ln, n_lines, times, nt, thr, NTHR, 1, &w) == KS_OK);
+  KS_CHECK(run_case(m, ln, n_lines, times, nt, thr, NTHR, 0, &g) == KS_OK);
   for (size_t a = 0; a < na; a++) {
     const char *an = ks_model_analyte_name(m, a);
     agree(what, an, g.cmax[a], w.cmax[a], 0);

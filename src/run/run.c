@@ -200,7 +200,8 @@ static int nonfinite_result(const ks_scenario *s, const block *b, size_t i,
   const ks_model *m = ks_scenario_model(s);
   size_t am = i * sh->na, om = i * sh->no, ot = i * sh->nothr;
   const result_span spans[] = {
-      {"concentration", st->profiles ? b->conc + am * sh->nt : NULL,
+      {"concentration",
+       st->profiles || st->n_percentiles ? b->conc + am * sh->nt : NULL,
        sh->na * sh->nt, sh->nt, 0, 0},
       {"Cmax", b->cmax + am, sh->na, 1, 0, 0},
       {"Tmax", b->tmax + am, sh->na, 1, 0, 0},
@@ -337,9 +338,10 @@ static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
                         t_end, bound, limit);
   }
   if (rc == KS_OK && use_exact) {
-    /* metrics only: without profiles the exact integrator needs no grid */
+    /* metrics only: without profiles (or percentiles of them) the exact
+     * integrator needs no grid */
     ks_case_output eo = out;
-    if (!st->profiles)
+    if (!st->profiles && st->n_percentiles == 0)
       eo.conc_ng_per_ml = NULL;
     rc = ks_exact_run(w->exact, w->sys, &w->sch, st->times_h, st->n_times,
                       st->analytes, st->n_analytes, &eo, &w->stats, &err);

@@ -249,5 +249,17 @@ int ks__compeig(const double *k, size_t ld, size_t m, double *lam, double *vr,
       for (size_t a = 0; a < m; a++)
         vi[j * m + order[a]] = x[a];
     }
+  for (size_t j = 0; j < m; j++) { /* unit columns of V, as LAPACK's */
+    double s2 = 0;
+    for (size_t i = 0; i < m; i++)
+      s2 += vr[i * m + j] * vr[i * m + j];
+    double f = sqrt(s2);
+    if (!(f > 0) || !isfinite(f))
+      return 0;
+    for (size_t i = 0; i < m; i++) {
+      vr[i * m + j] /= f;
+      vi[j * m + i] *= f;
+    }
+  }
   return 1;
 }

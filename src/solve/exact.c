@@ -785,15 +785,19 @@ typedef struct seg_fn {
   double c0, t0, level;
 } seg_fn;
 
+/* c(s), and c'(s), c''(s) into ds[] if not NULL. */
 static double seg_value(const seg_fn *f, double s, double *ds) {
-  double v = f->c0, dv = 0;
+  double v = f->c0, d1 = 0, d2 = 0;
   for (size_t k = 0; k < f->n; k++) {
-    double l = f->lam[k], em = expm1(l * s);
+    double l = f->lam[k], em = expm1(l * s), e1 = f->d[k] * (em + 1);
     v += f->d[k] * (l != 0 ? em / l : s);
-    dv += f->d[k] * (em + 1);
+    d1 += e1;
+    d2 += e1 * l;
   }
-  if (ds)
-    *ds = dv;
+  if (ds) {
+    ds[0] = d1;
+    ds[1] = d2;
+  }
   return v;
 }
 
@@ -807,8 +811,11 @@ static double seg_cross(void *p, double level, double a, double b) {
   f->level = level;
   double sa = a - f->t0, sb = b - f->t0;
   ks_bracket br = {sa, sb, 0, 0, 0, 0};
-  br.flo = seg_value(f, sa, &br.dflo) - level;
-  br.fhi = seg_value(f, sb, &br.dfhi) - level;
+  double da[2], db[2];
+  br.flo = seg_value(f, sa, da) - level;
+  br.fhi = seg_value(f, sb, db) - level;
+  br.dflo = da[0];
+  br.dfhi = db[0];
   return f->t0 + ks__bracket_root(seg_minus_level, f, &br);
 }
 
@@ -824,7 +831,11 @@ static void gridless_metrics(ctx *c, double t0, double h, const double *eh,
     double *d = e->sd, *r = e->sroots;
     for (size_t k = 0; k < nc; k++)
       d[k] = vl[k] * z0[k] + vo[k] * e->wm[k];
-    size_t nr = ks__expsum_zeros(d, e->lam, eh, nc, h, r, e->swork);
+    /* without thresholds only the peaks matter: the troughs inside a
+     * segment are never a maximum, and the pieces between need no
+     * crossing */
+    size_t nr = ks__expsum_zeros(d, e->lam, eh, nc, h, acc->n_thresholds == 0,
+                                 r, e->swork);
     double c1 = conc(c, a, z1);
     if (nr == 0 && acc->n_thresholds == 0) { /* monotone: its end alone */
       ks_metrics_point(acc, t0 + h, c1);
@@ -957,26 +968,41 @@ static int lapack_modal(ks_exact *e) {
   return 1;
 }
 
+/* Is the decomposition in e (lam, V, V^-1) usable: V well conditioned
+ * (cond_1 < 1e6) and K V = V diag(lam) to 1e-12 (relative to K and to each
+ * column of V)? */
+static int modal_ok(const ks_exact *e) {
+  size_t m = e->nc;
+  if (norm1_rm(e->vr, m) * norm1_rm(e->vi, m) > 1e6)
+    return 0;
+  double knorm = 0;
+  for (size_t i = 0; i < m; i++)
+    for (size_t j = 0; j < m; j++)
+      knorm = fmax(knorm, fabs(e->kd[i * e->n + j]));
+  for (size_t k = 0; k < m; k++) {
+    double res = 0, vnorm = 0;
+    for (size_t i = 0; i < m; i++) {
+      double kv = 0;
+      for (size_t j = 0; j < m; j++)
+        kv += e->kd[i * e->n + j] * e->vr[j * m + k];
+      res = fmax(res, fabs(kv - e->vr[i * m + k] * e->lam[k]));
+      vnorm = fmax(vnorm, fabs(e->vr[i * m + k]));
+    }
+    if (res > 1e-12 * knorm * vnorm * (double)m)
+      return 0;
+  }
+  return 1;
+}
+
 static int try_modal(ks_exact *e) {
   size_t m = e->nc;
   if (m == 0)
     return 0;
   /* by the compartment graph's blocks where it applies, else LAPACK */
-  if (!ks__compeig(e->kd, e->n, m, e->lam, e->vr, e->vi, e->cwork, e->ciwork) &&
-      !lapack_modal(e))
-    return 0;
-  if (norm1_rm(e->vr, m) * norm1_rm(e->vi, m) > 1e6)
-    return 0;
-  double knorm = 0, res = 0;
-  for (size_t i = 0; i < m; i++)
-    for (size_t k = 0; k < m; k++) {
-      double kv = 0;
-      for (size_t j = 0; j < m; j++)
-        kv += e->kd[i * e->n + j] * e->vr[j * m + k];
-      res = fmax(res, fabs(kv - e->vr[i * m + k] * e->lam[k]));
-      knorm = fmax(knorm, fabs(e->kd[i * e->n + k]));
-    }
-  if (res > 1e-12 * knorm * (double)m)
+  if (!(ks__compeig(e->kd, e->n, m, e->lam, e->vr, e->vi, e->cwork,
+                    e->ciwork) &&
+        modal_ok(e)) &&
+      !(lapack_modal(e) && modal_ok(e)))
     return 0;
   size_t nq = e->n - m;
   for (size_t i = 0; i < nq; i++) /* G V: quadrature rows of K times V */

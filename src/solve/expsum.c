@@ -34,6 +34,15 @@ static double newton_in(double t, double f, double df, double lo, double hi) {
   return tn > lo && tn < hi ? tn : (double)NAN;
 }
 
+/* Halley's step (cubic convergence) if it lands inside (lo, hi), else
+ * Newton's, else NaN. */
+static double halley_in(double t, double f, const double d[2], double lo,
+                        double hi) {
+  double den = 2 * d[0] * d[0] - f * d[1];
+  double tn = den != 0 ? t - 2 * f * d[0] / den : (double)NAN;
+  return tn > lo && tn < hi ? tn : newton_in(t, f, d[0], lo, hi);
+}
+
 double ks__bracket_root(ks_root_fn fn, void *ctx, const ks_bracket *br) {
   double lo = br->lo, hi = br->hi, w = hi - lo;
   int up = br->flo < 0; /* f rises from lo to hi */
@@ -52,7 +61,7 @@ double ks__bracket_root(ks_root_fn fn, void *ctx, const ks_bracket *br) {
   }
   double step_old = w, step = w;
   for (int i = 0; i < KS_ROOT_ITER; i++) {
-    double df, f = fn(ctx, t, &df);
+    double d[2], f = fn(ctx, t, d);
     if (f == 0)
       return t;
     if ((f < 0) == up)
@@ -62,8 +71,8 @@ double ks__bracket_root(ks_root_fn fn, void *ctx, const ks_bracket *br) {
     double scale = dmax(1.0, dmax(fabs(lo), fabs(hi)));
     if (hi - lo <= KS_ROOT_TOL * scale)
       return 0.5 * (lo + hi);
-    double tn = newton_in(t, f, df, lo, hi);
-    /* Newton while it at least halves the step before last, else bisection */
+    double tn = halley_in(t, f, d, lo, hi);
+    /* Halley while it at least halves the step before last, else bisection */
     if (isnan(tn) || fabs(tn - t) > 0.5 * step_old)
       tn = 0.5 * (lo + hi);
     step_old = step;
@@ -80,10 +89,17 @@ typedef struct sum {
   size_t n;
 } sum;
 
-static double sum_fn(void *p, double t, double *df) {
+static double sum_fn(void *p, double t, double *d) {
   const sum *s = p;
-  double f;
-  ks__expsum_eval(s->c, s->mu, s->n, t, &f, df);
+  double f = 0, d1 = 0, d2 = 0;
+  for (size_t k = 0; k < s->n; k++) {
+    double v = s->c[k] * exp(s->mu[k] * t), vm = v * s->mu[k];
+    f += v;
+    d1 += vm;
+    d2 += vm * s->mu[k];
+  }
+  d[0] = d1;
+  d[1] = d2;
   return f;
 }
 
@@ -185,7 +201,7 @@ static size_t zeros_bound(const double *c, const double *e2, size_t m,
 }
 
 static size_t zeros(const double *c, const double *mu, const double *eb,
-                    size_t n, double b, double *roots, double *work) {
+                    size_t n, double b, int down, double *roots, double *work) {
   double *c2 = work, *mu2 = c2 + n, *e2 = mu2 + n;
   size_t m = compact(c, mu, eb, n, c2, mu2, e2);
   double *gc = e2 + n, *gmu = gc + n, *ge = gmu + n, *pts = ge + n;
@@ -210,7 +226,7 @@ static size_t zeros(const double *c, const double *mu, const double *eb,
       br.flo = copysign(DBL_MIN, da); /* no Newton step from there */
       br.dflo = 0;
     }
-    if (da == 0 || sign(br.flo) * sign(fb) >= 0)
+    if (da == 0 || sign(br.flo) * sign(fb) >= 0 || (down && br.flo < 0))
       return 0;
     roots[0] = ks__bracket_root(sum_fn, &s, &br);
     return 1;
@@ -223,18 +239,19 @@ static size_t zeros(const double *c, const double *mu, const double *eb,
     gc[k] = c2[k] * gmu[k];
     ge[k] = isnormal(etop) ? e2[k] / etop : exp(gmu[k] * b);
   }
-  size_t np = zeros(gc, gmu, ge, m - 1, b, pts, next);
+  size_t np = zeros(gc, gmu, ge, m - 1, b, 0, pts, next);
   /* (lo, flo): the last point with f != 0; z: a point since then where f
    * is exactly 0 (a zero if f changes sign across it) */
   size_t nr = 0;
-  double lo = 0, flo = fa, dflo = 0, z = (double)NAN;
+  double lo = 0, flo = fa, dflo = 0, z = (double)NAN, dd[2];
   for (size_t k = 0; k < m; k++)
     dflo += c2[k] * mu2[k];
   for (size_t i = 0; i <= np; i++) {
     double hi = b, fhi = fb, dfhi = 0;
     if (i < np) {
       hi = pts[i];
-      fhi = sum_fn(&s, hi, &dfhi);
+      fhi = sum_fn(&s, hi, dd);
+      dfhi = dd[0];
     } else {
       for (size_t k = 0; k < m; k++)
         dfhi += c2[k] * mu2[k] * e2[k];
@@ -243,7 +260,7 @@ static size_t zeros(const double *c, const double *mu, const double *eb,
       z = hi;
       continue;
     }
-    if (flo != 0 && sign(flo) * sign(fhi) < 0) {
+    if (flo != 0 && sign(flo) * sign(fhi) < 0 && !(down && flo < 0)) {
       ks_bracket br = {lo, hi, flo, fhi, dflo, dfhi};
       roots[nr++] = isnan(z) ? ks__bracket_root(sum_fn, &s, &br) : z;
     }
@@ -256,13 +273,14 @@ static size_t zeros(const double *c, const double *mu, const double *eb,
 }
 
 size_t ks__expsum_zeros(const double *c, const double *mu, const double *eb,
-                        size_t n, double b, double *roots, double *work) {
+                        size_t n, double b, int down, double *roots,
+                        double *work) {
   if (!(b > 0) || n == 0)
     return 0;
   if (eb)
-    return zeros(c, mu, eb, n, b, roots, work);
+    return zeros(c, mu, eb, n, b, down, roots, work);
   double *e = work; /* the factors first, the search after them */
   for (size_t k = 0; k < n; k++)
     e[k] = exp(mu[k] * b);
-  return zeros(c, mu, e, n, b, roots, work + n);
+  return zeros(c, mu, e, n, b, down, roots, work + n);
 }

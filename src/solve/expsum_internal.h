@@ -28,22 +28,26 @@ void ks__expsum_eval(const double *c, const double *mu, size_t n, double t,
 size_t ks__expsum_work_len(size_t n);
 
 /* The zeros of the sum of n terms in the open interval (0, b) where it
- * changes sign, increasing, into roots[] (room for n - 1); returns how many.
+ * changes sign (down: only where it falls from positive to negative, the
+ * peaks of a profile whose slope it is), increasing, into roots[] (room for
+ * n - 1); returns how many.
  * eb: e^{mu_k b} if the caller has them, else NULL. Terms whose largest
  * magnitude on [0, b] is below 1e-15 of the sum of all terms' are rounding
  * noise and ignored. work: ks__expsum_work_len(n). */
 size_t ks__expsum_zeros(const double *c, const double *mu, const double *eb,
-                        size_t n, double b, double *roots, double *work);
+                        size_t n, double b, int down, double *roots,
+                        double *work);
 
 /* A bracket: f changes sign between lo and hi; f and f' at both ends. */
 typedef struct ks_bracket {
   double lo, hi, flo, fhi, dflo, dfhi;
 } ks_bracket;
 
-/* The zero of f inside a bracket, to 1e-14 of max(1, |t|): Newton from the
- * end with the steeper slope, kept inside the shrinking bracket, bisection
- * where Newton leaves it or stalls. fn returns f(t) and sets *df. */
-typedef double (*ks_root_fn)(void *ctx, double t, double *df);
+/* The zero of f inside a bracket, to 1e-14 of max(1, |t|): from Newton's
+ * step off the end with the steeper slope, Halley's steps (Newton's where
+ * Halley's leaves the shrinking bracket), bisection where both leave it or
+ * stall. fn returns f(t) and sets d[0] = f'(t), d[1] = f''(t). */
+typedef double (*ks_root_fn)(void *ctx, double t, double d[2]);
 double ks__bracket_root(ks_root_fn fn, void *ctx, const ks_bracket *br);
 
 #endif
