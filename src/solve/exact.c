@@ -879,11 +879,12 @@ static ks_status gridless_step(ctx *c, double t0, double t1, int metrics,
 static ks_status gridless_segment(ctx *c, double t, double t1, size_t *k,
                                   ks_error *err) {
   double ta = t;
-  if (*k == 0 && c->times[0] > t && c->times[0] < t1) {
+  if (c->times[0] > t && c->times[0] < t1) {
     ks_status rc = gridless_step(c, t, c->times[0], 0, err);
     if (rc != KS_OK)
       return rc;
-    record(c, (*k)++, c->e->x, NULL);
+    if (*k == 0) /* (a walk that records by itself passes SIZE_MAX) */
+      record(c, (*k)++, c->e->x, NULL);
     ta = c->times[0];
   }
   while (*k < c->n_times && c->times[*k] < t1)
