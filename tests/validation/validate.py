@@ -460,10 +460,13 @@ def write_report(rows, sims, conv, figures, path, ketasim_version):
              "function of ketamine clearance or first pass was found in a quotable source, so the oral "
              "bioavailability of young children (0.45, ch-brunette-po-F) and their early concentrations "
              "are not reproduced. `run` and `check` warn for subjects outside the validated ages.")
-    L.append("- **Nasal devices.** One generic intranasal route (and the Spravato device in "
-             "`models/esketamine.yaml`); the absorbed fraction, rate and swallowed part of other devices "
-             "were not published in the sources seen (Pharmacotherapy 2022, Huge 2010, Malinovsky 1996 "
-             "report F, Cmax or Tmax only), so no device variant was added.")
+    L.append("- **Nasal devices.** Devices are route variants with their own published parameters where "
+             "they exist: the generic nasal route (FRN 0.35, derived from a racemic spray and the label F) "
+             "and, in the S-branch of `models/ketamine-enantiomers.yaml`, the Spravato device "
+             "(`intranasal_spravato_s`: FRn 0.54 per device of Perez-Ruixo 2021; sk-spravato-*). For the "
+             "devices of Pharmacotherapy 2022, Huge 2010 and Malinovsky 1996 only F, Cmax or Tmax were "
+             "published (no absorbed fraction, rate or swallowed part), so they have no variant of their "
+             "own, and the low F of the Pharmacotherapy 2022 device (11-17 %) stays a misfit.")
     L.append("")
     L.append("## How to read the table")
     L.append("")
