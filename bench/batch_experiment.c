@@ -8,7 +8,9 @@
  * batch's tolerances are divided by sqrt(B), so that the WRMS norm over the
  * batch bounds every subject's error as the single solve does.
  *
- * usage: ketasim-batch-experiment MODEL.yaml B [B ...]
+ * usage: ketasim-batch-experiment [--kernels] MODEL.yaml B [B ...]
+ * --kernels: ketasim's vector, dense-matrix and LU kernels (its CVODE
+ * path's) and a block-diagonal direct solver for the batches.
  * Prints µs per subject, steps, the speed-up and the largest relative
  * difference of the final states between the two ways. */
 #include <cvodes/cvodes.h>
@@ -16,15 +18,120 @@
 #include <nvector/nvector_serial.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sunlinsol/sunlinsol_band.h>
 #include <sunlinsol/sunlinsol_dense.h>
 #include <sunmatrix/sunmatrix_band.h>
 #include <sunmatrix/sunmatrix_dense.h>
 #include <time.h>
 
+#include "cvode_kernels_internal.h"
 #include "ketasim/model.h"
 
 #define N_SUBJECTS 256
+
+/* A block-diagonal direct solver for the batch's band matrix: each member's
+ * n x n block is factored on its own (LU with partial pivoting), so the
+ * batch costs B small factorisations and solves instead of one band
+ * factorisation of bandwidth n - 1 (SUNDIALS' band LU, unoptimised in
+ * Debian's build). */
+typedef struct blocks {
+  size_t b, n;
+  double *lu;        /* [b][n * n] column-major */
+  sunindextype *piv; /* [b][n] */
+} blocks;
+
+static SUNLinearSolver_Type bl_type(SUNLinearSolver S) {
+  (void)S;
+  return SUNLINEARSOLVER_DIRECT;
+}
+
+static int bl_setup(SUNLinearSolver S, SUNMatrix A) {
+  blocks *c = S->content;
+  size_t n = c->n;
+  for (size_t k = 0; k < c->b; k++) {
+    double *a = c->lu + k * n * n;
+    sunindextype *p = c->piv + k * n;
+    for (size_t j = 0; j < n; j++)
+      for (size_t i = 0; i < n; i++)
+        a[j * n + i] = SM_ELEMENT_B(A, (sunindextype)(k * n + i),
+                                    (sunindextype)(k * n + j));
+    for (size_t q = 0; q < n; q++) { /* LU, partial pivoting */
+      size_t r = q;
+      for (size_t i = q + 1; i < n; i++)
+        if (fabs(a[q * n + i]) > fabs(a[q * n + r]))
+          r = i;
+      p[q] = (sunindextype)r;
+      if (a[q * n + r] == 0.0)
+        return SUNLS_LUFACT_FAIL;
+      if (r != q)
+        for (size_t j = 0; j < n; j++) {
+          double t = a[j * n + r];
+          a[j * n + r] = a[j * n + q];
+          a[j * n + q] = t;
+        }
+      for (size_t i = q + 1; i < n; i++)
+        a[q * n + i] /= a[q * n + q];
+      for (size_t j = q + 1; j < n; j++)
+        for (size_t i = q + 1; i < n; i++)
+          a[j * n + i] -= a[j * n + q] * a[q * n + i];
+    }
+  }
+  return SUNLS_SUCCESS;
+}
+
+static int bl_solve(SUNLinearSolver S, SUNMatrix A, N_Vector x, N_Vector bv,
+                    double tol) {
+  (void)A, (void)tol;
+  blocks *c = S->content;
+  size_t n = c->n;
+  double *X = N_VGetArrayPointer(x), *B = N_VGetArrayPointer(bv);
+  memcpy(X, B, c->b * n * sizeof *X);
+  for (size_t k = 0; k < c->b; k++) {
+    const double *a = c->lu + k * n * n;
+    const sunindextype *p = c->piv + k * n;
+    double *y = X + k * n;
+    for (size_t q = 0; q < n; q++) {
+      double t = y[q];
+      y[q] = y[p[q]];
+      y[p[q]] = t;
+    }
+    for (size_t q = 0; q < n; q++)
+      for (size_t i = q + 1; i < n; i++)
+        y[i] -= a[q * n + i] * y[q];
+    for (size_t q = n; q-- > 0;) {
+      y[q] /= a[q * n + q];
+      for (size_t i = 0; i < q; i++)
+        y[i] -= a[q * n + i] * y[q];
+    }
+  }
+  return SUNLS_SUCCESS;
+}
+
+static int bl_free(SUNLinearSolver S) {
+  blocks *c = S->content;
+  free(c->lu);
+  free(c->piv);
+  free(c);
+  S->content = NULL;
+  SUNLinSolFreeEmpty(S);
+  return 0;
+}
+
+static SUNLinearSolver block_solver(SUNContext sc, size_t b, size_t n) {
+  SUNLinearSolver S = SUNLinSolNewEmpty(sc);
+  blocks *c = calloc(1, sizeof *c);
+  c->b = b;
+  c->n = n;
+  c->lu = calloc(b * n * n, sizeof *c->lu);
+  c->piv = calloc(b * n, sizeof *c->piv);
+  S->content = c;
+  S->ops->gettype = bl_type;
+  S->ops->setup = bl_setup;
+  S->ops->solve = bl_solve;
+  S->ops->free = bl_free;
+  return S;
+}
 
 typedef struct batch {
   ks_system **sys;
@@ -64,6 +171,10 @@ static int jac(sunrealtype t, N_Vector y, N_Vector f, SUNMatrix J, void *data,
   return 0;
 }
 
+/* 1: ketasim's vector, matrix and LU kernels and a block-diagonal solver
+ * for the batch (--kernels); 0: SUNDIALS' own serial, dense and band. */
+static int g_kernels;
+
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -80,8 +191,15 @@ static long solve(ks_system **sys, size_t b, size_t n, size_t nc,
   N_Vector y = N_VNew_Serial(N, sc);
   N_VConst(0.0, y);
   SUNMatrix J = b == 1 ? SUNDenseMatrix(N, N, sc) : SUNBandMatrix(N, w, w, sc);
-  SUNLinearSolver ls =
-      b == 1 ? SUNLinSol_Dense(y, J, sc) : SUNLinSol_Band(y, J, sc);
+  SUNLinearSolver ls;
+  if (g_kernels) { /* ketasim's kernels, as its CVODE path uses them */
+    ks__cvk_vector_ops(y);
+    if (b == 1)
+      ks__cvk_dense_ops(J);
+    ls = b == 1 ? ks__cvk_dense_solver(sc, N) : block_solver(sc, b, n);
+  } else {
+    ls = b == 1 ? SUNLinSol_Dense(y, J, sc) : SUNLinSol_Band(y, J, sc);
+  }
   void *cv = CVodeCreate(CV_BDF, sc);
   batch c = {sys,
              b,
@@ -123,8 +241,12 @@ static long solve(ks_system **sys, size_t b, size_t n, size_t nc,
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--kernels") == 0) {
+    g_kernels = 1;
+    argv++, argc--;
+  }
   if (argc < 3) {
-    fprintf(stderr, "usage: %s MODEL.yaml B [B ...]\n", argv[0]);
+    fprintf(stderr, "usage: %s [--kernels] MODEL.yaml B [B ...]\n", argv[0]);
     return 2;
   }
   ks_error err;
