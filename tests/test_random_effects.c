@@ -497,10 +497,116 @@ static void covariate_errors(void) {
                         "model");
 }
 
+/* ---- parameter uncertainty: replicates ---------------------------------- */
+
+static double dcl[N], dv2[N];
+
+/* 10^5 replicates of re-model.yaml's uncertainty (rse 0.1 and 0.2,
+ * correlation -0.4): the relative errors' sample covariance matrix within
+ * 4.5 standard errors of Sigma = D R D, SE(s_ij) = sqrt((S_ii S_jj +
+ * S_ij^2) / (n - 1)); replicate r of a scenario uses those factors on the
+ * typical values for every subject, replicate slowest in the case index. */
+static void replicates(void) {
+  ks_model *m = sim_model_file("../tests/data/re-model.yaml");
+  size_t icl = ks_model_find_parameter(m, "CL");
+  size_t iv2 = ks_model_find_parameter(m, "V2");
+  KS_CHECK(ks_model_n_uncertain(m) == 2);
+  double f[16];
+  size_t others = 0;
+  for (size_t r = 0; r < N; r++) {
+    ks_sweep_replicate(m, seed, r, f);
+    dcl[r] = f[icl] - 1;
+    dv2[r] = f[iv2] - 1;
+    for (size_t i = 0; i < ks_model_n_parameters(m); i++)
+      others += i != icl && i != iv2 && f[i] != 1.0;
+  }
+  KS_CHECK(others == 0);
+  const double S[2][2] = {{0.01, -0.4 * 0.1 * 0.2}, {-0.4 * 0.1 * 0.2, 0.04}};
+  const double *xs[2] = {dcl, dv2};
+  for (int i = 0; i < 2; i++)
+    for (int j = 0; j <= i; j++) {
+      double c = cov_of(xs[i], xs[j]);
+      double se = sqrt((S[i][i] * S[j][j] + S[i][j] * S[i][j]) / (N - 1));
+      printf("replicates: cov[%d][%d] %.6f (want %.6f, %.2f SE)\n", i, j, c,
+             S[i][j], (c - S[i][j]) / se);
+      KS_CHECK(fabs(c - S[i][j]) < Z * se);
+    }
+  double mc = mean_of(dcl), mv = mean_of(dv2);
+  KS_CHECK(fabs(mc) < Z * 0.1 / sqrt(N) && fabs(mv) < Z * 0.2 / sqrt(N));
+
+  /* through a scenario: 3 replicates x 2 sweep points x 4 subjects */
+  static const char *text =
+      "model: re-model\n"
+      "sweep: {dose: [10 mg, 20 mg]}\n"
+      "regimen: [{route: iv, dose: $dose}]\n"
+      "population: {subjects: 4, seed: 5, replicates: 3}\n"
+      "parameters: {V2: 80 L}\n"
+      "output: {end: 2 h}\n";
+  char path[1024];
+  snprintf(path, sizeof path, "%s/tests/data/replicates.yaml", KS_SOURCE_DIR);
+  ks_error err;
+  ks_error_clear(&err);
+  ks_scenario *s = NULL;
+  if (ks_scenario_parse(path, text, strlen(text), NULL, &s, &err) != KS_OK) {
+    char line[1024];
+    fprintf(stderr, "%s\n", ks_error_format(&err, line, sizeof line));
+    ks_test_failures_++;
+    ks_model_free(&m);
+    return;
+  }
+  KS_CHECK(ks_scenario_n_cases(s) == 24);
+  KS_CHECK(ks_scenario_n_replicates(s) == 3);
+  ks_case_buf *buf = NULL;
+  KS_CHECK(ks_case_buf_create(s, &buf, &err) == KS_OK);
+  for (size_t i = 0; buf && i < 24; i++) {
+    ks_case c;
+    ks_scenario_case(s, i, buf, &c);
+    KS_CHECK(c.replicate == i / 8 && c.point == (i / 4) % 2 &&
+             c.subject_index == i % 4);
+    ks_sweep_replicate(ks_scenario_model(s), 5, c.replicate, f);
+    KS_CHECK(c.overrides != NULL);
+    if (c.overrides) {
+      KS_CHECK_REL(c.overrides[icl], 40 * f[icl], 1e-15);
+      KS_CHECK_REL(c.overrides[iv2], 80 * f[iv2], 1e-15); /* the arm's */
+    }
+  }
+  ks_case_buf_free(&buf);
+  ks_scenario_free(&s);
+  ks_model_free(&m);
+  expect_error("  CL: {value: 80 L/h, omega: 0.3, source: t}\n"
+               "  V1: {value: 25 L, source: t}\n"
+               "uncertainty:\n"
+               "  parameters: [CL, V1]\n"
+               "  rse: [0.1, 0.1]\n"
+               "  correlation: [[1, 0.5], [0.6, 1]]\n"
+               "  source: t\n",
+               "", "the correlation matrix must be symmetric (0.6)");
+  expect_error("  CL: {value: 80 L/h, omega: 0.3, source: t}\n"
+               "  V1: {value: 25 L, source: t}\n"
+               "  V3: {value: 25 L, source: t}\n"
+               "uncertainty:\n"
+               "  parameters: [CL, V1, V3]\n"
+               "  rse: [0.1, 0.1, 0.1]\n"
+               "  correlation: [[1, 0.9, 0.9], [0.9, 1, -0.9], [0.9, -0.9, "
+               "1]]\n"
+               "  source: t\n",
+               "",
+               "bad.yaml:10:48: error: the correlation matrix of the "
+               "uncertainty is not positive definite: row 'V3' cannot hold "
+               "together with the rows above it");
+  expect_error("  CL: {value: 80 L/h, omega: 0.3, source: t}\n"
+               "  V1: {value: 25 L, source: t}\n"
+               "uncertainty: {parameters: [CL], rse: [0], source: t}\n",
+               "",
+               "a relative standard error must be above 0 and at most 2, "
+               "got 0");
+}
+
 int main(void) {
   draws();
   errors();
   drawn_covariates();
   covariate_errors();
+  replicates();
   KS_TEST_END();
 }

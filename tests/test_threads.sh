@@ -3,7 +3,7 @@
 # tests/data/sweep-threads.yaml (84 cases with a virtual population) is run
 # with -j 1, 2 and 3, for each integrator, and so are the nonlinear sweeps of
 # sweep-threads-mm.yaml and sweep-threads-pd.yaml (20 cases each, CVODE,
-# computed outputs), and sweep-threads-pop.yaml (160 cases, every population
+# computed outputs), and sweep-threads-pop.yaml (320 cases, every population
 # feature); every dataset and attribute of
 # the three files must be identical byte for byte (except the root attributes
 # created_utc and command_line). Exit 77 (skipped) without h5py.
@@ -44,5 +44,5 @@ for j in 1 2 3; do
   "$ketasim" run "$src/tests/data/sweep-threads-pop.yaml" \
     -o "$tmp/pop-j$j.h5" -j "$j" -q
 done
-"$py" "$src/tests/h5_compare.py" --cases 160 "$tmp/pop-j1.h5" \
+"$py" "$src/tests/h5_compare.py" --cases 320 "$tmp/pop-j1.h5" \
   "$tmp/pop-j2.h5" "$tmp/pop-j3.h5"

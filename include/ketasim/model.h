@@ -97,6 +97,19 @@ ks_variability ks_model_parameter_variability(const ks_model *m, size_t i);
  * definite at load. Their etas are eta_p = omega_p (L z)_p for independent
  * standard normals z; every other parameter has eta_i = omega_i z_i. n is
  * 0 when the model declares no correlation. */
+/* Parameter uncertainty (the model's `uncertainty`): the n base parameters
+ * whose typical values are uncertain, in the order given, and the lower
+ * Cholesky factor L (row-major n x n) of the covariance of their relative
+ * errors, Sigma_ij = r_ij rse_i rse_j (rse: relative standard errors, r:
+ * their correlations). A replicate draws theta_i = TV_i (1 + (L z)_i).
+ * n is 0 without `uncertainty`. */
+size_t ks_model_n_uncertain(const ks_model *m);
+const size_t *ks_model_uncertain_parameters(const ks_model *m);
+const double *ks_model_uncertainty_cholesky(const ks_model *m);
+/* The typical value of a base parameter in internal units (per kg of body
+ * weight when ks_model_parameter_per_kg). */
+double ks_model_parameter_value(const ks_model *m, size_t i);
+
 size_t ks_model_n_correlated(const ks_model *m);
 const size_t *ks_model_correlated_parameters(const ks_model *m);
 const double *ks_model_correlation_cholesky(const ks_model *m);

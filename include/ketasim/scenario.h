@@ -59,6 +59,7 @@ typedef struct ks_case {
   size_t index;
   const char *label; /* the arm's name */
   size_t arm, point, subject_index;
+  size_t replicate;         /* 0 without population.replicates */
   const size_t *axis_index; /* [n_axes]: value index of each axis */
   ks_subject subject;
   const double *overrides; /* [n_parameters], NaN = model value; or NULL */
@@ -204,6 +205,14 @@ size_t ks_scenario_max_doses(const ks_scenario *s);
  * and entry j's subject key ("weight", "age", "sex") and unit ("kg", the
  * model covariate's unit; "1" for levels). */
 size_t ks_scenario_n_drawn(const ks_scenario *s);
+
+/* Replicates (population.replicates): how many (1 without), and whether the
+ * scenario draws the typical values from the model's uncertainty. With
+ * replicates the replicate is the slowest index:
+ *     case = ((replicate * n_arms + arm) * n_points + point) * n_subjects
+ *            + subject */
+size_t ks_scenario_n_replicates(const ks_scenario *s);
+int ks_scenario_has_replicates(const ks_scenario *s);
 const char *ks_scenario_drawn_key(const ks_scenario *s, size_t j);
 const char *ks_scenario_drawn_unit(const ks_scenario *s, size_t j);
 

@@ -45,6 +45,14 @@ double ks_sweep_uniform(uint64_t seed, uint64_t subject, uint32_t stream);
  * KS_SWEEP_COVARIATE_STREAM + 1024 * entry + attempt. */
 #define KS_SWEEP_COVARIATE_STREAM 0x40000000u
 
+/* Parameter uncertainty (model.h, `uncertainty`): replicate r's factors on
+ * the typical values, factor[i] = 1 + (L z)_i for the uncertain parameters
+ * and 1 for the others, with z standard normals of (seed, counter r, stream
+ * KS_SWEEP_REPLICATE_STREAM + k). factor has n_parameters entries. */
+#define KS_SWEEP_REPLICATE_STREAM 0x60000000u
+void ks_sweep_replicate(const ks_model *m, uint64_t seed, uint64_t replicate,
+                        double *factor);
+
 KS_API_END
 #ifdef __cplusplus
 }

@@ -1743,6 +1743,165 @@ void ks_model_check_validated(const ks_model *m, size_t ri, double weight_kg,
                ctx);
 }
 
+/* ---- parameter uncertainty ---------------------------------------------- */
+
+/* An error at n whose message `msg` holds one "%s", replaced by `name`
+ * (spliced here so that the format given to ks_error_set is a literal). */
+static ks_status unc_fail(reader *r, const ks_ynode *n, const char *msg,
+                          const char *name) {
+  ks_srcloc loc = ks__yloc(r->doc, n);
+  const char *p = strstr(msg, "%s");
+  int before = p ? (int)(p - msg) : (int)strlen(msg);
+  return ks_error_set(r->err, KS_ERR_MODEL, &loc, "%.*s%s%s", before, msg,
+                      p ? name : "", p ? p + 2 : "");
+}
+
+/* The parameters of `uncertainty`: distinct base parameters. */
+static ks_status read_unc_params(reader *r, const ks_ynode *ps) {
+  ks_model *m = r->m;
+  ks_status rc = ks__schema_kind(r->doc, ps, KS_YSEQ, "'parameters'", r->err);
+  if (rc == KS_OK && ps->n == 0)
+    rc = unc_fail(r, ps, "uncertainty needs at least one parameter%s", "");
+  if (rc != KS_OK)
+    return rc;
+  m->n_unc = ps->n;
+  m->unc_param = ks__calloc(ps->n, sizeof *m->unc_param);
+  m->unc_chol = ks__calloc(ps->n * ps->n, sizeof *m->unc_chol);
+  if (!m->unc_param || !m->unc_chol)
+    return nomem(r);
+  for (size_t k = 0; rc == KS_OK && k < ps->n; k++) {
+    const ks_ynode *nm = ps->items[k];
+    rc = ks__schema_kind(r->doc, nm, KS_YSCALAR, "a parameter name", r->err);
+    size_t idx = NONE;
+    for (size_t i = 0; rc == KS_OK && i < m->n_params; i++)
+      if (strcmp(m->params[i].name, nm->text) == 0)
+        idx = i;
+    if (rc == KS_OK && idx == NONE)
+      rc = ks__schema_unknown(r->doc, nm, "parameter", nm->text, m->param_names,
+                              m->n_params, r->err);
+    if (rc == KS_OK && !m->params[idx].is_base)
+      rc = unc_fail(r, nm,
+                    "'%s' is computed from other parameters: give the "
+                    "uncertainty of those",
+                    nm->text);
+    for (size_t j = 0; rc == KS_OK && j < k; j++)
+      if (m->unc_param[j] == idx)
+        rc = unc_fail(r, nm, "'%s' is listed twice", nm->text);
+    if (rc == KS_OK)
+      m->unc_param[k] = idx;
+  }
+  return rc;
+}
+
+/* The correlation rows of `uncertainty` into a (ones on the diagonal
+ * already): symmetric, each off-diagonal entry strictly inside (-1, 1). */
+static ks_status read_unc_correlation(reader *r, const ks_ynode *cor, size_t n,
+                                      double *a) {
+  ks_status rc = ks__schema_kind(r->doc, cor, KS_YSEQ, "'correlation'", r->err);
+  if (rc == KS_OK && cor->n != n)
+    rc = unc_fail(r, cor, "correlation needs one row per parameter%s", "");
+  for (size_t i = 0; rc == KS_OK && i < n; i++) {
+    const ks_ynode *row = cor->items[i];
+    rc = ks__schema_kind(r->doc, row, KS_YSEQ, "a correlation row", r->err);
+    if (rc == KS_OK && row->n != n)
+      rc = unc_fail(r, row, "a correlation row needs one value per parameter%s",
+                    "");
+    for (size_t j = 0; rc == KS_OK && j < n; j++) {
+      double v = 0;
+      rc =
+          ks__schema_number(r->doc, row->items[j], "a correlation", &v, r->err);
+      if (rc == KS_OK && (i == j ? v != 1 : !(v > -1 && v < 1)))
+        rc = unc_fail(r, row->items[j],
+                      i == j ? "the diagonal of a correlation matrix is 1, "
+                               "got %s"
+                             : "a correlation must be strictly between -1 "
+                               "and 1, got %s",
+                      row->items[j]->text);
+      a[i * n + j] = v;
+    }
+  }
+  for (size_t i = 0; rc == KS_OK && i < n; i++)
+    for (size_t j = 0; rc == KS_OK && j < i; j++)
+      if (a[i * n + j] != a[j * n + i])
+        rc = unc_fail(r, cor->items[i]->items[j],
+                      "the correlation matrix must be symmetric (%s)",
+                      cor->items[i]->items[j]->text);
+  return rc;
+}
+
+/* `uncertainty: {parameters: [...], rse: [...], correlation: [[...]],
+ * source: ...}`: the covariance of the estimates' relative errors,
+ * Sigma = D R D with D = diag(rse), factored with dpotrf; a matrix that is
+ * not positive definite is refused naming the row where it fails. */
+static ks_status read_uncertainty(reader *r, const ks_ynode *node) {
+  static const char *const keys[] = {"parameters", "rse", "correlation",
+                                     "source", "description"};
+  ks_model *m = r->m;
+  const ks_ynode *ps = NULL, *rse = NULL, *src = NULL,
+                 *cor = ks__ymap_get(node, "correlation");
+  ks_status rc =
+      ks__schema_kind(r->doc, node, KS_YMAP, "'uncertainty'", r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_keys(r->doc, node, keys, countof(keys), "'uncertainty'",
+                         r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_require(r->doc, node, "parameters", "'uncertainty'", &ps,
+                            r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_require(r->doc, node, "rse", "'uncertainty'", &rse, r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_require(r->doc, node, "source", "'uncertainty'", &src,
+                            r->err);
+  if (rc == KS_OK)
+    rc = read_unc_params(r, ps);
+  if (rc == KS_OK)
+    rc = ks__schema_kind(r->doc, rse, KS_YSEQ, "'rse'", r->err);
+  size_t n = m->n_unc;
+  if (rc == KS_OK && rse->n != n)
+    rc = unc_fail(r, rse, "rse needs one value per parameter%s", "");
+  double *sd = NULL, *a = NULL;
+  if (rc == KS_OK) {
+    sd = ks__calloc(n, sizeof *sd);
+    a = ks__calloc(n * n, sizeof *a);
+    if (!sd || !a)
+      rc = nomem(r);
+  }
+  for (size_t k = 0; rc == KS_OK && k < n; k++) {
+    rc = ks__schema_number(r->doc, rse->items[k], "rse", &sd[k], r->err);
+    if (rc == KS_OK && !(sd[k] > 0 && sd[k] <= 2))
+      rc = unc_fail(r, rse->items[k],
+                    "a relative standard error must be above 0 and at most "
+                    "2, got %s",
+                    rse->items[k]->text);
+  }
+  for (size_t i = 0; rc == KS_OK && i < n; i++)
+    a[i * n + i] = 1;
+  if (rc == KS_OK && cor)
+    rc = read_unc_correlation(r, cor, n, a);
+  for (size_t i = 0; rc == KS_OK && i < n; i++)
+    for (size_t j = 0; j < n; j++)
+      a[i * n + j] *= sd[i] * sd[j];
+  int info = 0;
+  if (rc == KS_OK) {
+    int ni = (int)n;
+    dpotrf_("L", &ni, a, &ni, &info);
+  }
+  if (rc == KS_OK && info != 0) {
+    size_t row = info > 0 ? (size_t)info - 1 : 0;
+    rc = unc_fail(r, cor ? cor->items[row] : node,
+                  "the correlation matrix of the uncertainty is not positive "
+                  "definite: row '%s' cannot hold together with the rows "
+                  "above it",
+                  m->params[m->unc_param[row]].name);
+  }
+  for (size_t i = 0; rc == KS_OK && i < n; i++)
+    for (size_t j = 0; j <= i; j++)
+      m->unc_chol[i * n + j] = a[i + j * n];
+  ks__free(sd);
+  ks__free(a);
+  return rc;
+}
+
 /* ---- load --------------------------------------------------------------- */
 
 static ks_status read_model(reader *r) {
@@ -1751,7 +1910,7 @@ static ks_status read_model(reader *r) {
       "analytes",     "covariates",  "parameters", "modifiers",
       "compartments", "transfers",   "routes",     "observe",
       "notes",        "fluxes",      "states",     "outputs",
-      "correlations", "validated"};
+      "correlations", "validated",   "uncertainty"};
   const ks_ydoc *doc = r->doc;
   const ks_ynode *root = doc->root;
   if (!root || root->kind != KS_YMAP)
@@ -1804,6 +1963,8 @@ static ks_status read_model(reader *r) {
     rc = read_nonlinear(r, root);
   if (rc == KS_OK && (n = ks__ymap_get(root, "correlations")) != NULL)
     rc = read_correlations(r, n);
+  if (rc == KS_OK && (n = ks__ymap_get(root, "uncertainty")) != NULL)
+    rc = read_uncertainty(r, n);
   if (rc == KS_OK && ks__ymap_get(root, "validated"))
     rc = read_validated(r, ks__ymap_get(root, "validated"));
   if (rc == KS_OK)
@@ -1889,6 +2050,8 @@ void ks_model_free(ks_model **mp) {
   ks__free(m->param_names);
   ks__free(m->corr_param);
   ks__free(m->corr_chol);
+  ks__free(m->unc_param);
+  ks__free(m->unc_chol);
   ks__free(m->order);
   ks__free(m->comps);
   ks__free(m->comp_names);
@@ -1989,6 +2152,16 @@ ks_variability ks_model_parameter_variability(const ks_model *m, size_t i) {
   return (ks_variability)m->params[i].variability;
 }
 size_t ks_model_n_correlated(const ks_model *m) { return m->n_corr; }
+size_t ks_model_n_uncertain(const ks_model *m) { return m->n_unc; }
+const size_t *ks_model_uncertain_parameters(const ks_model *m) {
+  return m->unc_param;
+}
+const double *ks_model_uncertainty_cholesky(const ks_model *m) {
+  return m->unc_chol;
+}
+double ks_model_parameter_value(const ks_model *m, size_t i) {
+  return m->params[i].value;
+}
 const size_t *ks_model_correlated_parameters(const ks_model *m) {
   return m->corr_param;
 }

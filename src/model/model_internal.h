@@ -211,6 +211,12 @@ struct ks_model {
   size_t n_corr;
   size_t *corr_param;
   double *corr_chol;
+  /* parameter uncertainty (model.h): the parameters of `uncertainty` and
+   * the lower Cholesky factor of the covariance of their relative errors,
+   * row-major [n_unc][n_unc] */
+  size_t n_unc;
+  size_t *unc_param;
+  double *unc_chol;
 };
 
 #endif

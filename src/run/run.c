@@ -261,6 +261,8 @@ static void case_vars(const ks_scenario *s, const ks_case *c, block *b,
       b->nums[i * b->sh.n_num + num++] =
           ks_scenario_axis_number(s, j, c->axis_index[j]);
   }
+  if (ks_scenario_has_replicates(s))
+    b->nums[i * b->sh.n_num + num++] = (double)c->replicate;
   if (ks_scenario_has_population(s))
     b->nums[i * b->sh.n_num + num++] = (double)c->subject_index;
   for (size_t j = 0; j < ks_scenario_n_drawn(s); j++)
@@ -465,7 +467,7 @@ static ks_status names_fill(const ks_scenario *s, names *n, shape *sh,
   n->param_units = cal(sh->np, sizeof(char *), &ok);
   n->unit_buf = cal(sh->np, sizeof *n->unit_buf, &ok);
   size_t nd = ks_scenario_n_drawn(s);
-  n->vars = cal(nax + 1 + nd, sizeof *n->vars, &ok);
+  n->vars = cal(nax + 2 + nd, sizeof *n->vars, &ok);
   n->drawn_buf = cal(nd, sizeof *n->drawn_buf, &ok);
   n->warnings = cal(ks_scenario_n_warnings(s) * KS_WARNING_TEXT + 1, 1, &ok);
   if (!ok) {
@@ -502,6 +504,12 @@ static ks_status names_fill(const ks_scenario *s, names *n, shape *sh,
       sh->n_str++;
     else
       sh->n_num++;
+  }
+  if (ks_scenario_has_replicates(s)) {
+    n->vars[n->n_vars++] = (ks_output_case_var){
+        "replicate", "1",
+        "replicate: typical values drawn from the model's uncertainty", 0};
+    sh->n_num++;
   }
   if (pop) {
     n->vars[n->n_vars++] = (ks_output_case_var){

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ketasim/sweep.h"
 #include "output_internal.h"
 #include "population_internal.h"
 #include "schema_internal.h"
@@ -92,6 +93,8 @@ struct ks_scenario {
   size_t n_points, n_subjects, n_cases;
   uint64_t seed;
   int has_population;
+  size_t n_replicates; /* 1 without population.replicates */
+  int has_replicates;
   ks__popcov *popcov; /* population.covariates, or NULL */
   size_t max_lines, max_doses;
   double max_dose_mg;
@@ -111,6 +114,7 @@ struct ks_case_buf {
   ks_dose_line *lines;
   double *doses;
   double *drawn;     /* ks_case.drawn */
+  double *factor;    /* a replicate's factors on the typical values */
   char invalid[200]; /* ks_case.invalid */
 };
 
@@ -436,7 +440,7 @@ static ks_status check_axis_name(reader *r, const ks_ynode *key) {
                         "output file)",
                         name);
   if (!strcmp(name, "subject") || !strncmp(name, "subject_", 8) ||
-      ks__output_name_reserved(name))
+      !strcmp(name, "replicate") || ks__output_name_reserved(name))
     return ks_error_set(r->err, KS_ERR_INPUT, &loc,
                         "'%s' names an output variable and cannot name a "
                         "sweep axis",
@@ -509,15 +513,17 @@ static ks_status read_sweep(reader *r, const ks_ynode *root) {
 }
 
 static ks_status read_population(reader *r, const ks_ynode *root) {
-  static const char *const keys[] = {"subjects", "seed", "covariates"};
+  static const char *const keys[] = {"subjects", "seed", "covariates",
+                                     "replicates"};
   ks_scenario *s = r->s;
   const ks_ynode *p = ks__ymap_get(root, "population"), *n, *seed;
   s->n_subjects = 1;
+  s->n_replicates = 1;
   if (!p)
     return KS_OK;
   ks_status rc = ks__schema_kind(r->doc, p, KS_YMAP, "'population'", r->err);
   if (rc == KS_OK)
-    rc = ks__schema_keys(r->doc, p, keys, 3, "'population'", r->err);
+    rc = ks__schema_keys(r->doc, p, keys, 4, "'population'", r->err);
   if (rc == KS_OK)
     rc = ks__schema_require(r->doc, p, "subjects", "'population'", &n, r->err);
   if (rc == KS_OK)
@@ -538,6 +544,24 @@ static ks_status read_population(reader *r, const ks_ynode *root) {
   const ks_ynode *cv = ks__ymap_get(p, "covariates");
   if (rc == KS_OK && cv)
     rc = ks__popcov_read(r->doc, cv, s->model, &s->popcov, r->err);
+  const ks_ynode *rep = ks__ymap_get(p, "replicates");
+  long nrep = 1;
+  if (rc == KS_OK && rep)
+    rc = ks__schema_count(r->doc, rep, "replicates", 100000L, &nrep, r->err);
+  if (rc == KS_OK && rep && nrep < 1) {
+    ks_srcloc loc = loc_of(r, rep);
+    rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                      "replicates must be at least 1");
+  }
+  if (rc == KS_OK && rep && ks_model_n_uncertain(s->model) == 0) {
+    ks_srcloc loc = loc_of(r, rep);
+    rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                      "replicates draw the typical values from the model's "
+                      "'uncertainty', which model '%s' does not declare",
+                      ks_model_name(s->model));
+  }
+  s->n_replicates = (size_t)nrep;
+  s->has_replicates = rep != NULL;
   return rc;
 }
 
@@ -999,10 +1023,14 @@ static void resolve_subject(const ks_scenario *s, const arm *a,
 void ks_scenario_case(const ks_scenario *s, size_t i, ks_case_buf *buf,
                       ks_case *c) {
   size_t per_arm = s->n_points * s->n_subjects;
+  size_t per_rep = per_arm * s->n_arms, index = i;
+  size_t rep = i / per_rep;
+  i %= per_rep;
   size_t arm_i = i / per_arm, rest = i % per_arm;
   const arm *a = &s->arms[arm_i];
   memset(c, 0, sizeof *c);
-  c->index = i;
+  c->index = index;
+  c->replicate = rep;
   c->label = a->name;
   c->arm = arm_i;
   c->point = rest / s->n_subjects;
@@ -1017,6 +1045,21 @@ void ks_scenario_case(const ks_scenario *s, size_t i, ks_case_buf *buf,
                             ? field_get(&a->overrides[p], buf->axis_index, NULL)
                             : (double)NAN;
     any |= a->overrides[p].set;
+  }
+  if (s->has_replicates) {
+    /* the replicate's typical values: the arm's or the model's, times the
+     * replicate's factor */
+    ks_sweep_replicate(s->model, s->seed, rep, buf->factor);
+    size_t nu = ks_model_n_uncertain(s->model);
+    const size_t *up = ks_model_uncertain_parameters(s->model);
+    for (size_t k = 0; k < nu; k++) {
+      size_t p = up[k];
+      double base = isnan(buf->overrides[p])
+                        ? ks_model_parameter_value(s->model, p)
+                        : buf->overrides[p];
+      buf->overrides[p] = base * buf->factor[p];
+    }
+    any = 1;
   }
   c->overrides = any ? buf->overrides : NULL;
   size_t n = 0;
@@ -1059,9 +1102,10 @@ ks_status ks_case_buf_create(const ks_scenario *s, ks_case_buf **out,
     b->lines = ks__calloc(s->max_lines + 1, sizeof *b->lines);
     b->doses = ks__calloc(s->max_doses + 1, sizeof *b->doses);
     b->drawn = ks__calloc(ks__popcov_n(s->popcov) + 1, sizeof *b->drawn);
+    b->factor = ks__calloc(ks_model_n_parameters(m) + 1, sizeof *b->factor);
   }
   if (!b || !b->axis_index || !b->covariates || !b->overrides || !b->lines ||
-      !b->doses || !b->drawn) {
+      !b->doses || !b->drawn || !b->factor) {
     ks_case_buf_free(&b);
     *out = NULL;
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
@@ -1080,6 +1124,7 @@ void ks_case_buf_free(ks_case_buf **bp) {
   ks__free(b->lines);
   ks__free(b->doses);
   ks__free(b->drawn);
+  ks__free(b->factor);
   ks__free(b);
   *bp = NULL;
 }
@@ -1922,9 +1967,10 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
     return rc;
   size_t per_arm = s->n_points;
   if (per_arm > KS_MAX_CASES / s->n_subjects ||
-      per_arm * s->n_subjects > KS_MAX_CASES / s->n_arms)
+      per_arm * s->n_subjects > KS_MAX_CASES / s->n_arms ||
+      per_arm * s->n_subjects * s->n_arms > KS_MAX_CASES / s->n_replicates)
     return too_many_cases(r, root);
-  s->n_cases = s->n_arms * s->n_points * s->n_subjects;
+  s->n_cases = s->n_replicates * s->n_arms * s->n_points * s->n_subjects;
   size_buffers(s);
   return check_points(r);
 }
@@ -2047,6 +2093,13 @@ const char *ks_scenario_axis_text(const ks_scenario *s, size_t j, size_t k) {
 }
 size_t ks_scenario_n_subjects(const ks_scenario *s) { return s->n_subjects; }
 uint64_t ks_scenario_seed(const ks_scenario *s) { return s->seed; }
+size_t ks_scenario_n_replicates(const ks_scenario *s) {
+  return s->n_replicates;
+}
+int ks_scenario_has_replicates(const ks_scenario *s) {
+  return s->has_replicates;
+}
+
 size_t ks_scenario_n_drawn(const ks_scenario *s) {
   return ks__popcov_n(s->popcov);
 }

@@ -48,3 +48,20 @@ void ks_sweep_eta(const ks_model *m, uint64_t seed, uint64_t subject,
     eta[par[k]] = ks_model_parameter_omega(m, par[k]) * x;
   }
 }
+
+void ks_sweep_replicate(const ks_model *m, uint64_t seed, uint64_t replicate,
+                        double *factor) {
+  size_t n = ks_model_n_parameters(m), nu = ks_model_n_uncertain(m);
+  const size_t *par = ks_model_uncertain_parameters(m);
+  const double *L = ks_model_uncertainty_cholesky(m);
+  for (size_t i = 0; i < n; i++)
+    factor[i] = 1.0;
+  for (size_t k = 0; k < nu; k++) {
+    double x = 0;
+    for (size_t j = 0; j <= k; j++)
+      x += L[k * nu + j] *
+           ks_sweep_normal(seed, replicate,
+                           KS_SWEEP_REPLICATE_STREAM + (uint32_t)j);
+    factor[par[k]] = 1.0 + x;
+  }
+}
