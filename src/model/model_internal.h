@@ -32,7 +32,7 @@ typedef struct parameter {
   double weight_exponent;
   double omega;
   int variability; /* ks_variability: how eta enters (log-normal default) */
-  ks_dims dims; /* after multiplying per-body values by the weight */
+  ks_dims dims;    /* after multiplying per-body values by the weight */
   ks_expr *expr;
 } parameter;
 

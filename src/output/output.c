@@ -1886,10 +1886,10 @@ uint64_t ks_output_estimate_bytes(const ks_output_layout *l) {
   if (ncomp)
     total = sat_add(total, chunked_bytes(3, nc, ncomp, nt, pbytes));
   if (l->n_percentiles && l->n_groups) /* the summaries */
-    total = sat_add(total,
-                    ks__mul_sat(l->n_groups, 24 + vlen_bytes(KS_LABEL_BYTES_GUESS) +
-                                             8 * (uint64_t)l->n_percentiles *
-                                                 na * (nt + 3)));
+    total = sat_add(
+        total, ks__mul_sat(l->n_groups,
+                           24 + vlen_bytes(KS_LABEL_BYTES_GUESS) +
+                               8 * (uint64_t)l->n_percentiles * na * (nt + 3)));
   if (l->n_doses) /* administration_time, the per-dose metrics and index */
     total = sat_add(
         total,
