@@ -103,6 +103,10 @@ typedef struct ks_export_result {
   char metric_percentiles_path[4096];
   size_t percentile_rows;
   size_t metric_percentile_rows;
+  /* PREFIX-records.csv: a dataset run's records (ID, TIME_h, EVID, DV and
+   * PRED_<analyte>_ng_per_ml per analyte); "" and 0 for other files. */
+  char records_path[4096];
+  size_t record_rows;
 } ks_export_result;
 
 /* Writes the tables for `h5_path` as PREFIX-metrics.csv, PREFIX-profiles.csv

@@ -127,6 +127,12 @@ typedef struct ks_output_layout {
    * length of the `administration` dimension, the largest number of
    * distinct dose times of any case. */
   size_t n_doses;
+  /* A dataset's records (0: none): dimension `record` of n_records rows,
+   * the cases' rows in case order, with record_id, record_time,
+   * record_evid, record_dv (has_dv) [record], prediction [record,
+   * analyte] and record_count [case] (CF contiguous ragged array). */
+  size_t n_records;
+  int has_dv;
   /* Summaries (n_percentiles 0: none): percentiles[0..n_percentiles) in
    * [0, 100], for n_groups arms and sweep points numbered first_group ..
    * first_group + n_groups - 1 (arm * n_points + point): dimensions
@@ -189,6 +195,13 @@ typedef struct ks_output_block {
   const double *dose_time_h;
   const double *dose_cmax_ng_per_ml, *dose_tmax_h, *dose_trough_ng_per_ml;
   const double *dose_auc_ng_h_per_ml;
+  /* records of the block's cases (layout n_records > 0): rows
+   * [record_first, record_first + record_n), [record_n] each and
+   * [record_n][n_analytes] predictions; record_count [n] */
+  size_t record_first, record_n;
+  const double *record_id, *record_time_h, *record_evid, *record_dv;
+  const double *prediction_ng_per_ml;
+  const int64_t *record_count;
 } ks_output_block;
 
 /* Creates the temporary file and every dataset. `path` must name a file in

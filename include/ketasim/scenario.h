@@ -136,7 +136,26 @@ typedef struct ks_scenario_options {
   size_t n_model_path;
   ks_model_resolver resolve_model; /* optional [NULL] */
   void *resolver_user;             /* passed to resolve_model */
+  /* A dataset given on the command line (`--data FILE.csv`): replaces the
+   * scenario's data.file, and the scenario then needs no regimen. */
+  const char *data_path;
 } ks_scenario_options;
+
+/* A scenario that simulates a NONMEM-style dataset (docs/datasets.md): its
+ * `data` section, or --data. One case per ID, in the file's order; the
+ * records give the doses, so the scenario has no regimen, arms, sweep or
+ * population. NULL for a scenario without data. */
+typedef struct ks_scenario_data {
+  const char *path;        /* as given, relative to the working directory
+                                or resolved beside the scenario */
+  double time_factor_h;    /* TIME unit [h] */
+  double amount_factor_mg; /* AMT unit [mg] */
+  size_t n_cov;            /* data.covariates: column -> subject key */
+  const char *const *cov_column;
+  const size_t *cov_index; /* model covariate, or (size_t)-1: weight */
+  const char *const *cov_units;
+} ks_scenario_data;
+const ks_scenario_data *ks_scenario_data_get(const ks_scenario *s);
 
 /* Loads a scenario and its model. `opts` may be NULL. Limits (each refused
  * with KS_ERR_LIMIT at its place in the file): files up to 4 MiB, nesting up

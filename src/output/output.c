@@ -77,12 +77,13 @@ enum {
   KS_DIM_ADMIN,
   KS_DIM_GROUP,
   KS_DIM_PERCENTILE,
+  KS_DIM_RECORD,
   KS_NDIM
 };
 
 static const char *const ks_dim_names[KS_NDIM] = {
     "case",      "analyte",        "time",          "compartment", "parameter",
-    "threshold", "administration", "summary_group", "percentile"};
+    "threshold", "administration", "summary_group", "percentile",  "record"};
 
 /* Names a case variable cannot take: every variable the file may hold,
  * whether or not this layout writes it. */
@@ -148,6 +149,12 @@ enum {
   KS_VAR_CMAX_PCT,
   KS_VAR_TMAX_PCT,
   KS_VAR_AUC_PCT,
+  KS_VAR_REC_ID,
+  KS_VAR_REC_TIME,
+  KS_VAR_REC_EVID,
+  KS_VAR_REC_DV,
+  KS_VAR_PREDICTION,
+  KS_VAR_REC_COUNT,
   KS_NVAR
 };
 
@@ -162,7 +169,9 @@ struct ks_output {
   hid_t str_type; /* variable-length UTF-8 string, in memory and in the file */
   size_t n_cases, n_analytes, n_times, n_compartments, n_case_vars;
   size_t n_num_case_vars, n_str_case_vars, n_parameters, n_thresholds;
-  size_t n_doses;                 /* administration slots per case */
+  size_t n_doses;   /* administration slots per case */
+  size_t n_records; /* dataset records (ragged), 0: none */
+  int has_dv;
   size_t n_groups, n_percentiles; /* summaries (0: none) */
   uint64_t first_group;
   double summary_accuracy;
@@ -576,6 +585,8 @@ static hsize_t dim_len(const ks_output *out, int dim) {
     return out->n_thresholds;
   case KS_DIM_ADMIN:
     return out->n_doses;
+  case KS_DIM_RECORD:
+    return out->n_records;
   case KS_DIM_GROUP:
     return out->n_groups;
   case KS_DIM_PERCENTILE:
@@ -817,7 +828,10 @@ static ks_status define_coords(ks_output *out, const ks_output_layout *l,
                  "point)"),
       coordinate(KS_DIM_PERCENTILE, H5T_IEEE_F64LE, "percent",
                  "percentile over the subjects (order statistic of rank "
-                 "floor(p/100 (n-1)), numpy method lower)")};
+                 "floor(p/100 (n-1)), numpy method lower)"),
+      coordinate(KS_DIM_RECORD, H5T_STD_I64LE, "1",
+                 "dataset record (row of the data file, subjects in order)")};
+  defs[KS_DIM_RECORD].chunked = defs[KS_DIM_RECORD].compress = 1;
   defs[KS_DIM_CASE].chunked = defs[KS_DIM_CASE].compress = 1;
   /* What each coordinate variable holds; case is written by
    * write_case_index(). */
@@ -841,7 +855,8 @@ static ks_status define_coords(ks_output *out, const ks_output_layout *l,
        (uint64_t)out->n_thresholds * 8},
       {H5I_INVALID_HID, NULL, 0},
       {H5I_INVALID_HID, NULL, 0}, /* write_group_index() */
-      {H5T_NATIVE_DOUBLE, l->percentiles, (uint64_t)out->n_percentiles * 8}};
+      {H5T_NATIVE_DOUBLE, l->percentiles, (uint64_t)out->n_percentiles * 8},
+      {H5I_INVALID_HID, NULL, 0} /* define_records() */};
   for (int d = 0; d < KS_NDIM; d++) {
     if (dim_len(out, d) == 0)
       continue; /* a dimension this layout does not have */
@@ -858,6 +873,68 @@ static ks_status define_coords(ks_output *out, const ks_output_layout *l,
     }
   }
   return KS_OK;
+}
+
+static ks_status define_named(ks_output *out, const var_def *v, hid_t *id,
+                              ks_error *err);
+
+/* record = 0..n_records-1, a piece at a time, and the record variables:
+ * each a [record] or [record, analyte] chunked dataset, and record_count
+ * [case] with CF's sample_dimension (a contiguous ragged array). */
+static ks_status define_records(ks_output *out, ks_error *err) {
+  if (out->n_records == 0)
+    return KS_OK;
+  enum { PIECE = 65536 };
+  int64_t *idx = ks__malloc(PIECE * sizeof *idx);
+  if (!idx)
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  int ok = 1;
+  for (size_t first = 0; ok && first < out->n_records; first += PIECE) {
+    size_t n = out->n_records - first < PIECE ? out->n_records - first : PIECE;
+    for (size_t i = 0; i < n; i++)
+      idx[i] = (int64_t)(first + i);
+    ok = write_cases(out->dim[KS_DIM_RECORD], first, n, H5T_NATIVE_INT64,
+                     idx) >= 0;
+  }
+  ks__free(idx);
+  if (!ok)
+    return h5_fail(err, out->path, "cannot write variable 'record'");
+  const hid_t f64 = H5T_IEEE_F64LE;
+  struct {
+    int var;
+    var_def def;
+  } defs[] = {
+      {KS_VAR_REC_ID,
+       by_case("record_id", f64, 1, 0, 0, "1", "ID of the record's subject")},
+      {KS_VAR_REC_TIME, by_case("record_time", f64, 1, 0, 0, "h",
+                                "TIME of the record, in hours")},
+      {KS_VAR_REC_EVID,
+       by_case("record_evid", f64, 1, 0, 0, "1", "EVID of the record")},
+      {KS_VAR_REC_DV, by_case("record_dv", f64, 1, 0, 0, "1",
+                              "DV of the record as in the data file (NaN: "
+                              "missing)")},
+      {KS_VAR_PREDICTION,
+       by_case("prediction", f64, 2, KS_DIM_ANALYTE, 0, "ng/mL",
+               "predicted plasma concentration at the record, after it "
+               "acts")},
+      {KS_VAR_REC_COUNT, by_case("record_count", H5T_STD_I64LE, 1, 0, 0, "1",
+                                 "number of records of the case (its rows "
+                                 "of the record dimension follow the "
+                                 "previous cases')")}};
+  ks_status rc = KS_OK;
+  for (size_t i = 0; rc == KS_OK && i < sizeof defs / sizeof *defs; i++) {
+    if (defs[i].var == KS_VAR_REC_DV && !out->has_dv)
+      continue;
+    if (defs[i].var != KS_VAR_REC_COUNT)
+      defs[i].def.dims[0] = KS_DIM_RECORD;
+    else
+      defs[i].def.has_fill = 0;
+    rc = define_named(out, &defs[i].def, &out->var[defs[i].var], err);
+  }
+  if (rc == KS_OK && put_text_attr(out->var[KS_VAR_REC_COUNT],
+                                   "sample_dimension", "record") < 0)
+    rc = h5_fail(err, out->path, "cannot describe 'record_count'");
+  return rc;
 }
 
 /* administration = 0..n_doses-1. */
@@ -1353,6 +1430,8 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
   out->n_parameters = l->n_parameters;
   out->n_thresholds = l->n_thresholds;
   out->n_doses = l->n_doses;
+  out->n_records = l->n_records;
+  out->has_dv = l->has_dv;
   out->n_groups = l->n_percentiles ? l->n_groups : 0;
   out->n_percentiles = out->n_groups ? l->n_percentiles : 0;
   out->first_group = l->first_group;
@@ -1491,6 +1570,8 @@ static ks_status create_writer(const char *path, const ks_output_layout *layout,
   if (rc == KS_OK)
     rc = write_admin_index(out, err);
   if (rc == KS_OK)
+    rc = define_records(out, err);
+  if (rc == KS_OK)
     rc = write_group_index(out, err);
   if (rc == KS_OK)
     rc = define_summary(out, err);
@@ -1625,6 +1706,26 @@ static int write_block_data(ks_output *out, const ks_output_block *b) {
                          : (const void *)b->case_vars) < 0)
       return -1;
   }
+  if (out->n_records && b->record_n) {
+    const struct {
+      int var;
+      hid_t memtype;
+      const void *buf;
+    } recs[] = {{KS_VAR_REC_ID, dbl, b->record_id},
+                {KS_VAR_REC_TIME, dbl, b->record_time_h},
+                {KS_VAR_REC_EVID, dbl, b->record_evid},
+                {KS_VAR_REC_DV, dbl, b->record_dv},
+                {KS_VAR_PREDICTION, dbl, b->prediction_ng_per_ml}};
+    for (size_t i = 0; i < sizeof recs / sizeof *recs; i++) {
+      hid_t ds = out->var[recs[i].var];
+      if (ds >= 0 && write_cases(ds, b->record_first, b->record_n,
+                                 recs[i].memtype, recs[i].buf) < 0)
+        return -1;
+    }
+  }
+  if (out->n_records && write_cases(out->var[KS_VAR_REC_COUNT], f, n,
+                                    H5T_NATIVE_INT64, b->record_count) < 0)
+    return -1;
   return out->n_outputs ? write_outputs(out, b) : 0;
 }
 

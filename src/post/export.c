@@ -365,6 +365,46 @@ static ks_status write_doses(const exporter *x, FILE *f, size_t *rows) {
   return KS_OK;
 }
 
+/* A dataset run's records as the data file had them, with a prediction
+ * column per analyte (PRED_ketamine, ... in ng/mL), read a piece at a
+ * time: a table for R or NONMEM tools. */
+static ks_status write_records(const exporter *x, FILE *f, size_t *rows) {
+  const ks__results *r = x->r;
+  size_t na = r->n_analytes, piece = 65536;
+  fputs("ID,TIME_h,EVID,DV", f);
+  for (size_t a = 0; a < na; a++) {
+    fputs(",PRED_", f);
+    fputs(r->analytes[a], f);
+    fputs("_ng_per_ml", f);
+  }
+  fputc('\n', f);
+  double *buf = ks__malloc(piece * (4 + na) * sizeof(double));
+  if (!buf)
+    return ks_error_set(x->err, KS_ERR_NOMEM, NULL, "out of memory");
+  double *id = buf, *t = id + piece, *ev = t + piece, *dv = ev + piece,
+         *pred = dv + piece;
+  ks_status rc = KS_OK;
+  for (size_t first = 0; rc == KS_OK && first < r->n_records; first += piece) {
+    size_t n = r->n_records - first < piece ? r->n_records - first : piece;
+    rc = ks__results_records(x->r, first, n, id, t, ev, dv, pred, x->err);
+    for (size_t i = 0; rc == KS_OK && i < n; i++) {
+      fprintf(f, "%.15g,%.15g,%d,", id[i], t[i], (int)ev[i]);
+      if (isnan(dv[i]))
+        fputc('.', f);
+      else
+        fprintf(f, "%.15g", dv[i]);
+      for (size_t a = 0; a < na; a++)
+        put_number(f, pred[i * na + a]);
+      fputc('\n', f);
+    }
+    if (rc == KS_OK && stopped(x))
+      rc = interrupted(x);
+  }
+  *rows = r->n_records;
+  ks__free(buf);
+  return rc;
+}
+
 /* ---- computed outputs --------------------------------------------------- */
 
 /* One column of the output tables: NAME, then what and the unit. */
@@ -504,6 +544,10 @@ ks_status ks_export_csv(const char *h5_path, const char *prefix,
                   .write = write_metrics,
                   .path = res->metrics_path,
                   .rows = &res->metric_rows},
+                 {.suffix = "records",
+                  .write = write_records,
+                  .path = res->records_path,
+                  .rows = &res->record_rows},
                  {.suffix = "doses",
                   .write = write_doses,
                   .path = res->doses_path,
@@ -545,12 +589,13 @@ ks_status ks_export_csv(const char *h5_path, const char *prefix,
   if (ks__results_find_var(x.r, "arm") < x.r->n_vars)
     x.label_column = "case_label";
   tab[0].want = x.o->metrics;
-  tab[1].want = x.o->metrics && x.r->n_doses;
-  tab[2].want = x.o->metrics && x.r->n_outputs;
-  tab[3].want = x.o->profiles && x.r->has_profiles;
-  tab[4].want = x.o->profiles && any_output_profile(x.r);
-  tab[5].want = x.r->n_groups > 0; /* the summaries, with or without */
-  tab[6].want = x.r->n_groups > 0; /* profiles */
+  tab[1].want = x.r->n_records > 0;
+  tab[2].want = x.o->metrics && x.r->n_doses;
+  tab[3].want = x.o->metrics && x.r->n_outputs;
+  tab[4].want = x.o->profiles && x.r->has_profiles;
+  tab[5].want = x.o->profiles && any_output_profile(x.r);
+  tab[6].want = x.r->n_groups > 0; /* the summaries, with or without */
+  tab[7].want = x.r->n_groups > 0; /* profiles */
   /* Every table is written in full under a temporary name before any is
    * renamed, so a failure half-way leaves none. */
   for (size_t k = 0; rc == KS_OK && k < countof(tab); k++)

@@ -441,6 +441,10 @@ static ks_status read_dims(reader *rd) {
     rc = coord_len(rd, "threshold", 0, &r->n_thresholds);
   if (rc == KS_OK)
     rc = coord_len(rd, "administration", 0, &r->n_doses);
+  if (rc == KS_OK)
+    rc = coord_len(rd, "record", 0, &r->n_records);
+  if (rc == KS_OK && r->n_records)
+    r->has_dv = H5Lexists(r->file_id, "record_dv", H5P_DEFAULT) > 0;
   if (rc == KS_OK && (r->n_cases == 0 || r->n_analytes == 0 || !r->n_times))
     rc = ks_error_set(rd->err, KS_ERR_INPUT, NULL, "'%s' holds no %s", r->path,
                       !r->n_cases      ? "cases"
@@ -1006,6 +1010,34 @@ ks_status ks__results_profiles(ks__results *r, size_t first, size_t n,
     return KS_OK;
   hsize_t start[3] = {first, analyte, 0}, count[3] = {n, 1, r->n_times};
   return read_slab(r, r->conc_id, "concentration", 3, start, count, out, err);
+}
+
+ks_status ks__results_records(ks__results *r, size_t first, size_t n,
+                              double *id, double *time_h, double *evid,
+                              double *dv, double *pred, ks_error *err) {
+  if (first > r->n_records || n > r->n_records - first)
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "ks__results_records: bad arguments");
+  const char *names[] = {"record_id", "record_time", "record_evid", "record_dv",
+                         "prediction"};
+  double *bufs[] = {id, time_h, evid, dv, pred};
+  ks_status rc = KS_OK;
+  for (size_t k = 0; rc == KS_OK && n && k < countof(names); k++) {
+    if (k == 3 && !r->has_dv) {
+      for (size_t i = 0; i < n; i++)
+        dv[i] = (double)NAN;
+      continue;
+    }
+    hid_t ds = H5Dopen2(r->file_id, names[k], H5P_DEFAULT);
+    if (ds < 0)
+      return ks_error_set(err, KS_ERR_INPUT, NULL,
+                          "'%s' is not a ketasim output file: '%s' is missing",
+                          r->path, names[k]);
+    hsize_t start[2] = {first, 0}, count[2] = {n, r->n_analytes};
+    rc = read_slab(r, ds, names[k], k == 4 ? 2 : 1, start, count, bufs[k], err);
+    H5Dclose(ds);
+  }
+  return rc;
 }
 
 ks_status ks__results_output_profiles(ks__results *r, size_t o, size_t first,

@@ -69,6 +69,8 @@ typedef struct ks__results {
   /* Per administration (0 and NULL in files without them): times
    * [n_cases][n_doses], and [n_cases][n_analytes][n_doses] peak, its time
    * after the administration, pre-dose trough and interval AUC. */
+  size_t n_records; /* dataset records (the `record` dimension), 0: none */
+  int has_dv;
   size_t n_doses;
   double *dose_time, *dose_cmax, *dose_tmax, *dose_trough, *dose_auc;
   /* Summaries (0 and NULL in files without them; docs/scenario-format.md,
@@ -99,6 +101,13 @@ ks_status ks__results_open(const char *path, ks__results **out, ks_error *err);
  * into out[n][n_times]. Requires has_profiles. */
 ks_status ks__results_profiles(ks__results *r, size_t first, size_t n,
                                size_t analyte, double *out, ks_error *err);
+
+/* Reads records [first, first + n) of a dataset run: ID, TIME (h), EVID,
+ * DV (NaN when the file has none) into [n] arrays and the predictions into
+ * pred[n][n_analytes] (ng/mL). */
+ks_status ks__results_records(ks__results *r, size_t first, size_t n,
+                              double *id, double *time_h, double *evid,
+                              double *dv, double *pred, ks_error *err);
 
 /* Reads computed output `o` [first, first + n) x all times, in the
  * output's unit, into out[n][n_times]. Requires outputs[o].profile_id >= 0. */

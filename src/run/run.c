@@ -14,6 +14,7 @@
 #include "ketasim/output.h"
 #include "ketasim/sweep.h"
 #include "output_internal.h"
+#include "run_internal.h"
 #include "summary_internal.h"
 #include "util_internal.h"
 #include "version_internal.h"
@@ -1149,6 +1150,8 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
                  ks_run_result *res, ks_error *err) {
   ks_run_options o = opts ? *opts : ks_run_options_default();
   memset(res, 0, sizeof *res);
+  if (ks_scenario_data_get(s))
+    return ks__run_data(s, &o, res, err);
   double t0 = omp_get_wtime();
   size_t last;
   ks_status rc = check_range(&o, ks_scenario_n_cases(s), &last, err);

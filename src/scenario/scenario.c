@@ -105,6 +105,12 @@ struct ks_scenario {
   char warned_key[KS_MAX_WARNINGS][64];    /* the validated range it is about */
   size_t n_warnings;
   int warned_weight; /* the per-kg dose without a weight, once per file */
+  int has_data;
+  ks_scenario_data data;
+  char data_path[4096];
+  const char **cov_column, **cov_units;
+  size_t *cov_index;
+  char **cov_text; /* [data.n_cov] owned copies: key, then unit */
 };
 
 struct ks_case_buf {
@@ -848,6 +854,147 @@ static ks_status read_arm(reader *r, const ks_ynode *root, const ks_ynode *node,
                         a->name);
   }
   return read_regimen(r, reg, a);
+}
+
+/* ---- datasets -------------------------------------------------------------
+ */
+
+/* A unit of the data section: its factor to the internal unit. */
+static ks_status data_unit(reader *r, const ks_ynode *n, ks_dims want,
+                           const char *what, double *factor) {
+  ks_status rc = ks__schema_kind(r->doc, n, KS_YSCALAR, what, r->err);
+  ks_srcloc loc = loc_of(r, n);
+  ks_dims d;
+  if (rc == KS_OK)
+    rc = ks_unit_parse(n->text, &loc, factor, &d, r->err);
+  if (rc == KS_OK && !ks_dims_equal(d, want))
+    rc = ks_error_set(
+        r->err, KS_ERR_UNIT, &loc, "%s must be a %s unit, got '%s'", what,
+        ks_dims_equal(want, KS_DIM_TIME) ? "time" : "mass", n->text);
+  return rc;
+}
+
+/* data.covariates: COLUMN: "key [unit]", key `weight` or a subject key of
+ * the model's covariates. */
+static ks_status data_covariates(reader *r, const ks_ynode *n) {
+  ks_scenario *s = r->s;
+  const ks_model *m = s->model;
+  ks_status rc =
+      ks__schema_kind(r->doc, n, KS_YMAP, "'data.covariates'", r->err);
+  if (rc != KS_OK)
+    return rc;
+  s->cov_column = ks__calloc(n->n + 1, sizeof *s->cov_column);
+  s->cov_units = ks__calloc(n->n + 1, sizeof *s->cov_units);
+  s->cov_index = ks__calloc(n->n + 1, sizeof *s->cov_index);
+  s->cov_text = ks__calloc(n->n + 1, sizeof *s->cov_text);
+  if (!s->cov_column || !s->cov_units || !s->cov_index || !s->cov_text)
+    return nomem(r);
+  for (size_t i = 0; i < n->n; i++) {
+    const ks_ynode *v = n->items[i];
+    rc = ks__schema_kind(r->doc, v, KS_YSCALAR, "a covariate mapping", r->err);
+    if (rc != KS_OK)
+      return rc;
+    char *text = s->cov_text[i] = ks__strdup(v->text);
+    if (!text)
+      return nomem(r);
+    s->data.n_cov = i + 1; /* what to free */
+    char *sp = strchr(text, ' ');
+    if (sp)
+      *sp++ = '\0';
+    s->cov_column[i] = n->keys[i]->text;
+    s->cov_units[i] = sp ? sp : "";
+    s->cov_index[i] = strcmp(text, "weight") == 0
+                          ? (size_t)-1
+                          : ks_model_find_covariate_key(m, text);
+    if (strcmp(text, "weight") != 0 && s->cov_index[i] == (size_t)-1) {
+      ks_srcloc loc = loc_of(r, v);
+      return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                          "unknown subject key '%s': give 'weight' or one of "
+                          "the model's covariate keys, then the column's "
+                          "unit (e.g. 'weight kg', 'age y')",
+                          text);
+    }
+  }
+  s->data.n_cov = n->n;
+  s->data.cov_column = s->cov_column;
+  s->data.cov_index = s->cov_index;
+  s->data.cov_units = s->cov_units;
+  return KS_OK;
+}
+
+static ks_status read_data(reader *r, const ks_ynode *root,
+                           const ks_scenario_options *opts) {
+  static const char *const keys[] = {"file", "time_unit", "amount_unit",
+                                     "covariates"};
+  ks_scenario *s = r->s;
+  const ks_ynode *n = ks__ymap_get(root, "data"), *f;
+  const char *cli = opts ? opts->data_path : NULL;
+  if (!n && !cli)
+    return KS_OK;
+  s->has_data = 1;
+  s->data.time_factor_h = 1;
+  s->data.amount_factor_mg = 1;
+  ks_status rc = KS_OK;
+  if (n) {
+    rc = ks__schema_kind(r->doc, n, KS_YMAP, "'data'", r->err);
+    if (rc == KS_OK)
+      rc = ks__schema_keys(r->doc, n, keys, countof(keys), "'data'", r->err);
+    if (rc == KS_OK && (f = ks__ymap_get(n, "time_unit")))
+      rc = data_unit(r, f, KS_DIM_TIME, "'time_unit'", &s->data.time_factor_h);
+    if (rc == KS_OK && (f = ks__ymap_get(n, "amount_unit")))
+      rc = data_unit(r, f, KS_DIM_MASS, "'amount_unit'",
+                     &s->data.amount_factor_mg);
+    if (rc == KS_OK && (f = ks__ymap_get(n, "covariates")))
+      rc = data_covariates(r, f);
+    if (rc == KS_OK && !cli && !(f = ks__ymap_get(n, "file"))) {
+      ks_srcloc loc = loc_of(r, n);
+      rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "missing 'file' in 'data' (or give --data FILE.csv)");
+    }
+    if (rc == KS_OK && !cli) {
+      rc = ks__schema_kind(r->doc, f, KS_YSCALAR, "'file'", r->err);
+      /* relative to the scenario's directory */
+      const char *slash = strrchr(r->doc->file ? r->doc->file : "", '/');
+      if (rc == KS_OK && f->text[0] != '/' && slash)
+        snprintf(s->data_path, sizeof s->data_path, "%.*s/%s",
+                 (int)(slash - r->doc->file), r->doc->file, f->text);
+      else if (rc == KS_OK)
+        snprintf(s->data_path, sizeof s->data_path, "%s", f->text);
+    }
+  }
+  if (cli)
+    snprintf(s->data_path, sizeof s->data_path, "%s", cli);
+  s->data.path = s->data_path;
+  static const char *const excluded[] = {"regimen", "arms", "sweep",
+                                         "population"};
+  for (size_t i = 0; rc == KS_OK && i < countof(excluded); i++)
+    if ((f = ks__ymap_get(root, excluded[i]))) {
+      ks_srcloc loc = loc_of(r, f);
+      rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "with a dataset the records give the doses and the "
+                        "subjects: remove '%s'",
+                        excluded[i]);
+    }
+  return rc;
+}
+
+/* The one arm of a dataset scenario: the scenario's subject and
+ * parameters, no regimen. */
+static ks_status data_arm(reader *r, const ks_ynode *root) {
+  ks_scenario *s = r->s;
+  if (!(s->arms = ks__calloc(1, sizeof *s->arms)))
+    return nomem(r);
+  s->n_arms = 1;
+  arm *a = &s->arms[0];
+  ks_status rc = arm_alloc(r, a);
+  const ks_ynode *n;
+  a->node = root;
+  a->name = "data";
+  if (rc == KS_OK && (n = ks__ymap_get(root, "subject")))
+    rc = read_subject(r, n, a);
+  if (rc == KS_OK && (n = ks__ymap_get(root, "parameters")))
+    rc = read_overrides(r, n, a);
+  return rc;
 }
 
 static ks_status read_arms(reader *r, const ks_ynode *root) {
@@ -1909,9 +2056,10 @@ static ks_status read_summary(reader *r, const ks_ynode *n) {
 
 static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
   static const char *const keys[] = {
-      "scenario", "description", "model",      "subject", "parameters",
-      "regimen",  "arms",        "output",     "solver",  "notes",
-      "sweep",    "sweep_mode",  "population", "report",  "summary"};
+      "scenario",   "description", "model",   "subject",
+      "parameters", "regimen",     "arms",    "output",
+      "solver",     "notes",       "sweep",   "sweep_mode",
+      "population", "report",      "summary", "data"};
   const ks_ydoc *doc = r->doc;
   const ks_ynode *root = doc->root, *n;
   ks_scenario *s = r->s;
@@ -1921,8 +2069,8 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
         &(ks_srcloc){doc->file, root ? root->line : 1, root ? root->column : 1},
         "a scenario file must be a mapping with 'model', "
         "'regimen' (or 'arms') and 'output'");
-  ks_status rc =
-      ks__schema_keys(doc, root, keys, 15, "a scenario file", r->err);
+  ks_status rc = ks__schema_keys(doc, root, keys, countof(keys),
+                                 "a scenario file", r->err);
   if (rc == KS_OK && (n = ks__ymap_get(root, "scenario"))) {
     rc = ks__schema_kind(doc, n, KS_YSCALAR, "'scenario'", r->err);
     s->title = n->text;
@@ -1944,17 +2092,29 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
     return rc;
   if (!s->title)
     s->title = ks_model_name(s->model);
-  rc = read_sweep(r, root);
+  rc = read_data(r, root, opts);
+  if (rc == KS_OK)
+    rc = read_sweep(r, root);
   if (rc == KS_OK)
     rc = read_population(r, root);
   if (rc == KS_OK)
-    rc = read_arms(r, root);
+    rc = s->has_data ? data_arm(r, root) : read_arms(r, root);
   if (rc == KS_OK)
     rc = check_drawn(r);
   if (rc == KS_OK)
     rc = ks__schema_require(doc, root, "output", "a scenario file", &n, r->err);
   if (rc == KS_OK)
     rc = read_output(r, n);
+  if (rc == KS_OK && s->has_data && s->settings.profiles &&
+      ks__ymap_get(n, "profiles")) {
+    ks_srcloc loc = loc_of(r, ks__ymap_get(n, "profiles"));
+    rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                      "with 'data' the predictions are written at the "
+                      "records; profiles on the output grid are not "
+                      "written for datasets: remove 'profiles: true'");
+  }
+  if (s->has_data)
+    s->settings.profiles = 0;
   if (rc == KS_OK)
     rc = read_thresholds(r, n);
   if (rc == KS_OK && n)
@@ -2048,6 +2208,12 @@ void ks_scenario_free(ks_scenario **sp) {
   for (size_t j = 0; s->axes && j < s->n_axes; j++)
     ks__free(s->axes[j].number);
   ks__free(s->axes);
+  for (size_t i = 0; s->cov_text && i < s->data.n_cov; i++)
+    ks__free(s->cov_text[i]);
+  ks__free(s->cov_text);
+  ks__free(s->cov_column);
+  ks__free(s->cov_units);
+  ks__free(s->cov_index);
   ks__free(s->arms);
   ks__free(s->times);
   ks__free(s->analytes);
@@ -2063,6 +2229,9 @@ void ks_scenario_free(ks_scenario **sp) {
 }
 
 const ks_model *ks_scenario_model(const ks_scenario *s) { return s->model; }
+const ks_scenario_data *ks_scenario_data_get(const ks_scenario *s) {
+  return s->has_data ? &s->data : NULL;
+}
 const char *ks_scenario_title(const ks_scenario *s) { return s->title; }
 const char *ks_scenario_text(const ks_scenario *s) { return s->doc->text; }
 const char *ks_scenario_path(const ks_scenario *s) { return s->doc->file; }
