@@ -650,12 +650,23 @@ static void st_values(void *self, double t, double *v) {
     observe_outputs(c, t, c->e->x, v + c->n_analytes, NULL);
 }
 
+/* The cumulative AUCs; in modal form only their rows of (G V) I, not the
+ * whole state (this runs at every dose). */
 static void st_auc(void *self, double *auc) {
   const ctx *c = self;
   const ks_exact *e = c->e;
-  const double *x = full_state(e, e->x);
-  for (size_t a = 0; a < c->n_analytes; a++)
-    auc[a] = x[e->nc + e->na + c->analytes[a]] * KS_NG_PER_ML_PER_MG_PER_L;
+  size_t nc = e->nc;
+  for (size_t a = 0; a < c->n_analytes; a++) {
+    double v = 0;
+    if (e->modal) {
+      const double *g = e->gv + (e->na + c->analytes[a]) * nc;
+      for (size_t k = 0; k < nc; k++)
+        v += g[k] * e->x[nc + k];
+    } else {
+      v = e->x[nc + e->na + c->analytes[a]];
+    }
+    auc[a] = v * KS_NG_PER_ML_PER_MG_PER_L;
+  }
 }
 
 static void st_bolus(void *self, size_t cmp, double amt) {
