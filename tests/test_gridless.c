@@ -6,8 +6,8 @@
  * decades, coefficients of both signs over several decades, intervals short and
  * long), and on sums with known zeros.
  *
- * Part 2: every shipped model (the YAML files in models/ and the benchmark
- * models) and every route of each, with boluses and infusions of escalating
+ * Part 2: every shipped model (every YAML file in models/, read from the
+ * directory, and the benchmark models) and every route of each, with boluses and infusions of escalating
  * doses (so no two peaks tie), three thresholds crossed up and down, an output
  * window that starts inside a dose segment and one that starts at 0: Cmax,
  * Tmax, AUC, trough, time above and time to below, and per administration
@@ -22,10 +22,11 @@
  * (propagation steps per case: a few per dose segment without the grid).
  *
  * Part 3: the structural eigen-decomposition (compeig.c) of every shipped
- * linear model's matrix, at 50 and 110 kg: K V = V diag(lam) and
+ * linear model's matrix (every file in models/ and the benchmark models), at 50 and 110 kg: K V = V diag(lam) and
  * V^-1 V = I to 1e-12, and its eigenvalues against the trace and the sum
  * of squares (tr K, tr K^2); a matrix with a one-way cycle and one with a
  * rate repeated across blocks are declined. */
+#include <dirent.h>
 #include <stdlib.h>
 
 #include "compeig_internal.h"
@@ -261,7 +262,9 @@ static int compare(const char *what, const ks_model *m, const ks_dose_line *ln,
   /* thresholds at 10, 50 and 90 % of the first analyte's peak */
   KS_CHECK(run_case(m, ln, n_lines, times, nt, none, NTHR, 1, &w) == KS_OK);
   double thr[NTHR] = {0.1 * w.cmax[0], 0.5 * w.cmax[0], 0.9 * w.cmax[0]};
-  /* without thresholds only the peaks are searched: the same peaks */
+  /* without thresholds only the peaks are searched: the same peaks as the
+   * grid path without thresholds */
+  KS_CHECK(run_case(m, ln, n_lines, times, nt, thr, 0, 1, &w) == KS_OK);
   KS_CHECK(run_case(m, ln, n_lines, times, nt, thr, 0, 0, &g) == KS_OK);
   for (size_t a = 0; a < na; a++) {
     agree(what, "cmax, no thresholds", g.cmax[a], w.cmax[a], 0);
@@ -363,13 +366,35 @@ static const char *flip_flop =
     "routes: {oral: {to: depot}, iv: {to: central}}\n"
     "observe: {drug: central}\n";
 
+/* Every model file shipped: the YAML files of models/ (sorted) and the benchmark
+ * models; returns how many (at most max). */
+static size_t shipped_models(char files[][256], size_t max) {
+  size_t n = 0;
+  char dir[1024];
+  snprintf(dir, sizeof dir, "%s/models", KS_SOURCE_DIR);
+  DIR *d = opendir(dir);
+  KS_CHECK(d != NULL);
+  for (struct dirent *e; d && (e = readdir(d)) && n < max;) {
+    size_t len = strlen(e->d_name);
+    if (len > 5 && strcmp(e->d_name + len - 5, ".yaml") == 0)
+      snprintf(files[n++], 256, "models/%s", e->d_name);
+  }
+  if (d)
+    closedir(d);
+  qsort(files, n, sizeof files[0], (int (*)(const void *, const void *))strcmp);
+  KS_CHECK(n >= 4); /* ketamine, esketamine, -pd, -mm at least */
+  if (n + 2 <= max) {
+    snprintf(files[n++], 256, "bench/clinic-series.model.yaml");
+    snprintf(files[n++], 256, "bench/daily-oral.model.yaml");
+  }
+  return n;
+}
+
 static void test_models(void) {
-  const char *files[] = {
-      "models/ketamine.yaml",           "models/esketamine.yaml",
-      "models/ketamine-pd.yaml",        "models/ketamine-mm.yaml",
-      "bench/clinic-series.model.yaml", "bench/daily-oral.model.yaml"};
+  char files[64][256];
+  size_t nf = shipped_models(files, 64);
   int gridless = 0, cases = 0;
-  for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+  for (size_t f = 0; f < nf; f++) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", KS_SOURCE_DIR, files[f]);
     ks_error err;
@@ -397,6 +422,37 @@ static void test_models(void) {
       KS_CHECK(n == (ks_model_n_outputs(m) ? 0 : 2));
     }
     ks_model_free(&m);
+  }
+  /* a window that starts while the profile falls (IV bolus at 0, window
+   * from 0.25 h): Cmax is the window's first value on both paths, with and
+   * without thresholds (the grid path used to skip it without) */
+  {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/bench/clinic-series.model.yaml",
+             KS_SOURCE_DIR);
+    ks_error err;
+    ks_error_clear(&err);
+    ks_model *cs = NULL;
+    KS_CHECK(ks_model_load(path, &cs, &err) == KS_OK);
+    static const double d10[1] = {10};
+    ks_dose_line bolus = {
+        ks_model_find_route(cs, "iv"), 0, 0, 1, d10, 0, 0, 1, 0};
+    double times[NT_MAX];
+    size_t nt = 0;
+    for (int i = 0; 0.25 + i / 6.0 <= 24 + 1e-9; i++)
+      times[nt++] = 0.25 + i / 6.0;
+    double thr[NTHR] = {1, 2, 3};
+    for (size_t nthr = 0; nthr <= NTHR; nthr += NTHR)
+      for (int grid = 1; grid >= 0; grid--) {
+        result r;
+        KS_CHECK(run_case(cs, &bolus, 1, times, nt, thr, nthr, 1, &r) == KS_OK);
+        double first = g_conc[0]; /* ketamine at 0.25 h */
+        KS_CHECK(run_case(cs, &bolus, 1, times, nt, thr, nthr, grid, &r) ==
+                 KS_OK);
+        KS_CHECK_REL(r.cmax[0], first, 1e-12);
+        KS_CHECK(r.tmax[0] == 0.25);
+      }
+    ks_model_free(&cs);
   }
   ks_model *m = sim_model_text(twin_depots);
   printf("repeated rate, diagonalisable (two depots, one KA):\n");
@@ -471,11 +527,10 @@ static size_t model_k(const ks_model *m, double weight, double *k) {
 }
 
 static void test_compeig(void) {
-  const char *files[] = {"models/ketamine.yaml", "models/esketamine.yaml",
-                         "bench/clinic-series.model.yaml",
-                         "bench/daily-oral.model.yaml"};
+  char files[64][256];
+  size_t nf = shipped_models(files, 64);
   double k[64 * 64];
-  for (size_t f = 0; f < sizeof files / sizeof files[0]; f++) {
+  for (size_t f = 0; f < nf; f++) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", KS_SOURCE_DIR, files[f]);
     ks_error err;
@@ -484,6 +539,10 @@ static void test_compeig(void) {
     KS_CHECK(ks_model_load(path, &m, &err) == KS_OK);
     if (!m)
       continue;
+    if (ks_model_is_nonlinear(m, NULL, 0)) { /* no K to decompose */
+      ks_model_free(&m);
+      continue;
+    }
     for (double w = 50; w <= 110; w += 60) {
       size_t nc = model_k(m, w, k);
       double r = check_decomposition(k, nc);

@@ -848,7 +848,8 @@ static void gridless_metrics(ctx *c, double t0, double h, const double *eh,
     size_t nr = ks__expsum_zeros(d, e->lam, eh, nc, h, acc->n_thresholds == 0,
                                  r, e->swork);
     double c1 = conc(c, a, z1);
-    if (nr == 0 && acc->n_thresholds == 0) { /* monotone: its end alone */
+    /* monotone: its end alone (its start too where the window starts) */
+    if (nr == 0 && acc->n_thresholds == 0 && t0 > acc->t_first) {
       ks_metrics_point(acc, t0 + h, c1);
       continue;
     }
@@ -903,6 +904,16 @@ static ks_status gridless_segment(ctx *c, double t, double t1, size_t *k,
   return gridless_step(c, ta, t1, c->metrics && ta >= c->times[0], err);
 }
 
+/* The window's first output time inside a segment: its values are points
+ * of the metrics (the steps after it report only their ends where nothing
+ * turns, and the steps before it are outside the window). */
+static void window_start(ctx *c, double t) {
+  double *v = c->e->dv;
+  st_values(c, t, v);
+  for (size_t a = 0; a < c->n_obs; a++)
+    ks_metrics_point(&c->e->acc[a], t, v[a]);
+}
+
 /* The segment [t, t1]: exact steps to each output time inside it. */
 static ks_status segment(ctx *c, double t, double t1, size_t *k,
                          ks_error *err) {
@@ -919,6 +930,8 @@ static ks_status segment(ctx *c, double t, double t1, size_t *k,
     double *tmp = e->x;
     e->x = e->xn;
     e->xn = tmp;
+    if (grid && *k == 0 && c->metrics)
+      window_start(c, tb);
     if (grid) /* c1 holds the step end's values when metrics are on */
       record(c, (*k)++, e->x, c->metrics && !c->fresh ? c->c1 : NULL);
     ta = tb;
