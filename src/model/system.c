@@ -410,57 +410,57 @@ int ks_system_rhs_ode(ks_system *s, double t, const double *y, const double *u,
   return 0;
 }
 
-void ks_system_jacobian_ode(ks_system *s, double t, const double *y,
-                            double *jac) {
+/* The nonlinear terms' rows of the Jacobian, added to jac (column-major,
+ * leading dimension ld): the fluxes' source and target rows and the extra
+ * states' rows; with `accumulators`, also each sink flux's eliminated-amount
+ * row and each output's AUC row after the n_ode states. */
+static void add_nonlinear_rows(ks_system *s, double t, const double *y,
+                               double *jac, size_t ld, int accumulators) {
   const ks_model *m = s->model;
-  size_t n = s->n_ode, nc = m->n_comps;
-  ks_system_jacobian_block(s, n, jac);
-  if (!s->nonlinear)
-    return;
-  fill_dynamic(s, t, y, m->rhs_uses_outputs);
-  if (m->rhs_uses_outputs)
+  size_t nc = m->n_comps, na = m->n_analytes;
+  int outputs = accumulators || m->rhs_uses_outputs;
+  fill_dynamic(s, t, y, outputs);
+  if (outputs)
     output_gradients(s);
-  /* column-major: entry (i, j) at jac[j * n + i]; a row has stride n */
+  /* column-major: entry (i, j) at jac[j * ld + i]; a row has stride ld */
   for (size_t k = 0; k < m->n_fluxes; k++) {
     const flux *f = &m->fluxes[k];
-    add_gradient(s, f->n_deps, f->dep, f->drate, -1.0, jac + f->from, n);
+    add_gradient(s, f->n_deps, f->dep, f->drate, -1.0, jac + f->from, ld);
     if (f->to != SINK_OUT)
-      add_gradient(s, f->n_deps, f->dep, f->drate, molar(m, f), jac + f->to, n);
+      add_gradient(s, f->n_deps, f->dep, f->drate, molar(m, f), jac + f->to,
+                   ld);
+    else if (accumulators) /* the eliminated amount of its analyte */
+      add_gradient(s, f->n_deps, f->dep, f->drate, 1.0,
+                   jac + s->n_ode + m->comps[f->from].analyte, ld);
   }
   for (size_t k = 0; k < m->n_xstates; k++) {
     const xstate *x = &m->xstates[k];
-    add_gradient(s, x->n_deps, x->dep, x->dddt, 1.0, jac + nc + k, n);
+    add_gradient(s, x->n_deps, x->dep, x->dddt, 1.0, jac + nc + k, ld);
   }
+  for (size_t o = 0; accumulators && o < m->n_outputs; o++) {
+    const double *g = s->grad + o * s->n_ode;
+    double *row = jac + s->n_ode + 2 * na + o;
+    for (size_t j = 0; j < s->n_ode; j++)
+      row[j * ld] += g[j];
+  }
+}
+
+void ks_system_jacobian_ode(ks_system *s, double t, const double *y,
+                            double *jac) {
+  ks_system_jacobian_block(s, s->n_ode, jac);
+  if (s->nonlinear)
+    add_nonlinear_rows(s, t, y, jac, s->n_ode, 0);
 }
 
 void ks_system_jacobian_states(ks_system *s, double t, const double *y,
                                double *jac) {
   const ks_model *m = s->model;
-  size_t n = s->n_states, nc = m->n_comps, na = m->n_analytes;
+  size_t n = s->n_states;
   /* K's rows beyond the ODE states are the linear accumulators' */
   ks_system_jacobian_block(s, n, jac);
   if (!m->n_fluxes && !m->n_xstates && !m->n_outputs)
     return;
-  fill_dynamic(s, t, y, 1);
-  output_gradients(s);
-  /* column-major: entry (i, j) at jac[j * n + i]; a row has stride n */
-  for (size_t k = 0; k < m->n_fluxes; k++) {
-    const flux *f = &m->fluxes[k];
-    add_gradient(s, f->n_deps, f->dep, f->drate, -1.0, jac + f->from, n);
-    size_t to = f->to == SINK_OUT ? s->n_ode + m->comps[f->from].analyte
-                                  : f->to; /* eliminated, or the target */
-    add_gradient(s, f->n_deps, f->dep, f->drate, molar(m, f), jac + to, n);
-  }
-  for (size_t k = 0; k < m->n_xstates; k++) {
-    const xstate *x = &m->xstates[k];
-    add_gradient(s, x->n_deps, x->dep, x->dddt, 1.0, jac + nc + k, n);
-  }
-  for (size_t o = 0; o < m->n_outputs; o++) {
-    const double *g = s->grad + o * s->n_ode;
-    double *row = jac + s->n_ode + 2 * na + o;
-    for (size_t j = 0; j < s->n_ode; j++)
-      row[j * n] += g[j];
-  }
+  add_nonlinear_rows(s, t, y, jac, n, 1);
   /* An accumulator feeds nothing back, so its row only has to be close for
    * the Newton iteration to converge: a partial derivative that is not
    * finite (d/dCE of EMAX CE^g / (EC50^g + CE^g) at CE = 0 through exp and
