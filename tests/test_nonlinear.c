@@ -350,10 +350,20 @@ static void rhs_ode(ks_system *sys, double t, const double *y, const double *u,
   ks_system_rhs_ode(sys, t, y, u, f);
 }
 
+/* ks_system_rhs_states, which must equal [rhs_ode | rhs_quad] bit for bit
+ * (it evaluates them in one pass) */
+static int states_differ = 0;
+
 static void rhs_states(ks_system *sys, double t, const double *y,
                        const double *u, double *f) {
-  ks_system_rhs_ode(sys, t, y, u, f);
-  ks_system_rhs_quad(sys, t, y, f + sys->n_ode);
+  double g[64];
+  ks_system_rhs_states(sys, t, y, u, f);
+  if (sys->n_states > sizeof g / sizeof g[0])
+    return;
+  ks_system_rhs_ode(sys, t, y, u, g);
+  ks_system_rhs_quad(sys, t, y, g + sys->n_ode);
+  if (memcmp(f, g, sys->n_states * sizeof *g) != 0)
+    states_differ++;
 }
 
 /* Largest relative difference between an analytic Jacobian and central
@@ -409,6 +419,7 @@ static double jacobian_error(const ks_model *m) {
   jac_pair ode = {sys->n_ode, rhs_ode, ks_system_jacobian_ode};
   jac_pair states = {sys->n_states, rhs_states, ks_system_jacobian_states};
   double worst = fmax(pair_error(sys, &ode), pair_error(sys, &states));
+  KS_CHECK(states_differ == 0);
   ks_system_free(&sys);
   return worst;
 }

@@ -120,6 +120,13 @@ int ks_system_rhs_ode(ks_system *sys, double t_h, const double *y,
 void ks_system_jacobian_ode(ks_system *sys, double t_h, const double *y,
                             double *jac_colmajor);
 
+/* [ks_system_rhs_ode | ks_system_rhs_quad] in one pass (the dynamic
+ * symbols filled and each flux rate evaluated once): dy has n_states
+ * entries, the accumulators' after the n_ode states; y has n_states entries
+ * (the first n_ode are read). Returns as ks_system_rhs_ode. */
+int ks_system_rhs_states(ks_system *sys, double t_h, const double *y,
+                         const double *u, double *dy);
+
 /* Analytic Jacobian of [ks_system_rhs_ode | ks_system_rhs_quad], the ODE
  * states and the accumulators after them, with respect to all n_states
  * (column-major n_states x n_states; the accumulators' columns are zero).

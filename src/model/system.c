@@ -370,33 +370,30 @@ static double molar(const ks_model *m, const flux *f) {
          m->analytes[m->comps[f->from].analyte].molar_mass;
 }
 
-int ks_system_rhs_ode(ks_system *s, double t, const double *y, const double *u,
-                      double *dy) {
+/* A flux rate r at (t, y), or -1 with the reason in s->fail when it is not
+ * finite or negative while there is drug to move. */
+static int flux_rate(ks_system *s, const flux *f, double t, const double *y,
+                     double *r) {
   const ks_model *m = s->model;
-  size_t nc = m->n_comps;
-  ks_system_rhs_block(s, s->n_ode, y, u, dy);
-  if (!s->nonlinear)
-    return 0;
-  fill_dynamic(s, t, y, m->rhs_uses_outputs);
-  for (size_t k = 0; k < m->n_fluxes; k++) {
-    const flux *f = &m->fluxes[k];
-    double r = ks__expr_eval(f->rate, s->param);
-    /* a slightly negative rate out of a compartment whose amount has
-     * overshot to (numerically) zero is the solver's noise, not the model's
-     * fault: only a negative rate while there is drug to move fails */
-    if (!isfinite(r) ||
-        (r < -s->flux_tol_mg_per_h && y[f->from] > s->flux_tol_mg_per_h)) {
-      snprintf(s->fail, sizeof s->fail,
-               "the flux from '%s' (%s:%d:%d) is %g mg/h at t = %g h: a flux "
-               "must be finite and not negative",
-               m->comps[f->from].name, m->doc->file, f->at.line, f->at.column,
-               r, t);
-      return -1;
-    }
-    dy[f->from] -= r;
-    if (f->to != SINK_OUT)
-      dy[f->to] += r * molar(m, f);
+  *r = ks__expr_eval(f->rate, s->param);
+  /* a slightly negative rate out of a compartment whose amount has
+   * overshot to (numerically) zero is the solver's noise, not the model's
+   * fault: only a negative rate while there is drug to move fails */
+  if (!isfinite(*r) ||
+      (*r < -s->flux_tol_mg_per_h && y[f->from] > s->flux_tol_mg_per_h)) {
+    snprintf(s->fail, sizeof s->fail,
+             "the flux from '%s' (%s:%d:%d) is %g mg/h at t = %g h: a flux "
+             "must be finite and not negative",
+             m->comps[f->from].name, m->doc->file, f->at.line, f->at.column, *r,
+             t);
+    return -1;
   }
+  return 0;
+}
+
+/* d/dt of the extra states into dy[n_comps...], or -1 with the reason. */
+static int xstate_rates(ks_system *s, double t, double *dy) {
+  const ks_model *m = s->model;
   for (size_t k = 0; k < m->n_xstates; k++) {
     const xstate *x = &m->xstates[k];
     double d = ks__expr_eval(x->ddt, s->param);
@@ -405,9 +402,53 @@ int ks_system_rhs_ode(ks_system *s, double t, const double *y, const double *u,
                x->name, m->doc->file, x->at.line, x->at.column, d, t);
       return -1;
     }
-    dy[nc + k] = d;
+    dy[m->n_comps + k] = d;
   }
   return 0;
+}
+
+int ks_system_rhs_ode(ks_system *s, double t, const double *y, const double *u,
+                      double *dy) {
+  const ks_model *m = s->model;
+  ks_system_rhs_block(s, s->n_ode, y, u, dy);
+  if (!s->nonlinear)
+    return 0;
+  fill_dynamic(s, t, y, m->rhs_uses_outputs);
+  for (size_t k = 0; k < m->n_fluxes; k++) {
+    const flux *f = &m->fluxes[k];
+    double r;
+    if (flux_rate(s, f, t, y, &r) != 0)
+      return -1;
+    dy[f->from] -= r;
+    if (f->to != SINK_OUT)
+      dy[f->to] += r * molar(m, f);
+  }
+  return xstate_rates(s, t, dy);
+}
+
+int ks_system_rhs_states(ks_system *s, double t, const double *y,
+                         const double *u, double *dy) {
+  const ks_model *m = s->model;
+  /* K's rows beyond the ODE states are the linear accumulators' */
+  ks_system_rhs_block(s, s->n_states, y, u, dy);
+  if (!m->n_fluxes && !m->n_xstates && !m->n_outputs)
+    return 0;
+  double *dq = dy + s->n_ode;
+  fill_dynamic(s, t, y, 1);
+  for (size_t k = 0; k < m->n_fluxes; k++) {
+    const flux *f = &m->fluxes[k];
+    double r;
+    if (flux_rate(s, f, t, y, &r) != 0)
+      return -1;
+    dy[f->from] -= r;
+    if (f->to != SINK_OUT)
+      dy[f->to] += r * molar(m, f);
+    else
+      dq[m->comps[f->from].analyte] += r; /* eliminated */
+  }
+  for (size_t o = 0; o < m->n_outputs; o++)
+    dq[2 * m->n_analytes + o] = s->param[m->dyn_o + o];
+  return xstate_rates(s, t, dy);
 }
 
 /* The nonlinear terms' rows of the Jacobian, added to jac (column-major,

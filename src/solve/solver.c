@@ -67,16 +67,10 @@ ks_solver_options ks_solver_options_default(void) {
  * system's message. */
 static int rhs_fn(sunrealtype t, N_Vector yv, N_Vector ydot, void *data) {
   ks_solver *s = data;
-  double *y = N_VGetArrayPointer(yv), *dy = N_VGetArrayPointer(ydot);
-  if (!s->sys->nonlinear && !s->n_out) {
-    /* K's rows beyond the ODE states are the accumulators' */
-    ks_system_rhs_block(s->sys, s->nv, y, s->u, dy);
-    return 0;
-  }
-  if (ks_system_rhs_ode(s->sys, t, y, s->u, dy) != 0)
-    return 1;
-  ks_system_rhs_quad(s->sys, t, y, dy + s->n);
-  return 0;
+  return ks_system_rhs_states(s->sys, t, N_VGetArrayPointer(yv), s->u,
+                              N_VGetArrayPointer(ydot)) == 0
+             ? 0
+             : 1;
 }
 
 static int jac_fn(sunrealtype t, N_Vector y, N_Vector fy, SUNMatrix J,
