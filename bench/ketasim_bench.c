@@ -69,24 +69,20 @@ typedef struct workload {
   const char *summary;
 } workload;
 
+/* The clinic-series files, run as they are and without profiles. */
+#define CLINIC_SERIES_FILES                                                    \
+  .files = {"bench/clinic-series-2d.yaml", "bench/clinic-series-3d.yaml",      \
+            "bench/clinic-series-4d.yaml", "bench/clinic-series-5d.yaml"},     \
+  .n_files = 4, .inner = 1, .quick_inner = 1, .quick_subjects = 2
+
 static const workload WORKLOADS[] = {
     {.name = "clinic-series",
-     .files = {"bench/clinic-series-2d.yaml", "bench/clinic-series-3d.yaml",
-               "bench/clinic-series-4d.yaml", "bench/clinic-series-5d.yaml"},
-     .n_files = 4,
-     .inner = 1,
-     .quick_inner = 1,
-     .quick_subjects = 2,
+     CLINIC_SERIES_FILES,
      .ref = REF_SOLVER,
      .summary = "bench model, 4 intervals x 4 doses x 4 weights x 250 "
                 "subjects, profiles"},
     {.name = "clinic-series-metrics",
-     .files = {"bench/clinic-series-2d.yaml", "bench/clinic-series-3d.yaml",
-               "bench/clinic-series-4d.yaml", "bench/clinic-series-5d.yaml"},
-     .n_files = 4,
-     .inner = 1,
-     .quick_inner = 1,
-     .quick_subjects = 2,
+     CLINIC_SERIES_FILES,
      .ref = REF_GRID_METRICS,
      .metrics_only = 1,
      .summary = "clinic-series without profiles (metrics only)"},
