@@ -414,13 +414,18 @@ static void test_models(void) {
       continue;
     }
     printf("%s:\n", files[f]);
-    for (size_t r = 0; r < ks_model_n_routes(m); r++) {
+    /* A model with computed outputs keeps the grid path with or without
+     * profiles: its first route shows that (and that both runs agree); the
+     * other routes would compare the grid path with itself. */
+    size_t nr = ks_model_n_outputs(m) ? 1 : ks_model_n_routes(m);
+    for (size_t r = 0; r < nr; r++) {
       int n = model_route(files[f], m, r);
       gridless += n;
       cases += 2;
-      /* a model with computed outputs keeps the grid path */
       KS_CHECK(n == (ks_model_n_outputs(m) ? 0 : 2));
     }
+    if (nr < ks_model_n_routes(m))
+      printf("  (computed outputs: the grid path on every route)\n");
     ks_model_free(&m);
   }
   /* a window that starts while the profile falls (IV bolus at 0, window
