@@ -1490,7 +1490,7 @@ static ks_status read_vrange(reader *r, const ks_ynode *node, const char *name,
       return rc;
     v->note = note->text;
   }
-  double val[2] = {-INFINITY, INFINITY};
+  double val[2] = {-(double)INFINITY, (double)INFINITY};
   int kind[2] = {-1, -1}; /* VR_DOSE: 1 per kg, 0 absolute */
   for (int k = 0; k < 2; k++) {
     if (!lim[k])

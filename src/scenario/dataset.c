@@ -190,11 +190,11 @@ static ks_status parse_row(const ks_dataset *ds, cells *c, long row,
               c->n, ds->n_columns);
   double id = 0, t = 0, amt = 0, evid = 0, mdv = 0, rate = 0, ii = 0, addl = 0,
          ss = 0;
-  ks_status rc = number(ds, c, col[C_ID], row, NAN, &id, err);
+  ks_status rc = number(ds, c, col[C_ID], row, (double)NAN, &id, err);
   if (rc == KS_OK && isnan(id))
     rc = at(ds, row, c->pos[col[C_ID]], err, "ID is missing");
   if (rc == KS_OK)
-    rc = number(ds, c, col[C_TIME], row, NAN, &t, err);
+    rc = number(ds, c, col[C_TIME], row, (double)NAN, &t, err);
   if (rc == KS_OK && !(t >= 0))
     rc = at(ds, row, c->pos[col[C_TIME]], err,
             "TIME must be a number >= 0, got '%s'", c->cell[col[C_TIME]]);
@@ -270,7 +270,7 @@ static ks_status parse_row(const ks_dataset *ds, cells *c, long row,
               amt / rate, ii);
   if (dose && (rc = compartment(ds, c, row, r, err)) != KS_OK)
     return rc;
-  if ((rc = number(ds, c, col[C_DV], row, NAN, &r->dv, err)) != KS_OK)
+  if ((rc = number(ds, c, col[C_DV], row, (double)NAN, &r->dv, err)) != KS_OK)
     return rc;
   for (size_t k = 0; k < ds->o.n_cov; k++) {
     int cc = ds->cov_col[k];

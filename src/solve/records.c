@@ -188,7 +188,7 @@ static ks_status administer(walk *w, const ks_record *r) {
  * waits, an infusion that ends, an ADDL repeat. */
 static double next_event(const walk *w) {
   const ks_records_scratch *s = w->s;
-  double tn = INFINITY;
+  double tn = (double)INFINITY;
   for (size_t i = 0; i < s->n_pend; i++)
     tn = fmin(tn, s->pend[i].t_h);
   for (size_t i = 0; i < s->n_run; i++)
