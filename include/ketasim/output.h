@@ -40,7 +40,9 @@
  *     float64 (only with parameters; units attribute "see parameter_units")
  *     scenario_text, model_text: scalar strings (verbatim input files)
  *   root attributes: Conventions "CF-1.8", title, ketasim_version,
- *     sundials_version, hdf5_version, created_utc, command_line, warnings
+ *     sundials_version, hdf5_version, created_utc, command_line, warnings;
+ *     in a part file (a case range of a larger run) also part_first_case
+ *     and part_total_cases, int64
  *
  * Every variable carries `units` and `long_name`. Case-indexed datasets are
  * chunked over cases and compressed with shuffle + deflate (no plugin needed).
@@ -154,6 +156,13 @@ typedef struct ks_output_layout {
   /* the scenario's warnings, one per line ("" or NULL: none); stored as
    * the root attribute `warnings` */
   const char *warnings;
+  /* A part of a larger run (`ketasim run --cases FIRST:LAST`): the file holds
+   * cases [case_offset, case_offset + n_cases) of n_cases_total. Its `case`
+   * coordinate holds those global indices, and when n_cases_total > n_cases
+   * the root attributes part_first_case and part_total_cases (int64) say
+   * which part it is, for `ketasim merge`. 0, 0: the whole run. */
+  size_t case_offset;
+  size_t n_cases_total;
 } ks_output_layout;
 
 /* One block of consecutive cases [first, first + n). Arrays are row-major,

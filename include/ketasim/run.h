@@ -70,6 +70,18 @@ typedef struct ks_run_options {
                                     file in memory and hand its bytes here
                                     (free with ks_output_image_free()); the
                                     same file ks_run would write [NULL] */
+  int mpi; /* 1: every process of MPI_COMM_WORLD calls ks_run() with the same
+              options; the cases are shared out among them and all write
+              output_path with parallel HDF5 (the same file one process
+              writes). The caller initialises MPI (MPI_THREAD_FUNNELED or
+              more). KS_ERR_ARG in a library built without KETASIM_MPI.
+              on_block and progress are not called. [0] */
+  char *tmp_path; /* with mpi: if set, process 0 copies here the name of the
+                     output's temporary file once the processes share it, so
+                     that a signal handler can remove it (unlink() is
+                     async-signal-safe) when the launcher kills the run
+                     before it can stop by itself [NULL] */
+  size_t tmp_path_size;
 } ks_run_options;
 
 ks_run_options ks_run_options_default(void);
@@ -119,6 +131,23 @@ typedef struct ks_run_estimate {
 ks_status ks_run_estimate_resources(const ks_scenario *s,
                                     const ks_run_options *opts,
                                     ks_run_estimate *estimate, ks_error *err);
+
+/* Merges part files of one run (`ketasim run --cases FIRST:LAST`, see
+ * ks_run_options.first_case) into `output_path`, which then holds the same
+ * values in the same layout as one ks_run() over every case: the layout is
+ * made from the scenario and model text stored in the parts, and every
+ * variable over cases is copied bit for bit (nothing is solved again). The
+ * parts may be given in any order; together they must hold every case of
+ * the run exactly once, be written from the same scenario and model text by
+ * this version of ketasim. A whole-run file counts as one part. Fails
+ * naming the file and the reason (KS_ERR_INPUT: parts of another run,
+ * missing or overlapping cases; KS_ERR_IO: unreadable, unwritable), and
+ * then writes nothing. result->n_failed counts cases whose status is not 0,
+ * result->first_failure names the first. `stop` as in ks_run_options. */
+ks_status ks_run_merge(const char *const *parts, size_t n_parts,
+                       const char *output_path, const char *command_line,
+                       volatile const sig_atomic_t *stop, ks_run_result *result,
+                       ks_error *err);
 
 KS_API_END
 #ifdef __cplusplus

@@ -27,6 +27,10 @@
 #include "ketasim/scenario.h"
 #include "ketasim/units.h"
 
+#ifdef KETASIM_MPI
+#include <mpi.h>
+#endif
+
 enum {
   EXIT_INPUT = 1,
   EXIT_USAGE = 2,
@@ -37,16 +41,27 @@ enum {
 
 static volatile sig_atomic_t g_stop = 0; /* set by the signal handler only */
 static volatile sig_atomic_t g_signal = 0;
+/* MPI: this process's rank and the number of processes; 0 and 1 when the
+ * program was not started by an MPI launcher. Only rank 0 prints. */
+static int g_rank = 0, g_ranks = 1, g_mpi = 0;
+/* MPI process 0: the temporary output file, removed by the signal handler.
+ * mpirun answers SIGINT or SIGTERM, or a process that dies, with SIGTERM to
+ * every process and SIGKILL a second later, sooner than a run can stop at
+ * the end of a round. */
+static char g_tmp_path[4096];
 
 static void on_signal(int sig) {
   g_stop = 1;
   g_signal = sig;
+  if (g_mpi && g_tmp_path[0])
+    unlink(g_tmp_path);
 }
 
 static const char usage[] =
     "usage: ketasim run SCENARIO [-o OUT.h5] [-j THREADS] [--data FILE.csv]\n"
-    "                   [--quiet] [--stats]\n"
-    "       ketasim check SCENARIO\n"
+    "                   [--cases FIRST:LAST] [--quiet] [--stats]\n"
+    "       ketasim check SCENARIO [--cases FIRST:LAST]\n"
+    "       ketasim merge PART.h5... -o OUT.h5\n"
     "       ketasim report OUT.h5 [-o REPORT.html] [--below LEVEL]\n"
     "       ketasim export OUT.h5 [--csv] [-o PREFIX]\n"
     "       ketasim --help | --version\n"
@@ -56,6 +71,12 @@ static const char usage[] =
     "          Cmax, Tmax and AUC per case and analyte\n"
     "  check   validate SCENARIO and its model without simulating; print the\n"
     "          number of cases and the expected output size\n"
+    "  merge   join the part files of one run (written with --cases) into\n"
+    "          OUT.h5, the file one run over every case writes "
+    "(docs/cluster.md)\n"
+    "  (a build with MPI, cmake --preset mpi, started by mpirun or srun "
+    "shares\n"
+    "  the cases of 'run' among its processes, which write one OUT.h5)\n"
     "  report  write a self-contained HTML page (charts on a linear and a log\n"
     "          axis, a table per case) for teaching; default REPORT: OUT's\n"
     "          name with .html, in the current directory\n"
@@ -77,6 +98,9 @@ static const char usage[] =
     "      --data FILE.csv  run: simulate the NONMEM-style dataset FILE.csv\n"
     "                       (one case per ID, predictions at its records;\n"
     "                       see docs/datasets.md) instead of a regimen\n"
+    "      --cases FIRST:LAST  run: only cases FIRST to LAST - 1 (0-based; "
+    "'FIRST:'\n"
+    "                       runs to the end) into a part file for 'merge'\n"
     "      --max-output SIZE  refuse a run whose output would exceed SIZE\n"
     "                       (e.g. 500M, 2G; K, M, G, T are powers of 1024)\n"
     "      --below LEVEL    report: level for 'time until below', e.g. 50 or\n"
@@ -126,14 +150,18 @@ static const char *visible(const char *s, char *buf, size_t size) {
 
 static int report(const ks_error *err) {
   char line[2048], shown[4096];
-  fprintf(
-      stderr, "ketasim: %s\n",
-      visible(ks_error_format(err, line, sizeof line), shown, sizeof shown));
+  if (g_rank == 0)
+    fprintf(
+        stderr, "ketasim: %s\n",
+        visible(ks_error_format(err, line, sizeof line), shown, sizeof shown));
   return exit_code(err->status);
 }
 
 typedef struct args {
   const char *command, *scenario, *output;
+  const char *cases;  /* --cases FIRST:LAST */
+  const char **parts; /* merge: the part files [n_parts] (malloc'd) */
+  int n_parts;
   const char *info;  /* --help or --version */
   const char *below; /* report --below */
   const char *data;  /* run/check --data */
@@ -244,6 +272,12 @@ static int parse_args(int argc, char **argv, args *a) {
         return EXIT_USAGE;
       }
       a->below = argv[++i];
+    } else if (!strcmp(s, "--cases")) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "ketasim: error: option '%s' needs a value\n", s);
+        return EXIT_USAGE;
+      }
+      a->cases = argv[++i];
     } else if (!strcmp(s, "--csv")) {
       a->csv = 1;
     } else if (!strcmp(s, "-h") || !strcmp(s, "--help") ||
@@ -254,6 +288,13 @@ static int parse_args(int argc, char **argv, args *a) {
       return EXIT_USAGE;
     } else if (!a->command) {
       a->command = s;
+    } else if (!strcmp(a->command, "merge")) {
+      if (!a->parts && !(a->parts = malloc((size_t)argc * sizeof *a->parts))) {
+        fprintf(stderr, "ketasim: error: out of memory\n");
+        return EXIT_INTERNAL;
+      }
+      a->parts[a->n_parts++] = argv[i];
+      a->scenario = a->parts[0];
     } else if (!a->scenario) {
       a->scenario = s;
     } else {
@@ -433,6 +474,42 @@ static ks_status check_report_section(const ks_scenario *s, ks_error *err) {
                                   names, n, err);
 }
 
+/* --cases FIRST:LAST (0-based, LAST excluded) or FIRST: (to the end) into
+ * the run options; a usage error when malformed, and when outside the
+ * scenario's cases. */
+static int apply_cases(const args *a, const ks_scenario *s, ks_run_options *o) {
+  if (!a->cases)
+    return 0;
+  const char *t = a->cases;
+  char *end;
+  errno = 0;
+  unsigned long long first = strtoull(t, &end, 10), last = 0;
+  int ok = end != t && *end == ':' && t[0] != '-' && !errno;
+  if (ok && end[1]) {
+    const char *l = end + 1;
+    last = strtoull(l, &end, 10);
+    ok = end != l && !*end && l[0] != '-' && !errno && last > first;
+  }
+  size_t n = ks_scenario_n_cases(s);
+  if (!ok) {
+    fprintf(stderr,
+            "ketasim: error: --cases needs FIRST:LAST (0-based case "
+            "numbers, LAST excluded, LAST > FIRST) or FIRST:, got '%s'\n",
+            t);
+    return EXIT_USAGE;
+  }
+  if (first >= n || last > n) {
+    fprintf(stderr,
+            "ketasim: error: --cases %s is outside the scenario's %zu cases "
+            "(0:%zu)\n",
+            t, n, n);
+    return EXIT_USAGE;
+  }
+  o->first_case = (size_t)first;
+  o->last_case = (size_t)last;
+  return 0;
+}
+
 static int cmd_run(const args *a, int argc, char **argv) {
   ks_error err;
   ks_error_clear(&err);
@@ -445,7 +522,8 @@ static int cmd_run(const args *a, int argc, char **argv) {
     ks_scenario_free(&s);
     return report(&err);
   }
-  print_warnings(s);
+  if (g_rank == 0)
+    print_warnings(s);
   char out[4096], cmdline[4096];
   if (a->output)
     snprintf(out, sizeof out, "%s", a->output);
@@ -469,11 +547,26 @@ static int cmd_run(const args *a, int argc, char **argv) {
   o.on_block = on_block;
   if (!a->quiet && isatty(STDERR_FILENO))
     o.progress = on_progress;
+  if (g_mpi) {
+    /* each process sees its own cases only: no table, no progress bar */
+    o.mpi = 1;
+    o.tmp_path = g_tmp_path;
+    o.tmp_path_size = sizeof g_tmp_path;
+    o.on_block = NULL;
+    o.progress = NULL;
+  }
   o.user = &p;
   o.stop = &g_stop;
   o.max_output_bytes = a->max_output;
+  int bad = apply_cases(a, s, &o);
+  if (bad) {
+    ks_case_buf_free(&p.buf);
+    ks_scenario_free(&s);
+    return bad;
+  }
   ks_run_result r;
   st = ks_run(s, &o, &r, &err);
+  g_tmp_path[0] = '\0'; /* renamed into place, or removed */
   int code = 0;
   if (st != KS_OK) {
     code = report(&err);
@@ -487,8 +580,10 @@ static int cmd_run(const args *a, int argc, char **argv) {
       fflush(NULL);
       _exit(code);
     }
+  } else if (g_rank != 0) {
+    code = r.n_failed ? EXIT_CASES : 0;
   } else {
-    if (!a->quiet && r.n_cases > p.shown)
+    if (!a->quiet && r.n_cases > p.shown && !g_mpi)
       printf("... %zu more cases in %s\n", r.n_cases - p.shown, out);
     if (r.n_failed) {
       char shown[1024];
@@ -496,10 +591,14 @@ static int cmd_run(const args *a, int argc, char **argv) {
               r.n_failed, r.n_cases,
               visible(r.first_failure, shown, sizeof shown));
     }
+    char procs[64] = "";
+    if (g_mpi)
+      snprintf(procs, sizeof procs, " (%d MPI processes)", g_ranks);
     fprintf(stderr,
-            "ketasim: %zu cases, %zu failed, %.3f s, %.0f cases/s, wrote %s\n",
+            "ketasim: %zu cases, %zu failed, %.3f s, %.0f cases/s, wrote "
+            "%s%s\n",
             r.n_cases, r.n_failed, r.wall_s,
-            r.wall_s > 0 ? (double)r.n_cases / r.wall_s : 0.0, out);
+            r.wall_s > 0 ? (double)r.n_cases / r.wall_s : 0.0, out, procs);
     if (a->stats && r.n_cases)
       fprintf(stderr,
               "ketasim: per case: %.1f steps, %.1f right-hand sides, %.1f "
@@ -535,6 +634,11 @@ static int cmd_check(const args *a) {
   o.threads = a->threads;
   o.output_path = out;
   o.max_output_bytes = a->max_output;
+  int bad = apply_cases(a, s, &o);
+  if (bad) {
+    ks_scenario_free(&s);
+    return bad;
+  }
   ks_run_estimate e;
   if (ks_run_estimate_resources(s, &o, &e, &err) != KS_OK) {
     ks_scenario_free(&s);
@@ -549,6 +653,9 @@ static int cmd_check(const args *a) {
          ks_model_n_analytes(m), ks_model_n_parameters(m),
          ks_model_n_routes(m));
   printf("  cases      %zu\n", ks_scenario_n_cases(s));
+  if (a->cases)
+    printf("  part       cases %zu to %zu (--cases %s)\n", o.first_case,
+           (o.last_case ? o.last_case : ks_scenario_n_cases(s)) - 1, a->cases);
   printf("  output     %zu time points from %g h to %g h, %zu analytes\n",
          st->n_times, st->times_h[0], st->times_h[st->n_times - 1],
          st->n_analytes);
@@ -560,6 +667,40 @@ static int cmd_check(const args *a) {
            (double)e.disk_free_bytes / 1e6, out);
   ks_scenario_free(&s);
   return 0;
+}
+
+static void catch_signals(void);
+
+static int cmd_merge(const args *a, int argc, char **argv) {
+  if (!a->output) {
+    fprintf(stderr,
+            "ketasim: error: 'merge' needs the merged file: -o OUT.h5\n");
+    return EXIT_USAGE;
+  }
+  char cmdline[4096];
+  join_args(argc, argv, cmdline, sizeof cmdline);
+  catch_signals();
+  ks_run_result r;
+  ks_error err;
+  ks_error_clear(&err);
+  ks_status st = ks_run_merge(a->parts, (size_t)a->n_parts, a->output, cmdline,
+                              &g_stop, &r, &err);
+  if (st != KS_OK) {
+    int code = report(&err);
+    if (code == EXIT_IO || code == EXIT_INTERNAL) {
+      fflush(NULL);
+      _exit(code); /* see cmd_run: HDF5 1.10 after a failed close */
+    }
+    return code;
+  }
+  char shown[1024];
+  if (r.n_failed)
+    fprintf(stderr, "ketasim: %zu of %zu cases failed; first: %s\n", r.n_failed,
+            r.n_cases, visible(r.first_failure, shown, sizeof shown));
+  fprintf(stderr,
+          "ketasim: merged %d parts, %zu cases, %zu failed, %.3f s, wrote %s\n",
+          a->n_parts, r.n_cases, r.n_failed, r.wall_s, a->output);
+  return r.n_failed ? EXIT_CASES : 0;
 }
 
 static void catch_signals(void) {
@@ -654,11 +795,8 @@ static int cmd_export(const args *a) {
   return 0;
 }
 
-int main(int argc, char **argv) {
-  args a;
-  int rc = parse_args(argc, argv, &a);
-  if (rc)
-    return rc;
+static int dispatch(const args *ap, int argc, char **argv) {
+  const args a = *ap;
   if (a.info && !strcmp(a.info, "--version")) {
     printf("ketasim %s (SUNDIALS %s, HDF5 %s)\n", ks_version(),
            ks_sundials_version(), ks_hdf5_version());
@@ -672,18 +810,27 @@ int main(int argc, char **argv) {
     fputs(usage, stderr);
     return EXIT_USAGE;
   }
-  static const char *const commands[] = {"run", "check", "report", "export"};
+  static const char *const commands[] = {"run", "check", "report", "export",
+                                         "merge"};
   int cmd = 0;
-  while (cmd < 4 && strcmp(a.command, commands[cmd]) != 0)
+  while (cmd < 5 && strcmp(a.command, commands[cmd]) != 0)
     cmd++;
-  if (cmd == 4) {
+  if (cmd == 5) {
     fprintf(stderr, "ketasim: error: unknown command '%s'\n%s", a.command,
             usage);
     return EXIT_USAGE;
   }
   if (!a.scenario) {
     fprintf(stderr, "ketasim: error: '%s' needs %s\n%s", a.command,
-            cmd < 2 ? "a scenario file" : "an output file (.h5)", usage);
+            cmd < 2   ? "a scenario file"
+            : cmd < 4 ? "an output file (.h5)"
+                      : "part files (.h5)",
+            usage);
+    return EXIT_USAGE;
+  }
+  if (a.cases && cmd > 1) {
+    fprintf(stderr, "ketasim: error: option '--cases' is for 'ketasim run' "
+                    "and 'ketasim check' only\n");
     return EXIT_USAGE;
   }
   if ((a.below && cmd != 2) || (a.csv && cmd != 3)) {
@@ -699,7 +846,56 @@ int main(int argc, char **argv) {
     return cmd_check(&a);
   case 2:
     return cmd_report(&a);
-  default:
+  case 3:
     return cmd_export(&a);
+  default:
+    return cmd_merge(&a, argc, argv);
   }
+}
+
+#ifdef KETASIM_MPI
+/* Started by mpirun, mpiexec or srun (Open MPI, PMIx, Slurm's PMI)? Without
+ * a launcher the program runs alone, as the serial build does. */
+static int launched_by_mpi(void) {
+  const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK",
+                        "PMI_SIZE"};
+  for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
+    if (getenv(vars[i]))
+      return 1;
+  return 0;
+}
+#endif
+
+int main(int argc, char **argv) {
+  args a;
+  int rc = parse_args(argc, argv, &a);
+#ifdef KETASIM_MPI
+  if (rc == 0 && launched_by_mpi()) {
+    int provided = 0;
+    /* only the main thread calls MPI (and parallel HDF5) */
+    if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) !=
+        MPI_SUCCESS) {
+      fprintf(stderr, "ketasim: error: MPI_Init_thread failed\n");
+      free(a.parts);
+      return EXIT_INTERNAL;
+    }
+    g_mpi = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &g_ranks);
+    /* one process is enough for everything but run */
+    if (a.command && strcmp(a.command, "run") != 0 && g_rank != 0) {
+      free(a.parts);
+      MPI_Finalize();
+      return 0;
+    }
+  }
+#endif
+  if (rc == 0)
+    rc = dispatch(&a, argc, argv);
+  free(a.parts);
+#ifdef KETASIM_MPI
+  if (g_mpi)
+    MPI_Finalize();
+#endif
+  return rc;
 }

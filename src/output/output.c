@@ -62,6 +62,12 @@
 
 #define KS_CRT_ORDER (H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED)
 
+#if H5_VERSION_GE(1, 12, 0)
+typedef H5L_info2_t ks_link_info;
+#else
+typedef H5L_info_t ks_link_info;
+#endif
+
 /* A variable-length string is stored as a 16-byte global heap reference. */
 #define KS_VLEN_REF_BYTES 16
 /* ks_output_estimate_bytes() assumes case labels of at most this many bytes. */
@@ -168,6 +174,7 @@ struct ks_output {
                            block->case_strings */
   hid_t str_type; /* variable-length UTF-8 string, in memory and in the file */
   size_t n_cases, n_analytes, n_times, n_compartments, n_case_vars;
+  size_t case_offset, n_cases_total; /* a part file: its global range */
   size_t n_num_case_vars, n_str_case_vars, n_parameters, n_thresholds;
   size_t n_doses;   /* administration slots per case */
   size_t n_records; /* dataset records (ragged), 0: none */
@@ -195,7 +202,21 @@ struct ks_output {
   hid_t *o_var;      /* [n_outputs * KS_OVARS] */
   double *o_scratch; /* block staging, [n][n_times or n_thr] */
   size_t o_scratch_len;
+  hid_t dxpl;        /* data transfer: H5P_DEFAULT, or collective MPI-IO */
+  double *f_scratch; /* float32 profiles converted before a parallel write */
+  size_t f_scratch_len;
+  int reopen; /* the datasets exist: open them instead of creating them */
 };
+
+/* The cases a write covers in the file: [first, first + n), or with nr > 0
+ * the union of the ranges [rf[k], rf[k] + rn[k]) (ascending, n cases in
+ * all). n = 0: none (a rank with nothing to write joins a collective write
+ * with an empty selection). */
+typedef struct case_sel {
+  hsize_t first, n;
+  const size_t *rf, *rn;
+  size_t nr;
+} case_sel;
 
 /* The datasets of one computed output. */
 enum {
@@ -496,6 +517,13 @@ static ks_status check_layout(const ks_output_layout *l, ks_error *err) {
       ks__mul_sat(ks__mul_sat(l->n_cases, per_case), 8) == UINT64_MAX ||
       l->n_cases > SIZE_MAX / 2)
     return ks_error_set(err, KS_ERR_LIMIT, NULL, "output layout is too large");
+  if (l->n_cases_total && (l->case_offset > l->n_cases_total ||
+                           l->n_cases > l->n_cases_total - l->case_offset))
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "output layout: cases [%zu, %zu + %zu) outside the "
+                        "run's %zu",
+                        l->case_offset, l->case_offset, l->n_cases,
+                        l->n_cases_total);
   if (any_null(l->analyte_names, l->n_analytes))
     return ks_error_set(err, KS_ERR_ARG, NULL,
                         "output layout: analyte name missing");
@@ -640,6 +668,17 @@ static int put_text_attr(hid_t obj, const char *name, const char *value) {
   return release(ok, ids, 3);
 }
 
+/* A scalar int64 attribute (netCDF's NC_INT64). */
+static int put_int_attr(hid_t obj, const char *name, size_t value) {
+  int64_t v = (int64_t)value;
+  hid_t ids[2] = {H5Screate(H5S_SCALAR), H5I_INVALID_HID};
+  int ok = ids[0] >= 0 &&
+           (ids[1] = H5Acreate2(obj, name, H5T_STD_I64LE, ids[0], H5P_DEFAULT,
+                                H5P_DEFAULT)) >= 0 &&
+           H5Awrite(ids[1], H5T_NATIVE_INT64, &v) >= 0;
+  return release(ok, ids, 2);
+}
+
 static int put_double_attr(hid_t obj, const char *name, double value) {
   hid_t ids[2] = {H5Screate(H5S_SCALAR), H5I_INVALID_HID};
   int ok = ids[0] >= 0 &&
@@ -665,6 +704,8 @@ static int describe(const ks_output *out, const var_def *v, hid_t ds) {
 /* Creates the dataset with its attributes and dimension scales; returns its
  * id, or a negative id with HDF5's error stack describing the failure. */
 static hid_t define_var(const ks_output *out, const var_def *v) {
+  if (out->reopen)
+    return H5Dopen2(out->file, v->name, H5P_DEFAULT);
   hsize_t dims[4];
   for (int i = 0; i < v->rank; i++)
     dims[i] = dim_len(out, v->dims[i]);
@@ -687,41 +728,79 @@ static hid_t define_var(const ks_output *out, const var_def *v) {
   return release(ok, ids, 4) == 0 ? ds : H5I_INVALID_HID;
 }
 
-/* Writes cases [first, first + n) of a dataset whose axis 0 is `case`, all of
- * the other axes, from a dense case-major buffer. */
-static int write_cases(hid_t ds, hsize_t first, hsize_t n, hid_t memtype,
-                       const void *buf) {
-  hsize_t start[4] = {first, 0, 0, 0}, count[4];
+/* Selects the cases of `sel` in the file space of a dataset whose axis 0 is
+ * `case` (all of its other axes; dims holds the inner extents). */
+static int select_cases(hid_t space, const case_sel *sel, int rank,
+                        const hsize_t *dims) {
+  if (sel->n == 0)
+    return H5Sselect_none(space) >= 0 ? 0 : -1;
+  hsize_t start[4] = {sel->first, 0, 0, 0}, count[4] = {sel->n, 0, 0, 0};
+  for (int i = 1; i < rank; i++)
+    count[i] = dims[i];
+  if (sel->nr == 0)
+    return H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, count,
+                               NULL) >= 0
+               ? 0
+               : -1;
+  for (size_t k = 0; k < sel->nr; k++) {
+    start[0] = sel->rf[k];
+    count[0] = sel->rn[k];
+    if (H5Sselect_hyperslab(space, k ? H5S_SELECT_OR : H5S_SELECT_SET, start,
+                            NULL, count, NULL) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* A dense memory space of n cases (n = 0: one case, nothing selected). */
+static hid_t mem_cases(int rank, hsize_t n, const hsize_t *dims) {
+  hsize_t count[4] = {n ? n : 1, 0, 0, 0};
+  for (int i = 1; i < rank; i++)
+    count[i] = dims[i];
+  hid_t m = H5Screate_simple(rank, count, NULL);
+  if (m >= 0 && n == 0 && H5Sselect_none(m) < 0) {
+    H5Sclose(m);
+    return H5I_INVALID_HID;
+  }
+  return m;
+}
+
+/* Writes the cases of `sel` of a dataset whose axis 0 is `case`, all of the
+ * other axes, from a dense case-major buffer. */
+static int write_cases(const ks_output *out, hid_t ds, const case_sel *sel,
+                       hid_t memtype, const void *buf) {
+  hsize_t dims[4];
   hid_t ids[2] = {H5Dget_space(ds), H5I_INVALID_HID};
   int rank = ids[0] >= 0 ? H5Sget_simple_extent_ndims(ids[0]) : -1;
   int ok = rank >= 1 && rank <= 4 &&
-           H5Sget_simple_extent_dims(ids[0], count, NULL) >= 0;
-  count[0] = n;
-  ok = ok &&
-       H5Sselect_hyperslab(ids[0], H5S_SELECT_SET, start, NULL, count, NULL) >=
-           0 &&
-       (ids[1] = H5Screate_simple(rank, count, NULL)) >= 0 &&
-       H5Dwrite(ds, memtype, ids[1], ids[0], H5P_DEFAULT, buf) >= 0;
+           H5Sget_simple_extent_dims(ids[0], dims, NULL) >= 0 &&
+           select_cases(ids[0], sel, rank, dims) >= 0 &&
+           (ids[1] = mem_cases(rank, sel->n, dims)) >= 0 &&
+           H5Dwrite(ds, memtype, ids[1], ids[0], out->dxpl, buf) >= 0;
   return release(ok, ids, 2);
 }
 
 /* Writes column `col` of a row-major [n][ncols] buffer of `memtype` into
- * cases [first, first + n) of a [case] dataset. */
-static int write_column(hid_t ds, hsize_t first, hsize_t n, hsize_t ncols,
-                        hsize_t col, hid_t memtype, const void *buf) {
-  hsize_t fstart[1] = {first}, fcount[1] = {n};
+ * the cases of `sel` of a [case] dataset. */
+static int write_column(const ks_output *out, hid_t ds, const case_sel *sel,
+                        hsize_t ncols, hsize_t col, hid_t memtype,
+                        const void *buf) {
+  hsize_t n = sel->n ? sel->n : 1;
   hsize_t mdims[2] = {n, ncols}, mstart[2] = {0, col}, mcount[2] = {n, 1};
   hid_t ids[2] = {H5Dget_space(ds), H5Screate_simple(2, mdims, NULL)};
   int ok = ids[0] >= 0 && ids[1] >= 0 &&
-           H5Sselect_hyperslab(ids[0], H5S_SELECT_SET, fstart, NULL, fcount,
-                               NULL) >= 0 &&
-           H5Sselect_hyperslab(ids[1], H5S_SELECT_SET, mstart, NULL, mcount,
-                               NULL) >= 0 &&
-           H5Dwrite(ds, memtype, ids[1], ids[0], H5P_DEFAULT, buf) >= 0;
+           select_cases(ids[0], sel, 1, mdims) >= 0 &&
+           (sel->n ? H5Sselect_hyperslab(ids[1], H5S_SELECT_SET, mstart, NULL,
+                                         mcount, NULL)
+                   : H5Sselect_none(ids[1])) >= 0 &&
+           H5Dwrite(ds, memtype, ids[1], ids[0], out->dxpl, buf) >= 0;
   return release(ok, ids, 2);
 }
 
-static int write_all(hid_t ds, hid_t memtype, const void *buf) {
+static int write_all(const ks_output *out, hid_t ds, hid_t memtype,
+                     const void *buf) {
+  if (out->reopen)
+    return 0; /* written when the file was created */
   return H5Dwrite(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0 ? 0
                                                                         : -1;
 }
@@ -863,13 +942,13 @@ static ks_status define_coords(ks_output *out, const ks_output_layout *l,
     if ((out->dim[d] = define_var(out, &defs[d])) < 0)
       return h5_fail(err, out->path, "cannot define a dimension");
     if (data[d].buf) {
-      if (write_all(out->dim[d], data[d].memtype, data[d].buf) < 0) {
+      if (write_all(out, out->dim[d], data[d].memtype, data[d].buf) < 0) {
         char what[96];
         snprintf(what, sizeof what, "cannot write variable '%s'",
                  ks_dim_names[d]);
         return h5_fail(err, out->path, what);
       }
-      out->bytes_written += data[d].bytes;
+      out->bytes_written += out->reopen ? 0 : data[d].bytes;
     }
   }
   return KS_OK;
@@ -893,7 +972,8 @@ static ks_status define_records(ks_output *out, ks_error *err) {
     size_t n = out->n_records - first < PIECE ? out->n_records - first : PIECE;
     for (size_t i = 0; i < n; i++)
       idx[i] = (int64_t)(first + i);
-    ok = write_cases(out->dim[KS_DIM_RECORD], first, n, H5T_NATIVE_INT64,
+    case_sel sel = {first, n, NULL, NULL, 0};
+    ok = write_cases(out, out->dim[KS_DIM_RECORD], &sel, H5T_NATIVE_INT64,
                      idx) >= 0;
   }
   ks__free(idx);
@@ -939,14 +1019,14 @@ static ks_status define_records(ks_output *out, ks_error *err) {
 
 /* administration = 0..n_doses-1. */
 static ks_status write_admin_index(ks_output *out, ks_error *err) {
-  if (out->n_doses == 0)
+  if (out->n_doses == 0 || out->reopen)
     return KS_OK;
   int64_t *idx = ks__malloc(out->n_doses * sizeof *idx);
   if (!idx)
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
   for (size_t i = 0; i < out->n_doses; i++)
     idx[i] = (int64_t)i;
-  int ok = write_all(out->dim[KS_DIM_ADMIN], H5T_NATIVE_INT64, idx) >= 0;
+  int ok = write_all(out, out->dim[KS_DIM_ADMIN], H5T_NATIVE_INT64, idx) >= 0;
   ks__free(idx);
   if (!ok)
     return h5_fail(err, out->path, "cannot write variable 'administration'");
@@ -956,14 +1036,14 @@ static ks_status write_admin_index(ks_output *out, ks_error *err) {
 
 /* summary_group = first_group .. first_group + n_groups - 1. */
 static ks_status write_group_index(ks_output *out, ks_error *err) {
-  if (out->n_groups == 0)
+  if (out->n_groups == 0 || out->reopen)
     return KS_OK;
   int64_t *idx = ks__malloc(out->n_groups * sizeof *idx);
   if (!idx)
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
   for (size_t i = 0; i < out->n_groups; i++)
     idx[i] = (int64_t)(out->first_group + i);
-  int ok = write_all(out->dim[KS_DIM_GROUP], H5T_NATIVE_INT64, idx) >= 0;
+  int ok = write_all(out, out->dim[KS_DIM_GROUP], H5T_NATIVE_INT64, idx) >= 0;
   ks__free(idx);
   if (!ok)
     return h5_fail(err, out->path, "cannot write variable 'summary_group'");
@@ -974,6 +1054,8 @@ static ks_status write_group_index(ks_output *out, ks_error *err) {
 /* case = 0..N-1, written a piece at a time. */
 static ks_status write_case_index(ks_output *out, ks_error *err) {
   enum { PIECE = 65536 };
+  if (out->reopen)
+    return KS_OK;
   int64_t *idx = ks__malloc(PIECE * sizeof *idx);
   if (!idx)
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
@@ -981,8 +1063,9 @@ static ks_status write_case_index(ks_output *out, ks_error *err) {
   for (size_t first = 0; ok && first < out->n_cases; first += PIECE) {
     size_t n = out->n_cases - first < PIECE ? out->n_cases - first : PIECE;
     for (size_t i = 0; i < n; i++)
-      idx[i] = (int64_t)(first + i);
-    ok = write_cases(out->dim[KS_DIM_CASE], first, n, H5T_NATIVE_INT64, idx) >=
+      idx[i] = (int64_t)(out->case_offset + first + i);
+    case_sel sel = {first, n, NULL, NULL, 0};
+    ok = write_cases(out, out->dim[KS_DIM_CASE], &sel, H5T_NATIVE_INT64, idx) >=
          0;
   }
   ks__free(idx);
@@ -1172,10 +1255,11 @@ static ks_status define_parameters(ks_output *out, const ks_output_layout *l,
       "see parameter_units",
       "parameter values used for each case (units: see parameter_units)");
   if ((out->var[KS_VAR_PARAM_UNITS] = define_var(out, &units)) < 0 ||
-      write_all(out->var[KS_VAR_PARAM_UNITS], out->str_type,
+      write_all(out, out->var[KS_VAR_PARAM_UNITS], out->str_type,
                 l->parameter_units) < 0)
     return h5_fail(err, out->path, "cannot write variable 'parameter_units'");
-  out->bytes_written += strings_bytes(l->parameter_units, l->n_parameters);
+  if (!out->reopen)
+    out->bytes_written += strings_bytes(l->parameter_units, l->n_parameters);
   if ((out->var[KS_VAR_PARAM_VALUE] = define_var(out, &value)) < 0)
     return h5_fail(err, out->path, "cannot define variable 'parameter_value'");
   return KS_OK;
@@ -1209,13 +1293,14 @@ static ks_status put_text_var(ks_output *out, const char *name,
   def.long_name = long_name;
   const char *value = or_empty(text);
   hid_t ds = define_var(out, &def);
-  int ok = ds >= 0 && write_all(ds, out->str_type, &value) >= 0;
+  int ok = ds >= 0 && write_all(out, ds, out->str_type, &value) >= 0;
   if (release(ok, &ds, 1) < 0) {
     char what[96];
     snprintf(what, sizeof what, "cannot write variable '%s'", name);
     return h5_fail(err, out->path, what);
   }
-  out->bytes_written += strlen(value);
+  if (!out->reopen)
+    out->bytes_written += strlen(value);
   return KS_OK;
 }
 
@@ -1229,6 +1314,8 @@ static void utc_now(char *buf, size_t size) {
 
 static ks_status put_root_attrs(ks_output *out, const ks_output_layout *l,
                                 ks_error *err) {
+  if (out->reopen)
+    return KS_OK;
   char created[32];
   utc_now(created, sizeof created);
   const char *attrs[][2] = {{"Conventions", "CF-1.8"},
@@ -1242,6 +1329,10 @@ static ks_status put_root_attrs(ks_output *out, const ks_output_layout *l,
   for (size_t i = 0; i < sizeof attrs / sizeof *attrs; i++)
     if (put_text_attr(out->file, attrs[i][0], attrs[i][1]) < 0)
       return h5_fail(err, out->path, "cannot write the file's attributes");
+  if (out->n_cases_total > out->n_cases &&
+      (put_int_attr(out->file, "part_first_case", out->case_offset) < 0 ||
+       put_int_attr(out->file, "part_total_cases", out->n_cases_total) < 0))
+    return h5_fail(err, out->path, "cannot write the file's attributes");
   return KS_OK;
 }
 
@@ -1331,7 +1422,7 @@ static ks_status define_output(ks_output *out, const ks_output_layout *l,
     d.name = oname(dimname, sizeof dimname, name, "_threshold");
     d.dims[0] = thr;
     if ((out->o_dim[o] = define_var(out, &d)) < 0 ||
-        write_all(out->o_dim[o], H5T_NATIVE_DOUBLE,
+        write_all(out, out->o_dim[o], H5T_NATIVE_DOUBLE,
                   l->output_thresholds + l->output_thr_first[o]) < 0)
       return h5_fail(err, out->path, "cannot define an output threshold");
   }
@@ -1352,21 +1443,50 @@ static ks_status define_outputs(ks_output *out, const ks_output_layout *l,
   return rc;
 }
 
+/* Writes `count` doubles of `buf` to a profile dataset. Parallel HDF5 writes
+ * compressed chunks only collectively, and turns a write that must convert
+ * types into independent I/O, which it refuses with filters: float32
+ * profiles are therefore converted here first, by HDF5's own conversion
+ * (the same bits as when it converts while writing). `buf` may be
+ * o_scratch. */
+static int write_profile(ks_output *out, hid_t ds, const case_sel *sel,
+                         const double *buf, size_t count) {
+  if (out->prof_bytes != 4 || !out->reopen)
+    return write_cases(out, ds, sel, H5T_NATIVE_DOUBLE, buf);
+  size_t need = count ? count : 1;
+  if (need > out->f_scratch_len) {
+    ks__free(out->f_scratch);
+    out->f_scratch_len = 0;
+    if (!(out->f_scratch = ks__malloc(need * sizeof *out->f_scratch)))
+      return -1;
+    out->f_scratch_len = need;
+  }
+  if (count)
+    memcpy(out->f_scratch, buf, count * sizeof *buf);
+  if (count && H5Tconvert(H5T_NATIVE_DOUBLE, H5T_NATIVE_FLOAT, count,
+                          out->f_scratch, NULL, H5P_DEFAULT) < 0)
+    return -1;
+  return write_cases(out, ds, sel, H5T_NATIVE_FLOAT, out->f_scratch);
+}
+
 /* Stages column o of a [n][cols][len] buffer as [n][len] and writes it. */
 static int write_output_part(ks_output *out, hid_t ds, const ks_output_block *b,
-                             const double *buf, size_t cols, size_t first,
-                             size_t len) {
+                             const case_sel *sel, const double *buf,
+                             size_t cols, size_t first, size_t len) {
   if (ds < 0)
     return 0;
   double *st = out->o_scratch;
   for (size_t i = 0; i < b->n; i++)
     memcpy(st + i * len, buf + i * cols + first, len * sizeof *st);
-  return write_cases(ds, b->first, b->n, H5T_NATIVE_DOUBLE, st);
+  if (buf == b->output_value)
+    return write_profile(out, ds, sel, st, b->n * len);
+  return write_cases(out, ds, sel, H5T_NATIVE_DOUBLE, st);
 }
 
-static int write_outputs(ks_output *out, const ks_output_block *b) {
+static int write_outputs(ks_output *out, const ks_output_block *b,
+                         const case_sel *sel) {
   size_t no = out->n_outputs, nt = out->n_times, ntot = out->n_out_thr;
-  size_t need = b->n * (nt > ntot ? nt : ntot + 1);
+  size_t need = (b->n ? b->n : 1) * (nt > ntot ? nt : ntot + 1);
   if (need > out->o_scratch_len) {
     ks__free(out->o_scratch);
     out->o_scratch_len = 0;
@@ -1378,15 +1498,17 @@ static int write_outputs(ks_output *out, const ks_output_block *b) {
     hid_t *v = out->o_var + o * KS_OVARS;
     size_t f = out->o_thr_off[o], k = out->o_nthr[o];
     if ((b->output_value &&
-         write_output_part(out, v[KS_OV_PROFILE], b, b->output_value, no * nt,
-                           o * nt, nt) < 0) ||
-        write_output_part(out, v[KS_OV_MAX], b, b->output_max, no, o, 1) < 0 ||
-        write_output_part(out, v[KS_OV_TMAX], b, b->output_tmax_h, no, o, 1) <
+         write_output_part(out, v[KS_OV_PROFILE], b, sel, b->output_value,
+                           no * nt, o * nt, nt) < 0) ||
+        write_output_part(out, v[KS_OV_MAX], b, sel, b->output_max, no, o, 1) <
             0 ||
-        write_output_part(out, v[KS_OV_AUC], b, b->output_auc, no, o, 1) < 0 ||
-        (k && write_output_part(out, v[KS_OV_ABOVE], b, b->output_time_above_h,
-                                ntot, f, k) < 0) ||
-        (k && write_output_part(out, v[KS_OV_BELOW], b,
+        write_output_part(out, v[KS_OV_TMAX], b, sel, b->output_tmax_h, no, o,
+                          1) < 0 ||
+        write_output_part(out, v[KS_OV_AUC], b, sel, b->output_auc, no, o, 1) <
+            0 ||
+        (k && write_output_part(out, v[KS_OV_ABOVE], b, sel,
+                                b->output_time_above_h, ntot, f, k) < 0) ||
+        (k && write_output_part(out, v[KS_OV_BELOW], b, sel,
                                 b->output_time_to_below_h, ntot, f, k) < 0))
       return -1;
   }
@@ -1401,6 +1523,7 @@ static void writer_free(ks_output *out) {
   ks__free(out->o_dim);
   ks__free(out->o_var);
   ks__free(out->o_scratch);
+  ks__free(out->f_scratch);
   ks__free(out->case_var);
   ks__free(out->case_var_is_string);
   ks__free(out->case_var_col);
@@ -1417,11 +1540,14 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
   if (!out)
     return NULL;
   out->file = out->str_type = H5I_INVALID_HID;
+  out->dxpl = H5P_DEFAULT;
   for (int d = 0; d < KS_NDIM; d++)
     out->dim[d] = H5I_INVALID_HID;
   for (int v = 0; v < KS_NVAR; v++)
     out->var[v] = H5I_INVALID_HID;
   out->n_cases = l->n_cases;
+  out->case_offset = l->case_offset;
+  out->n_cases_total = l->n_cases_total;
   out->n_analytes = l->n_analytes;
   out->n_times = l->n_times;
   out->n_compartments = has_amounts(l) ? l->n_compartments : 0;
@@ -1539,6 +1665,9 @@ static void discard(ks_output *out) {
   writer_free(out);
 }
 
+static ks_status define_all(ks_output *out, const ks_output_layout *layout,
+                            ks_error *err);
+
 static ks_status create_writer(const char *path, const ks_output_layout *layout,
                                int in_memory, ks_output **outp, ks_error *err) {
   if (!outp)
@@ -1564,7 +1693,20 @@ static ks_status create_writer(const char *path, const ks_output_layout *layout,
   quiet_begin(&q);
   rc = open_file(out, err);
   if (rc == KS_OK)
-    rc = define_coords(out, layout, err);
+    rc = define_all(out, layout, err);
+  if (rc != KS_OK)
+    discard(out);
+  else
+    *outp = out;
+  quiet_end(&q);
+  return rc;
+}
+
+/* Defines every variable (or, when reopening, opens it) and writes what does
+ * not depend on the cases. */
+static ks_status define_all(ks_output *out, const ks_output_layout *layout,
+                            ks_error *err) {
+  ks_status rc = define_coords(out, layout, err);
   if (rc == KS_OK)
     rc = write_case_index(out, err);
   if (rc == KS_OK)
@@ -1593,11 +1735,6 @@ static ks_status create_writer(const char *path, const ks_output_layout *layout,
                       "model file (verbatim)", err);
   if (rc == KS_OK)
     rc = put_root_attrs(out, layout, err);
-  if (rc != KS_OK)
-    discard(out);
-  else
-    *outp = out;
-  quiet_end(&q);
   return rc;
 }
 
@@ -1669,8 +1806,13 @@ static ks_status check_block(const ks_output *out, const ks_output_block *b,
   return KS_OK;
 }
 
-static int write_block_data(ks_output *out, const ks_output_block *b) {
-  hsize_t f = b->first, n = b->n;
+/* What write_block_data writes: numbers, strings, or both. Parallel HDF5
+ * cannot write variable-length strings, so a parallel run writes them all
+ * from one process before the ranks write the numbers. */
+enum { KS_WRITE_NUMBERS = 1, KS_WRITE_STRINGS = 2 };
+
+static int write_block_data(ks_output *out, const ks_output_block *b,
+                            const case_sel *sel, int what) {
   const hid_t dbl = H5T_NATIVE_DOUBLE;
   const struct {
     int var;
@@ -1693,19 +1835,30 @@ static int write_block_data(ks_output *out, const ks_output_block *b) {
                 {KS_VAR_DOSE_TROUGH, dbl, b->dose_trough_ng_per_ml},
                 {KS_VAR_DOSE_AUC, dbl, b->dose_auc_ng_h_per_ml}};
   for (size_t i = 0; i < sizeof arrays / sizeof *arrays; i++) {
-    hid_t ds = out->var[arrays[i].var];
-    if (ds >= 0 && write_cases(ds, f, n, arrays[i].memtype, arrays[i].buf) < 0)
+    int v = arrays[i].var;
+    hid_t ds = out->var[v];
+    int str = v == KS_VAR_LABEL;
+    if (ds < 0 || !(what & (str ? KS_WRITE_STRINGS : KS_WRITE_NUMBERS)))
+      continue;
+    size_t per = v == KS_VAR_CONC ? out->n_analytes * out->n_times
+                                  : out->n_compartments * out->n_times;
+    if (v == KS_VAR_CONC || v == KS_VAR_AMOUNT
+            ? write_profile(out, ds, sel, arrays[i].buf, b->n * per) < 0
+            : write_cases(out, ds, sel, arrays[i].memtype, arrays[i].buf) < 0)
       return -1;
   }
   for (size_t j = 0; j < out->n_case_vars; j++) {
     int str = out->case_var_is_string[j];
-    if (write_column(out->case_var[j], f, n,
+    if ((what & (str ? KS_WRITE_STRINGS : KS_WRITE_NUMBERS)) &&
+        write_column(out, out->case_var[j], sel,
                      str ? out->n_str_case_vars : out->n_num_case_vars,
                      out->case_var_col[j], str ? out->str_type : dbl,
                      str ? (const void *)b->case_strings
                          : (const void *)b->case_vars) < 0)
       return -1;
   }
+  if (!(what & KS_WRITE_NUMBERS))
+    return 0;
   if (out->n_records && b->record_n) {
     const struct {
       int var;
@@ -1718,15 +1871,16 @@ static int write_block_data(ks_output *out, const ks_output_block *b) {
                 {KS_VAR_PREDICTION, dbl, b->prediction_ng_per_ml}};
     for (size_t i = 0; i < sizeof recs / sizeof *recs; i++) {
       hid_t ds = out->var[recs[i].var];
-      if (ds >= 0 && write_cases(ds, b->record_first, b->record_n,
-                                 recs[i].memtype, recs[i].buf) < 0)
+      case_sel rs = {b->record_first, b->record_n, NULL, NULL, 0};
+      if (ds >= 0 &&
+          write_cases(out, ds, &rs, recs[i].memtype, recs[i].buf) < 0)
         return -1;
     }
   }
-  if (out->n_records && write_cases(out->var[KS_VAR_REC_COUNT], f, n,
+  if (out->n_records && write_cases(out, out->var[KS_VAR_REC_COUNT], sel,
                                     H5T_NATIVE_INT64, b->record_count) < 0)
     return -1;
-  return out->n_outputs ? write_outputs(out, b) : 0;
+  return out->n_outputs ? write_outputs(out, b, sel) : 0;
 }
 
 static uint64_t block_bytes(const ks_output *out, const ks_output_block *b) {
@@ -1758,20 +1912,20 @@ ks_status ks_output_write_summary(ks_output *out, const ks_output_summary *sm,
   h5_quiet q;
   quiet_begin(&q);
   const char *label = sm->label ? sm->label : "";
-  hsize_t r = sm->row;
-  int ok = write_cases(out->var[KS_VAR_SUM_FIRST], r, 1, H5T_NATIVE_INT64,
+  case_sel r = {sm->row, 1, NULL, NULL, 0};
+  int ok = write_cases(out, out->var[KS_VAR_SUM_FIRST], &r, H5T_NATIVE_INT64,
                        &sm->first_case) >= 0 &&
-           write_cases(out->var[KS_VAR_SUM_N], r, 1, H5T_NATIVE_INT64,
+           write_cases(out, out->var[KS_VAR_SUM_N], &r, H5T_NATIVE_INT64,
                        &sm->n_subjects) >= 0 &&
-           write_cases(out->var[KS_VAR_SUM_LABEL], r, 1, out->str_type,
+           write_cases(out, out->var[KS_VAR_SUM_LABEL], &r, out->str_type,
                        &label) >= 0 &&
-           write_cases(out->var[KS_VAR_CONC_PCT], r, 1, H5T_NATIVE_DOUBLE,
+           write_cases(out, out->var[KS_VAR_CONC_PCT], &r, H5T_NATIVE_DOUBLE,
                        sm->conc_ng_per_ml) >= 0 &&
-           write_cases(out->var[KS_VAR_CMAX_PCT], r, 1, H5T_NATIVE_DOUBLE,
+           write_cases(out, out->var[KS_VAR_CMAX_PCT], &r, H5T_NATIVE_DOUBLE,
                        sm->cmax_ng_per_ml) >= 0 &&
-           write_cases(out->var[KS_VAR_TMAX_PCT], r, 1, H5T_NATIVE_DOUBLE,
+           write_cases(out, out->var[KS_VAR_TMAX_PCT], &r, H5T_NATIVE_DOUBLE,
                        sm->tmax_h) >= 0 &&
-           write_cases(out->var[KS_VAR_AUC_PCT], r, 1, H5T_NATIVE_DOUBLE,
+           write_cases(out, out->var[KS_VAR_AUC_PCT], &r, H5T_NATIVE_DOUBLE,
                        sm->auc_ng_h_per_ml) >= 0;
   ks_status rc =
       ok ? KS_OK : h5_fail(err, out->path, "cannot write a summary row");
@@ -1792,7 +1946,9 @@ ks_status ks_output_write_block(ks_output *out, const ks_output_block *block,
     return rc;
   h5_quiet q;
   quiet_begin(&q);
-  if (write_block_data(out, block) < 0) {
+  case_sel sel = {block->first, block->n, NULL, NULL, 0};
+  if (write_block_data(out, block, &sel, KS_WRITE_NUMBERS | KS_WRITE_STRINGS) <
+      0) {
     char what[96];
     snprintf(what, sizeof what, "cannot write cases %zu to %zu", block->first,
              block->first + block->n - 1);
@@ -1809,6 +1965,200 @@ ks_status ks_output_write_block(ks_output *out, const ks_output_block *block,
 
 uint64_t ks_output_bytes_written(const ks_output *out) {
   return out ? out->bytes_written : 0;
+}
+
+/* ---- copying cases from a part file (merge) ------------------------------ */
+
+/* Cases copied per read and write: about 32 MiB of one variable. */
+#define KS_COPY_PIECE_BYTES ((hsize_t)32 << 20)
+
+typedef struct copy_job {
+  ks_output *out;
+  hid_t part;
+  const char *part_path;
+  hsize_t first, n;
+  size_t n_vars; /* [case, ...] variables copied */
+  ks_status rc;  /* KS_OK, or why the copy stopped */
+  ks_error *err;
+} copy_job;
+
+/* Reads cases [0, n) of `src` and writes them to cases [first, first + n) of
+ * `dst`, a piece at a time, in the file's own type (numbers are copied bit
+ * for bit, NaN payloads included). Returns 0, or -1 with HDF5's stack set. */
+static int copy_cases(copy_job *j, hid_t dst, hid_t src, hid_t type, int is_str,
+                      int rank, const hsize_t *dims) {
+  hid_t memtype = is_str ? j->out->str_type : type;
+  size_t elem = is_str ? sizeof(char *) : H5Tget_size(type);
+  hsize_t inner = 1;
+  for (int i = 1; i < rank; i++)
+    inner *= dims[i];
+  hsize_t case_bytes = inner * elem;
+  hsize_t per = KS_COPY_PIECE_BYTES / (case_bytes > 0 ? case_bytes : 1);
+  per = per < 1 ? 1 : per > j->n ? j->n : per;
+  void *buf = ks__malloc((size_t)(per * inner) * elem);
+  if (!buf)
+    return -1;
+  int ok = 1;
+  for (hsize_t off = 0; ok && off < j->n; off += per) {
+    hsize_t cnt[4] = {j->n - off < per ? j->n - off : per, 0, 0, 0};
+    hsize_t s0[4] = {off, 0, 0, 0}, d0[4] = {j->first + off, 0, 0, 0};
+    for (int i = 1; i < rank; i++)
+      cnt[i] = dims[i];
+    hid_t ids[3] = {H5Screate_simple(rank, cnt, NULL), H5Dget_space(src),
+                    H5Dget_space(dst)};
+    ok =
+        ids[0] >= 0 && ids[1] >= 0 && ids[2] >= 0 &&
+        H5Sselect_hyperslab(ids[1], H5S_SELECT_SET, s0, NULL, cnt, NULL) >= 0 &&
+        H5Sselect_hyperslab(ids[2], H5S_SELECT_SET, d0, NULL, cnt, NULL) >= 0 &&
+        H5Dread(src, memtype, ids[0], ids[1], H5P_DEFAULT, buf) >= 0;
+    if (ok) {
+      ok = H5Dwrite(dst, memtype, ids[0], ids[2], H5P_DEFAULT, buf) >= 0;
+      if (is_str) {
+        for (hsize_t k = 0; k < cnt[0] * inner; k++)
+          j->out->bytes_written += strlen(or_empty(((char **)buf)[k]));
+        H5Dvlen_reclaim(memtype, ids[0], H5P_DEFAULT, buf);
+      } else {
+        j->out->bytes_written += cnt[0] * inner * elem;
+      }
+    }
+    release(ok, ids, 3);
+  }
+  ks__free(buf);
+  return ok ? 0 : -1;
+}
+
+/* The shapes must agree but for the number of cases, and the types must be
+ * the same: the part was written from the same scenario by this version. */
+static int copy_var(copy_job *j, hid_t dst, const char *name) {
+  hid_t ids[5] = {H5Dopen2(j->part, name, H5P_DEFAULT), H5Dget_type(dst),
+                  H5I_INVALID_HID, H5Dget_space(dst), H5I_INVALID_HID};
+  if (ids[0] < 0) {
+    release(1, ids, 5);
+    j->rc = ks_error_set(j->err, KS_ERR_INPUT, NULL,
+                         "cannot merge '%s': it has no variable '%s'",
+                         j->part_path, name);
+    return -1;
+  }
+  ids[2] = H5Dget_type(ids[0]);
+  ids[4] = H5Dget_space(ids[0]);
+  hsize_t dd[4], sd[4];
+  int ok = ids[1] >= 0 && ids[2] >= 0 && ids[3] >= 0 && ids[4] >= 0;
+  int rank = ok ? H5Sget_simple_extent_ndims(ids[3]) : -1;
+  ok = ok && rank >= 1 && rank <= 4 &&
+       H5Sget_simple_extent_ndims(ids[4]) == rank &&
+       H5Sget_simple_extent_dims(ids[3], dd, NULL) >= 0 &&
+       H5Sget_simple_extent_dims(ids[4], sd, NULL) >= 0;
+  if (!ok) {
+    release(0, ids, 5);
+    return -1;
+  }
+  int same = H5Tequal(ids[1], ids[2]) > 0 && sd[0] == j->n;
+  for (int i = 1; i < rank; i++)
+    same = same && sd[i] == dd[i];
+  if (!same) {
+    release(1, ids, 5);
+    j->rc = ks_error_set(j->err, KS_ERR_INPUT, NULL,
+                         "cannot merge '%s': variable '%s' has another type "
+                         "or shape than the run's",
+                         j->part_path, name);
+    return -1;
+  }
+  int is_str = H5Tis_variable_str(ids[1]) > 0;
+  ok = copy_cases(j, dst, ids[0], ids[1], is_str, rank, dd) == 0;
+  j->n_vars++;
+  return release(ok, ids, 5);
+}
+
+/* 1 if `ds` is a variable over the case dimension (other than `case`). */
+static int over_cases(const ks_output *out, hid_t ds) {
+  hid_t space = H5Dget_space(ds);
+  int rank = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
+  if (space >= 0)
+    H5Sclose(space);
+  return rank >= 1 && H5DSis_scale(ds) <= 0 &&
+         H5DSis_attached(ds, out->dim[KS_DIM_CASE], 0) > 0;
+}
+
+static herr_t copy_one(hid_t group, const char *name, const ks_link_info *info,
+                       void *data) {
+  (void)info;
+  copy_job *j = data;
+  hid_t obj = H5Oopen(group, name, H5P_DEFAULT);
+  if (obj < 0)
+    return -1;
+  int rc = 0;
+  if (H5Iget_type(obj) == H5I_DATASET && over_cases(j->out, obj))
+    rc = copy_var(j, obj, name);
+  H5Oclose(obj);
+  return rc < 0 ? -1 : 0;
+}
+
+/* Counts the part's [case, ...] variables, which must be the ones copied. */
+static herr_t count_one(hid_t group, const char *name, const ks_link_info *info,
+                        void *data) {
+  (void)info;
+  size_t *n = data;
+  hid_t obj = H5Oopen(group, name, H5P_DEFAULT);
+  if (obj < 0)
+    return -1;
+  hid_t cs = H5Dopen2(group, "case", H5P_DEFAULT);
+  if (H5Iget_type(obj) == H5I_DATASET && cs >= 0 && H5DSis_scale(obj) <= 0) {
+    hid_t space = H5Dget_space(obj);
+    if (space >= 0 && H5Sget_simple_extent_ndims(space) >= 1 &&
+        H5DSis_attached(obj, cs, 0) > 0)
+      (*n)++;
+    if (space >= 0)
+      H5Sclose(space);
+  }
+  if (cs >= 0)
+    H5Dclose(cs);
+  H5Oclose(obj);
+  return 0;
+}
+
+ks_status ks__output_copy_part(ks_output *out, const char *part_path,
+                               size_t first, size_t n, ks_error *err) {
+  if (first > out->n_cases || n > out->n_cases - first || n == 0)
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "cannot merge '%s': cases [%zu, %zu) outside [0, %zu)",
+                        part_path, first, first + n, out->n_cases);
+  for (size_t i = first; i < first + n; i++)
+    if (out->written[i])
+      return ks_error_set(err, KS_ERR_INPUT, NULL,
+                          "cannot merge '%s': case %zu is also in another "
+                          "part",
+                          part_path, i);
+  h5_quiet q;
+  quiet_begin(&q);
+  copy_job j = {out,       H5Fopen(part_path, H5F_ACC_RDONLY, H5P_DEFAULT),
+                part_path, first,
+                n,         0,
+                KS_OK,     err};
+  ks_status rc = KS_OK;
+  hsize_t idx = 0;
+  size_t n_part = 0;
+  if (j.part < 0)
+    rc = h5_fail(err, out->path, "cannot open a part file");
+  else if (H5Literate(out->file, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx,
+                      copy_one, &j) < 0)
+    rc = j.rc != KS_OK ? j.rc
+                       : h5_fail(err, out->path, "cannot copy a part's cases");
+  idx = 0;
+  if (rc == KS_OK && (H5Literate(j.part, H5_INDEX_NAME, H5_ITER_INC, &idx,
+                                 count_one, &n_part) < 0 ||
+                      n_part != j.n_vars))
+    rc = ks_error_set(err, KS_ERR_INPUT, NULL,
+                      "cannot merge '%s': it has %zu variables over cases, "
+                      "the run %zu",
+                      part_path, n_part, j.n_vars);
+  if (j.part >= 0)
+    H5Fclose(j.part);
+  quiet_end(&q);
+  if (rc == KS_OK) {
+    memset(out->written + first, 1, n);
+    out->n_written += n;
+  }
+  return rc;
 }
 
 /* ---- commit and abort ---------------------------------------------------- */
@@ -2012,3 +2362,159 @@ uint64_t ks_output_estimate_bytes(const ks_output_layout *l) {
   uint64_t n_datasets = 28 + l->n_case_vars + 7 * l->n_outputs;
   return sat_add(total, 64 * 1024 + n_datasets * 4096 + total / 256);
 }
+
+/* ---- parallel writing (MPI) ---------------------------------------------- */
+
+#ifdef KETASIM_MPI
+
+ks_status ks__output_write_strings(ks_output *out, const ks_output_block *b,
+                                   ks_error *err) {
+  h5_quiet q;
+  quiet_begin(&q);
+  case_sel sel = {b->first, b->n, NULL, NULL, 0};
+  ks_status rc = KS_OK;
+  if (write_block_data(out, b, &sel, KS_WRITE_STRINGS) < 0)
+    rc = h5_fail(err, out->path, "cannot write the case labels");
+  quiet_end(&q);
+  if (rc == KS_OK) {
+    out->bytes_written += strings_bytes(b->labels, b->n);
+    if (out->n_str_case_vars > 0)
+      out->bytes_written +=
+          strings_bytes(b->case_strings, b->n * out->n_str_case_vars);
+  }
+  return rc;
+}
+
+ks_status ks__output_detach(ks_output **outp, char **tmp_path, ks_error *err) {
+  ks_output *out = *outp;
+  *outp = NULL;
+  *tmp_path = NULL;
+  h5_quiet q;
+  quiet_begin(&q);
+  ks_status rc = close_writer(out) < 0
+                     ? h5_fail(err, out->path, "cannot finish the file")
+                     : KS_OK;
+  quiet_end(&q);
+  if (rc == KS_OK) {
+    *tmp_path = out->tmp_path;
+    out->tmp_path = NULL;
+  } else {
+    unlink(out->tmp_path);
+  }
+  writer_free(out);
+  return rc;
+}
+
+ks_status ks__output_open_mpi(const char *path, const char *tmp_path,
+                              const ks_output_layout *layout, MPI_Comm comm,
+                              ks_output **outp, ks_error *err) {
+  *outp = NULL;
+  ks_status rc = check_layout(layout, err);
+  if (rc != KS_OK)
+    return rc;
+  ks_output *out = writer_new(path, layout);
+  if (!out || !(out->tmp_path = ks__strdup(tmp_path))) {
+    if (out)
+      writer_free(out);
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  }
+  out->reopen = 1;
+  h5_quiet q;
+  quiet_begin(&q);
+  hid_t ids[3] = {H5Pcreate(H5P_FILE_ACCESS), H5Pcreate(H5P_DATASET_XFER),
+                  H5I_INVALID_HID};
+  int ok = ids[0] >= 0 && ids[1] >= 0 &&
+           H5Pset_fapl_mpio(ids[0], comm, MPI_INFO_NULL) >= 0 &&
+           H5Pset_fclose_degree(ids[0], H5F_CLOSE_STRONG) >= 0 &&
+           /* collective: the only way parallel HDF5 writes compressed
+            * (filtered) chunks */
+           H5Pset_dxpl_mpio(ids[1], H5FD_MPIO_COLLECTIVE) >= 0 &&
+           (out->file = H5Fopen(tmp_path, H5F_ACC_RDWR, ids[0])) >= 0 &&
+           (ids[2] = H5Tcopy(H5T_C_S1)) >= 0 &&
+           H5Tset_size(ids[2], H5T_VARIABLE) >= 0 &&
+           H5Tset_cset(ids[2], H5T_CSET_UTF8) >= 0;
+  if (ok) {
+    out->dxpl = ids[1];
+    out->str_type = ids[2];
+    ids[1] = ids[2] = H5I_INVALID_HID;
+  }
+  if (release(ok, ids, 3) < 0)
+    rc = h5_fail(err, path, "cannot open the file on every process");
+  if (rc == KS_OK)
+    rc = define_all(out, layout, err);
+  quiet_end(&q);
+  if (rc != KS_OK) {
+    ks__output_close_mpi(&out, 0, 0, NULL);
+    return rc;
+  }
+  *outp = out;
+  return KS_OK;
+}
+
+ks_status ks__output_write_ranges(ks_output *out, const ks_output_block *b,
+                                  const size_t *range_first,
+                                  const size_t *range_n, size_t n_ranges,
+                                  ks_error *err) {
+  case_sel sel = {0, b->n, range_first, range_n, n_ranges};
+  h5_quiet q;
+  quiet_begin(&q);
+  ks_status rc = KS_OK;
+  if (write_block_data(out, b, &sel, KS_WRITE_NUMBERS) < 0) {
+    char what[96];
+    snprintf(what, sizeof what, "cannot write %zu cases from this process",
+             b->n);
+    rc = h5_fail(err, out->path, what);
+  }
+  quiet_end(&q);
+  if (rc == KS_OK) {
+    out->n_written += b->n;
+    /* block_bytes counts the strings too, which were written before */
+    out->bytes_written +=
+        block_bytes(out, b) - strings_bytes(b->labels, b->n) -
+        (out->n_str_case_vars > 0
+             ? strings_bytes(b->case_strings, b->n * out->n_str_case_vars)
+             : 0);
+  }
+  return rc;
+}
+
+ks_status ks__output_close_mpi(ks_output **outp, int rank, int commit,
+                               ks_error *err) {
+  ks_output *out = *outp;
+  if (!out)
+    return KS_OK;
+  *outp = NULL;
+  h5_quiet q;
+  quiet_begin(&q);
+  ks_status rc = KS_OK;
+  if (out->dxpl != H5P_DEFAULT)
+    H5Pclose(out->dxpl);
+  out->dxpl = H5P_DEFAULT;
+  if (close_writer(out) < 0 && commit)
+    rc = h5_fail(err, out->path, "cannot finish the file");
+  quiet_end(&q);
+  /* every process has closed the file before it is renamed or removed */
+  int bad = rc != KS_OK, any_bad = 1;
+  if (MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD) !=
+      MPI_SUCCESS)
+    any_bad = 1;
+  if (rc == KS_OK && any_bad && commit)
+    rc = ks_error_set(err, KS_ERR_IO, NULL,
+                      "cannot write output '%s': another process could not "
+                      "finish the file",
+                      out->path);
+  if (rank == 0 && commit && rc == KS_OK) {
+    if (sync_path(out->tmp_path, O_RDONLY) != 0)
+      rc = os_fail(err, out->path, "cannot flush", out->tmp_path, errno);
+    else if (rename(out->tmp_path, out->path) != 0)
+      rc = os_fail(err, out->path, "cannot rename", out->tmp_path, errno);
+    else
+      (void)sync_path(out->dir, O_RDONLY);
+  }
+  if (rank == 0 && (!commit || rc != KS_OK))
+    unlink(out->tmp_path);
+  writer_free(out);
+  return rc;
+}
+
+#endif

@@ -16,6 +16,10 @@
 #include "output_internal.h"
 #include "run_internal.h"
 #include "summary_internal.h"
+
+#ifdef KETASIM_MPI
+#include <mpi.h>
+#endif
 #include "util_internal.h"
 #include "version_internal.h"
 
@@ -586,6 +590,23 @@ static uint64_t estimate_layout(ks_output_layout l, int profiles, int float32) {
   return ks_output_estimate_bytes(&l);
 }
 
+ks_status ks__run_output_create(const ks_scenario *s, const char *path,
+                                const char *command_line, const char *warnings,
+                                ks_output **out, ks_error *err) {
+  names nm;
+  shape sh;
+  ks_status rc = names_fill(s, &nm, &sh, err);
+  if (rc != KS_OK)
+    return rc;
+  ks_output_layout l;
+  fill_layout(s, ks_scenario_n_cases(s), &nm, command_line, &l);
+  if (warnings)
+    l.warnings = warnings;
+  rc = ks_output_create(path, &l, out, err);
+  names_free(&nm);
+  return rc;
+}
+
 uint64_t ks_run_estimate_bytes(const ks_scenario *s) {
   names n;
   shape sh;
@@ -600,12 +621,16 @@ uint64_t ks_run_estimate_bytes(const ks_scenario *s) {
   return bytes;
 }
 
+/* Bytes of one case's results in a block. */
+static size_t case_bytes(const shape *sh) {
+  return ((sh->na + sh->nc + sh->no) * sh->nt + sh->na * (4 + 2 * sh->nthr) +
+          3 * sh->no + 2 * sh->nothr + sh->np + sh->nd * (1 + 4 * sh->na)) *
+             sizeof(double) +
+         512;
+}
+
 static size_t block_size(size_t n_cases, int threads, const shape *sh) {
-  size_t per_case =
-      ((sh->na + sh->nc + sh->no) * sh->nt + sh->na * (4 + 2 * sh->nthr) +
-       3 * sh->no + 2 * sh->nothr + sh->np + sh->nd * (1 + 4 * sh->na)) *
-          sizeof(double) +
-      512;
+  size_t per_case = case_bytes(sh);
   size_t target = (size_t)32 << 20; /* 32 MiB of results per block */
   size_t b = target / per_case;
   size_t lo = (size_t)threads * 4;
@@ -942,7 +967,6 @@ static ks_status summary_feed(run_state *rs, const block *b, size_t first,
   }
   return rc;
 }
-
 /* The block as the writer and the on_block callback see it. */
 static void block_view(const run_state *rs, const block *b, size_t first,
                        size_t n, ks_output_block *ob) {
@@ -1136,6 +1160,361 @@ static ks_status run_blocks(run_state *rs, size_t first_case, size_t last_case,
   return rc;
 }
 
+/* ---- MPI: ranks over the case space -------------------------------------- */
+
+#ifdef KETASIM_MPI
+
+/* How a parallel run cuts its cases. Cases are handed out in chunks, in
+ * increasing order, from one counter that every rank increments atomically
+ * (MPI one-sided fetch-and-add on rank 0), so a rank that meets slow cases
+ * simply takes fewer chunks. Parallel HDF5 writes compressed data only
+ * collectively, so the ranks meet once per round: a round is `share` cases
+ * per rank on average, and at its end every rank writes the chunks it solved
+ * in that round in one collective call (possibly none). A rank's buffer
+ * holds twice its share, so the chunks of a round are always all taken. */
+typedef struct mpi_plan {
+  unsigned long long chunk, share; /* cases; share is a multiple of chunk */
+} mpi_plan;
+
+typedef struct mpi_ctx {
+  int rank, size;
+  MPI_Win win;
+  unsigned long long *counter; /* rank 0's window */
+  size_t n_chunks, chunks_per_round, n_rounds;
+  size_t *rf, *rn;   /* the ranges a rank solved in this round */
+  size_t min_failed; /* lowest failed case on this rank, SIZE_MAX if none */
+} mpi_ctx;
+
+static size_t mpi_fetch(mpi_ctx *m) {
+  unsigned long long one = 1, k = 0;
+  MPI_Win_lock(MPI_LOCK_SHARED, 0, 0, m->win);
+  MPI_Fetch_and_op(&one, &k, MPI_UNSIGNED_LONG_LONG, 0, 0, MPI_SUM, m->win);
+  MPI_Win_unlock(0, m->win);
+  return (size_t)k;
+}
+
+/* 1 if any rank says 1. */
+static int mpi_any(int mine) {
+  int any = 1;
+  MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  return any;
+}
+
+/* Solves cases [first, first + n) into slots [slot, slot + n) of `b`. */
+static void solve_range(run_state *rs, block *b, size_t slot, size_t first,
+                        size_t n) {
+  worker *w = rs->w;
+  const ks_scenario *s = rs->s;
+  volatile const sig_atomic_t *stop = rs->o->stop;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(rs->threads)
+  for (size_t i = 0; i < n; i++) {
+    if (stop && *stop)
+      continue;
+    solve_case(s, &w[omp_get_thread_num()], b, slot + i, first + i);
+  }
+}
+
+/* The round's results of this rank: failures counted, then the collective
+ * write. */
+static ks_status mpi_write_round(run_state *rs, mpi_ctx *m, block *b,
+                                 size_t used, size_t nr, ks_error *err) {
+  const ks_run_options *o = rs->o;
+  for (size_t k = 0, slot = 0; k < nr; slot += m->rn[k], k++) {
+    for (size_t i = 0; i < m->rn[k]; i++) {
+      size_t ci = o->first_case + m->rf[k] + i;
+      if (b->status[slot + i] != 0 && rs->res->n_failed++ == 0) {
+        ks__strlcpy(rs->res->first_failure, b->msg[slot + i],
+                    sizeof rs->res->first_failure);
+        m->min_failed = ci;
+      }
+    }
+  }
+  ks_output_block ob;
+  block_view(rs, b, rs->o->first_case, used, &ob);
+  return rs->out ? ks__output_write_ranges(rs->out, &ob, m->rf, m->rn, nr, err)
+                 : KS_OK;
+}
+
+/* One round: take chunks of round r while they last and fit, solve them. */
+static size_t mpi_fill_round(run_state *rs, mpi_ctx *m, block *b, size_t r,
+                             size_t last_case, size_t *held, size_t *nr,
+                             const mpi_plan *pl) {
+  size_t used = 0;
+  *nr = 0;
+  while (!(rs->o->stop && *rs->o->stop) && used + pl->chunk <= b->cap) {
+    size_t k = *held;
+    if (k != SIZE_MAX && k / m->chunks_per_round != r)
+      break; /* still later than this round */
+    if (k == SIZE_MAX)
+      k = mpi_fetch(m);
+    *held = SIZE_MAX;
+    if (k >= m->n_chunks)
+      break;
+    if (k / m->chunks_per_round != r) {
+      *held = k; /* every chunk of this round is taken */
+      break;
+    }
+    size_t first = rs->o->first_case + k * pl->chunk;
+    size_t n = last_case - first < pl->chunk ? last_case - first : pl->chunk;
+    solve_range(rs, b, used, first, n);
+    m->rf[*nr] = first - rs->o->first_case;
+    m->rn[(*nr)++] = n;
+    used += n;
+  }
+  return used;
+}
+
+static ks_status mpi_rounds(run_state *rs, mpi_ctx *m, size_t last_case,
+                            const mpi_plan *pl, ks_error *err) {
+  block *b = &rs->b[0];
+  size_t held = SIZE_MAX;
+  ks_status rc = KS_OK;
+  for (size_t r = 0; r < m->n_rounds && rc == KS_OK; r++) {
+    size_t nr = 0;
+    size_t used = mpi_fill_round(rs, m, b, r, last_case, &held, &nr, pl);
+    int nomem = 0;
+    for (size_t i = 0; i < used && !nomem; i++)
+      if (b->status[i] == -(int32_t)KS_ERR_NOMEM) {
+        nomem = 1;
+        rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "%s", b->msg[i]);
+      }
+    int stopped = rs->o->stop && *rs->o->stop;
+    /* every rank leaves the loop together, or none does */
+    int why = mpi_any(stopped) ? 1 : mpi_any(nomem) ? 2 : 0;
+    if (why) {
+      if (rc == KS_OK)
+        rc = why == 1
+                 ? ks_error_set(err, KS_ERR_INTERRUPTED, NULL, "interrupted")
+                 : ks_error_set(err, KS_ERR_NOMEM, NULL,
+                                "another process ran out of memory");
+      break;
+    }
+    rc = mpi_write_round(rs, m, b, used, nr, err);
+    if (mpi_any(rc != KS_OK) && rc == KS_OK)
+      rc = ks_error_set(err, KS_ERR_IO, NULL,
+                        "cannot write output '%s': another process failed "
+                        "to write its cases",
+                        rs->o->output_path);
+    rs->done += used;
+  }
+  return rc;
+}
+
+/* Rank 0, before the ranks open the file: the labels and text sweep values
+ * of every case (parallel HDF5 cannot write variable-length strings). They
+ * depend on the case index alone; nothing is solved. */
+static ks_status mpi_strings(run_state *rs, block *b, size_t last_case,
+                             ks_error *err) {
+  const ks_run_options *o = rs->o;
+  ks_status rc = KS_OK;
+  for (size_t first = o->first_case; first < last_case && rc == KS_OK;
+       first += b->cap) {
+    if (o->stop && *o->stop)
+      return ks_error_set(err, KS_ERR_INTERRUPTED, NULL, "interrupted");
+    size_t n = last_case - first < b->cap ? last_case - first : b->cap;
+    for (size_t i = 0; i < n; i++) {
+      ks_case c;
+      ks_scenario_case(rs->s, first + i, rs->w[0].buf, &c);
+      b->labels[i] = c.label;
+      case_vars(rs->s, &c, b, i);
+    }
+    ks_output_block ob = {.first = first - o->first_case,
+                          .n = n,
+                          .labels = b->labels,
+                          .case_strings = b->strs};
+    rc = ks__output_write_strings(rs->out, &ob, err);
+  }
+  return rc;
+}
+
+/* Copies `src` for a signal handler that may read `dst` at any moment: the
+ * first byte, which keeps the string empty until then, is written last, so a
+ * handler never sees part of the name. */
+static void publish_path(char *dst, size_t size, const char *src) {
+  volatile char *d = dst;
+  size_t n = strlen(src);
+  if (n == 0 || n + 1 > size)
+    return;
+  d[0] = '\0';
+  for (size_t i = 1; i <= n; i++)
+    d[i] = src[i];
+  d[0] = src[0];
+}
+
+/* Rank 0 creates the file and writes what is not a number; every rank then
+ * opens it for parallel writing. */
+static ks_status mpi_open_output(run_state *rs, const ks_output_layout *l,
+                                 size_t last_case, int rank, ks_error *err) {
+  const char *path = rs->o->output_path;
+  char *tmp = NULL;
+  int rc0 = KS_OK;
+  if (rank == 0) {
+    rc0 = ks_output_create(path, l, &rs->out, err);
+    if (rc0 == KS_OK)
+      rc0 = mpi_strings(rs, &rs->b[0], last_case, err);
+    if (rc0 == KS_OK)
+      rs->res->bytes_written = ks_output_bytes_written(rs->out);
+    if (rc0 == KS_OK)
+      rc0 = ks__output_detach(&rs->out, &tmp, err);
+    ks_output_abort(&rs->out);
+    if (rc0 == KS_OK && rs->o->tmp_path)
+      publish_path(rs->o->tmp_path, rs->o->tmp_path_size, tmp);
+  }
+  MPI_Bcast(&rc0, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  if (rc0 != KS_OK)
+    return rank == 0 ? (ks_status)rc0
+                     : ks_error_set(err, (ks_status)rc0, NULL,
+                                    "process 0 could not create the output "
+                                    "file");
+  int len = rank == 0 ? (int)strlen(tmp) + 1 : 0;
+  MPI_Bcast(&len, 1, MPI_INT, 0, MPI_COMM_WORLD);
+  if (rank != 0 && !(tmp = ks__calloc((size_t)len, 1)))
+    len = 0; /* joins the broadcast below, then fails */
+  char dummy[1];
+  MPI_Bcast(tmp ? tmp : dummy, len ? len : 1, MPI_CHAR, 0, MPI_COMM_WORLD);
+  ks_status rc =
+      tmp ? ks__output_open_mpi(path, tmp, l, MPI_COMM_WORLD, &rs->out, err)
+          : ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  if (mpi_any(rc != KS_OK)) {
+    if (rc == KS_OK)
+      rc = ks_error_set(err, KS_ERR_IO, NULL,
+                        "cannot write output '%s': another process could not "
+                        "open the file",
+                        path);
+    ks__output_close_mpi(&rs->out, rank, 0, NULL);
+    if (rank == 0)
+      unlink(tmp);
+  }
+  ks__free(tmp);
+  return rc;
+}
+
+/* Sums over ranks: failures (with the message of the lowest failed case),
+ * solver statistics, bytes written, cases done. */
+static void mpi_results(run_state *rs, mpi_ctx *m) {
+  ks_run_result *res = rs->res;
+  unsigned long long mine[3] = {res->n_failed, res->bytes_written, rs->done},
+                     sum[3] = {0, 0, 0};
+  MPI_Allreduce(mine, sum, 3, MPI_UNSIGNED_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
+  res->n_failed = (size_t)sum[0];
+  res->bytes_written = sum[1];
+  rs->done = (size_t)sum[2];
+  unsigned long long mf = m->min_failed, gmin = 0;
+  MPI_Allreduce(&mf, &gmin, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
+  int owner = mf == gmin && m->min_failed != SIZE_MAX ? m->rank : -1, root = -1;
+  MPI_Allreduce(&owner, &root, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  if (root >= 0)
+    MPI_Bcast(res->first_failure, (int)sizeof res->first_failure, MPI_CHAR,
+              root, MPI_COMM_WORLD);
+  long st[4] = {res->stats.steps, res->stats.rhs_evals, res->stats.jac_evals,
+                res->stats.segments},
+       tot[4];
+  MPI_Allreduce(st, tot, 4, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
+  res->stats.steps = tot[0];
+  res->stats.rhs_evals = tot[1];
+  res->stats.jac_evals = tot[2];
+  res->stats.segments = tot[3];
+}
+
+/* Rank 0's round and chunk sizes, for every rank. Every round ends in a
+ * collective write, where all ranks meet: a share of 32 MiB of results per
+ * rank and round (the buffer holds two) keeps the rounds few (the million
+ * benchmark, metrics only: about 41,000 cases per rank and round), and a
+ * chunk of an eighth of it lets a rank that meets slow cases fall behind by
+ * less than that. */
+static mpi_plan mpi_make_plan(const run_state *rs, int rank, int size,
+                              size_t n_cases) {
+  unsigned long long v[2] = {0, 0};
+  if (rank == 0) {
+    unsigned long long share = ((size_t)32 << 20) / case_bytes(&rs->b[0].sh);
+    unsigned long long even = (n_cases + (size_t)size - 1) / (size_t)size;
+    share = share > even ? even : share;
+    share = share < 1 ? 1 : share;
+    unsigned long long chunk = share / 8,
+                       lo = 2 * (unsigned long long)rs->threads;
+    chunk = chunk < lo ? lo : chunk;
+    chunk = chunk > share ? share : chunk;
+    v[0] = chunk;
+    v[1] = (share + chunk - 1) / chunk * chunk;
+  }
+  MPI_Bcast(v, 2, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD);
+  mpi_plan pl = {v[0], v[1]};
+  return pl;
+}
+
+/* The whole parallel run, called by every rank with the same options. */
+static ks_status run_mpi(run_state *rs, const names *nm, size_t last_case,
+                         ks_error *err) {
+  const ks_run_options *o = rs->o;
+  mpi_ctx m;
+  memset(&m, 0, sizeof m);
+  m.min_failed = SIZE_MAX;
+  MPI_Comm_rank(MPI_COMM_WORLD, &m.rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &m.size);
+  size_t n_cases = last_case - o->first_case;
+  mpi_plan pl = mpi_make_plan(rs, m.rank, m.size, n_cases);
+  shape sh = rs->b[0].sh;
+  block_free(&rs->b[0]);
+  ks_status rc = block_alloc(&rs->b[0], (size_t)(2 * pl.share), &sh, err);
+  size_t max_ranges = (size_t)(2 * pl.share / pl.chunk) + 1;
+  m.rf = ks__calloc(max_ranges, sizeof *m.rf);
+  m.rn = ks__calloc(max_ranges, sizeof *m.rn);
+  if (rc == KS_OK && (!m.rf || !m.rn))
+    rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  if (mpi_any(rc != KS_OK)) {
+    ks__free(m.rf);
+    ks__free(m.rn);
+    return rc != KS_OK ? rc
+                       : ks_error_set(err, KS_ERR_NOMEM, NULL,
+                                      "another process ran out of memory");
+  }
+  m.n_chunks = (size_t)((n_cases + pl.chunk - 1) / pl.chunk);
+  m.chunks_per_round = (size_t)(pl.share / pl.chunk) * (size_t)m.size;
+  m.n_rounds = (m.n_chunks + m.chunks_per_round - 1) / m.chunks_per_round;
+  ks_output_layout l;
+  fill_layout(rs->s, n_cases, nm, o->command_line, &l);
+  l.case_offset = o->first_case;
+  l.n_cases_total = ks_scenario_n_cases(rs->s);
+  if (o->output_path)
+    rc = mpi_open_output(rs, &l, last_case, m.rank, err);
+  if (rc == KS_OK) {
+    MPI_Win_allocate(m.rank == 0 ? (MPI_Aint)sizeof *m.counter : 0,
+                     (int)sizeof *m.counter, MPI_INFO_NULL, MPI_COMM_WORLD,
+                     &m.counter, &m.win);
+    if (m.rank == 0) {
+      MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, m.win);
+      *m.counter = 0;
+      MPI_Win_unlock(0, m.win);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    rc = mpi_rounds(rs, &m, last_case, &pl, err);
+    MPI_Win_free(&m.win);
+    for (int i = 0; i < rs->threads; i++) {
+      rs->res->stats.steps += rs->w[i].stats.steps;
+      rs->res->stats.rhs_evals += rs->w[i].stats.rhs_evals;
+      rs->res->stats.jac_evals += rs->w[i].stats.jac_evals;
+      rs->res->stats.segments += rs->w[i].stats.segments;
+    }
+    if (rs->out)
+      rs->res->bytes_written += ks_output_bytes_written(rs->out);
+    mpi_results(rs, &m);
+    if (rc == KS_OK && rs->done != n_cases)
+      rc = ks_error_set(err, KS_ERR_SOLVER, NULL,
+                        "only %zu of %zu cases were solved", rs->done, n_cases);
+    int commit = !mpi_any(rc != KS_OK);
+    if (rs->out) {
+      ks_status crc = ks__output_close_mpi(&rs->out, m.rank, commit, err);
+      if (rc == KS_OK)
+        rc = crc;
+    }
+  }
+  ks__free(m.rf);
+  ks__free(m.rn);
+  return rc;
+}
+
+#endif
+
 static ks_status check_range(const ks_run_options *o, size_t total,
                              size_t *last, ks_error *err) {
   *last = o->last_case ? o->last_case : total;
@@ -1150,9 +1529,18 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
                  ks_run_result *res, ks_error *err) {
   ks_run_options o = opts ? *opts : ks_run_options_default();
   memset(res, 0, sizeof *res);
+  if (ks_scenario_data_get(s) && o.mpi)
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "a dataset (--data) is not run by MPI processes yet: "
+                        "run it without mpirun");
   if (ks_scenario_data_get(s))
     return ks__run_data(s, &o, res, err);
   double t0 = omp_get_wtime();
+#ifndef KETASIM_MPI
+  if (o.mpi)
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "this ketasim was built without MPI (KETASIM_MPI)");
+#endif
   size_t last;
   ks_status rc = check_range(&o, ks_scenario_n_cases(s), &last, err);
   if (rc != KS_OK)
@@ -1188,6 +1576,29 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
     rc = block_alloc(&rs.b[0], cap, &sh, err);
   if (rc == KS_OK)
     rc = block_alloc(&rs.b[1], cap, &sh, err);
+#ifdef KETASIM_MPI
+  if (o.mpi) {
+    /* every rank reaches this point, or an input error stops all of them
+     * alike (they read the same files) */
+    if (rc == KS_OK && ks_scenario_settings_get(s)->n_percentiles > 0)
+      rc = ks_error_set(err, KS_ERR_ARG, NULL,
+                        "population summaries (summary.percentiles) are not "
+                        "written by MPI runs yet: run the scenario without "
+                        "mpirun, or without summary.percentiles");
+    if (!mpi_any(rc != KS_OK))
+      rc = run_mpi(&rs, &nm, last, err);
+    else if (rc == KS_OK)
+      rc = ks_error_set(err, KS_ERR_NOMEM, NULL,
+                        "another process could not start the run");
+    block_free(&rs.b[0]);
+    block_free(&rs.b[1]);
+    workers_free(rs.w, rs.threads);
+    names_free(&nm);
+    res->n_cases = n_cases;
+    res->wall_s = omp_get_wtime() - t0;
+    return rc;
+  }
+#endif
   if (rc == KS_OK)
     rc = summary_create(&rs, err);
   size_t n_sub = ks_scenario_n_subjects(s);
@@ -1197,6 +1608,8 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
     fill_layout(s, n_cases, &nm, o.command_line, &l);
     l.first_group = rs.first_group;
     l.n_groups = (last - 1) / n_sub - rs.first_group + 1;
+    l.case_offset = o.first_case;
+    l.n_cases_total = ks_scenario_n_cases(s);
     rc = o.output_path
              ? ks_output_create(o.output_path, &l, &rs.out, err)
              : ks_output_create_image(ks_scenario_path(s), &l, &rs.out, err);
