@@ -57,6 +57,8 @@ static ks_status decline(void *user, const char *name, ks_model **model,
   return KS_OK;
 }
 
+static char sn_labels[16][128]; /* the run's case labels */
+
 typedef struct seen {
   size_t blocks, cases, n_analytes, n_times;
   double *cmax, *conc; /* [case][analyte], [case][analyte][time] */
@@ -78,6 +80,7 @@ static void on_block(void *user, size_t first, const ks_output_block *b) {
     memcpy(s->conc + c * na * nt, b->conc_ng_per_ml + i * na * nt,
            na * nt * sizeof(double));
     s->status[c] = b->status[i];
+    snprintf(sn_labels[c], sizeof sn_labels[c], "%s", b->labels[i]);
     s->cases++;
   }
 }
@@ -129,6 +132,9 @@ int main(void) {
    * same numbers. */
   const ks_scenario_settings *set = ks_scenario_settings_get(s);
   size_t n = ks_scenario_n_cases(s), na = set->n_analytes, nt = set->n_times;
+  KS_CHECK(n <= 16); /* sn_labels */
+  if (n > 16)
+    return 1;
   seen sn = {.n_analytes = na, .n_times = nt, .whole = 1};
   sn.cmax = calloc(n * na, sizeof(double));
   sn.conc = calloc(n * na * nt, sizeof(double));
@@ -152,6 +158,31 @@ int main(void) {
   KS_CHECK(memcmp(conc, sn.conc, n * na * nt * sizeof(double)) == 0);
   for (size_t i = 0; i < n; i++)
     KS_CHECK(sn.status[i] == 0 && cmax[i * na] > 0);
+  /* 2b. One case at a time in a workspace, in reverse order: bit for bit
+   * the run's values. */
+  ks_workspace *ws = NULL;
+  KS_CHECK(ks_workspace_create(s, KS_METHOD_AUTO, &ws, &err) == KS_OK);
+  for (size_t c = n; ws && c-- > 0;) {
+    const ks_output_block *r = NULL;
+    KS_CHECK(ks_workspace_solve(ws, c, &r, &err) == KS_OK);
+    if (!r)
+      break;
+    KS_CHECK(r->first == c && r->n == 1 && r->status[0] == 0);
+    KS_CHECK(memcmp(r->cmax_ng_per_ml, cmax + c * na, na * sizeof(double)) ==
+             0);
+    KS_CHECK(memcmp(r->conc_ng_per_ml, conc + c * na * nt,
+                    na * nt * sizeof(double)) == 0);
+    KS_CHECK_STR(r->labels[0], sn_labels[c]);
+  }
+  const ks_output_block *none = NULL;
+  ks_error_clear(&err);
+  KS_CHECK(ks_workspace_solve(ws, n, &none, &err) == KS_ERR_ARG && !none);
+  KS_CHECK(ks_workspace_stats(ws).steps > 0 ||
+           ks_workspace_stats(ws).segments > 0);
+  ks_workspace_free(&ws);
+  KS_CHECK(ws == NULL);
+  ks_workspace_free(NULL);
+
   ks_output_image_free(&img);
   KS_CHECK(img.data == NULL && img.size == 0);
   ks_output_image_free(NULL);

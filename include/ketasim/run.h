@@ -102,6 +102,36 @@ typedef struct ks_run_result {
 ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
                  ks_run_result *result, ks_error *err);
 
+/* One case at a time, on the calling thread: what ks_run does per case,
+ * for a program that wants a case's results in memory without a run (an
+ * optimiser, an interactive tool, a binding). A workspace holds the per-
+ * thread state (ODE system, integrators, buffers) and one case's results;
+ * use one per thread. It borrows the scenario, which must outlive it. */
+typedef struct ks_workspace ks_workspace;
+
+/* Creates a workspace for `s`; `method` overrides the scenario's solver
+ * unless KS_METHOD_AUTO. */
+ks_status ks_workspace_create(const ks_scenario *s, ks_solver_method method,
+                              ks_workspace **ws, ks_error *err);
+
+/* Frees the workspace and sets *ws to NULL. Accepts NULL. */
+void ks_workspace_free(ks_workspace **ws);
+
+/* Solves case `case_index` (0 .. ks_scenario_n_cases() - 1) and points
+ * *result at its results: a block of one case (ketasim/output.h) with the
+ * profiles (when the scenario keeps them), every metric, the computed
+ * outputs, per-administration metrics, status, label, case variables and
+ * parameters, bit for bit what ks_run writes for that case; result->first
+ * is the case index. The result belongs to the workspace and is valid
+ * until the next solve or ks_workspace_free(). A case that fails returns
+ * its status with the message in `err`; its result still holds status and
+ * NaN values, as in a run's output. */
+ks_status ks_workspace_solve(ks_workspace *ws, size_t case_index,
+                             const ks_output_block **result, ks_error *err);
+
+/* Integrator statistics summed over the cases this workspace solved. */
+ks_solver_stats ks_workspace_stats(const ks_workspace *ws);
+
 /* Estimated size of the output file in bytes (uncompressed). */
 uint64_t ks_run_estimate_bytes(const ks_scenario *s);
 

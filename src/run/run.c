@@ -40,6 +40,16 @@ static int ks_run_exact_applies(const ks_model *m) {
   return !ks_model_is_nonlinear(m, NULL, 0);
 }
 
+/* 0: CVODE only; 1: exact only; 2: exact, CVODE where it declines. A model
+ * with nonlinear terms has CVODE only. `method` overrides the scenario's
+ * unless it is AUTO. */
+static int exact_mode(const ks_scenario *s, ks_solver_method method) {
+  if (method == KS_METHOD_AUTO)
+    method = ks_scenario_settings_get(s)->method;
+  int exact = method == KS_METHOD_CVODE ? 0 : method == KS_METHOD_EXACT ? 1 : 2;
+  return exact && ks_run_exact_applies(ks_scenario_model(s)) ? exact : 0;
+}
+
 /* Per-thread workspace, created once and reused for every case. */
 typedef struct worker {
   ks_system *sys;
@@ -968,11 +978,11 @@ static ks_status summary_feed(run_state *rs, const block *b, size_t first,
   return rc;
 }
 /* The block as the writer and the on_block callback see it. */
-static void block_view(const run_state *rs, const block *b, size_t first,
+static void block_view(const ks_scenario *s, const block *b, size_t first,
                        size_t n, ks_output_block *ob) {
-  const ks_scenario_settings *st = ks_scenario_settings_get(rs->s);
+  const ks_scenario_settings *st = ks_scenario_settings_get(s);
   memset(ob, 0, sizeof *ob);
-  ob->first = first - rs->o->first_case;
+  ob->first = first;
   ob->n = n;
   ob->conc_ng_per_ml = st->profiles ? b->conc : NULL;
   ob->amount_mg = st->profiles ? b->amount : NULL;
@@ -1012,7 +1022,7 @@ static ks_status write_block(run_state *rs, const block *b, size_t first,
       return rc;
   }
   ks_output_block ob;
-  block_view(rs, b, first, n, &ob);
+  block_view(rs->s, b, first - rs->o->first_case, n, &ob);
   if (rs->o->on_block)
     rs->o->on_block(rs->o->user, first, &ob);
   return rs->out ? ks_output_write_block(rs->out, &ob, err) : KS_OK;
@@ -1561,14 +1571,7 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
   names nm;
   shape sh;
   rc = names_fill(s, &nm, &sh, err);
-  ks_solver_method method = o.method != KS_METHOD_AUTO
-                                ? o.method
-                                : ks_scenario_settings_get(s)->method;
-  /* 0: CVODE only; 1: exact only; 2: exact, CVODE where it declines. A
-   * model with nonlinear terms or computed outputs has CVODE only. */
-  int exact = method == KS_METHOD_CVODE ? 0 : method == KS_METHOD_EXACT ? 1 : 2;
-  if (rc == KS_OK && exact && !ks_run_exact_applies(ks_scenario_model(s)))
-    exact = 0;
+  int exact = exact_mode(s, o.method);
   if (rc == KS_OK)
     rc = workers_create(s, rs.threads, exact, &rs.w, err);
   size_t cap = block_size(n_cases, rs.threads, &sh);
@@ -1641,4 +1644,74 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
   res->n_cases = n_cases;
   res->wall_s = omp_get_wtime() - t0;
   return rc;
+}
+
+/* ---- one case at a time (ketasim/run.h) ----------------------------------- */
+
+struct ks_workspace {
+  const ks_scenario *s;
+  worker *w;            /* one */
+  block b;              /* one case */
+  ks_output_block view; /* the last solved case */
+  ks_solver_stats stats;
+};
+
+void ks_workspace_free(ks_workspace **wsp) {
+  if (!wsp || !*wsp)
+    return;
+  ks_workspace *ws = *wsp;
+  workers_free(ws->w, 1);
+  block_free(&ws->b);
+  ks__free(ws);
+  *wsp = NULL;
+}
+
+ks_status ks_workspace_create(const ks_scenario *s, ks_solver_method method,
+                              ks_workspace **out, ks_error *err) {
+  if (!out || !s)
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "ks_workspace_create: no scenario or no handle");
+  *out = NULL;
+  ks_workspace *ws = ks__calloc(1, sizeof *ws);
+  if (!ws)
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  ws->s = s;
+  names nm;
+  shape sh;
+  ks_status rc = names_fill(s, &nm, &sh, err);
+  names_free(&nm); /* only the shape is needed: nothing is written */
+  if (rc == KS_OK)
+    rc = workers_create(s, 1, exact_mode(s, method), &ws->w, err);
+  if (rc == KS_OK)
+    rc = block_alloc(&ws->b, 1, &sh, err);
+  if (rc != KS_OK) {
+    ks_workspace_free(&ws);
+    return rc;
+  }
+  *out = ws;
+  return KS_OK;
+}
+
+ks_status ks_workspace_solve(ks_workspace *ws, size_t case_index,
+                             const ks_output_block **result, ks_error *err) {
+  if (!ws || !result)
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "ks_workspace_solve: no workspace or no result");
+  *result = NULL;
+  size_t n = ks_scenario_n_cases(ws->s);
+  if (case_index >= n)
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "case %zu does not exist: the scenario has %zu",
+                        case_index, n);
+  solve_case(ws->s, ws->w, &ws->b, 0, case_index);
+  ws->stats = ws->w->stats;
+  block_view(ws->s, &ws->b, case_index, 1, &ws->view);
+  *result = &ws->view;
+  int32_t st = ws->b.status[0];
+  return st == 0 ? KS_OK
+                 : ks_error_set(err, (ks_status)-st, NULL, "%s", ws->b.msg[0]);
+}
+
+ks_solver_stats ks_workspace_stats(const ks_workspace *ws) {
+  return ws ? ws->stats : (ks_solver_stats){0};
 }
