@@ -461,7 +461,7 @@ static int ls_initialize(SUNLinearSolver S) {
 static int ls_setup(SUNLinearSolver S, SUNMatrix A) {
   lu_content *c = lu_of(S);
   if (!A || SUNDenseMatrix_Rows(A) != c->n || SUNDenseMatrix_Columns(A) != c->n)
-    return c->last_flag = SUNLS_ILL_INPUT;
+    return (int)(c->last_flag = SUNLS_ILL_INPUT);
   c->last_flag = lu_factor(SUNDenseMatrix_Data(A), c->n, c->piv);
   return c->last_flag > 0 ? SUNLS_LUFACT_FAIL : SUNLS_SUCCESS;
 }
@@ -471,11 +471,11 @@ static int ls_solve(SUNLinearSolver S, SUNMatrix A, N_Vector x, N_Vector b,
   (void)tol;
   lu_content *c = lu_of(S);
   if (!A || !x || !b || len(x) != c->n)
-    return c->last_flag = SUNLS_MEM_NULL;
+    return (int)(c->last_flag = SUNLS_MEM_NULL);
   if (x != b)
     memcpy(dat(x), dat(b), (size_t)c->n * sizeof(double));
   lu_solve(SUNDenseMatrix_Data(A), c->n, c->piv, dat(x));
-  return c->last_flag = SUNLS_SUCCESS;
+  return (int)(c->last_flag = SUNLS_SUCCESS);
 }
 
 static sunindextype ls_last_flag(SUNLinearSolver S) {
