@@ -1240,7 +1240,7 @@ static ks_status mpi_write_round(run_state *rs, mpi_ctx *m, block *b,
     }
   }
   ks_output_block ob;
-  block_view(rs, b, rs->o->first_case, used, &ob);
+  block_view(rs->s, b, 0, used, &ob);
   return rs->out ? ks__output_write_ranges(rs->out, &ob, m->rf, m->rn, nr, err)
                  : KS_OK;
 }
