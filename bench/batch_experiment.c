@@ -27,6 +27,7 @@
 
 #include "cvode_kernels_internal.h"
 #include "ketasim/model.h"
+#include "system_internal.h"
 
 #define N_SUBJECTS 256
 

@@ -10,6 +10,8 @@
 
 #include "ketasim/model.h"
 
+#include "system_internal.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void evaluate(ks_system *sys, double weight_kg) {

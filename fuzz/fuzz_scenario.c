@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "ketasim/dosing.h"
+#include "dosing_internal.h"
 #include "ketasim/model.h"
 #include "ketasim/run.h"
 #include "ketasim/scenario.h"

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ketasim/dosing.h"
+#include "dosing_internal.h"
 #include "ketasim/model.h"
-#include "ketasim/solver.h"
+#include "solver_internal.h"
 
 static inline ks_model *sim_model_text(const char *text) {
   ks_error err;

@@ -31,10 +31,10 @@
 
 #include "compeig_internal.h"
 #include "expsum_internal.h"
-#include "ketasim/metrics.h"
-#include "ketasim/system.h"
 #include "ks_test.h"
+#include "metrics_internal.h"
 #include "sim_helpers.h"
+#include "system_internal.h"
 
 /* ---- part 1: zeros of exponential sums ----------------------------------
  */

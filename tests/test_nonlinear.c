@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ketasim/dosing.h"
+#include "dosing_internal.h"
 #include "ketasim/model.h"
-#include "ketasim/solver.h"
 #include "ks_test.h"
 #include "sim_helpers.h"
+#include "solver_internal.h"
 
 #define NT 97
 

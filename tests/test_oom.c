@@ -17,13 +17,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ketasim/dosing.h"
+#include "dosing_internal.h"
 #include "ketasim/model.h"
 #include "ketasim/run.h"
 #include "ketasim/scenario.h"
-#include "ketasim/solver.h"
 #include "ketasim/testing.h"
 #include "ks_test.h"
+#include "solver_internal.h"
 
 static char g_out_dir[256];
 

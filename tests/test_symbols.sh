@@ -12,7 +12,10 @@ fail=0
 syms() { nm -D --defined-only "$@" | awk '{print $3}' | grep -v '^__odr_asan\.' | sort; }
 bad=$(syms "$core" | grep -v '^ks_')
 [ -z "$bad" ] || { echo "FAIL: libketasim exports non-ks_ symbols: $bad"; fail=1; }
-for hidden in ks__expr_compile ks__drive ks__expm ks__results_open ks__report_; do
+# The per-case system, dose schedule, metrics accumulators and integrators
+# are internal (src/*/*_internal.h): not exported either.
+for hidden in ks__expr_compile ks__drive ks__expm ks__results_open ks__report_ \
+    ks_system_ ks_schedule_ ks_metrics_ ks_solver_ ks_exact_ ks_case_output_; do
   if syms "$core" "$post" | grep -q "^$hidden"; then
     echo "FAIL: libketasim exports $hidden"; fail=1
   fi

@@ -22,7 +22,8 @@
  * over the output window come out of the same integration.
  *
  * Thread-safety: a loaded ks_model is immutable and may be shared by threads.
- * A ks_system is per thread.
+ * The per-case numerical system evaluated from a model is internal to the
+ * library (one per thread).
  */
 #ifndef KETASIM_MODEL_H
 #define KETASIM_MODEL_H
@@ -208,7 +209,4 @@ KS_API_END
 #ifdef __cplusplus
 }
 #endif
-
-/* The per-case numerical system (formerly declared here). */
-#include "ketasim/system.h"
 #endif

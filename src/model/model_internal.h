@@ -4,7 +4,7 @@
 #define KETASIM_MODEL_INTERNAL_H
 
 #include "expr_internal.h"
-#include "ketasim/system.h"
+#include "system_internal.h"
 #include "yamltree_internal.h"
 
 #define NONE ((size_t)-1)

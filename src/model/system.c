@@ -1,4 +1,4 @@
-#include "ketasim/system.h"
+#include "system_internal.h"
 
 #include <float.h>
 #include <math.h>

@@ -9,12 +9,13 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "ketasim/dosing.h"
-#include "ketasim/metrics.h"
+#include "dosing_internal.h"
 #include "ketasim/output.h"
 #include "ketasim/sweep.h"
+#include "metrics_internal.h"
 #include "output_internal.h"
 #include "run_internal.h"
+#include "solver_internal.h"
 #include "summary_internal.h"
 
 #ifdef KETASIM_MPI

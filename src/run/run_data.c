@@ -15,12 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dosing_internal.h"
 #include "ketasim/dataset.h"
-#include "ketasim/dosing.h"
 #include "ketasim/output.h"
 #include "ketasim/run.h"
-#include "ketasim/solver.h"
 #include "run_internal.h"
+#include "solver_internal.h"
 #include "util_internal.h"
 
 #define KS_DATA_BLOCK_ROWS ((size_t)1 << 18)

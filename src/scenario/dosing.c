@@ -1,4 +1,4 @@
-#include "ketasim/dosing.h"
+#include "dosing_internal.h"
 
 #include <math.h>
 #include <stdlib.h>

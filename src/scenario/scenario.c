@@ -9,6 +9,7 @@
 #include "output_internal.h"
 #include "population_internal.h"
 #include "schema_internal.h"
+#include "system_internal.h"
 #include "util_internal.h"
 
 /* The longest duration a scenario may give (a dose interval, a time, the

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "ketasim/solver.h"
+#include "solver_internal.h"
 
 /* Events at t: troughs before the doses given at t, the boluses, the output
  * times at t, and the values after the events for the metrics. */

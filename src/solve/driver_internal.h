@@ -18,9 +18,9 @@
 
 #include <stddef.h>
 
-#include "ketasim/dosing.h"
+#include "dosing_internal.h"
 #include "ketasim/error.h"
-#include "ketasim/metrics.h"
+#include "metrics_internal.h"
 
 typedef struct ks_stepper {
   void *self;

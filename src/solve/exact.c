@@ -6,9 +6,9 @@
 #include "driver_internal.h"
 #include "expm_internal.h"
 #include "expsum_internal.h"
-#include "ketasim/metrics.h"
-#include "ketasim/solver.h"
 #include "lapack_internal.h"
+#include "metrics_internal.h"
+#include "solver_internal.h"
 #include "util_internal.h"
 
 #define KS_EXACT_CACHE                                                         \

@@ -1,10 +1,11 @@
-#include "ketasim/metrics.h"
+#include "metrics_internal.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "ketasim/model.h"
+#include "system_internal.h"
 
 /* Bisection iterations: 50 halvings of an internal step (at most hours) put a
  * time within nanoseconds, far below anything reported. */

@@ -16,7 +16,7 @@
 #include "driver_internal.h"
 #include "ketasim/dataset.h"
 #include "ketasim/model.h"
-#include "ketasim/solver.h"
+#include "solver_internal.h"
 #include "util_internal.h"
 
 typedef struct pending {

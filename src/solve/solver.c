@@ -1,4 +1,4 @@
-#include "ketasim/solver.h"
+#include "solver_internal.h"
 
 #include <cvodes/cvodes.h>
 #include <math.h>
@@ -9,7 +9,7 @@
 
 #include "cvode_kernels_internal.h"
 #include "driver_internal.h"
-#include "ketasim/metrics.h"
+#include "metrics_internal.h"
 #include "util_internal.h"
 
 /* The user's tolerances state the accuracy wanted in the reported values.

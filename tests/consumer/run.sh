@@ -4,7 +4,8 @@
 # find_package(ketasim) and with `pkg-config --cflags --libs ketasim`, and
 # runs both programs on the installed route-comparison scenario. Also checks
 # what was installed: libraries with their SOVERSION links, headers, the
-# program, models, scenarios and docs.
+# program, models, scenarios and docs, and that each installed header
+# compiles on its own.
 #   run.sh SOURCE_DIR BUILD_DIR
 set -eu
 src=$1 build=$2
@@ -35,7 +36,18 @@ need "$prefix/share/doc/ketasim/architecture.md"
 for h in "$prefix"/include/ketasim/*_internal.h; do
   [ -e "$h" ] && { echo "FAIL: private header installed: $h"; fail=1; }
 done
+# Each installed header compiles on its own (C99, warnings as errors), so a
+# program may include any one of them first; none names an internal header.
+for h in "$prefix"/include/ketasim/*.h; do
+  name=ketasim/${h##*/}
+  printf '#include "%s"\ntypedef int header_check;\n' "$name" >"$work/header.c"
+  cc -std=c99 -Wall -Wextra -Wpedantic -Werror -fsyntax-only \
+    -I"$prefix/include" "$work/header.c" 2>"$work/header.log" ||
+    { echo "FAIL: $name does not compile alone:"; cat "$work/header.log"; fail=1; }
+  grep -q '_internal\.h' "$h" && { echo "FAIL: $name includes a private header"; fail=1; }
+done
 [ $fail = 0 ] || exit 1
+echo "ok: $(ls "$prefix"/include/ketasim/*.h | wc -l) installed headers compile alone (C99)"
 scen=$prefix/share/ketasim/scenarios/route-comparison.yaml
 
 # The installed program runs on its installed scenario and models.

@@ -1,4 +1,4 @@
-/* ketasim — a case's regimen expanded into dose events.
+/* ketasim (internal) — a case's regimen expanded into dose events.
  *
  * Each dose of each regimen line is split over its route's targets
  * (fraction, lag time, zero-order input duration). A target with no duration
@@ -10,8 +10,8 @@
  * A ks_schedule is a reusable buffer: build it for one case, then the next;
  * it grows as needed and is freed with ks_schedule_free().
  */
-#ifndef KETASIM_DOSING_H
-#define KETASIM_DOSING_H
+#ifndef KETASIM_DOSING_INTERNAL_H
+#define KETASIM_DOSING_INTERNAL_H
 
 #include <stddef.h>
 
@@ -19,12 +19,7 @@
 #include "ketasim/model.h"
 #include "ketasim/scenario.h"
 
-#include "ketasim/api.h"
-
-#ifdef __cplusplus
-extern "C" {
-#endif
-KS_API_BEGIN
+#include "system_internal.h"
 
 typedef struct ks_bolus {
   double t_h;
@@ -99,8 +94,4 @@ double ks_schedule_dosed_mg(const ks_schedule *sch, double t_h,
 void ks_schedule_rates(const ks_schedule *sch, size_t k, double t_end_h,
                        size_t n_compartments, double *rate_mg_per_h);
 
-KS_API_END
-#ifdef __cplusplus
-}
-#endif
 #endif

@@ -1,4 +1,4 @@
-/* ketasim — a model evaluated for one case: the numerical ODE system.
+/* ketasim (internal) — a model evaluated for one case: the numerical ODE system.
  *
  * Mathematics. The state is x = [A | S | q]: compartment amounts A (mg), the
  * model's extra states S (internal units of each state), and quadratures q
@@ -20,20 +20,13 @@
  * scratch inside it (the dynamic symbol values), hence the non-const
  * pointers.
  */
-#ifndef KETASIM_SYSTEM_H
-#define KETASIM_SYSTEM_H
+#ifndef KETASIM_SYSTEM_INTERNAL_H
+#define KETASIM_SYSTEM_INTERNAL_H
 
 #include <stddef.h>
 
 #include "ketasim/error.h"
 #include "ketasim/model.h"
-
-#include "ketasim/api.h"
-
-#ifdef __cplusplus
-extern "C" {
-#endif
-KS_API_BEGIN
 
 /* One target of a route, evaluated for a case. */
 typedef struct ks_route_target {
@@ -145,8 +138,4 @@ void ks_system_rhs_quad(ks_system *sys, double t_h, const double *y,
 void ks_system_outputs(ks_system *sys, double t_h, const double *y, double *val,
                        double *grad);
 
-KS_API_END
-#ifdef __cplusplus
-}
-#endif
 #endif

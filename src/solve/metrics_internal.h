@@ -1,4 +1,4 @@
-/* ketasim — exposure metrics of a concentration profile, computed from the
+/* ketasim (internal) — exposure metrics of a concentration profile, computed from the
  * solver's dense output rather than from the output grid, so that a coarse
  * grid does not hide a peak or a threshold crossing.
  *
@@ -30,17 +30,10 @@
  *   dose_auc              AUC over the interval, from the integrator's exact
  *                         cumulative AUC at the interval's ends
  */
-#ifndef KETASIM_METRICS_H
-#define KETASIM_METRICS_H
+#ifndef KETASIM_METRICS_INTERNAL_H
+#define KETASIM_METRICS_INTERNAL_H
 
 #include <stddef.h>
-
-#include "ketasim/api.h"
-
-#ifdef __cplusplus
-extern "C" {
-#endif
-KS_API_BEGIN
 
 /* The profile of one analyte inside the current step: value (deriv 0) or
  * first derivative (deriv 1) at time t, in ng/mL and ng/mL/h. */
@@ -134,8 +127,4 @@ void ks_metrics_results(ks_metrics_acc *acc, double *cmax, double *tmax_h,
                         double *cmin, double *time_above_h,
                         double *time_to_below_h);
 
-KS_API_END
-#ifdef __cplusplus
-}
-#endif
 #endif
