@@ -1,11 +1,13 @@
 /* The embedding API: a scenario and its model from text in memory through a
  * model resolver (nothing read from disk: the scenario's name points at a
  * directory that does not exist), resolver errors placed at the `model:`
- * line, the whole block handed to on_block, and the output built in memory
- * holding exactly what the callback saw. */
+ * line, the whole block handed to on_block, the output built in memory
+ * holding exactly what the callback saw, and the scenario's `report`
+ * section read and checked by the scenario. */
 #define _POSIX_C_SOURCE 200809L
 #include <hdf5.h>
 #include <hdf5_hl.h>
+#include <math.h>
 #include <stdlib.h>
 
 #include "ketasim/model.h"
@@ -213,6 +215,77 @@ int main(void) {
   KS_CHECK(st == KS_OK && declined == 1);
   KS_CHECK(s && strcmp(ks_model_text(ks_scenario_model(s)), model_text) == 0);
   ks_scenario_free(&s);
+
+  /* 5. The scenario owns its `report` section: parsed and checked at load,
+   * read through ks_scenario_report_get; mistakes fail the load at
+   * file:line:column. */
+  size_t len = strlen(scen_text);
+  char *with = malloc(len + 400);
+  KS_CHECK(with != NULL);
+  if (with) {
+    static const char section[] =
+        "report:\n"
+        "  note: Compare the peaks.\n"
+        "  below: 0.05 mg/L\n"
+        "  outputs: []\n"
+        "  bands:\n"
+        "    - {analyte: norketamine, low: 20 ng/mL, high: 80 ng/mL,\n"
+        "       label: range, source: test}\n";
+    int base_lines = 0;
+    for (size_t i = 0; i < len; i++)
+      base_lines += scen_text[i] == '\n';
+    snprintf(with, len + 400, "%s%s", scen_text, section);
+    ks_error_clear(&err);
+    st = ks_scenario_parse("/nonexistent/dir/route.yaml", with, strlen(with),
+                           &so, &s, &err);
+    KS_CHECK(st == KS_OK);
+    const ks_scenario_report *rep = s ? ks_scenario_report_get(s) : NULL;
+    KS_CHECK(rep && rep->given && rep->n_bands == 1);
+    if (rep && rep->n_bands == 1) {
+      KS_CHECK_STR(rep->note, "Compare the peaks.");
+      KS_CHECK_REL(rep->below_ng_per_ml, 50.0, 1e-12);
+      KS_CHECK(rep->outputs_given && rep->n_outputs == 0);
+      KS_CHECK_STR(rep->bands[0].analyte, "norketamine");
+      KS_CHECK(rep->bands[0].analyte_index ==
+               ks_model_find_analyte(ks_scenario_model(s), "norketamine"));
+      KS_CHECK(rep->bands[0].low_ng_per_ml == 20.0 &&
+               rep->bands[0].high_ng_per_ml == 80.0);
+      KS_CHECK_STR(rep->bands[0].source, "test");
+    }
+    KS_CHECK(s && !strcmp(ks_scenario_model_ref(s), "ketamine"));
+    ks_scenario_free(&s);
+    /* without the section */
+    st = ks_scenario_parse("/nonexistent/dir/route.yaml", scen_text, len, &so,
+                           &s, &err);
+    KS_CHECK(st == KS_OK && s && !ks_scenario_report_get(s)->given &&
+             isnan(ks_scenario_report_get(s)->below_ng_per_ml));
+    ks_scenario_free(&s);
+    /* an output the model does not have, and high below low */
+    struct {
+      const char *text, *want;
+      int line, column;
+    } bad_sections[] = {
+        {"report:\n  outputs: [effect]\n", "no computed outputs", 2, 13},
+        {"report:\n  bands:\n    - {low: 9 ng/mL, high: 3 ng/mL, label: a, "
+         "source: b}\n",
+         "must be above 'low'", 3, 28},
+        {"report:\n  bnads: []\n", "did you mean 'bands'", 2, 3}};
+    for (size_t k = 0; k < sizeof bad_sections / sizeof bad_sections[0]; k++) {
+      snprintf(with, len + 400, "%s%s", scen_text, bad_sections[k].text);
+      ks_error_clear(&err);
+      st = ks_scenario_parse("mem.yaml", with, strlen(with), &so, &s, &err);
+      KS_CHECK(st == KS_ERR_INPUT && s == NULL);
+      KS_CHECK_STR(err.file, "mem.yaml");
+      KS_CHECK(err.line == base_lines + bad_sections[k].line);
+      KS_CHECK(err.column == bad_sections[k].column);
+      KS_CHECK(strstr(err.message, bad_sections[k].want) != NULL);
+      if (strstr(err.message, bad_sections[k].want) == NULL ||
+          err.column != bad_sections[k].column)
+        fprintf(stderr, "%s:%d:%d: %s\n", err.file, err.line, err.column,
+                err.message);
+    }
+    free(with);
+  }
 
   free(cmax);
   free(conc);

@@ -65,18 +65,14 @@
  * that stops there; output times that are not finite and in order are
  * KS_ERR_INPUT. Writing the report over the input file is KS_ERR_ARG.
  *
- * Scenario section (optional; every key optional):
- *
- *   report:
- *     note: Compare the oral peak with the IV peak.     # shown under the title
- *     below: 50 ng/mL       # level for "time until below" [see options]
- *     outputs: [drug_high, ce_ketamine]  # computed outputs shown, in this
- *                           # order [all, in the model's order]; at most 32;
- *                           # names checked when the report is written
- *     bands:                # at most 16
- *       - {analyte: ketamine, low: 100 ng/mL, high: 250 ng/mL,
- *          label: "...", source: "..."}   # analyte defaults to the first;
- *                                         # label and source are required
+ * The scenario's `report` section (reference bands, the computed outputs to
+ * show, the "time below" level, a note) is read and checked by the scenario
+ * module (ks_scenario_report, ketasim/scenario.h); the report takes it from
+ * the scenario stored in the file. When that scenario cannot be loaded again
+ * (it names a dataset that is not here, say), the section alone is read
+ * from its text, with band analytes checked against the file's. A band on
+ * an analyte the file does not hold is left out; an output name the file
+ * does not hold is KS_ERR_INPUT at its place in the stored scenario text.
  *
  * The time until below is the file's exact `time_to_below` when the level is
  * one of its `output.thresholds`; otherwise it is read off the output grid
@@ -126,15 +122,6 @@ ks_report_options ks_report_options_default(void);
  * file; KS_ERR_NOMEM; KS_ERR_INTERRUPTED. */
 ks_status ks_report_write(const char *h5_path, const char *html_path,
                           const ks_report_options *opts, ks_error *err);
-
-/* Checks the `report` section of a scenario, `len` bytes of `text` read from
- * `file` (for messages), so that `check` and `run` catch a mistake in it
- * before a long simulation. Band analytes are checked against
- * analyte_names[0..n_analytes) unless n_analytes is 0. A scenario without the
- * section is fine. Errors as ks_report_write() for the section. */
-ks_status ks_report_check_scenario(const char *file, const char *text,
-                                   size_t len, const char *const *analyte_names,
-                                   size_t n_analytes, ks_error *err);
 
 KS_API_END
 #ifdef __cplusplus

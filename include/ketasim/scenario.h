@@ -157,6 +157,55 @@ typedef struct ks_scenario_data {
 } ks_scenario_data;
 const ks_scenario_data *ks_scenario_data_get(const ks_scenario *s);
 
+/* The scenario's `report` section (docs/scenario-format.md), read and
+ * checked with the rest of the scenario at load: what a report of its output
+ * shows. Every key is optional:
+ *
+ *   report:
+ *     note: Compare the oral peak with the IV peak.   # under the title
+ *     below: 50 ng/mL      # level for "time until below" (> 0)
+ *     outputs: [drug_high, ce_ketamine]   # computed outputs shown, in this
+ *                          # order [all, in the model's order]; at most 32,
+ *                          # each one of the model's outputs
+ *     bands:               # at most 16
+ *       - {analyte: ketamine, low: 100 ng/mL, high: 250 ng/mL,
+ *          label: "...", source: "..."}  # analyte defaults to the model's
+ *                                        # first; label and source required
+ *
+ * Mistakes are errors of ks_scenario_load (KS_ERR_INPUT, KS_ERR_UNIT) at
+ * file:line:column, so `check` and `run` catch them before a long run.
+ * Strings point into the scenario and live as long as it does. */
+#define KS_SCENARIO_MAX_REPORT_BANDS 16
+#define KS_SCENARIO_MAX_REPORT_OUTPUTS 32
+
+/* A reference band: a range of concentrations shaded on an analyte's charts
+ * and listed with its source. */
+typedef struct ks_scenario_band {
+  const char *analyte;   /* the analyte's name */
+  size_t analyte_index;  /* its index among the model's analytes */
+  double low_ng_per_ml;  /* >= 0 */
+  double high_ng_per_ml; /* > low */
+  const char *label, *source;
+} ks_scenario_band;
+
+typedef struct ks_scenario_report {
+  int given;              /* 1 if the scenario has a `report` section */
+  const char *note;       /* NULL: none */
+  double below_ng_per_ml; /* NaN: not given */
+  size_t n_bands;
+  ks_scenario_band bands[KS_SCENARIO_MAX_REPORT_BANDS];
+  int outputs_given; /* 0: all outputs, in the model's order */
+  size_t n_outputs;  /* those to show, in order ([] shows none) */
+  const char *outputs[KS_SCENARIO_MAX_REPORT_OUTPUTS];
+  ks_srcloc output_loc[KS_SCENARIO_MAX_REPORT_OUTPUTS]; /* where each name
+                                                           stands, for a
+                                                           later message */
+} ks_scenario_report;
+const ks_scenario_report *ks_scenario_report_get(const ks_scenario *s);
+
+/* The scenario's `model:` value as written (a model name or a path). */
+const char *ks_scenario_model_ref(const ks_scenario *s);
+
 /* Loads a scenario and its model. `opts` may be NULL. Limits (each refused
  * with KS_ERR_LIMIT at its place in the file): files up to 4 MiB, nesting up
  * to 32 levels, 10^6 YAML nodes, 10^7 output times, 2^40 cases. */

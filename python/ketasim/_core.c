@@ -68,22 +68,6 @@ static ks_status load(const char *scenario, int is_text, PyObject *models,
   return ks_scenario_load(scenario, &o, s, err);
 }
 
-/* The scenario's `report` section, as `ketasim check` reads it. */
-static ks_status check_report(const ks_scenario *s, ks_error *err) {
-  const ks_model *m = ks_scenario_model(s);
-  size_t n = ks_model_n_analytes(m);
-  const char **names = PyMem_Malloc((n ? n : 1) * sizeof *names);
-  if (!names)
-    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
-  for (size_t i = 0; i < n; i++)
-    names[i] = ks_model_analyte_name(m, i);
-  const char *text = ks_scenario_text(s);
-  ks_status rc = ks_report_check_scenario(ks_scenario_path(s), text,
-                                          strlen(text), names, n, err);
-  PyMem_Free(names);
-  return rc;
-}
-
 static PyObject *warnings_of(const ks_scenario *s) {
   PyObject *list = PyList_New(0);
   char line[1024];
@@ -111,8 +95,6 @@ static PyObject *py_check(PyObject *self, PyObject *args) {
   ks_error_clear(&err);
   ks_scenario *s = NULL;
   ks_status rc = load(scenario, is_text, models, &s, &err);
-  if (rc == KS_OK)
-    rc = check_report(s, &err);
   PyObject *out = rc == KS_OK ? warnings_of(s) : raise_error(&err);
   ks_scenario_free(&s);
   return out;

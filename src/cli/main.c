@@ -461,19 +461,6 @@ static void print_warnings(const ks_scenario *s) {
                 shown, sizeof shown));
 }
 
-/* The scenario's `report` section is read only by `report`: check it here
- * too, so that a typo shows before a long run rather than after it. */
-static ks_status check_report_section(const ks_scenario *s, ks_error *err) {
-  const ks_model *m = ks_scenario_model(s);
-  const char *names[64];
-  size_t n = ks_model_n_analytes(m) < 64 ? ks_model_n_analytes(m) : 64;
-  for (size_t i = 0; i < n; i++)
-    names[i] = ks_model_analyte_name(m, i);
-  const char *text = ks_scenario_text(s);
-  return ks_report_check_scenario(ks_scenario_path(s), text, strlen(text),
-                                  names, n, err);
-}
-
 /* --cases FIRST:LAST (0-based, LAST excluded) or FIRST: (to the end) into
  * the run options; a usage error when malformed, and when outside the
  * scenario's cases. */
@@ -516,8 +503,6 @@ static int cmd_run(const args *a, int argc, char **argv) {
   ks_scenario *s = NULL;
   ks_scenario_options so = {.data_path = a->data};
   ks_status st = ks_scenario_load(a->scenario, &so, &s, &err);
-  if (st == KS_OK)
-    st = check_report_section(s, &err);
   if (st != KS_OK) {
     ks_scenario_free(&s);
     return report(&err);
@@ -619,8 +604,7 @@ static int cmd_check(const args *a) {
   ks_error_clear(&err);
   ks_scenario *s = NULL;
   ks_scenario_options so = {.data_path = a->data};
-  if (ks_scenario_load(a->scenario, &so, &s, &err) != KS_OK ||
-      check_report_section(s, &err) != KS_OK) {
+  if (ks_scenario_load(a->scenario, &so, &s, &err) != KS_OK) {
     ks_scenario_free(&s);
     return report(&err);
   }

@@ -99,6 +99,13 @@ ks_status ks__schema_unknown(const ks_ydoc *doc, const ks_ynode *node,
                              const char *const *candidates, size_t n,
                              ks_error *err) {
   ks_srcloc loc = ks__yloc(doc, node);
+  return ks__schema_unknown_at(&loc, what, name, candidates, n, err);
+}
+
+ks_status ks__schema_unknown_at(const ks_srcloc *at, const char *what,
+                                const char *name, const char *const *candidates,
+                                size_t n, ks_error *err) {
+  ks_srcloc loc = *at;
   const char *hint = ks__suggest(name, candidates, n);
   if (hint)
     return ks_error_set(err, KS_ERR_INPUT, &loc,

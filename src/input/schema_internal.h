@@ -44,7 +44,12 @@ ks_status ks__schema_count(const ks_ydoc *doc, const ks_ynode *node,
                            const char *field, long max, long *out,
                            ks_error *err);
 
-/* An error about an unknown name, with a suggestion from candidates. */
+/* An error about an unknown name at loc, with a suggestion from
+ * candidates. */
+ks_status ks__schema_unknown_at(const ks_srcloc *loc, const char *what,
+                                const char *name, const char *const *candidates,
+                                size_t n, ks_error *err);
+/* The same at a node. */
 ks_status ks__schema_unknown(const ks_ydoc *doc, const ks_ynode *node,
                              const char *what, const char *name,
                              const char *const *candidates, size_t n,

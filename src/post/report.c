@@ -19,23 +19,68 @@ ks_report_options ks_report_options_default(void) {
   return (ks_report_options){.below_ng_per_ml = (double)NAN, .stop = NULL};
 }
 
-/* Parses the `report` section of the stored scenario; errors point at
- * "<file>:scenario_text:LINE:COL". */
+/* The scenario and model stored in the file, loaded again from the file's
+ * text, never from disk: the scenario's `model:` names a file on the
+ * machine that made the data, and a crafted file could name any file on
+ * this one. Failing is not an error (the report says why F is missing). */
+static void load_scenario(report *R, const char *sname) {
+  const ks__results *r = R->r;
+  char mname[600];
+  snprintf(mname, sizeof mname, "%s:model_text", r->path);
+  ks_model *m = NULL;
+  ks_error e;
+  ks_error_clear(&e);
+  if (!r->scenario_text[0])
+    snprintf(R->why, sizeof R->why, "the file holds no scenario text");
+  else if (!r->model_text[0])
+    snprintf(R->why, sizeof R->why, "the file holds no model text");
+  else if (ks_model_parse(mname, r->model_text, strlen(r->model_text), &m,
+                          &e) != KS_OK ||
+           ks_scenario_parse_with_model(sname, r->scenario_text,
+                                        strlen(r->scenario_text), m,
+                                        &R->scenario, &e) != KS_OK)
+    snprintf(R->why, sizeof R->why,
+             "the stored scenario could not be loaded again (%.300s)",
+             e.message);
+}
+
+/* The `report` section, as the scenario module read it: from the loaded
+ * scenario, or else from the stored text alone, band analytes checked
+ * against the file's; errors point at "<file>:scenario_text:LINE:COL". */
 static ks_status read_section(report *R) {
   const ks__results *r = R->r;
-  if (!r->scenario_text[0]) {
-    memset(&R->sec, 0, sizeof R->sec);
-    R->sec.below = (double)NAN;
-    return KS_OK;
+  char sname[600];
+  snprintf(sname, sizeof sname, "%s:scenario_text", r->path);
+  load_scenario(R, sname);
+  const ks_scenario_report *cfg = &R->own_cfg;
+  R->own_cfg.below_ng_per_ml = (double)NAN;
+  if (R->scenario) {
+    cfg = ks_scenario_report_get(R->scenario);
+    R->sec.model = ks_scenario_model_ref(R->scenario);
+  } else if (r->scenario_text[0]) {
+    ks_status rc = ks__scenario_report_text(
+        sname, r->scenario_text, strlen(r->scenario_text),
+        (const char *const *)r->analytes, r->n_analytes, &R->doc, &R->own_cfg,
+        &R->sec.model, R->err);
+    if (rc != KS_OK)
+      return rc;
   }
-  char name[600];
-  snprintf(name, sizeof name, "%s:scenario_text", r->path);
-  ks_status rc = ks__ydoc_parse(name, r->scenario_text,
-                                strlen(r->scenario_text), &R->doc, R->err);
-  if (rc == KS_OK)
-    rc = ks__report_parse_section(R->doc, (const char *const *)r->analytes,
-                                  r->n_analytes, &R->sec, R->err);
-  return rc;
+  R->sec.cfg = cfg;
+  R->sec.below = cfg->below_ng_per_ml;
+  R->sec.note = cfg->note;
+  /* a band on an analyte the file does not hold has no chart to go on */
+  for (size_t b = 0; b < cfg->n_bands; b++) {
+    const ks_scenario_band *sb = &cfg->bands[b];
+    size_t a = 0;
+    while (sb->analyte && a < r->n_analytes &&
+           strcmp(r->analytes[a], sb->analyte) != 0)
+      a++;
+    if (a == r->n_analytes)
+      continue;
+    R->sec.bands[R->sec.n_bands++] =
+        (band){a, sb->low_ng_per_ml, sb->high_ng_per_ml, sb->label, sb->source};
+  }
+  return KS_OK;
 }
 
 /* The time axis needs finite times in order: ketasim writes nothing else,
@@ -70,7 +115,7 @@ static ks_status prepare(report *R) {
   double span = r->n_times ? r->times_h[r->n_times - 1] - r->times_h[0] : 0;
   R->t_scale = span > 72 ? 24 : 1;
   R->t_unit = span > 72 ? "days" : "h";
-  ks__report_load_doses(r, R->o->stop, &R->doses);
+  ks__report_load_doses(r, R->scenario, R->why, R->o->stop, &R->doses);
   if (ks__report_stopped(R))
     return ks_error_set(R->err, KS_ERR_INTERRUPTED, NULL, "interrupted");
   rc = ks__report_setup_below(R);
@@ -97,6 +142,7 @@ static void report_free(report *R) {
   ks__free(R->below_h);
   ks__report_free_doses(&R->doses);
   ks__ydoc_free(&R->doc);
+  ks_scenario_free(&R->scenario);
 }
 
 ks_status ks_report_write(const char *h5_path, const char *html_path,

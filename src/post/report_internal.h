@@ -1,8 +1,8 @@
-/* The report's internals, shared by its parts: report_config.c (the
- * scenario's `report` section), report_stats.c (doses, groups, decimated
- * lines, percentile bands), report_svg.c (axes, charts, legends),
- * report_html.c (tables, computed outputs, the page) and report.c (the
- * driver behind ks_report_write). */
+/* The report's internals, shared by its parts: report.c (the driver behind
+ * ks_report_write, and the scenario stored in the file with its `report`
+ * section, which the scenario module reads), report_stats.c (doses, groups,
+ * decimated lines, percentile bands), report_svg.c (axes, charts, legends),
+ * report_html.c (tables, computed outputs, the page). */
 #ifndef KETASIM_REPORT_INTERNAL_H
 #define KETASIM_REPORT_INTERNAL_H
 
@@ -21,14 +21,12 @@
 #include "ketasim/run.h"
 #include "ketasim/scenario.h"
 #include "ketasim/units.h"
+#include "report_section_internal.h"
 #include "results_internal.h"
 #include "schema_internal.h"
 #include "util_internal.h"
 #include "yamltree_internal.h"
 
-#define KS_REPORT_MAX_BANDS 16
-/* Entries of report.outputs: more than a page could show usefully. */
-#define KS_REPORT_MAX_OUTPUTS 32
 /* An output's threshold stretches the axis up to this many times the
  * largest value drawn; a higher one is named under the chart instead, so
  * that the curves do not shrink to a line along the bottom. */
@@ -62,17 +60,21 @@
 
 /* ---- the scenario's `report` section ------------------------------------ */
 
+/* A reference band on the file's analyte `analyte` (ks_scenario_band). */
 typedef struct band {
   size_t analyte;
   double low, high; /* ng/mL */
   const char *label, *source;
 } band;
 
+/* The section as the report uses it: from the stored scenario
+ * (ks_scenario_report_get) or, when that cannot be loaded again, from its
+ * text alone (ks__scenario_report_text). */
 typedef struct section {
-  band bands[KS_REPORT_MAX_BANDS];
+  band bands[KS_SCENARIO_MAX_REPORT_BANDS]; /* those on the file's analytes */
   size_t n_bands;
-  const ks_ynode *outputs; /* report.outputs (a sequence), or NULL: all */
-  double below;            /* ng/mL; NaN when not given */
+  const ks_scenario_report *cfg; /* report.outputs */
+  double below;                  /* ng/mL; NaN when not given */
   const char *note;
   const char *model; /* the scenario's `model:` value, or NULL */
 } section;
@@ -134,7 +136,10 @@ typedef struct report {
   const ks_report_options *o;
   ks_error *err;
   section sec;
-  ks_ydoc *doc;
+  ks_scenario *scenario; /* the stored scenario loaded again, or NULL */
+  char why[400];         /* why not, for the note on bioavailability */
+  ks_ydoc *doc;          /* its text alone, when it could not be loaded */
+  ks_scenario_report own_cfg;
   dose_info doses;
   int bands;       /* percentile mode */
   int by;          /* BY_CASE, BY_POINT, BY_ARM or BY_ALL */
@@ -154,13 +159,10 @@ typedef struct report {
   const char *t_unit;
 } report;
 
-/* report_config.c */
-ks_status ks__report_parse_section(const ks_ydoc *doc, const char *const *names,
-                                   size_t n_names, section *sec, ks_error *err);
-
 /* report_stats.c */
-void ks__report_load_doses(const ks__results *r,
-                           volatile const sig_atomic_t *stop, dose_info *d);
+void ks__report_load_doses(const ks__results *r, const ks_scenario *s,
+                           const char *why, volatile const sig_atomic_t *stop,
+                           dose_info *d);
 void ks__report_free_doses(dose_info *d);
 ks_status ks__report_nomem(report *R);
 int ks__report_stopped(const report *R);

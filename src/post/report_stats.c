@@ -167,33 +167,17 @@ static int fill_doses(const ks_scenario *s, const ks__results *r,
   return rc;
 }
 
-/* Loads the stored scenario again, with the stored model, to learn each
- * case's dose, last dose time and IV reference. Both come from the file's
- * text, never from disk: the scenario's `model:` names a file on the machine
- * that made the data, and a crafted file could name any file on this one.
- * Failing is not an error: the report says why F is missing. */
-void ks__report_load_doses(const ks__results *r,
-                           volatile const sig_atomic_t *stop, dose_info *d) {
+/* Each case's dose, last dose time and IV reference, from the stored
+ * scenario loaded again (report.c); without it (s NULL) the report says
+ * why F is missing. */
+void ks__report_load_doses(const ks__results *r, const ks_scenario *s,
+                           const char *why, volatile const sig_atomic_t *stop,
+                           dose_info *d) {
   memset(d, 0, sizeof *d);
-  char sname[600], mname[600];
-  snprintf(sname, sizeof sname, "%s:scenario_text", r->path);
-  snprintf(mname, sizeof mname, "%s:model_text", r->path);
-  ks_model *m = NULL;
-  ks_scenario *s = NULL;
   ks_error e;
   ks_error_clear(&e);
-  if (!r->scenario_text[0])
-    snprintf(d->why, sizeof d->why, "the file holds no scenario text");
-  else if (!r->model_text[0])
-    snprintf(d->why, sizeof d->why, "the file holds no model text");
-  else if (ks_model_parse(mname, r->model_text, strlen(r->model_text), &m,
-                          &e) != KS_OK ||
-           ks_scenario_parse_with_model(sname, r->scenario_text,
-                                        strlen(r->scenario_text), m, &s,
-                                        &e) != KS_OK)
-    snprintf(d->why, sizeof d->why,
-             "the stored scenario could not be loaded again (%.300s)",
-             e.message);
+  if (!s)
+    snprintf(d->why, sizeof d->why, "%s", why);
   else if (ks_scenario_n_cases(s) != r->n_cases)
     snprintf(d->why, sizeof d->why,
              "the stored scenario has %zu cases, the data %zu",
@@ -203,7 +187,6 @@ void ks__report_load_doses(const ks__results *r,
              e.message[0] ? ": " : "", e.message);
   else
     d->ok = 1;
-  ks_scenario_free(&s);
 }
 
 void ks__report_free_doses(dose_info *d) {
@@ -827,11 +810,13 @@ void ks__report_free_charts(report *R) {
 }
 
 /* The outputs shown, in order: those named in report.outputs (each must be
- * one of the file's), or all in the model's order. */
+ * one of the file's; the scenario checked them against its model), or all
+ * in the model's order. */
 ks_status ks__report_choose_outputs(report *R) {
   const ks__results *r = R->r;
-  const ks_ynode *seq = R->sec.outputs;
-  size_t n = seq ? seq->n : r->n_outputs;
+  const ks_scenario_report *cfg = R->sec.cfg;
+  int given = cfg && cfg->outputs_given;
+  size_t n = given ? cfg->n_outputs : r->n_outputs;
   R->oshow = ks__malloc((n ? n : 1) * sizeof(size_t));
   const char **names = ks__malloc((r->n_outputs + 1) * sizeof(char *));
   ks_status rc = R->oshow && names ? KS_OK : ks__report_nomem(R);
@@ -839,20 +824,18 @@ ks_status ks__report_choose_outputs(report *R) {
     names[o] = r->outputs[o].name;
   for (size_t k = 0; rc == KS_OK && k < n; k++) {
     size_t o = k;
-    if (seq) {
-      const char *want = seq->items[k]->text;
+    if (given) {
+      const char *want = cfg->outputs[k];
       for (o = 0; o < r->n_outputs && strcmp(names[o], want) != 0; o++)
         ;
       if (o == r->n_outputs && r->n_outputs)
-        rc = ks__schema_unknown(R->doc, seq->items[k], "output", want, names,
-                                r->n_outputs, R->err);
-      else if (o == r->n_outputs) {
-        ks_srcloc loc = ks__yloc(R->doc, seq->items[k]);
-        rc = ks_error_set(R->err, KS_ERR_INPUT, &loc,
+        rc = ks__schema_unknown_at(&cfg->output_loc[k], "output", want, names,
+                                   r->n_outputs, R->err);
+      else if (o == r->n_outputs)
+        rc = ks_error_set(R->err, KS_ERR_INPUT, &cfg->output_loc[k],
                           "report.outputs names '%s', but the model has no "
                           "computed outputs",
                           want);
-      }
     }
     if (rc == KS_OK)
       R->oshow[R->n_oshow++] = o;

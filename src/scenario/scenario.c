@@ -8,6 +8,7 @@
 #include "ketasim/sweep.h"
 #include "output_internal.h"
 #include "population_internal.h"
+#include "report_section_internal.h"
 #include "schema_internal.h"
 #include "system_internal.h"
 #include "util_internal.h"
@@ -111,7 +112,9 @@ struct ks_scenario {
   char data_path[4096];
   const char **cov_column, **cov_units;
   size_t *cov_index;
-  char **cov_text; /* [data.n_cov] owned copies: key, then unit */
+  char **cov_text;           /* [data.n_cov] owned copies: key, then unit */
+  ks_scenario_report report; /* the `report` section; strings in doc */
+  const char *model_ref;     /* the `model:` value */
 };
 
 struct ks_case_buf {
@@ -2080,6 +2083,8 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
     rc = ks__schema_require(doc, root, "model", "a scenario file", &n, r->err);
   if (rc == KS_OK)
     rc = ks__schema_kind(doc, n, KS_YSCALAR, "'model'", r->err);
+  if (rc == KS_OK)
+    s->model_ref = n->text;
   char model_path[4096];
   if (rc == KS_OK && !s->model && opts && opts->resolve_model)
     rc = ask_resolver(r, n, opts);
@@ -2124,6 +2129,8 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
     rc = read_solver(r, n);
   if (rc == KS_OK && (n = ks__ymap_get(root, "summary")))
     rc = read_summary(r, n);
+  if (rc == KS_OK)
+    rc = ks__scenario_report_read(doc, s->model, &s->report, r->err);
   if (rc != KS_OK)
     return rc;
   size_t per_arm = s->n_points;
@@ -2234,6 +2241,10 @@ const ks_scenario_data *ks_scenario_data_get(const ks_scenario *s) {
   return s->has_data ? &s->data : NULL;
 }
 const char *ks_scenario_title(const ks_scenario *s) { return s->title; }
+const ks_scenario_report *ks_scenario_report_get(const ks_scenario *s) {
+  return &s->report;
+}
+const char *ks_scenario_model_ref(const ks_scenario *s) { return s->model_ref; }
 const char *ks_scenario_text(const ks_scenario *s) { return s->doc->text; }
 const char *ks_scenario_path(const ks_scenario *s) { return s->doc->file; }
 const ks_scenario_settings *ks_scenario_settings_get(const ks_scenario *s) {

@@ -168,6 +168,19 @@ with tempfile.TemporaryDirectory() as tmp:
     except ketasim.ScenarioError as e:
         if e.line != line:
             fail(f"run(): ScenarioError at line {e.line}, not {line}")
+    # the scenario's `report` section is the scenario's: checked at load
+    badrep = os.path.join(tmp, "badrep.yaml")
+    with open(badrep, "w") as f:
+        f.write(text.rstrip("\n") + "\nreport:\n  below: 50 mg\n")
+    try:
+        ketasim.check(badrep)
+        fail("check() accepted report.below in mg")
+    except ketasim.ScenarioError as e:
+        line = sum(1 for _ in open(badrep))
+        if e.file != badrep or e.line != line or e.column != 13:
+            fail(f"report section: ScenarioError at {e.file}:{e.line}:{e.column}: {e.message}")
+        else:
+            print(f"ok: bad report section: {e}")
     try:
         ketasim.check(os.path.join(tmp, "missing.yaml"))
         fail("check() of a missing file did not raise")
