@@ -14,6 +14,9 @@
  *   variables:
  *     concentration [case, analyte, time]     ng/mL   float64 or float32
  *     amount        [case, compartment, time] mg      (optional)
+ *     dv            [case, analyte, time]     ng/mL   (optional, with
+ *       profiles): the simulated observation, concentration plus residual
+ *       error (scenario `residual_error`), same type as concentration
  *     cmax [case, analyte] ng/mL, tmax [case, analyte] h,
  *     auc  [case, analyte] ng*h/mL (over the output window),
  *     cmin [case, analyte] ng/mL (lowest pre-dose trough)
@@ -101,6 +104,7 @@ typedef struct ks_output_layout {
   const double *times_h;                /* [n_times] */
   int float32;      /* profiles as float32 instead of float64 */
   int profiles;     /* 0: metrics only, no concentration/amount */
+  int dv;           /* with profiles: the `dv` variable */
   int uncompressed; /* no shuffle + deflate: deflate costs about 4x the write
                        time of float64 profiles for about 20 % of size */
   size_t n_case_vars;
@@ -211,6 +215,8 @@ typedef struct ks_output_block {
   const double *record_id, *record_time_h, *record_evid, *record_dv;
   const double *prediction_ng_per_ml;
   const int64_t *record_count;
+  /* simulated observations (layout dv): [n][n_analytes][n_times] */
+  const double *dv_ng_per_ml;
 } ks_output_block;
 
 /* Creates the temporary file and every dataset. `path` must name a file in

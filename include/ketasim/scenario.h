@@ -115,6 +115,15 @@ typedef struct ks_scenario_settings {
   size_t n_percentiles;
   const double *percentiles;
   double summary_accuracy;
+  /* `residual_error`: written analyte a has the observation
+   *     dv = c + sqrt(add[a]^2 + (prop[a] c)^2) z
+   * with c the predicted concentration (ng/mL) and z a standard normal of
+   * (residual_seed, case, output time, the model's analyte index); NaN
+   * marks an analyte without a residual model. residual 0: no dv [none] */
+  int residual;
+  const double *residual_add_ng_per_ml; /* [n_analytes] */
+  const double *residual_prop;          /* [n_analytes], a fraction */
+  uint64_t residual_seed;
 } ks_scenario_settings;
 
 /* Finds the model a scenario names (`model: NAME`, the text as written) for

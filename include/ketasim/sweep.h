@@ -53,6 +53,15 @@ double ks_sweep_uniform(uint64_t seed, uint64_t subject, uint32_t stream);
 void ks_sweep_replicate(const ks_model *m, uint64_t seed, uint64_t replicate,
                         double *factor);
 
+/* Residual error (scenario residual_error): the standard normal of the
+ * observation of analyte `analyte` (the model's index) at output time
+ * `time_index` of case `case_index`. Key (seed, KS_SWEEP_RESIDUAL_STREAM +
+ * analyte), counter (case, time index): independent of every other draw
+ * and of the thread that computes the case. */
+#define KS_SWEEP_RESIDUAL_STREAM 0x70000000u
+double ks_sweep_residual(uint64_t seed, uint64_t case_index,
+                         uint32_t time_index, uint32_t analyte);
+
 KS_API_END
 #ifdef __cplusplus
 }

@@ -127,7 +127,8 @@ static const char *const ks_reserved_names[] = {"case",
                                                 "concentration_percentile",
                                                 "cmax_percentile",
                                                 "tmax_percentile",
-                                                "auc_percentile"};
+                                                "auc_percentile",
+                                                "dv"};
 
 /* The writer's datasets other than coordinates and case variables. */
 enum {
@@ -161,6 +162,7 @@ enum {
   KS_VAR_REC_DV,
   KS_VAR_PREDICTION,
   KS_VAR_REC_COUNT,
+  KS_VAR_DV,
   KS_NVAR
 };
 
@@ -1083,8 +1085,13 @@ static ks_status define_profiles(ks_output *out, const ks_output_layout *l,
   const var_def amount =
       by_case("amount", ptype, 3, KS_DIM_COMPARTMENT, KS_DIM_TIME, "mg",
               "amount of drug in compartment");
+  const var_def dv =
+      by_case("dv", ptype, 3, KS_DIM_ANALYTE, KS_DIM_TIME, "ng/mL",
+              "simulated observation: concentration with residual error");
   if ((out->var[KS_VAR_CONC] = define_var(out, &conc)) < 0)
     return h5_fail(err, out->path, "cannot define variable 'concentration'");
+  if (l->dv && (out->var[KS_VAR_DV] = define_var(out, &dv)) < 0)
+    return h5_fail(err, out->path, "cannot define variable 'dv'");
   if (has_amounts(l) &&
       (out->var[KS_VAR_AMOUNT] = define_var(out, &amount)) < 0)
     return h5_fail(err, out->path, "cannot define variable 'amount'");
@@ -1764,6 +1771,7 @@ static ks_status check_block(const ks_output *out, const ks_output_block *b,
     int missing;
   } need[] = {
       {"conc_ng_per_ml", out->var[KS_VAR_CONC] >= 0 && !b->conc_ng_per_ml},
+      {"dv_ng_per_ml", out->var[KS_VAR_DV] >= 0 && !b->dv_ng_per_ml},
       {"amount_mg", out->var[KS_VAR_AMOUNT] >= 0 && !b->amount_mg},
       {"cmax_ng_per_ml", !b->cmax_ng_per_ml},
       {"tmax_h", !b->tmax_h},
@@ -1819,6 +1827,7 @@ static int write_block_data(ks_output *out, const ks_output_block *b,
     hid_t memtype;
     const void *buf;
   } arrays[] = {{KS_VAR_CONC, dbl, b->conc_ng_per_ml},
+                {KS_VAR_DV, dbl, b->dv_ng_per_ml},
                 {KS_VAR_AMOUNT, dbl, b->amount_mg},
                 {KS_VAR_CMAX, dbl, b->cmax_ng_per_ml},
                 {KS_VAR_TMAX, dbl, b->tmax_h},
@@ -1840,9 +1849,10 @@ static int write_block_data(ks_output *out, const ks_output_block *b,
     int str = v == KS_VAR_LABEL;
     if (ds < 0 || !(what & (str ? KS_WRITE_STRINGS : KS_WRITE_NUMBERS)))
       continue;
-    size_t per = v == KS_VAR_CONC ? out->n_analytes * out->n_times
-                                  : out->n_compartments * out->n_times;
-    if (v == KS_VAR_CONC || v == KS_VAR_AMOUNT
+    int prof = v == KS_VAR_CONC || v == KS_VAR_DV;
+    size_t per = prof ? out->n_analytes * out->n_times
+                      : out->n_compartments * out->n_times;
+    if (prof || v == KS_VAR_AMOUNT
             ? write_profile(out, ds, sel, arrays[i].buf, b->n * per) < 0
             : write_cases(out, ds, sel, arrays[i].memtype, arrays[i].buf) < 0)
       return -1;
@@ -1885,9 +1895,8 @@ static int write_block_data(ks_output *out, const ks_output_block *b,
 
 static uint64_t block_bytes(const ks_output *out, const ks_output_block *b) {
   uint64_t per_case =
-      (out->var[KS_VAR_CONC] >= 0
-           ? out->n_analytes * out->n_times * out->prof_bytes
-           : 0) +
+      (size_t)((out->var[KS_VAR_CONC] >= 0) + (out->var[KS_VAR_DV] >= 0)) *
+          out->n_analytes * out->n_times * out->prof_bytes +
       out->n_compartments * out->n_times * out->prof_bytes +
       out->n_analytes * 4 * 8 /* cmax, tmax, auc, cmin */ +
       out->n_analytes * out->n_thresholds * 2 * 8 + 4 /* status */ +
@@ -2322,7 +2331,8 @@ uint64_t ks_output_estimate_bytes(const ks_output_layout *l) {
                        sat_add(vlen_strings_bytes(l->parameter_names, npar),
                                vlen_strings_bytes(l->parameter_units, npar))));
   if (l->profiles)
-    total = sat_add(total, chunked_bytes(3, nc, na, nt, pbytes));
+    total = sat_add(total, ks__mul_sat(l->dv ? 2 : 1,
+                                       chunked_bytes(3, nc, na, nt, pbytes)));
   size_t n_othr = l->n_outputs && l->output_thr_first
                       ? l->output_thr_first[l->n_outputs]
                       : 0;

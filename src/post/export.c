@@ -163,12 +163,16 @@ static ks_status interrupted(const exporter *x) {
 
 static ks_status write_profiles(const exporter *x, FILE *f, size_t *rows) {
   const ks__results *r = x->r;
+  int dv = r->has_sim_dv;
   put_case_header(x, f);
-  fputs(",analyte,time_h,concentration_ng_per_ml\n", f);
+  fputs(dv ? ",analyte,time_h,concentration_ng_per_ml,dv_ng_per_ml\n"
+           : ",analyte,time_h,concentration_ng_per_ml\n",
+        f);
   size_t block = KS_EXPORT_BLOCK_CASES, nt = r->n_times, na = r->n_analytes;
-  double *buf = ks__malloc(na * block * nt * sizeof(double));
+  double *buf = ks__malloc((dv ? 2 : 1) * na * block * nt * sizeof(double));
   if (!buf)
     return ks_error_set(x->err, KS_ERR_NOMEM, NULL, "out of memory");
+  double *obs = buf + na * block * nt; /* the dv half, with dv */
   ks_status rc = KS_OK;
   for (size_t first = 0; rc == KS_OK && first < r->n_cases; first += block) {
     size_t n = r->n_cases - first < block ? r->n_cases - first : block;
@@ -176,6 +180,8 @@ static ks_status write_profiles(const exporter *x, FILE *f, size_t *rows) {
     for (size_t a = 0; rc == KS_OK && a < na; a++)
       rc =
           ks__results_profiles(x->r, first, n, a, buf + a * block * nt, x->err);
+    for (size_t a = 0; dv && rc == KS_OK && a < na; a++)
+      rc = ks__results_dv(x->r, first, n, a, obs + a * block * nt, x->err);
     for (size_t i = 0; rc == KS_OK && i < n; i++)
       for (size_t a = 0; a < na; a++) {
         const double *y = buf + (a * block + i) * nt;
@@ -185,6 +191,8 @@ static ks_status write_profiles(const exporter *x, FILE *f, size_t *rows) {
           put_text(f, r->analytes[a]);
           put_number(f, r->times_h[t]);
           put_number(f, y[t]);
+          if (dv)
+            put_number(f, obs[(a * block + i) * nt + t]);
           fputc('\n', f);
         }
       }

@@ -857,6 +857,23 @@ static ks_status open_profiles(reader *rd) {
   }
   r->conc_id = ds;
   r->has_profiles = 1;
+  /* dv (residual error): optional, the shape of concentration */
+  rc = open_var(rd, "dv", &ds);
+  if (rc != KS_OK || ds < 0)
+    return rc;
+  rc = check_shape(rd, ds, "dv", 3, want, NULL);
+  if (rc == KS_OK && !is_numeric(ds))
+    rc = not_ours(rd->err, r->path, "is not numeric", "dv");
+  if (rc == KS_OK)
+    rc = check_storage(rd, ds, "dv",
+                       (double)r->n_cases * (double)r->n_analytes *
+                           (double)r->n_times);
+  if (rc != KS_OK) {
+    close_id(&ds);
+    return rc;
+  }
+  r->dv_id = ds;
+  r->has_sim_dv = 1;
   return KS_OK;
 }
 
@@ -953,7 +970,7 @@ ks_status ks__results_open(const char *path, ks__results **out, ks_error *err) {
     ks__free(r);
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
   }
-  r->file_id = r->conc_id = H5I_INVALID_HID;
+  r->file_id = r->conc_id = r->dv_id = H5I_INVALID_HID;
   h5_quiet q;
   quiet_begin(&q);
   ks_status rc = KS_OK;
@@ -1010,6 +1027,17 @@ ks_status ks__results_profiles(ks__results *r, size_t first, size_t n,
     return KS_OK;
   hsize_t start[3] = {first, analyte, 0}, count[3] = {n, 1, r->n_times};
   return read_slab(r, r->conc_id, "concentration", 3, start, count, out, err);
+}
+
+ks_status ks__results_dv(ks__results *r, size_t first, size_t n, size_t analyte,
+                         double *out, ks_error *err) {
+  if (!r->has_sim_dv || analyte >= r->n_analytes || first > r->n_cases ||
+      n > r->n_cases - first)
+    return ks_error_set(err, KS_ERR_ARG, NULL, "ks__results_dv: bad arguments");
+  if (n == 0)
+    return KS_OK;
+  hsize_t start[3] = {first, analyte, 0}, count[3] = {n, 1, r->n_times};
+  return read_slab(r, r->dv_id, "dv", 3, start, count, out, err);
 }
 
 ks_status ks__results_records(ks__results *r, size_t first, size_t n,
@@ -1072,8 +1100,9 @@ void ks__results_close(ks__results **rp) {
   ks__results *r = *rp;
   h5_quiet q;
   quiet_begin(&q);
-  hid_t conc = r->conc_id, file = r->file_id;
+  hid_t conc = r->conc_id, dv = r->dv_id, file = r->file_id;
   close_id(&conc);
+  close_id(&dv);
   free_outputs(r);
   if (file >= 0)
     H5Fclose(file);

@@ -91,7 +91,9 @@ typedef struct ks__results {
   char *scenario_text, *model_text, *title, *ketasim_version, *sundials_version,
       *hdf5_version, *created_utc, *command_line;
   int has_profiles;         /* the file has `concentration` */
+  int has_sim_dv;           /* ... and `dv` (residual error) */
   int64_t file_id, conc_id; /* HDF5 ids (hid_t), negative when closed */
+  int64_t dv_id;
 } ks__results;
 
 /* Opens `path` and reads everything but the profiles. */
@@ -101,6 +103,10 @@ ks_status ks__results_open(const char *path, ks__results **out, ks_error *err);
  * into out[n][n_times]. Requires has_profiles. */
 ks_status ks__results_profiles(ks__results *r, size_t first, size_t n,
                                size_t analyte, double *out, ks_error *err);
+
+/* Same for the simulated observations `dv`. Requires has_sim_dv. */
+ks_status ks__results_dv(ks__results *r, size_t first, size_t n, size_t analyte,
+                         double *out, ks_error *err);
 
 /* Reads records [first, first + n) of a dataset run: ID, TIME (h), EVID,
  * DV (NaN when the file has none) into [n] arrays and the predictions into

@@ -68,12 +68,14 @@ typedef struct shape {
   size_t no, nothr; /* computed outputs, their thresholds in all */
   size_t nd;        /* administration slots per case */
   int oprof;        /* output profiles are written */
+  int dv;           /* simulated observations are written */
 } shape;
 
 /* One block of results, case-major. */
 typedef struct block {
   size_t cap;
   shape sh;
+  double *dv; /* simulated observations, or NULL */
   double *conc, *amount, *cmax, *tmax, *auc, *cmin, *above, *below;
   double *ovalue, *omax, *otmax, *oauc, *oabove, *obelow; /* outputs */
   double *dtime, *dcmax, *dtmax, *dtrough, *dauc; /* per administration */
@@ -85,12 +87,32 @@ typedef struct block {
 } block;
 
 static void block_free(block *b) {
-  void *ptrs[] = {
-      b->conc,         b->amount, b->cmax,           b->tmax,    b->auc,
-      b->cmin,         b->above,  b->below,          b->params,  b->nums,
-      (void *)b->strs, b->status, (void *)b->labels, b->msg,     b->ovalue,
-      b->omax,         b->otmax,  b->oauc,           b->oabove,  b->obelow,
-      b->dtime,        b->dcmax,  b->dtmax,          b->dtrough, b->dauc};
+  void *ptrs[] = {b->conc,
+                  b->amount,
+                  b->cmax,
+                  b->tmax,
+                  b->auc,
+                  b->cmin,
+                  b->above,
+                  b->below,
+                  b->params,
+                  b->nums,
+                  (void *)b->strs,
+                  b->status,
+                  (void *)b->labels,
+                  b->msg,
+                  b->ovalue,
+                  b->omax,
+                  b->otmax,
+                  b->oauc,
+                  b->oabove,
+                  b->obelow,
+                  b->dtime,
+                  b->dcmax,
+                  b->dtmax,
+                  b->dtrough,
+                  b->dauc,
+                  b->dv};
   for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++)
     ks__free(ptrs[i]);
   memset(b, 0, sizeof *b);
@@ -109,6 +131,7 @@ static ks_status block_alloc(block *b, size_t cap, const shape *sh,
   b->sh = *sh;
   size_t am = cap * sh->na;
   b->conc = cal(am * sh->nt, sizeof(double), &ok);
+  b->dv = sh->dv ? cal(am * sh->nt, sizeof(double), &ok) : NULL;
   b->amount = sh->nc ? cal(cap * sh->nc * sh->nt, sizeof(double), &ok) : NULL;
   b->cmax = cal(am, sizeof(double), &ok);
   b->tmax = cal(am, sizeof(double), &ok);
@@ -170,6 +193,8 @@ static void fail_case(block *b, size_t i, size_t ci, const char *label,
   double nan = (double)NAN;
   for (size_t k = 0; k < sh->na * sh->nt; k++)
     b->conc[i * sh->na * sh->nt + k] = nan;
+  for (size_t k = 0; b->dv && k < sh->na * sh->nt; k++)
+    b->dv[i * sh->na * sh->nt + k] = nan;
   for (size_t k = 0; b->amount && k < sh->nc * sh->nt; k++)
     b->amount[i * sh->nc * sh->nt + k] = nan;
   for (size_t a = 0; a < sh->na; a++) {
@@ -285,6 +310,28 @@ static void case_vars(const ks_scenario *s, const ks_case *c, block *b,
     b->nums[i * b->sh.n_num + num++] = c->drawn[j];
 }
 
+/* The simulated observations of case `ci` (slot i) from its predictions:
+ * dv = c + sqrt(add^2 + (prop c)^2) z, z keyed by (seed, case, time,
+ * analyte) so that they do not depend on the thread or block. */
+static void observe(const ks_scenario *s, block *b, size_t i, size_t ci) {
+  const ks_scenario_settings *st = ks_scenario_settings_get(s);
+  const shape *sh = &b->sh;
+  for (size_t a = 0; a < sh->na; a++) {
+    const double *c = b->conc + (i * sh->na + a) * sh->nt;
+    double *dv = b->dv + (i * sh->na + a) * sh->nt;
+    double add = st->residual_add_ng_per_ml[a], prop = st->residual_prop[a];
+    for (size_t t = 0; t < sh->nt; t++) {
+      if (isnan(add)) {
+        dv[t] = (double)NAN; /* no residual model for this analyte */
+        continue;
+      }
+      double sd = sqrt(add * add + prop * c[t] * prop * c[t]);
+      dv[t] = c[t] + sd * ks_sweep_residual(st->residual_seed, ci, (uint32_t)t,
+                                            (uint32_t)st->analytes[a]);
+    }
+  }
+}
+
 /* Solves case `ci` into slot `i` of the block. */
 static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
                        size_t ci) {
@@ -384,6 +431,8 @@ static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
   b->status[i] = (int32_t)-rc;
   if (rc != KS_OK)
     fail_case(b, i, ci, c.label, &err);
+  else if (b->dv)
+    observe(s, b, i, ci);
 }
 
 static void workers_free(worker *w, int n) {
@@ -473,6 +522,7 @@ static ks_status names_fill(const ks_scenario *s, names *n, shape *sh,
   sh->no = ks_model_n_outputs(m);
   sh->nothr = st->output_thr_first ? st->output_thr_first[sh->no] : 0;
   sh->oprof = st->profiles;
+  sh->dv = st->profiles && st->residual;
   sh->nd = ks_scenario_max_doses(s);
   n->outputs = cal(sh->no, sizeof(char *), &ok);
   n->output_units = cal(sh->no, sizeof(char *), &ok);
@@ -563,6 +613,7 @@ static void fill_layout(const ks_scenario *s, size_t n_cases, const names *n,
   l->float32 = st->float32;
   l->uncompressed = st->uncompressed;
   l->profiles = st->profiles;
+  l->dv = st->profiles && st->residual;
   l->n_case_vars = n->n_vars;
   l->case_vars = n->vars;
   l->n_parameters = ks_model_n_parameters(m);
@@ -634,8 +685,9 @@ uint64_t ks_run_estimate_bytes(const ks_scenario *s) {
 
 /* Bytes of one case's results in a block. */
 static size_t case_bytes(const shape *sh) {
-  return ((sh->na + sh->nc + sh->no) * sh->nt + sh->na * (4 + 2 * sh->nthr) +
-          3 * sh->no + 2 * sh->nothr + sh->np + sh->nd * (1 + 4 * sh->na)) *
+  return ((sh->na * (1 + (size_t)sh->dv) + sh->nc + sh->no) * sh->nt +
+          sh->na * (4 + 2 * sh->nthr) + 3 * sh->no + 2 * sh->nothr + sh->np +
+          sh->nd * (1 + 4 * sh->na)) *
              sizeof(double) +
          512;
 }
@@ -986,6 +1038,7 @@ static void block_view(const ks_scenario *s, const block *b, size_t first,
   ob->first = first;
   ob->n = n;
   ob->conc_ng_per_ml = st->profiles ? b->conc : NULL;
+  ob->dv_ng_per_ml = b->dv;
   ob->amount_mg = st->profiles ? b->amount : NULL;
   ob->cmax_ng_per_ml = b->cmax;
   ob->tmax_h = b->tmax;

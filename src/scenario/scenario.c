@@ -87,6 +87,7 @@ struct ks_scenario {
   size_t *output_thr_first; /* [n_outputs + 1] */
   double *output_thresholds;
   double *percentiles;
+  double *residual; /* [2 * n_analytes]: additive, then proportional */
   arm *arms;
   size_t n_arms;
   axis *axes;
@@ -2058,12 +2059,132 @@ static ks_status read_summary(reader *r, const ks_ynode *n) {
   return rc;
 }
 
+/* One analyte's residual model: `{additive: 0.5 ng/mL, proportional: 15 %,
+ * source: ...}`, at least one of the two; written analyte `a`. */
+static ks_status read_residual_entry(reader *r, const ks_ynode *e, size_t a) {
+  static const char *const keys[] = {"additive", "proportional", "source"};
+  ks_scenario *s = r->s;
+  size_t na = s->settings.n_analytes;
+  const ks_ynode *add, *prop;
+  ks_status rc =
+      ks__schema_kind(r->doc, e, KS_YMAP, "a residual error model", r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_keys(r->doc, e, keys, countof(keys),
+                         "a residual error model", r->err);
+  if (rc != KS_OK)
+    return rc;
+  add = ks__ymap_get(e, "additive");
+  prop = ks__ymap_get(e, "proportional");
+  if (!add && !prop) {
+    ks_srcloc loc = loc_of(r, e);
+    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "a residual error model needs 'additive' (a "
+                        "concentration, e.g. '0.5 ng/mL'), 'proportional' "
+                        "(e.g. '15 %%' or 0.15) or both");
+  }
+  ks_quantity q = {0};
+  if (add)
+    rc = ks__schema_quantity(r->doc, add, KS_DIM_CONC, false, "0.5 ng/mL",
+                             "additive", &q, r->err);
+  if (rc == KS_OK && add)
+    s->residual[a] = q.value * KS_NG_PER_ML_PER_MG_PER_L;
+  if (rc == KS_OK && prop)
+    rc = ks__schema_quantity(r->doc, prop, KS_DIM_NONE, false, "15 %",
+                             "proportional", &q, r->err);
+  if (rc == KS_OK && prop)
+    s->residual[na + a] = q.value;
+  const ks_ynode *bad =
+      add && !(s->residual[a] >= 0 && isfinite(s->residual[a])) ? add
+      : prop && !(s->residual[na + a] >= 0 && isfinite(s->residual[na + a]))
+          ? prop
+          : NULL;
+  if (rc == KS_OK && bad) {
+    ks_srcloc loc = loc_of(r, bad);
+    rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                      "a residual standard deviation must be finite and not "
+                      "negative, got '%s'",
+                      bad->text);
+  }
+  return rc;
+}
+
+/* `residual_error: {seed: N, ANALYTE: {additive, proportional}, ...}`: the
+ * simulated observation `dv` of each written analyte named. */
+static ks_status read_residual(reader *r, const ks_ynode *n) {
+  ks_scenario *s = r->s;
+  const ks_model *m = s->model;
+  size_t na = s->settings.n_analytes;
+  ks_status rc =
+      ks__schema_kind(r->doc, n, KS_YMAP, "'residual_error'", r->err);
+  if (rc != KS_OK)
+    return rc;
+  ks_srcloc at = loc_of(r, n);
+  if (!s->settings.profiles)
+    return ks_error_set(r->err, KS_ERR_INPUT, &at,
+                        "residual_error gives simulated observations (dv) "
+                        "beside the concentration profiles, which "
+                        "'profiles: false' turns off");
+  if (s->has_data)
+    return ks_error_set(r->err, KS_ERR_INPUT, &at,
+                        "residual_error is not available with 'data' (the "
+                        "dataset's own DV column holds the observations)");
+  if (!(s->residual = ks__calloc(2 * na, sizeof *s->residual)))
+    return nomem(r);
+  for (size_t k = 0; k < 2 * na; k++)
+    s->residual[k] = (double)NAN;
+  const ks_ynode *seed = ks__ymap_get(n, "seed");
+  long sd = 0;
+  if (seed)
+    rc = ks__schema_count(r->doc, seed, "seed", 4294967295L, &sd, r->err);
+  else if (s->has_population)
+    sd = (long)s->seed;
+  else
+    rc = ks_error_set(r->err, KS_ERR_INPUT, &at,
+                      "residual_error needs a 'seed' (or a population's)");
+  s->settings.residual_seed = (uint64_t)sd;
+  size_t named = 0;
+  for (size_t i = 0; rc == KS_OK && i < n->n; i++) {
+    const ks_ynode *key = n->keys[i];
+    if (strcmp(key->text, "seed") == 0)
+      continue;
+    size_t k = ks_model_find_analyte(m, key->text), a = 0;
+    while (k != NONE && a < na && s->analytes[a] != k)
+      a++;
+    if (k == NONE || a == na) {
+      const char *names[64];
+      size_t nn = 0;
+      for (size_t j = 0; j < na && nn < 64; j++)
+        names[nn++] = ks_model_analyte_name(m, s->analytes[j]);
+      return ks__schema_unknown(r->doc, key, "written analyte", key->text,
+                                names, nn, r->err);
+    }
+    rc = read_residual_entry(r, n->items[i], a);
+    named++;
+  }
+  if (rc == KS_OK && named == 0)
+    rc = ks_error_set(r->err, KS_ERR_INPUT, &at,
+                      "residual_error names no analyte (e.g. 'ketamine: "
+                      "{proportional: 15 %%}')");
+  /* an analyte with only one of the two has 0 for the other */
+  for (size_t a = 0; rc == KS_OK && a < na; a++)
+    if (isnan(s->residual[a]) != isnan(s->residual[na + a])) {
+      if (isnan(s->residual[a]))
+        s->residual[a] = 0;
+      else
+        s->residual[na + a] = 0;
+    }
+  s->settings.residual = rc == KS_OK;
+  s->settings.residual_add_ng_per_ml = s->residual;
+  s->settings.residual_prop = s->residual + na;
+  return rc;
+}
+
 static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
   static const char *const keys[] = {
-      "scenario",   "description", "model",   "subject",
-      "parameters", "regimen",     "arms",    "output",
-      "solver",     "notes",       "sweep",   "sweep_mode",
-      "population", "report",      "summary", "data"};
+      "scenario", "description",   "model",      "subject", "parameters",
+      "regimen",  "arms",          "output",     "solver",  "notes",
+      "sweep",    "sweep_mode",    "population", "report",  "summary",
+      "data",     "residual_error"};
   const ks_ydoc *doc = r->doc;
   const ks_ynode *root = doc->root, *n;
   ks_scenario *s = r->s;
@@ -2131,6 +2252,8 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
     rc = read_summary(r, n);
   if (rc == KS_OK)
     rc = ks__scenario_report_read(doc, s->model, &s->report, r->err);
+  if (rc == KS_OK && (n = ks__ymap_get(root, "residual_error")))
+    rc = read_residual(r, n);
   if (rc != KS_OK)
     return rc;
   size_t per_arm = s->n_points;
@@ -2229,6 +2352,7 @@ void ks_scenario_free(ks_scenario **sp) {
   ks__free(s->output_thr_first);
   ks__free(s->output_thresholds);
   ks__free(s->percentiles);
+  ks__free(s->residual);
   ks__popcov_free(&s->popcov);
   ks_model_free(&s->model);
   ks__ydoc_free(&s->doc);
