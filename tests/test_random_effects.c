@@ -476,8 +476,8 @@ static void covariate_errors(void) {
   expect_scenario_error("    age: {distribution: normal, mean: 40 y, sd: 10 y, "
                         "min: 18 y, max: 80 y}\n",
                         "bad.yaml:2:16: error: 'age' is drawn for each "
-                        "subject by population.covariates (line 8): remove "
-                        "it from 'subject'");
+                        "subject by population.covariates or .records (line "
+                        "8): remove it from 'subject'");
   expect_scenario_error("    sex: {proportions: {female: 0.4, male: 0.5}}\n",
                         "sex: the proportions add up to 0.9, not 1");
   expect_scenario_error("    sex: {proportions: {female: 0.4, mail: 0.6}}\n",

@@ -44,6 +44,9 @@ double ks_sweep_uniform(uint64_t seed, uint64_t subject, uint32_t stream);
  * covariates (scenario population.covariates) use
  * KS_SWEEP_COVARIATE_STREAM + 1024 * entry + attempt. */
 #define KS_SWEEP_COVARIATE_STREAM 0x40000000u
+/* The covariate record a subject takes (scenario population.records): a
+ * uniform of stream KS_SWEEP_RECORD_STREAM. */
+#define KS_SWEEP_RECORD_STREAM 0x50000000u
 
 /* Parameter uncertainty (model.h, `uncertainty`): replicate r's factors on
  * the typical values, factor[i] = 1 + (L z)_i for the uncertain parameters

@@ -14,9 +14,16 @@
 typedef struct ks__popcov ks__popcov;
 
 /* Reads `covariates` (a mapping from `weight` or a model covariate's
- * subject key to its distribution). *out is NULL for an empty mapping. */
+ * subject key to its distribution) and `records` (a CSV file of covariate
+ * records, resampled whole: {file, columns: {COLUMN: "key [unit]"},
+ * sample}); either may be NULL. The file is read here, relative to the
+ * scenario's directory; its errors name FILE:LINE:COLUMN. *out is NULL
+ * when nothing is drawn. */
 ks_status ks__popcov_read(const ks_ydoc *doc, const ks_ynode *covariates,
-                          const ks_model *m, ks__popcov **out, ks_error *err);
+                          const ks_ynode *records, const ks_model *m,
+                          ks__popcov **out, ks_error *err);
+/* Number of records read from population.records (0: none). */
+size_t ks__popcov_records(const ks__popcov *pc);
 void ks__popcov_free(ks__popcov **pc);
 
 /* Number of drawn characteristics, and for entry j: its subject key

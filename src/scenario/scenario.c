@@ -525,7 +525,7 @@ static ks_status read_sweep(reader *r, const ks_ynode *root) {
 
 static ks_status read_population(reader *r, const ks_ynode *root) {
   static const char *const keys[] = {"subjects", "seed", "covariates",
-                                     "replicates"};
+                                     "replicates", "records"};
   ks_scenario *s = r->s;
   const ks_ynode *p = ks__ymap_get(root, "population"), *n, *seed;
   s->n_subjects = 1;
@@ -534,7 +534,8 @@ static ks_status read_population(reader *r, const ks_ynode *root) {
     return KS_OK;
   ks_status rc = ks__schema_kind(r->doc, p, KS_YMAP, "'population'", r->err);
   if (rc == KS_OK)
-    rc = ks__schema_keys(r->doc, p, keys, 4, "'population'", r->err);
+    rc =
+        ks__schema_keys(r->doc, p, keys, countof(keys), "'population'", r->err);
   if (rc == KS_OK)
     rc = ks__schema_require(r->doc, p, "subjects", "'population'", &n, r->err);
   if (rc == KS_OK)
@@ -552,9 +553,10 @@ static ks_status read_population(reader *r, const ks_ynode *root) {
   s->n_subjects = (size_t)count;
   s->seed = (uint64_t)sd;
   s->has_population = 1;
-  const ks_ynode *cv = ks__ymap_get(p, "covariates");
-  if (rc == KS_OK && cv)
-    rc = ks__popcov_read(r->doc, cv, s->model, &s->popcov, r->err);
+  const ks_ynode *cv = ks__ymap_get(p, "covariates"),
+                 *recs = ks__ymap_get(p, "records");
+  if (rc == KS_OK && (cv || recs))
+    rc = ks__popcov_read(r->doc, cv, recs, s->model, &s->popcov, r->err);
   const ks_ynode *rep = ks__ymap_get(p, "replicates");
   long nrep = 1;
   if (rc == KS_OK && rep)
@@ -589,8 +591,8 @@ static ks_status check_drawn(reader *r) {
       ks_srcloc loc = loc_of(r, f->node);
       return ks_error_set(r->err, KS_ERR_INPUT, &loc,
                           "'%s' is drawn for each subject by "
-                          "population.covariates (line %d): remove it from "
-                          "'subject'",
+                          "population.covariates or .records (line %d): "
+                          "remove it from 'subject'",
                           ks__popcov_key(s->popcov, j),
                           ks__popcov_node(s->popcov, j)->line);
     }
