@@ -4,7 +4,7 @@
  * line, the whole block handed to on_block, the output built in memory
  * holding exactly what the callback saw, and the scenario's `report`
  * section read and checked by the scenario. */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath */
 #include <hdf5.h>
 #include <hdf5_hl.h>
 #include <math.h>
@@ -286,6 +286,17 @@ int main(void) {
     }
     free(with);
   }
+
+  /* 6. The shipped models of a library in its build tree: the source
+   * tree's models/ (the consumer test checks an installed one). */
+  char shipped[4096], want_dir[4096], tiny[4];
+  snprintf(path, sizeof path, "%s/models", KS_SOURCE_DIR);
+  KS_CHECK(realpath(path, want_dir) != NULL);
+  KS_CHECK(ks_model_default_dir(shipped, sizeof shipped) == shipped);
+  char *got_dir = realpath(shipped, NULL);
+  KS_CHECK(got_dir && !strcmp(got_dir, want_dir));
+  free(got_dir);
+  KS_CHECK(ks_model_default_dir(tiny, sizeof tiny) == NULL);
 
   free(cmax);
   free(conc);

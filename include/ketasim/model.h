@@ -54,6 +54,15 @@ ks_status ks_model_parse(const char *file, const char *text, size_t len,
 /* Frees the model and sets *model to NULL. Accepts NULL. */
 void ks_model_free(ks_model **model);
 
+/* The directory of the models shipped with ketasim, the last place a
+ * scenario's `model: NAME` is looked for (ks_scenario_options): for an
+ * installed library DATADIR/ketasim/models of its installation, found from
+ * where the library itself lies (so a moved installation still finds its
+ * own), or the prefix's directory it was configured for; for a library in
+ * its build tree, the source tree's models/. Written into buf (size bytes);
+ * returns buf, or NULL when the path does not fit. */
+char *ks_model_default_dir(char *buf, size_t size);
+
 const char *ks_model_name(const ks_model *m);
 const char *ks_model_text(const ks_model *m); /* verbatim file */
 const char *ks_model_path(const ks_model *m);

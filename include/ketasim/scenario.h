@@ -138,7 +138,7 @@ typedef ks_status (*ks_model_resolver)(void *user, const char *name,
 
 /* Options for loading. `model_path` lists directories searched for
  * `model: NAME` (as NAME.yaml) before the scenario's own directory, its
- * ../models, and the models directory the program was built with; a
+ * ../models, and the shipped models (ks_model_default_dir); a
  * `resolve_model` callback is asked first. */
 typedef struct ks_scenario_options {
   const char *const *model_path;

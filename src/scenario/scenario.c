@@ -188,12 +188,15 @@ static ks_status resolve_model(reader *r, const ks_ynode *node,
     return KS_OK;
   if (join_path(out, size, dir, "/../models", file) && file_exists(out))
     return KS_OK;
-  if (join_path(out, size, KS_MODEL_DIR, file, "") && file_exists(out))
+  char shipped[4096];
+  if (!ks_model_default_dir(shipped, sizeof shipped))
+    shipped[0] = '\0';
+  if (shipped[0] && join_path(out, size, shipped, file, "") && file_exists(out))
     return KS_OK;
   return ks_error_set(r->err, KS_ERR_INPUT, &loc,
                       "model '%s' not found (looked for %s.yaml beside the "
                       "scenario, in ../models and in %s)",
-                      name, name, KS_MODEL_DIR);
+                      name, name, shipped[0] ? shipped : "(none)");
 }
 
 /* The program's resolver finds the model; its errors keep their own place

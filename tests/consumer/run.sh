@@ -4,8 +4,8 @@
 # find_package(ketasim) and with `pkg-config --cflags --libs ketasim`, and
 # runs both programs on the installed route-comparison scenario. Also checks
 # what was installed: libraries with their SOVERSION links, headers, the
-# program, models, scenarios and docs, and that each installed header
-# compiles on its own.
+# program, models, scenarios and docs, that each installed header compiles
+# on its own, and that the installed program finds the installed models.
 #   run.sh SOURCE_DIR BUILD_DIR
 set -eu
 src=$1 build=$2
@@ -53,6 +53,32 @@ scen=$prefix/share/ketasim/scenarios/route-comparison.yaml
 # The installed program runs on its installed scenario and models.
 "$prefix/bin/ketasim" run "$scen" -o "$work/cli.h5" -q
 "$prefix/bin/ketasim" --version
+
+# The installed program finds the installed models: a scenario in a
+# directory of its own (no model beside it, no ../models) naming a shipped
+# model, run from a copy of the installation moved elsewhere. The only
+# fallback it searches is the moved installation's share/ketasim/models,
+# never the source tree (the message for an unknown model lists it).
+moved=$work/moved
+cp -a "$prefix" "$moved"
+mkdir -p "$work/alone"
+sed 's/^model:.*/model: ketamine/' "$scen" >"$work/alone/by-name.yaml"
+grep -q '^model: ketamine$' "$work/alone/by-name.yaml" ||
+  { echo "FAIL: could not write by-name.yaml"; exit 1; }
+(cd "$work/alone" && "$moved/bin/ketasim" check by-name.yaml >check.txt)
+grep -q "(${moved}/share/ketasim/models/ketamine.yaml)" "$work/alone/check.txt" ||
+  { echo "FAIL: the moved installation did not use its own models:"; cat "$work/alone/check.txt"; exit 1; }
+(cd "$work/alone" && "$moved/bin/ketasim" run by-name.yaml -o by-name.h5 -q)
+[ -s "$work/alone/by-name.h5" ] || { echo "FAIL: no output from by-name.yaml"; exit 1; }
+sed 's/^model:.*/model: no-such-model/' "$scen" >"$work/alone/unknown.yaml"
+rc=0
+(cd "$work/alone" && "$moved/bin/ketasim" check unknown.yaml) 2>"$work/alone/err.txt" || rc=$?
+[ $rc = 1 ] && grep -q "in ${moved}/share/ketasim/models)" "$work/alone/err.txt" ||
+  { echo "FAIL: unknown model (exit $rc):"; cat "$work/alone/err.txt"; exit 1; }
+grep -qF "$src/models" "$work/alone/err.txt" &&
+  { echo "FAIL: an installed program searches the source tree: $(cat "$work/alone/err.txt")"; exit 1; }
+rm -rf "$moved"
+echo "ok: an installed (and moved) program finds its shipped models, not the source tree's"
 
 # find_package(ketasim)
 cmake -S "$src/tests/consumer" -B "$work/cmake-build" \
