@@ -2335,6 +2335,36 @@ size_t ks_model_find_output(const ks_model *m, const char *name) {
   return NONE;
 }
 
+static int expr_names_from(const ks_expr *e, size_t first) {
+  size_t uses[KS_EXPR_MAX_OPS], nu = ks__expr_uses(e, uses, KS_EXPR_MAX_OPS);
+  for (size_t i = 0; i < nu; i++)
+    if (uses[i] >= first)
+      return 1;
+  return 0;
+}
+
+int ks__model_outputs_linear(const ks_model *m) {
+  if (m->n_outputs == 0 || m->n_xstates || m->n_fluxes)
+    return 0;
+  for (size_t i = 0; i < m->n_outputs; i++) {
+    const xoutput *o = &m->outputs[m->output_order[i]];
+    size_t uses[KS_EXPR_MAX_OPS],
+        nu = ks__expr_uses(o->expr, uses, KS_EXPR_MAX_OPS);
+    for (size_t k = 0; k < nu; k++)
+      if (uses[k] == m->dyn_t)
+        return 0;
+    /* every output is checked before those that name it (output_order),
+     * so a linear output named here has already passed */
+    for (size_t k = 0; k < o->n_deps; k++)
+      if (o->dep[k] >= m->dyn_s && o->dep[k] < m->dyn_o)
+        return 0;
+    for (size_t k = 0; k < o->n_deps; k++)
+      if (expr_names_from(o->dexpr[k], m->dyn_t))
+        return 0;
+  }
+  return 1;
+}
+
 int ks_model_is_nonlinear(const ks_model *m, char *buf, size_t size) {
   const char *file = m->doc->file;
   if (m->n_fluxes) {

@@ -219,4 +219,13 @@ struct ks_model {
   double *unc_chol;
 };
 
+/* 1 if the model has outputs and each is an affine function of the
+ * compartment amounts with coefficients fixed for a case: its expression
+ * names no time, and its derivatives name no dynamic symbol (amounts,
+ * concentrations, states, outputs); an output it names must be such an
+ * output. The exact integrator then carries the outputs as rows of the
+ * state, like the analytes: their AUC in closed form and their peaks
+ * without a grid. */
+int ks__model_outputs_linear(const ks_model *m);
+
 #endif

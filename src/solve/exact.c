@@ -8,6 +8,7 @@
 #include "expsum_internal.h"
 #include "lapack_internal.h"
 #include "metrics_internal.h"
+#include "model_internal.h"
 #include "solver_internal.h"
 #include "util_internal.h"
 
@@ -44,8 +45,13 @@ struct ks_exact {
   int modal;
   size_t ns; /* state length: n, or 2 nc in modal form */
   double *lam, *vr, *vi, *gv, *vo, *wm, *scratch; /* wm: V^-1 u */
-  double *vl;                                     /* vo * lam, per analyte */
-  double *vw;                                     /* vo . wm, per analyte */
+  /* per observable (the analytes, then the computed outputs when they are
+   * linear: olin): its row of the observation in modal coordinates (vo),
+   * vo * lam (vl), vo . wm (vw) and its constant part (voff: 0 for an
+   * analyte) */
+  double *vl, *vw, *voff;
+  int olin;   /* the model's outputs are affine in the amounts */
+  double *i0; /* the modal integrals at the window's start (olin) */
   size_t scratch_len;
   /* per written analyte: observed compartment, mg -> ng/mL, and values and
    * slopes at the ends of the current step ([4][na]: c0, d0, c1, d1), and
@@ -74,6 +80,10 @@ struct ks_exact {
   double *sd, *sroots, *swork;
   double *cwork; /* the structural eigen-decomposition's workspace */
   size_t *ciwork;
+  /* K's nonzero entries in the compartments' columns (all rows), for the
+   * checks and G V: a compartment matrix is sparse */
+  size_t nnz, *nz_i, *nz_j;
+  double *nz_v;
   ks_metrics_acc *acc;
   struct ks_records_scratch *rscratch; /* the record walk's buffers */
 };
@@ -107,6 +117,11 @@ void ks_exact_free(ks_exact **ep) {
   ks__free(e->swork);
   ks__free(e->cwork);
   ks__free(e->ciwork);
+  ks__free(e->nz_i);
+  ks__free(e->nz_j);
+  ks__free(e->nz_v);
+  ks__free(e->voff);
+  ks__free(e->i0);
   for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
     ks__free(p[i]);
   ks__free(e);
@@ -158,9 +173,12 @@ ks_status ks_exact_create(const ks_model *m, ks_exact **out, ks_error *err) {
     ok &= (e->ax[i] = ks__calloc(ns, sizeof(double))) != NULL;
     ok &= (e->av[i] = ks__calloc(2 * nob, sizeof(double))) != NULL;
   }
-  ok &= (e->vo = ks__calloc(na * nc + 1, sizeof(double))) != NULL;
-  ok &= (e->vl = ks__calloc(na * nc + 1, sizeof(double))) != NULL;
-  ok &= (e->vw = ks__calloc(na + 1, sizeof(double))) != NULL;
+  e->olin = ks__model_outputs_linear(m);
+  ok &= (e->vo = ks__calloc(nob * nc + 1, sizeof(double))) != NULL;
+  ok &= (e->vl = ks__calloc(nob * nc + 1, sizeof(double))) != NULL;
+  ok &= (e->vw = ks__calloc(nob + 1, sizeof(double))) != NULL;
+  ok &= (e->voff = ks__calloc(nob + 1, sizeof(double))) != NULL;
+  ok &= (e->i0 = ks__calloc(nc + 1, sizeof(double))) != NULL;
   ok &= (e->obs = ks__calloc(na + 1, sizeof(size_t))) != NULL;
   ok &= (e->scale = ks__calloc(na + 1, sizeof(double))) != NULL;
   ok &= (e->cd = ks__calloc(4 * nob + 1, sizeof(double))) != NULL;
@@ -190,6 +208,9 @@ ks_status ks_exact_create(const ks_model *m, ks_exact **out, ks_error *err) {
       (e->cwork = ks__calloc(ks__compeig_work_len(nc), sizeof(double))) != NULL;
   ok &= (e->ciwork = ks__calloc(ks__compeig_iwork_len(nc), sizeof(size_t))) !=
         NULL;
+  ok &= (e->nz_i = ks__calloc(e->n * nc + 1, sizeof(size_t))) != NULL;
+  ok &= (e->nz_j = ks__calloc(e->n * nc + 1, sizeof(size_t))) != NULL;
+  ok &= (e->nz_v = ks__calloc(e->n * nc + 1, sizeof(double))) != NULL;
   if (!ok) {
     ks_exact_free(&e);
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
@@ -336,6 +357,8 @@ typedef struct ctx {
   double *c1, *d1;     /* and at its end */
   int fresh;           /* c1/d1 do not describe the current state */
   int gridless;        /* no profiles: metrics from each segment's solution */
+  int olin;            /* modal form with linear outputs: rows for them too */
+  size_t n_rows;       /* observables with modal rows: analytes (+ outputs) */
 } ctx;
 
 static double conc(const ctx *c, size_t a, const double *x) {
@@ -343,7 +366,7 @@ static double conc(const ctx *c, size_t a, const double *x) {
   if (!e->modal)
     return x[c->obs[a]] * c->scale[a];
   const double *vo = e->vo + a * e->nc;
-  double s = 0;
+  double s = e->voff[a];
   for (size_t k = 0; k < e->nc; k++)
     s += vo[k] * x[k];
   return s;
@@ -393,7 +416,7 @@ static void observe_outputs(const ctx *c, double t, const double *x, double *ov,
 static void observe(const ctx *c, double t, const double *x, double *cv,
                     double *dv) {
   const ks_exact *e = c->e;
-  if (e->n_out)
+  if (e->n_out && !c->olin)
     observe_outputs(c, t, x, cv + c->n_analytes, dv + c->n_analytes);
   if (!e->modal) {
     for (size_t a = 0; a < c->n_analytes; a++) {
@@ -403,9 +426,9 @@ static void observe(const ctx *c, double t, const double *x, double *cv,
     return;
   }
   size_t nc = e->nc;
-  for (size_t a = 0; a < c->n_analytes; a++) {
+  for (size_t a = 0; a < c->n_rows; a++) {
     const double *vo = e->vo + a * nc, *vl = e->vl + a * nc;
-    double sc = 0, sd = e->vw[a];
+    double sc = e->voff[a], sd = e->vw[a];
     for (size_t k = 0; k < nc; k++) {
       sc += vo[k] * x[k];
       sd += vl[k] * x[k];
@@ -451,6 +474,9 @@ static void record(const ctx *c, size_t k, const double *s, const double *cv) {
     double *ov = c->e->dv; /* the driver's scratch is free while recording */
     if (cv)
       memcpy(ov, cv + c->n_analytes, c->e->n_out * sizeof *ov);
+    else if (c->olin)
+      for (size_t o = 0; o < c->e->n_out; o++)
+        ov[o] = conc(c, c->n_analytes + o, s);
     else
       observe_outputs(c, c->times[k], s, ov, NULL);
     for (size_t o = 0; o < c->e->n_out; o++)
@@ -462,6 +488,8 @@ static void record(const ctx *c, size_t k, const double *s, const double *cv) {
   const double *x = full_state(c->e, s);
   if (k == 0)
     memcpy(c->e->auc0, x + nc + na, na * sizeof *x);
+  if (k == 0 && c->olin)
+    memcpy(c->e->i0, s + nc, nc * sizeof *s);
   if (c->out->amount_mg)
     for (size_t i = 0; i < nc; i++)
       c->out->amount_mg[i * c->n_times + k] = x[i];
@@ -552,7 +580,7 @@ static ks_status metrics_step(ctx *c, double t0, double t1, const double *x0,
     ks_metrics_step(acc, t0, t1, hermite_eval, &H);
   }
   size_t na = c->n_analytes;
-  if (!c->e->n_out)
+  if (!c->e->n_out || c->olin) /* linear outputs: AUC in closed form */
     return KS_OK;
   return outputs_auc(c, 0, t0, t1, x0, cv0 + na, dv0 + na, cv1 + na, dv1 + na,
                      err);
@@ -644,9 +672,9 @@ static ks_status step(ctx *c, double t0, double t1, ks_error *err) {
 
 static void st_values(void *self, double t, double *v) {
   const ctx *c = self;
-  for (size_t a = 0; a < c->n_analytes; a++)
+  for (size_t a = 0; a < c->n_rows; a++)
     v[a] = conc(c, a, c->e->x);
-  if (c->e->n_out)
+  if (c->e->n_out && !c->olin)
     observe_outputs(c, t, c->e->x, v + c->n_analytes, NULL);
 }
 
@@ -769,7 +797,7 @@ static ks_status st_segment(void *self, double t, double t1, const double *u,
       v += e->vi[j * e->nc + e->in_comp[i]] * e->r[i];
     e->wm[j] = v;
   }
-  for (size_t a = 0; e->modal && a < c->n_analytes; a++) {
+  for (size_t a = 0; e->modal && a < c->n_rows; a++) {
     double v = 0;
     for (size_t j = 0; j < e->nc; j++)
       v += e->vo[a * e->nc + j] * e->wm[j];
@@ -836,7 +864,7 @@ static void gridless_metrics(ctx *c, double t0, double h, const double *eh,
                              const double *z0, const double *z1) {
   ks_exact *e = c->e;
   size_t nc = e->nc;
-  for (size_t a = 0; a < c->n_analytes; a++) {
+  for (size_t a = 0; a < c->n_rows; a++) {
     ks_metrics_acc *acc = &e->acc[a];
     const double *vo = e->vo + a * nc, *vl = e->vl + a * nc;
     double *d = e->sd, *r = e->sroots;
@@ -899,8 +927,17 @@ static ks_status gridless_segment(ctx *c, double t, double t1, size_t *k,
       record(c, (*k)++, c->e->x, NULL);
     ta = c->times[0];
   }
-  while (*k < c->n_times && c->times[*k] < t1)
-    (*k)++;
+  /* the first output time at or after t1, by bisection: a linear walk
+   * over a fine grid cost more than the segment's exact step */
+  size_t lo = *k, hi = c->n_times;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (c->times[mid] < t1)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *k = lo;
   return gridless_step(c, ta, t1, c->metrics && ta >= c->times[0], err);
 }
 
@@ -945,7 +982,7 @@ static double norm1_rm(const double *a, size_t n) {
     double s = 0;
     for (size_t i = 0; i < n; i++)
       s += fabs(a[i * n + j]);
-    best = fmax(best, s);
+    best = s > best ? s : best;
   }
   return best;
 }
@@ -1000,23 +1037,58 @@ static int modal_ok(const ks_exact *e) {
   size_t m = e->nc;
   if (norm1_rm(e->vr, m) * norm1_rm(e->vi, m) > 1e6)
     return 0;
-  double knorm = 0;
-  for (size_t i = 0; i < m; i++)
-    for (size_t j = 0; j < m; j++)
-      knorm = fmax(knorm, fabs(e->kd[i * e->n + j]));
+  double knorm = 0, *res = e->scratch; /* (K V - V lam), column by column */
+  for (size_t q = 0; q < e->nnz; q++)
+    if (e->nz_i[q] < m && fabs(e->nz_v[q]) > knorm)
+      knorm = fabs(e->nz_v[q]);
   for (size_t k = 0; k < m; k++) {
-    double res = 0, vnorm = 0;
+    double r = 0, vnorm = 0;
+    for (size_t i = 0; i < m; i++)
+      res[i] = -e->vr[i * m + k] * e->lam[k];
+    for (size_t q = 0; q < e->nnz; q++)
+      if (e->nz_i[q] < m)
+        res[e->nz_i[q]] += e->nz_v[q] * e->vr[e->nz_j[q] * m + k];
     for (size_t i = 0; i < m; i++) {
-      double kv = 0;
-      for (size_t j = 0; j < m; j++)
-        kv += e->kd[i * e->n + j] * e->vr[j * m + k];
-      res = fmax(res, fabs(kv - e->vr[i * m + k] * e->lam[k]));
-      vnorm = fmax(vnorm, fabs(e->vr[i * m + k]));
+      double a = fabs(res[i]), v = fabs(e->vr[i * m + k]);
+      r = a > r ? a : r;
+      vnorm = v > vnorm ? v : vnorm;
     }
-    if (res > 1e-12 * knorm * vnorm * (double)m)
+    if (r > 1e-12 * knorm * vnorm * (double)m)
       return 0;
   }
   return 1;
+}
+
+/* The modes by increasing rate (lam ascending), once per case: the peak
+ * search over a segment's exponential sum needs its terms in that order.
+ * Insertion sort (a handful of modes), then the columns of V and the rows
+ * of V^-1 permuted through scratch. */
+static void sort_modes(ks_exact *e) {
+  size_t m = e->nc, *p = e->ciwork; /* free once the decomposition is done */
+  int sorted = 1;
+  for (size_t k = 0; k < m; k++) {
+    size_t j = k;
+    while (j > 0 && e->lam[p[j - 1]] > e->lam[k]) {
+      p[j] = p[j - 1];
+      j--;
+    }
+    p[j] = k;
+    sorted &= j == k;
+  }
+  if (sorted)
+    return;
+  double *t = e->scratch;
+  for (size_t k = 0; k < m; k++)
+    t[k] = e->lam[p[k]];
+  memcpy(e->lam, t, m * sizeof *t);
+  for (size_t i = 0; i < m; i++) {
+    for (size_t k = 0; k < m; k++)
+      t[k] = e->vr[i * m + p[k]];
+    memcpy(e->vr + i * m, t, m * sizeof *t);
+  }
+  for (size_t k = 0; k < m; k++)
+    memcpy(t + k * m, e->vi + p[k] * m, m * sizeof *t);
+  memcpy(e->vi, t, m * m * sizeof *t);
 }
 
 static int try_modal(ks_exact *e) {
@@ -1029,13 +1101,15 @@ static int try_modal(ks_exact *e) {
         modal_ok(e)) &&
       !(lapack_modal(e) && modal_ok(e)))
     return 0;
-  size_t nq = e->n - m;
-  for (size_t i = 0; i < nq; i++) /* G V: quadrature rows of K times V */
-    for (size_t k = 0; k < m; k++) {
-      double v = 0;
-      for (size_t j = 0; j < m; j++)
-        v += e->kd[(m + i) * e->n + j] * e->vr[j * m + k];
-      e->gv[i * m + k] = v;
+  sort_modes(e);
+  /* G V: the quadrature rows of K times V */
+  memset(e->gv, 0, (e->n - m) * m * sizeof *e->gv);
+  for (size_t q = 0; q < e->nnz; q++)
+    if (e->nz_i[q] >= m) {
+      double *g = e->gv + (e->nz_i[q] - m) * m, v = e->nz_v[q];
+      const double *vr = e->vr + e->nz_j[q] * m;
+      for (size_t k = 0; k < m; k++)
+        g[k] += v * vr[k];
     }
   return 1;
 }
@@ -1060,6 +1134,14 @@ static void setup_case(ks_exact *e, const ks_system *sys,
   for (size_t i = 0; i < sys->nnz; i++)
     e->kd[(size_t)sys->k_row[i] * e->n + (size_t)sys->k_col[i]] +=
         sys->k_val[i];
+  e->nnz = 0;
+  for (size_t i = 0; i < e->n; i++)
+    for (size_t j = 0; j < e->nc; j++)
+      if (e->kd[i * e->n + j] != 0) {
+        e->nz_i[e->nnz] = i;
+        e->nz_j[e->nnz] = j;
+        e->nz_v[e->nnz++] = e->kd[i * e->n + j];
+      }
   e->n_in = 0;
   /* a dataset's infusions are known only on the walk: any compartment */
   for (size_t i = 0; sch->records && i < e->nc; i++)
@@ -1077,6 +1159,29 @@ static void setup_case(ks_exact *e, const ks_system *sys,
   memset(e->x, 0, e->ns * sizeof *e->x);
 }
 
+/* The linear outputs' rows: o(x) = o(0) + grad o . x with a gradient fixed
+ * for the case, so in modal coordinates o = voff + (grad o V) z, in the
+ * output's unit. */
+static void output_rows(ctx *c) {
+  ks_exact *e = c->e;
+  size_t nc = e->nc;
+  double *zero = e->xn; /* free until the first step */
+  memset(zero, 0, e->n * sizeof *zero);
+  ks_system_outputs(c->sys, c->times[0], zero, e->oval, e->ograd);
+  for (size_t o = 0; o < e->n_out; o++) {
+    size_t r = c->n_analytes + o;
+    double f = ks_model_output_unit_factor(c->sys->model, o);
+    e->voff[r] = e->oval[o] / f;
+    for (size_t k = 0; k < nc; k++) {
+      double v = 0;
+      for (size_t j = 0; j < nc; j++)
+        v += e->ograd[o * nc + j] * e->vr[j * nc + k];
+      e->vo[r * nc + k] = v / f;
+      e->vl[r * nc + k] = v / f * e->lam[k];
+    }
+  }
+}
+
 static void finish(ctx *c) {
   ks_case_output *o = c->out;
   ks_exact *e = c->e;
@@ -1088,6 +1193,14 @@ static void finish(ctx *c) {
         KS_NG_PER_ML_PER_MG_PER_L;
   if (o->final_state)
     memcpy(o->final_state, x, e->n * sizeof *x);
+  if (c->olin) /* voff T + vo . (I(end) - I(start)) */
+    for (size_t k = 0; k < e->n_out; k++) {
+      size_t r = c->n_analytes + k;
+      double v = e->voff[r] * (c->times[c->n_times - 1] - c->times[0]);
+      for (size_t j = 0; j < nc; j++)
+        v += e->vo[r * nc + j] * (e->x[nc + j] - e->i0[j]);
+      e->oauc[k] = v;
+    }
   for (size_t k = 0; o->output_auc && k < e->n_out; k++)
     o->output_auc[k] = e->oauc[k];
   if (c->metrics)
@@ -1128,8 +1241,11 @@ ks_status ks_exact_run(ks_exact *e, ks_system *sys, const ks_schedule *sch,
            .c1 = e->cd + 2 * na,
            .d1 = e->cd + 3 * na,
            .fresh = 1,
-           .gridless = e->modal && e->n_out == 0 && !out->conc_ng_per_ml &&
-                       !out->amount_mg && !out->output_value};
+           .olin = e->modal && e->olin,
+           .n_rows = n_analytes + (e->modal && e->olin ? e->n_out : 0),
+           .gridless = e->modal && (e->n_out == 0 || e->olin) &&
+                       !out->conc_ng_per_ml && !out->amount_mg &&
+                       !out->output_value};
   for (size_t a = 0; a < n_analytes; a++) {
     e->obs[a] = ks_model_analyte_observed(sys->model, analytes[a]);
     e->scale[a] = sys->obs_inv_volume[analytes[a]] * KS_NG_PER_ML_PER_MG_PER_L;
@@ -1137,7 +1253,10 @@ ks_status ks_exact_run(ks_exact *e, ks_system *sys, const ks_schedule *sch,
       e->vo[a * e->nc + k] = e->vr[e->obs[a] * e->nc + k] * e->scale[a];
       e->vl[a * e->nc + k] = e->vo[a * e->nc + k] * e->lam[k];
     }
+    e->voff[a] = 0;
   }
+  if (c.olin)
+    output_rows(&c);
   ks_stepper stp = {.self = &c,
                     .values = st_values,
                     .auc = st_auc,

@@ -210,11 +210,18 @@ static size_t zeros(const double *c, const double *mu, const double *eb,
   if (bound == 0)
     return 0;
   sum s = {c2, mu2, m};
-  double fa = 0, fb = 0;
+  double fa = 0, fb = 0, mag = 0;
   for (size_t k = 0; k < m; k++) {
     fa += c2[k];
     fb += c2[k] * e2[k];
+    mag += fabs(c2[k]);
   }
+  /* a zero at the start within rounding (a metabolite's slope right after
+   * a bolus of its parent): the sum of its terms may come out slightly on
+   * the wrong side of 0 and hide the zero after it; it is a zero at 0, and
+   * the slope says which way the sum leaves it */
+  if (fabs(fa) <= 4 * (double)m * DBL_EPSILON * mag)
+    fa = 0;
   if (bound == 1) {
     double da = 0, db = 0;
     for (size_t k = 0; k < m; k++) {
