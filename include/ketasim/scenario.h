@@ -163,6 +163,10 @@ typedef struct ks_scenario_data {
   const char *const *cov_column;
   const size_t *cov_index; /* model covariate, or (size_t)-1: weight */
   const char *const *cov_units;
+  /* data.covariates_carry: 0 forward (a record's values hold from its time
+   * on, the default), 1 backward (they hold over the interval before it,
+   * as NONMEM and mrgsolve's nocb do) */
+  int covariates_backward;
 } ks_scenario_data;
 const ks_scenario_data *ks_scenario_data_get(const ks_scenario *s);
 

@@ -34,6 +34,11 @@ typedef struct dworker {
   ks_subject_records rec;
   double *pred, *times; /* [na * max_rows], [max_rows] */
   ks_solver_stats stats;
+  /* parameter epochs of the subject's covariate changes */
+  const struct drun *dr;
+  ks_epochs ep;
+  double *ep_t;   /* [max_rows] */
+  size_t *ep_rec; /* [max_rows] */
 } dworker;
 
 typedef struct dblock {
@@ -102,7 +107,7 @@ static ks_status dblock_alloc(dblock *b, size_t cap, size_t cap_rows, size_t na,
   return KS_OK;
 }
 
-typedef struct drun {
+struct drun {
   const ks_scenario *s;
   const ks_dataset *ds;
   const ks_scenario_settings *st;
@@ -110,7 +115,8 @@ typedef struct drun {
   const double *overrides;
   ks_solver_options so;
   int exact;
-} drun;
+};
+typedef struct drun drun;
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -132,33 +138,42 @@ static void admin_times(const ks_subject_records *r, double *t, size_t nd) {
     t[k] = (double)NAN;
 }
 
-/* The subject: the scenario's, with the mapped columns of its first record;
- * a value that changes between records is refused (time-varying covariates
- * are not supported). */
-static ks_status subject_of(const drun *dr, const ks_subject_records *r,
-                            ks_subject *sub, ks_error *err) {
-  *sub = dr->base;
-  const ks_record *r0 = &r->rec[0];
-  if (!isnan(r0->weight_kg))
-    sub->weight_kg = r0->weight_kg;
-  sub->covariates = r0->covariates;
-  size_t nc = r->n_cov_model;
-  for (size_t j = 1; j < r->n; j++) {
-    const ks_record *x = &r->rec[j];
-    int same = (isnan(x->weight_kg) && isnan(r0->weight_kg)) ||
-               x->weight_kg == r0->weight_kg;
-    for (size_t k = 0; same && k < nc; k++)
-      same = x->covariates[k] == r0->covariates[k];
-    if (!same) {
-      ks_srcloc loc = {ks_dataset_path(dr->ds), (int)x->row, 0};
-      return ks_error_set(err, KS_ERR_INPUT, &loc,
-                          "a covariate changes within the subject: "
-                          "time-varying covariates are not supported, a "
-                          "subject's covariates must be those of its first "
-                          "record");
+/* The subject of record r: the scenario's, with the mapped columns of r. */
+static ks_subject subject_at(const drun *dr, const ks_record *r) {
+  ks_subject sub = dr->base;
+  if (!isnan(r->weight_kg))
+    sub.weight_kg = r->weight_kg;
+  sub.covariates = r->covariates;
+  return sub;
+}
+
+static int same_covariates(const ks_record *a, const ks_record *b, size_t nc) {
+  int same = (isnan(a->weight_kg) && isnan(b->weight_kg)) ||
+             a->weight_kg == b->weight_kg;
+  for (size_t k = 0; same && k < nc; k++)
+    same = a->covariates[k] == b->covariates[k];
+  return same;
+}
+
+/* Time-varying covariates (docs/datasets.md): a record whose mapped columns
+ * differ from the previous record's begins a parameter epoch, from its time
+ * on, or (carried backward) from the previous record's; the first record's
+ * values hold from t = 0. */
+static void find_epochs(dworker *w) {
+  const ks_subject_records *r = &w->rec;
+  w->ep.n = 0;
+  for (size_t j = 1; j < r->n; j++)
+    if (!same_covariates(&r->rec[j], &r->rec[j - 1], r->n_cov_model)) {
+      w->ep_t[w->ep.n] = r->rec[w->ep.before_advance ? j - 1 : j].time_h;
+      w->ep_rec[w->ep.n++] = j;
     }
-  }
-  return KS_OK;
+}
+
+static ks_status enter_epoch(void *user, size_t k, ks_system *sys,
+                             ks_error *err) {
+  dworker *w = user;
+  ks_subject sub = subject_at(w->dr, &w->rec.rec[w->ep_rec[k - 1]]);
+  return ks_system_evaluate(sys, &sub, w->dr->overrides, NULL, err);
 }
 
 static void solve_subject(const drun *dr, dworker *w, dblock *b, size_t i,
@@ -174,11 +189,11 @@ static void solve_subject(const drun *dr, dworker *w, dblock *b, size_t i,
   size_t off = ks_dataset_subject_first(dr->ds, ci) - row0;
   b->rcount[i] = (int64_t)nrow;
   ks_status rc = ks_dataset_read(dr->ds, ci, &w->rec, &err);
-  ks_subject sub;
-  if (rc == KS_OK)
-    rc = subject_of(dr, &w->rec, &sub, &err);
-  if (rc == KS_OK)
+  if (rc == KS_OK) {
+    ks_subject sub = subject_at(dr, &w->rec.rec[0]);
+    find_epochs(w);
     rc = ks_system_evaluate(w->sys, &sub, dr->overrides, NULL, &err);
+  }
   for (size_t j = 0; rc == KS_OK && j < nrow; j++) {
     const ks_record *x = &w->rec.rec[j];
     w->times[j] = x->time_h;
@@ -192,6 +207,7 @@ static void solve_subject(const drun *dr, dworker *w, dblock *b, size_t i,
   memset(&w->sch.ss_tau_h, 0, sizeof w->sch.ss_tau_h);
   w->sch.records = rc == KS_OK ? w->rec.rec : NULL;
   w->sch.n_records = nrow;
+  w->sch.epochs = w->ep.n ? &w->ep : NULL;
   ks_case_output out = {.conc_ng_per_ml = w->pred,
                         .auc_ng_h_per_ml = b->auc + am,
                         .cmax_ng_per_ml = b->cmax + am,
@@ -250,6 +266,8 @@ static void dworkers_free(dworker *w, int n) {
     ks_subject_records_free(&w[i].rec);
     ks__free(w[i].pred);
     ks__free(w[i].times);
+    ks__free(w[i].ep_t);
+    ks__free(w[i].ep_rec);
   }
   ks__free(w);
 }
@@ -270,7 +288,17 @@ static ks_status dworkers_create(const drun *dr, int n, dworker **out,
       rc = ks_solver_create(m, &w[i].solver, err);
     w[i].pred = ks__calloc(rows * dr->st->n_analytes + 1, sizeof(double));
     w[i].times = ks__calloc(rows + 1, sizeof(double));
-    if (rc == KS_OK && (!w[i].pred || !w[i].times))
+    w[i].ep_t = ks__calloc(rows + 1, sizeof(double));
+    w[i].ep_rec = ks__calloc(rows + 1, sizeof(size_t));
+    w[i].dr = dr;
+    w[i].ep = (ks_epochs){.t_h = w[i].ep_t,
+                          .record = w[i].ep_rec,
+                          .before_advance =
+                              ks_scenario_data_get(dr->s)->covariates_backward,
+                          .enter = enter_epoch,
+                          .user = &w[i]};
+    if (rc == KS_OK &&
+        (!w[i].pred || !w[i].times || !w[i].ep_t || !w[i].ep_rec))
       rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
   }
   if (rc != KS_OK) {

@@ -279,6 +279,11 @@ static ks_status parse_row(const ks_dataset *ds, cells *c, long row,
              ds->o.cov_units[k][0] ? " " : "", ds->o.cov_units[k]);
     ks_srcloc loc = {ds->path, (int)row, c->pos[cc]};
     double v;
+    if (c->cell[cc][0] == '\0' || strcmp(c->cell[cc], ".") == 0)
+      return at(ds, row, c->pos[cc], err,
+                "%s has no value: a covariate column needs one on every "
+                "record (a value holds from its record on)",
+                ds->names[cc]);
     if (ds->o.cov_index[k] == (size_t)-1) {
       ks_quantity q;
       if (ks_quantity_parse_as(text, &loc, KS_DIM_MASS, false, "70 kg", &q,

@@ -33,6 +33,28 @@ typedef struct ks_infusion {
   double rate_mg_per_h;
 } ks_infusion;
 
+/* Parameter epochs: times at which a case's parameters change (a dataset's
+ * time-varying covariates; occasions). Epoch 0 holds from t = 0 with the
+ * system as the caller evaluated it; epoch k (1 <= k <= n) begins at
+ * t_h[k - 1] (non-decreasing). In the regimen walk an epoch begins before
+ * the events at its time (troughs, doses); in the record walk it begins
+ * just before record[k - 1] acts, after the inputs and ADDL repeats due at
+ * its time, so a record's own dose sees the record's parameters (its
+ * route's F, lag and duration). enter() re-evaluates `sys` for epoch k;
+ * the integrator then carries the state across: amounts are continuous,
+ * eliminated amounts and AUCs keep accumulating, concentrations follow
+ * the new volumes. */
+typedef struct ks_epochs {
+  size_t n;
+  const double *t_h;    /* [n] */
+  const size_t *record; /* [n] record walk: the record each one begins at */
+  /* record walk: the epoch begins before the walk advances to its record
+   * (after the previous record has acted) instead of at the record's time */
+  int before_advance;
+  ks_status (*enter)(void *user, size_t k, ks_system *sys, ks_error *err);
+  void *user;
+} ks_epochs;
+
 typedef struct ks_schedule {
   ks_bolus *boluses; /* sorted by time */
   size_t n_boluses, cap_boluses;
@@ -62,6 +84,7 @@ typedef struct ks_schedule {
    * docs/datasets.md); the lists above are then unused. */
   const struct ks_record *records;
   size_t n_records;
+  const ks_epochs *epochs; /* NULL: one set of parameters for the case */
 } ks_schedule;
 
 /* Expands a case's regimen with the route targets evaluated in `sys` for the

@@ -932,10 +932,28 @@ static ks_status data_covariates(reader *r, const ks_ynode *n) {
   return KS_OK;
 }
 
+/* data.covariates_carry: forward (from the record on) or backward (over
+ * the interval before the record, NONMEM's and mrgsolve's nocb). */
+static ks_status data_carry(reader *r, const ks_ynode *f, int *backward) {
+  ks_status rc =
+      ks__schema_kind(r->doc, f, KS_YSCALAR, "'covariates_carry'", r->err);
+  if (rc != KS_OK)
+    return rc;
+  *backward = strcmp(f->text, "backward") == 0;
+  if (*backward || strcmp(f->text, "forward") == 0)
+    return KS_OK;
+  ks_srcloc loc = loc_of(r, f);
+  return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                      "'covariates_carry' is 'forward' (a record's values "
+                      "hold from its time on) or 'backward' (over the "
+                      "interval before it, as NONMEM does), not '%s'",
+                      f->text);
+}
+
 static ks_status read_data(reader *r, const ks_ynode *root,
                            const ks_scenario_options *opts) {
   static const char *const keys[] = {"file", "time_unit", "amount_unit",
-                                     "covariates"};
+                                     "covariates", "covariates_carry"};
   ks_scenario *s = r->s;
   const ks_ynode *n = ks__ymap_get(root, "data"), *f;
   const char *cli = opts ? opts->data_path : NULL;
@@ -956,6 +974,8 @@ static ks_status read_data(reader *r, const ks_ynode *root,
                      &s->data.amount_factor_mg);
     if (rc == KS_OK && (f = ks__ymap_get(n, "covariates")))
       rc = data_covariates(r, f);
+    if (rc == KS_OK && (f = ks__ymap_get(n, "covariates_carry")))
+      rc = data_carry(r, f, &s->data.covariates_backward);
     if (rc == KS_OK && !cli && !(f = ks__ymap_get(n, "file"))) {
       ks_srcloc loc = loc_of(r, n);
       rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,

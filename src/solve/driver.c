@@ -116,13 +116,38 @@ ks_status ks__steady_state(const ks_stepper *st, const ks_drive *d,
   return rc;
 }
 
+ks_status ks__enter_epochs(const ks_stepper *st, const ks_drive *d,
+                           size_t *next, double t_h, size_t rec,
+                           ks_error *err) {
+  const ks_epochs *ep = d->sch->epochs;
+  ks_status rc = KS_OK;
+  while (rc == KS_OK && ep && *next < ep->n &&
+         (rec == SIZE_MAX ? ep->t_h[*next] <= t_h
+                          : ep->record && ep->record[*next] == rec)) {
+    rc = ep->enter(ep->user, *next + 1, (ks_system *)d->sys, err);
+    if (rc == KS_OK)
+      rc = st->reparam(st->self, err);
+    (*next)++;
+  }
+  return rc;
+}
+
+/* The end of the segment from t: the next breakpoint or epoch, or t_end. */
+static double segment_end(const ks_drive *d, size_t b, size_t e, double t_end) {
+  const ks_schedule *sch = d->sch;
+  double t1 = b < sch->n_breaks ? fmin(sch->breaks[b], t_end) : t_end;
+  if (sch->epochs && e < sch->epochs->n)
+    t1 = fmin(t1, sch->epochs->t_h[e]);
+  return t1;
+}
+
 ks_status ks__drive_case(const ks_stepper *st, const ks_drive *d,
                          ks_error *err) {
   const ks_schedule *sch = d->sch;
   if (sch->records)
     return ks__drive_records(st, d, err);
   double t_end = d->times[d->n_times - 1], t = 0.0;
-  size_t k = 0, next_bolus = 0, next_dose = 0, b = 0;
+  size_t k = 0, next_bolus = 0, next_dose = 0, b = 0, e = 0;
   memset(d->u, 0, d->n_compartments * sizeof *d->u);
   if (sch->ss_tau_h > 0) {
     ks_status rc = ks__steady_state(st, d, err);
@@ -134,17 +159,20 @@ ks_status ks__drive_case(const ks_stepper *st, const ks_drive *d,
                          d->n_obs - d->n_analytes, d->times[0], t_end);
   /* Walk the breakpoints; past the last one, integrate to the end. */
   for (;;) {
+    ks_status rc = ks__enter_epochs(st, d, &e, t, SIZE_MAX, err);
+    if (rc != KS_OK)
+      return rc;
     at_event(st, d, t, &next_bolus, &next_dose, &k);
     if (t >= t_end)
       return KS_OK;
     while (b < sch->n_breaks && sch->breaks[b] <= t)
       b++;
-    double t1 = b < sch->n_breaks ? fmin(sch->breaks[b], t_end) : t_end;
+    double t1 = segment_end(d, b, e, t_end);
     if (b > 0)
       ks_schedule_rates(sch, b - 1, t_end, d->n_compartments, d->u);
     else
       memset(d->u, 0, d->n_compartments * sizeof *d->u);
-    ks_status rc = st->segment(st->self, t, t1, d->u, &k, err);
+    rc = st->segment(st->self, t, t1, d->u, &k, err);
     if (rc != KS_OK)
       return rc;
     t = t1;

@@ -62,6 +62,10 @@ typedef struct ks_stepper {
   void (*save)(const void *self, double *buf);
   void (*combine)(void *self, const double *buf, int add);
   int linear; /* superposition holds (SS=2) */
+  /* Parameter epochs (ks_epochs): the system has been re-evaluated at the
+   * current time; rebuild what depends on its parameters, keeping the
+   * state (amounts, eliminated amounts, AUCs). */
+  ks_status (*reparam)(void *self, ks_error *err);
 } ks_stepper;
 
 /* What the driver needs of a case. */
@@ -91,6 +95,11 @@ typedef struct ks_drive {
 ks_status ks__drive_records(const ks_stepper *st, const ks_drive *d,
                             ks_error *err);
 void ks__records_scratch_free(struct ks_records_scratch **s);
+
+/* Enters the epochs of d->sch->epochs from *next on that begin at t_h
+ * (regimen walk) or at record `rec` (record walk, rec != SIZE_MAX). */
+ks_status ks__enter_epochs(const ks_stepper *st, const ks_drive *d,
+                           size_t *next, double t_h, size_t rec, ks_error *err);
 
 /* The steady state of d->sch's ss interval (shared with the record walk). */
 ks_status ks__steady_state(const ks_stepper *st, const ks_drive *d,

@@ -86,6 +86,10 @@ struct ks_exact {
   double *nz_v;
   ks_metrics_acc *acc;
   struct ks_records_scratch *rscratch; /* the record walk's buffers */
+  /* Parameter epochs in modal form: the eliminated amounts and AUCs
+   * accumulated in earlier epochs ([n - nc]); the modal integrals I hold
+   * only the current epoch's share. Zero without epochs. */
+  double *qbase;
 };
 
 void ks_exact_free(ks_exact **ep) {
@@ -112,6 +116,7 @@ void ks_exact_free(ks_exact **ep) {
   ks__free(e->ograd);
   ks__free(e->dxs);
   ks__free(e->oauc);
+  ks__free(e->qbase);
   ks__free(e->sd);
   ks__free(e->sroots);
   ks__free(e->swork);
@@ -169,6 +174,7 @@ ks_status ks_exact_create(const ks_model *m, ks_exact **out, ks_error *err) {
   ok &= (e->ograd = ks__calloc(no * nc + 1, sizeof(double))) != NULL;
   ok &= (e->dxs = ks__calloc(nc + 1, sizeof(double))) != NULL;
   ok &= (e->oauc = ks__calloc(no + 1, sizeof(double))) != NULL;
+  ok &= (e->qbase = ks__calloc(e->n - nc + 1, sizeof(double))) != NULL;
   for (size_t i = 0; no && i < KS_EXACT_AUC_DEPTH; i++) {
     ok &= (e->ax[i] = ks__calloc(ns, sizeof(double))) != NULL;
     ok &= (e->av[i] = ks__calloc(2 * nob, sizeof(double))) != NULL;
@@ -358,6 +364,7 @@ typedef struct ctx {
   int fresh;           /* c1/d1 do not describe the current state */
   int gridless;        /* no profiles: metrics from each segment's solution */
   int olin;            /* modal form with linear outputs: rows for them too */
+  int gridless_wanted; /* no profiles: gridless where the modal form holds */
   size_t n_rows;       /* observables with modal rows: analytes (+ outputs) */
 } ctx;
 
@@ -449,7 +456,7 @@ static void modal_to_full(const ks_exact *e, const double *s, double *x) {
     x[i] = v;
   }
   for (size_t i = 0; i < nq; i++) {
-    double v = 0;
+    double v = e->qbase[i];
     for (size_t k = 0; k < nc; k++)
       v += e->gv[i * nc + k] * s[nc + k];
     x[nc + i] = v;
@@ -688,6 +695,7 @@ static void st_auc(void *self, double *auc) {
     double v = 0;
     if (e->modal) {
       const double *g = e->gv + (e->na + c->analytes[a]) * nc;
+      v = e->qbase[e->na + c->analytes[a]];
       for (size_t k = 0; k < nc; k++)
         v += g[k] * e->x[nc + k];
     } else {
@@ -1128,8 +1136,8 @@ double ks_exact_error_bound(const ks_system *sys, double t_end_h) {
 }
 
 /* K densely, and the compartments that receive zero-order input. */
-static void setup_case(ks_exact *e, const ks_system *sys,
-                       const ks_schedule *sch) {
+/* K densely, and its nonzeros in the compartments' columns. */
+static void dense_k(ks_exact *e, const ks_system *sys) {
   memset(e->kd, 0, e->n * e->n * sizeof *e->kd);
   for (size_t i = 0; i < sys->nnz; i++)
     e->kd[(size_t)sys->k_row[i] * e->n + (size_t)sys->k_col[i]] +=
@@ -1142,6 +1150,12 @@ static void setup_case(ks_exact *e, const ks_system *sys,
         e->nz_j[e->nnz] = j;
         e->nz_v[e->nnz++] = e->kd[i * e->n + j];
       }
+}
+
+static void setup_case(ks_exact *e, const ks_system *sys,
+                       const ks_schedule *sch) {
+  dense_k(e, sys);
+  memset(e->qbase, 0, (e->n - e->nc) * sizeof *e->qbase);
   e->n_in = 0;
   /* a dataset's infusions are known only on the walk: any compartment */
   for (size_t i = 0; sch->records && i < e->nc; i++)
@@ -1180,6 +1194,60 @@ static void output_rows(ctx *c) {
       e->vl[r * nc + k] = v / f * e->lam[k];
     }
   }
+}
+
+/* Each written analyte's observed compartment and mg -> ng/mL factor, and
+ * in modal form its rows of V (vo) and V diag(lam) (vl). */
+static void analyte_maps(ctx *c) {
+  ks_exact *e = c->e;
+  const ks_system *sys = c->sys;
+  for (size_t a = 0; a < c->n_analytes; a++) {
+    e->obs[a] = ks_model_analyte_observed(sys->model, c->analytes[a]);
+    e->scale[a] =
+        sys->obs_inv_volume[c->analytes[a]] * KS_NG_PER_ML_PER_MG_PER_L;
+    for (size_t k = 0; e->modal && k < e->nc; k++) {
+      e->vo[a * e->nc + k] = e->vr[e->obs[a] * e->nc + k] * e->scale[a];
+      e->vl[a * e->nc + k] = e->vo[a * e->nc + k] * e->lam[k];
+    }
+    e->voff[a] = 0;
+  }
+}
+
+/* A parameter epoch begins: K, its modes and the propagators are rebuilt
+ * from the re-evaluated system; the full state carries over. In modal form
+ * z = V^-1 x with the new V, and the accumulated integrals move to qbase
+ * (I restarts at 0). A case with epochs has no output rows (olin). */
+static ks_status st_reparam(void *self, ks_error *err) {
+  (void)err;
+  ctx *c = self;
+  ks_exact *e = c->e;
+  size_t nc = e->nc, nq = e->n - nc;
+  double *x = e->xn; /* free between segments */
+  if (e->modal)
+    modal_to_full(e, e->x, x);
+  else
+    memcpy(x, e->x, e->n * sizeof *x);
+  dense_k(e, c->sys);
+  e->n_cache = e->evict = e->last = 0;
+  e->modal = try_modal(e);
+  e->ns = e->modal ? 2 * nc : e->n;
+  if (e->modal) {
+    for (size_t j = 0; j < nc; j++) {
+      double v = 0;
+      for (size_t i = 0; i < nc; i++)
+        v += e->vi[j * nc + i] * x[i];
+      e->x[j] = v;
+      e->x[nc + j] = 0;
+    }
+    memcpy(e->qbase, x + nc, nq * sizeof *x);
+  } else {
+    memcpy(e->x, x, e->n * sizeof *x);
+    memset(e->qbase, 0, nq * sizeof *e->qbase);
+  }
+  analyte_maps(c);
+  c->gridless = e->modal && c->gridless_wanted;
+  c->fresh = 1;
+  return KS_OK;
 }
 
 static void finish(ctx *c) {
@@ -1241,20 +1309,16 @@ ks_status ks_exact_run(ks_exact *e, ks_system *sys, const ks_schedule *sch,
            .c1 = e->cd + 2 * na,
            .d1 = e->cd + 3 * na,
            .fresh = 1,
-           .olin = e->modal && e->olin,
-           .n_rows = n_analytes + (e->modal && e->olin ? e->n_out : 0),
-           .gridless = e->modal && (e->n_out == 0 || e->olin) &&
-                       !out->conc_ng_per_ml && !out->amount_mg &&
-                       !out->output_value};
-  for (size_t a = 0; a < n_analytes; a++) {
-    e->obs[a] = ks_model_analyte_observed(sys->model, analytes[a]);
-    e->scale[a] = sys->obs_inv_volume[analytes[a]] * KS_NG_PER_ML_PER_MG_PER_L;
-    for (size_t k = 0; e->modal && k < e->nc; k++) {
-      e->vo[a * e->nc + k] = e->vr[e->obs[a] * e->nc + k] * e->scale[a];
-      e->vl[a * e->nc + k] = e->vo[a * e->nc + k] * e->lam[k];
-    }
-    e->voff[a] = 0;
-  }
+           /* parameter epochs change the outputs' rows: their AUC then
+            * comes from the quadrature of the general path */
+           .olin = e->modal && e->olin && !sch->epochs,
+           .n_rows = n_analytes +
+                     (e->modal && e->olin && !sch->epochs ? e->n_out : 0),
+           .gridless_wanted = (e->n_out == 0 || (e->olin && !sch->epochs)) &&
+                              !out->conc_ng_per_ml && !out->amount_mg &&
+                              !out->output_value};
+  c.gridless = e->modal && c.gridless_wanted;
+  analyte_maps(&c);
   if (c.olin)
     output_rows(&c);
   ks_stepper stp = {.self = &c,
@@ -1266,9 +1330,11 @@ ks_status ks_exact_run(ks_exact *e, ks_system *sys, const ks_schedule *sch,
                     .quiet = st_quiet,
                     .periodic = st_periodic,
                     .reset = st_reset,
-                    .n_save = e->ns,
+                    /* an epoch may switch between the forms */
+                    .n_save = e->n > 2 * e->nc ? e->n : 2 * e->nc,
                     .save = st_save,
                     .combine = st_combine,
+                    .reparam = st_reparam,
                     .linear = 1};
   ks_drive d = {.sch = sch,
                 .times = times,

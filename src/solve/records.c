@@ -380,8 +380,15 @@ ks_status ks__drive_records(const ks_stepper *st, const ks_drive *d,
                          d->n_obs - d->n_analytes, d->times[0],
                          d->times[d->n_times - 1]);
   ks_status rc = KS_OK;
+  size_t epoch = 0;
+  int early = d->sch->epochs && d->sch->epochs->before_advance;
   for (size_t j = 0; j < w.n && rc == KS_OK; j++) {
-    rc = advance(&w, w.rec[j].time_h);
+    if (early)
+      rc = ks__enter_epochs(st, d, &epoch, w.t, j, err);
+    if (rc == KS_OK)
+      rc = advance(&w, w.rec[j].time_h);
+    if (rc == KS_OK && !early)
+      rc = ks__enter_epochs(st, d, &epoch, w.t, j, err);
     if (rc == KS_OK)
       rc = record(&w, j);
   }

@@ -230,6 +230,7 @@ typedef struct run_ctx {
   int metrics, metrics_wanted;
   long max_steps;
   ks_solver_stats *stats;
+  const ks_solver_options *opts;
 } run_ctx;
 
 static double conc_of(const run_ctx *c, size_t a, const double *y) {
@@ -529,6 +530,16 @@ static void st_record(void *self, size_t k, double t) {
 static ks_status integrate(run_ctx *c, double t0, double t1, size_t *k,
                            ks_solver_stats *st, ks_error *err);
 
+/* A parameter epoch: the right-hand side reads the re-evaluated system and
+ * every segment re-initialises CVODE, so only the AUCs' absolute
+ * tolerances (scaled by the observed volumes) need renewing. */
+static ks_status st_reparam(void *self, ks_error *err) {
+  (void)err;
+  run_ctx *c = self;
+  set_tolerances(c->s, c->sys, c->opts);
+  return KS_OK;
+}
+
 static ks_status st_segment(void *self, double t0, double t1, const double *u,
                             size_t *k, ks_error *err) {
   run_ctx *c = self;
@@ -631,7 +642,8 @@ ks_status ks_solver_run(ks_solver *s, ks_system *sys, const ks_schedule *sch,
                .metrics = out->cmax_ng_per_ml != NULL,
                .metrics_wanted = out->cmax_ng_per_ml != NULL,
                .max_steps = opts->max_steps,
-               .stats = st};
+               .stats = st,
+               .opts = opts};
   ks_stepper stp = {.self = &c,
                     .values = st_values,
                     .auc = st_auc,
@@ -652,6 +664,7 @@ ks_status ks_solver_run(ks_solver *s, ks_system *sys, const ks_schedule *sch,
                     .n_save = s->n + s->nq,
                     .save = st_save,
                     .combine = st_combine,
+                    .reparam = st_reparam,
                     .linear = !sys->nonlinear && sys->n_xstates == 0};
   ks_drive d = {.sch = sch,
                 .times = times,
