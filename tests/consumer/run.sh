@@ -5,7 +5,8 @@
 # runs both programs on the installed route-comparison scenario. Also checks
 # what was installed: libraries with their SOVERSION links, headers, the
 # program, models, scenarios and docs, that each installed header compiles
-# on its own, and that the installed program finds the installed models.
+# on its own, that the installed program finds the installed models, and
+# that `pkg-config --static --libs ketasim` links the static objects.
 #   run.sh SOURCE_DIR BUILD_DIR
 set -eu
 src=$1 build=$2
@@ -95,4 +96,26 @@ cc -std=c11 -o "$work/consumer-pc" "$src/tests/consumer/main.c" $flags \
   -Wl,-rpath,"$lib"
 "$work/consumer-pc" "$scen" "$work/pc.h5" "$work/pc"
 cmp "$work/cmake-metrics.csv" "$work/pc-metrics.csv"
+
+# pkg-config --static --libs ketasim: Libs.private and Requires.private
+# must name every library ketasim's objects need. The same program is
+# linked with the libraries' objects from a static archive
+# (libketasim-internal.a) and nothing else but those flags: a missing
+# dependency is an undefined symbol.
+static=$(pkg-config --static --libs ketasim)
+echo "pkg-config --static --libs ketasim: $static"
+deps=
+for f in $static; do
+  case $f in -lketasim | -lketasim-post | "-L$lib") ;; *) deps="$deps $f" ;; esac
+done
+cc -std=c11 -o "$work/consumer-static" "$src/tests/consumer/main.c" \
+  $(pkg-config --cflags ketasim) "$build/libketasim-internal.a" $deps \
+  2>"$work/static-link.log" ||
+  { echo "FAIL: linking with pkg-config --static --libs ketasim:"; cat "$work/static-link.log"; exit 1; }
+if ldd "$work/consumer-static" | grep -q libketasim; then
+  echo "FAIL: the static consumer loads a shared libketasim"; exit 1
+fi
+"$work/consumer-static" "$scen" "$work/static.h5" "$work/static"
+cmp "$work/cmake-metrics.csv" "$work/static-metrics.csv"
+echo "ok: pkg-config --static --libs ketasim links the static objects"
 echo "ok: installed tree used through find_package and pkg-config"
