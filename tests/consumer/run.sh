@@ -54,6 +54,12 @@ scen=$prefix/share/ketasim/scenarios/route-comparison.yaml
 # The installed program runs on its installed scenario and models.
 "$prefix/bin/ketasim" run "$scen" -o "$work/cli.h5" -q
 "$prefix/bin/ketasim" --version
+# ... with the SUNDIALS it was built against (an optimised one outside the
+# system's paths included: KETASIM_SUNDIALS_ROOT)
+cvodes_of() { ldd "$1" | awk '/libsundials_cvodes/ {print $3}'; }
+built=$(cvodes_of "$build/ketasim") installed=$(cvodes_of "$prefix/bin/ketasim")
+[ -n "$built" ] && [ "$built" = "$installed" ] ||
+  { echo "FAIL: installed program loads '$installed', the build '$built'"; exit 1; }
 
 # The installed program finds the installed models: a scenario in a
 # directory of its own (no model beside it, no ../models) naming a shipped
@@ -95,6 +101,8 @@ echo "pkg-config --cflags --libs ketasim: $flags"
 cc -std=c11 -o "$work/consumer-pc" "$src/tests/consumer/main.c" $flags \
   -Wl,-rpath,"$lib"
 "$work/consumer-pc" "$scen" "$work/pc.h5" "$work/pc"
+[ "$(cvodes_of "$work/consumer-pc")" = "$built" ] ||
+  { echo "FAIL: the pkg-config program loads '$(cvodes_of "$work/consumer-pc")', not '$built'"; exit 1; }
 cmp "$work/cmake-metrics.csv" "$work/pc-metrics.csv"
 
 # pkg-config --static --libs ketasim: Libs.private and Requires.private
