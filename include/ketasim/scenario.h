@@ -92,11 +92,13 @@ typedef struct ks_scenario_settings {
   size_t n_times;
   size_t n_analytes; /* analytes written [all of the model's] */
   const size_t *analytes;
-  int amounts;         /* write amount [case, compartment, time] [0] */
-  int profiles;        /* write concentration profiles [1] */
-  int float32;         /* profiles as float32 [0] */
-  int uncompressed;    /* output.compression: none (else deflate) [0] */
-  double rtol;         /* relative tolerance [1e-6] */
+  int amounts;      /* write amount [case, compartment, time] [0] */
+  int profiles;     /* write concentration profiles [1] */
+  int float32;      /* profiles as float32 [0] */
+  int uncompressed; /* output.compression: none (else deflate) [0] */
+  int lz4;     /* output.compression: lz4 (shuffle + LZ4 where the HDF5 plugin
+              is installed, else shuffle + deflate) [0] */
+  double rtol; /* relative tolerance [1e-6] */
   double atol_mg;      /* absolute tolerance for amounts; NaN = scaled to the
                           largest dose: 1e-3 * rtol * dose [NaN] */
   size_t n_thresholds; /* concentration thresholds for time_above and

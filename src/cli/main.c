@@ -510,6 +510,13 @@ static int cmd_run(const args *a, int argc, char **argv) {
   }
   if (g_rank == 0)
     print_warnings(s);
+  if (g_rank == 0 && ks_scenario_settings_get(s)->lz4 &&
+      !ks_scenario_settings_get(s)->uncompressed && !ks_output_lz4_available())
+    fprintf(stderr,
+            "ketasim: %s: warning: compression lz4: HDF5's LZ4 filter "
+            "(32004, Debian package hdf5-filter-plugin) is not "
+            "installed; writing shuffle + deflate\n",
+            a->scenario);
   char out[4096], cmdline[4096];
   if (a->output)
     snprintf(out, sizeof out, "%s", a->output);

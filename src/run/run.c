@@ -481,6 +481,11 @@ static ks_status workers_create(const ks_scenario *s, int n, int exact,
 #define KS_WARNING_TEXT                                                        \
   (sizeof(((ks_error *)0)->file) + sizeof(((ks_error *)0)->message) + 64)
 
+/* output.compression: lz4 where the plugin does not load */
+#define KS_LZ4_FALLBACK                                                        \
+  "compression lz4: HDF5's LZ4 filter (32004, Debian package "                 \
+  "hdf5-filter-plugin) is not installed; written with shuffle + deflate"
+
 typedef struct names {
   const char **analytes, **compartments, **params, **param_units;
   const char **outputs, **output_units, **output_desc;
@@ -535,7 +540,8 @@ static ks_status names_fill(const ks_scenario *s, names *n, shape *sh,
   size_t nd = ks_scenario_n_drawn(s);
   n->vars = cal(nax + 2 + nd, sizeof *n->vars, &ok);
   n->drawn_buf = cal(nd, sizeof *n->drawn_buf, &ok);
-  n->warnings = cal(ks_scenario_n_warnings(s) * KS_WARNING_TEXT + 1, 1, &ok);
+  n->warnings =
+      cal((ks_scenario_n_warnings(s) + 1) * KS_WARNING_TEXT + 1, 1, &ok);
   if (!ok) {
     names_free(n);
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
@@ -546,6 +552,11 @@ static ks_status names_fill(const ks_scenario *s, names *n, shape *sh,
     len += strlen(n->warnings + len);
     n->warnings[len++] = '\n';
     n->warnings[len] = '\0';
+  }
+  if (st->lz4 && !st->uncompressed && !ks_output_lz4_available()) {
+    size_t len = strlen(n->warnings);
+    snprintf(n->warnings + len, KS_WARNING_TEXT, "%s: warning: %s\n",
+             ks_scenario_path(s), KS_LZ4_FALLBACK);
   }
   for (size_t a = 0; a < sh->na; a++)
     n->analytes[a] = ks_model_analyte_name(m, st->analytes[a]);
@@ -612,6 +623,7 @@ static void fill_layout(const ks_scenario *s, size_t n_cases, const names *n,
   l->times_h = st->times_h;
   l->float32 = st->float32;
   l->uncompressed = st->uncompressed;
+  l->lz4 = st->lz4;
   l->profiles = st->profiles;
   l->dv = st->profiles && st->residual;
   l->n_case_vars = n->n_vars;

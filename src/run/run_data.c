@@ -373,6 +373,7 @@ static void fill_data_layout(const drun *dr, const char *command_line,
   l->times_h = st->times_h;
   l->profiles = 0;
   l->uncompressed = st->uncompressed;
+  l->lz4 = st->lz4;
   *idv = (ks_output_case_var){"ID", "1", "subject ID of the dataset", 0};
   l->n_case_vars = 1;
   l->case_vars = idv;

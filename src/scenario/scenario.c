@@ -1808,10 +1808,12 @@ static ks_status read_output(reader *r, const ks_ynode *out) {
     rc = ks__schema_kind(r->doc, f, KS_YSCALAR, "'compression'", r->err);
     if (rc == KS_OK && strcmp(f->text, "none") == 0)
       s->settings.uncompressed = 1;
+    else if (rc == KS_OK && strcmp(f->text, "lz4") == 0)
+      s->settings.lz4 = 1;
     else if (rc == KS_OK && strcmp(f->text, "deflate") != 0) {
       ks_srcloc loc = loc_of(r, f);
       rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                        "compression must be deflate or none, got '%s'",
+                        "compression must be deflate, lz4 or none, got '%s'",
                         f->text);
     }
   }
