@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <hdf5.h>
 #include <hdf5_hl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -854,6 +855,18 @@ static ks_status take_tmp_name(ks_output *out, ks_error *err) {
 /* In memory, the image grows in steps of 1 MiB and is never written out. */
 #define KS_IMAGE_INCREMENT ((size_t)1 << 20)
 
+/* The name of the in-memory file. H5Fcreate first tries to open an existing
+ * file of that name (read-write, without O_CREAT), with the core driver
+ * too; the scenario's path there would open the scenario for writing. A
+ * name whose one component is longer than any file system allows
+ * (NAME_MAX) cannot reach a file: that open fails and HDF5 creates the
+ * file in memory. tests/test_no_temp_files.py traces it. */
+static void memory_name(char name[NAME_MAX + 3]) {
+  name[0] = '/';
+  memset(name + 1, 'm', NAME_MAX + 1);
+  name[NAME_MAX + 2] = '\0';
+}
+
 static ks_status open_file(ks_output *out, ks_error *err) {
   if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0)
     return ks_error_set(err, KS_ERR_HDF5, NULL,
@@ -863,6 +876,8 @@ static ks_status open_file(ks_output *out, ks_error *err) {
   ks_status rc = out->in_memory ? KS_OK : take_tmp_name(out, err);
   if (rc != KS_OK)
     return rc;
+  char mem_name[NAME_MAX + 3];
+  memory_name(mem_name);
   hid_t ids[3] = {H5Pcreate(H5P_FILE_CREATE), H5Pcreate(H5P_FILE_ACCESS),
                   H5I_INVALID_HID};
   int ok = ids[0] >= 0 && ids[1] >= 0 &&
@@ -872,7 +887,7 @@ static ks_status open_file(ks_output *out, ks_error *err) {
            H5Pset_fclose_degree(ids[1], H5F_CLOSE_STRONG) >= 0 &&
            (!out->in_memory ||
             H5Pset_fapl_core(ids[1], KS_IMAGE_INCREMENT, 0) >= 0) &&
-           (out->file = H5Fcreate(out->in_memory ? out->path : out->tmp_path,
+           (out->file = H5Fcreate(out->in_memory ? mem_name : out->tmp_path,
                                   H5F_ACC_TRUNC, ids[0], ids[1])) >= 0 &&
            (ids[2] = H5Tcopy(H5T_C_S1)) >= 0 &&
            H5Tset_size(ids[2], H5T_VARIABLE) >= 0 &&
