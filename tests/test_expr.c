@@ -417,7 +417,111 @@ static void test_out_of_memory(void) {
   expect_oom(__LINE__, hill, 2);
 }
 
+/* ks__expr_eval runs a shorter program (repeated sub-expressions from
+ * registers, leaf operands folded into their operations): its value must be
+ * the parsed program's bit for bit (ks__expr_eval_ops), signed zeros, NaN and
+ * infinities included. */
+static int same_bits(double a, double b) {
+  return memcmp(&a, &b, sizeof a) == 0;
+}
+
+static void check_run(int line, const char *what, const ks_expr *e,
+                      uint64_t *state) {
+  static const double special[] = {0.0,
+                                   -0.0,
+                                   1.0,
+                                   -1.5,
+                                   1e-300,
+                                   1e300,
+                                   (double)INFINITY,
+                                   -(double)INFINITY,
+                                   (double)NAN};
+  if (ks__expr_n_run(e) > ks__expr_n_ops(e)) {
+    fprintf(stderr, "%s:%d: %s: %zu run ops > %zu ops\n", __FILE__, line, what,
+            ks__expr_n_run(e), ks__expr_n_ops(e));
+    ks_test_failures_++;
+  }
+  for (int p = 0; p < 40; p++) {
+    double v[N_NAMES];
+    random_point(state, v);
+    if (p >= 8) /* some names at special values, some negative */
+      for (size_t i = 0; i < N_NAMES; i++) {
+        double u = uniform(state);
+        if (u < 0.3)
+          v[i] = special[(size_t)(uniform(state) * countof(special))];
+        else if (u < 0.5)
+          v[i] = -v[i];
+      }
+    double got = ks__expr_eval(e, v), want = ks__expr_eval_ops(e, v);
+    if (!same_bits(got, want)) {
+      fprintf(stderr, "%s:%d: %s: run program %.17g, ops %.17g\n", __FILE__,
+              line, what, got, want);
+      ks_test_failures_++;
+      return;
+    }
+  }
+}
+
+static void test_run_program(void) {
+  uint64_t state = 7;
+  static const char *const more[] = {
+      /* the benchmark's Emax output through exp and log */
+      "EMAX*exp(G*log(C/EC50))/(1+exp(G*log(C/EC50)))",
+      "(X+Y)*(X+Y) - (X+Y)/(A*B) + A*B",
+      "min(X, Y) + min(X, Y)*max(A, B) - max(A, B)",
+      "abs(X-Y) + abs(X-Y)^2 + sqrt(abs(X-Y))",
+      "(1-A)*VMAX*C/(KM+C)",
+      "-X + -X*-X",
+      "2*X + 2*X + 3*X + 3*X + 0*X + -0*X",
+  };
+  for (size_t k = 0; k < countof(EXPRS) + countof(more); k++) {
+    const char *text = k < countof(EXPRS) ? EXPRS[k] : more[k - countof(EXPRS)];
+    ks_expr *f = compile(text);
+    if (!f)
+      continue;
+    check_run(__LINE__, text, f, &state);
+    for (size_t v = 0; v < N_NAMES; v++) {
+      ks_expr *d = uses(f, v) ? diff(f, v) : NULL;
+      if (d)
+        check_run(__LINE__, text, d, &state);
+      for (size_t w = 0; d && w < N_NAMES; w++) {
+        ks_expr *d2 = uses(d, w) ? diff(d, w) : NULL;
+        if (d2)
+          check_run(__LINE__, text, d2, &state);
+        ks__expr_free(&d2);
+      }
+      ks__expr_free(&d);
+    }
+    ks__expr_free(&f);
+  }
+  /* The Emax output: exp and log once each in the run program, its 19
+   * operations down to 12; its derivative by C (67 operations, exp and log
+   * four times each) to fewer than half. */
+  ks_expr *f = compile(more[0]);
+  ks_expr *d = f ? diff(f, I_C) : NULL;
+  KS_CHECK(f && ks__expr_n_ops(f) == 19 && ks__expr_n_run(f) == 12);
+  KS_CHECK(d && 2 * ks__expr_n_run(d) < ks__expr_n_ops(d));
+  ks__expr_free(&d);
+  ks__expr_free(&f);
+  /* More recurring sub-expressions than registers: the rest is evaluated
+   * again, with the same value (X^40 as a product, differentiated twice). */
+  char text[256] = "X";
+  for (int i = 1; i < 40; i++)
+    strcat(text, "*X");
+  f = compile(text);
+  d = f ? diff(f, I_X) : NULL;
+  ks_expr *d2 = d ? diff(d, I_X) : NULL;
+  if (d2) {
+    KS_CHECK(ks__expr_n_run(d2) < ks__expr_n_ops(d2));
+    check_run(__LINE__, "X^40 product, second derivative", d2, &state);
+  }
+  ks__expr_free(&d2);
+  ks__expr_free(&d);
+  ks__expr_free(&f);
+}
+
 int main(void) {
+  test_run_program();
   test_against_finite_differences();
   test_closed_forms();
   test_simplification();

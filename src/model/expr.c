@@ -35,13 +35,54 @@ typedef struct op {
   size_t var;
 } op;
 
-/* A program in reverse Polish notation, allocated with its ops. Every
- * program ever built has max_depth <= KS_EXPR_MAX_STACK (a parsed one cannot
- * exceed KS_EXPR_MAX_OPS / 2 + 1; a derivative is refused above it), so that
- * ks__expr_eval runs on a fixed array on the C stack. */
+/* The program that ks__expr_eval runs (see "Evaluation" below): the same
+ * operations with a repeated sub-expression computed once and kept in a
+ * register, and a leaf that is the right operand of a binary operation
+ * folded into that operation. */
+typedef enum run_code {
+  R_NUM, /* push num */
+  R_VAR, /* push values[arg] */
+  R_REG, /* push reg[arg] */
+  R_TEE, /* reg[arg] = top */
+  R_NEG,
+  R_EXP,
+  R_LOG,
+  R_SQRT,
+  R_ABS,
+  R_STEP,
+  R_SIGN,
+  /* binary operations: four forms each, the right operand from the stack
+   * (S), values[arg] (V), num (C) or reg[arg] (R), in this order */
+  R_ADD,
+  R_SUB = R_ADD + 4,
+  R_MUL = R_SUB + 4,
+  R_DIV = R_MUL + 4,
+  R_POW = R_DIV + 4,
+  R_MIN = R_POW + 4,
+  R_MAX = R_MIN + 4,
+  R_END = R_MAX + 4
+} run_code;
+
+typedef struct run_op {
+  unsigned code; /* run_code; a binary one plus its form (0-3) */
+  union {
+    double num;
+    size_t arg;
+  } u;
+} run_op;
+
+/* A program in reverse Polish notation, allocated with its ops, and the
+ * program evaluation runs (`run`, its own allocation). Every program ever
+ * built has max_depth <= KS_EXPR_MAX_STACK (a parsed one cannot exceed
+ * KS_EXPR_MAX_OPS / 2 + 1; a derivative is refused above it), so that
+ * ks__expr_eval runs on a fixed array on the C stack. `ops` is what every
+ * analysis reads (dimensions, names used, derivatives); `run` only
+ * evaluates. */
 struct ks_expr {
   size_t n;
   size_t max_depth; /* evaluation stack the program needs */
+  run_op *run;
+  size_t n_run;
   op ops[];
 };
 
@@ -115,6 +156,223 @@ static size_t program_depth(const ks_expr *e) {
     max = sp > max ? sp : max;
   }
   return max;
+}
+
+/* ---- Evaluation ----------------------------------------------------------
+ *
+ * build_run writes the program that ks__expr_eval runs, from `ops`:
+ *
+ * - A sub-expression that occurs again (the same operations on the same
+ *   names and constants: derivatives repeat their operands, and an Emax
+ *   output written with exp and log repeats exp(GAMMA * log(C / EC50))) is
+ *   computed where it first occurs, kept in a register (R_TEE) and read back
+ *   (R_REG) where it recurs. Equal sub-expressions are found by numbering
+ *   them: two get the same number when their operations, leaf values and
+ *   operands' numbers agree (a hash table over the numbers, linear time).
+ *   Scanning left to right, the largest recurring sub-expression that starts
+ *   at a position is replaced. The first occurrence of a replaced one is
+ *   always evaluated in full: anything inside a replaced occurrence has an
+ *   equal, earlier counterpart inside that one's first occurrence.
+ * - A constant, a name or a register that is the right operand of a binary
+ *   operation becomes part of that operation (one dispatch instead of two).
+ *
+ * The functions are pure (exp, log, pow, ... of the same arguments give the
+ * same result), so the values are those of the stack program bit for bit:
+ * the same operations on the same operands in the same order, only fewer of
+ * them (test_expr compares ks__expr_eval with ks__expr_eval_ops). */
+
+#define NONE_IDX SIZE_MAX
+
+static uint64_t mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2);
+  return h;
+}
+
+typedef struct cse_scratch {
+  size_t *start;        /* first op of the sub-expression ending at i */
+  size_t *left, *right; /* operands' last ops (NONE_IDX if none) */
+  size_t *id;           /* first op index of an equal sub-expression */
+  size_t *best;         /* largest recurring sub-expression starting at i */
+  size_t *reg;          /* register of a first occurrence, NONE_IDX if none */
+  size_t *slot;         /* hash table of first occurrences */
+  size_t n_slots;
+} cse_scratch;
+
+static int same_node(const ks_expr *e, const cse_scratch *c, size_t i,
+                     size_t j) {
+  const op *a = &e->ops[i], *b = &e->ops[j];
+  if (a->code != b->code)
+    return 0;
+  if (a->code == OP_NUM)
+    return memcmp(&a->num, &b->num, sizeof a->num) == 0;
+  if (a->code == OP_VAR)
+    return a->var == b->var;
+  int ar = arity(a->code);
+  return c->id[c->left[i]] == c->id[c->left[j]] &&
+         (ar == 1 || c->id[c->right[i]] == c->id[c->right[j]]);
+}
+
+static uint64_t node_hash(const ks_expr *e, const cse_scratch *c, size_t i) {
+  const op *o = &e->ops[i];
+  uint64_t h = mix(0, (uint64_t)o->code), bits;
+  if (o->code == OP_NUM) {
+    memcpy(&bits, &o->num, sizeof bits);
+    return mix(h, bits);
+  }
+  if (o->code == OP_VAR)
+    return mix(h, (uint64_t)o->var);
+  h = mix(h, (uint64_t)c->id[c->left[i]]);
+  return arity(o->code) == 2 ? mix(h, (uint64_t)c->id[c->right[i]]) : h;
+}
+
+/* Numbers the sub-expressions (c->id) and records their extents. */
+static void number_subexpressions(const ks_expr *e, cse_scratch *c) {
+  size_t *stack = c->best; /* free until the numbering is done */
+  size_t sp = 0;
+  for (size_t i = 0; i < e->n; i++) {
+    int ar = arity(e->ops[i].code);
+    c->left[i] = c->right[i] = NONE_IDX;
+    if (ar == 2)
+      c->right[i] = stack[--sp];
+    if (ar >= 1)
+      c->left[i] = stack[--sp];
+    c->start[i] = ar == 0 ? i : c->start[c->left[i]];
+    stack[sp++] = i;
+    size_t k = (size_t)node_hash(e, c, i) & (c->n_slots - 1);
+    while (c->slot[k] != NONE_IDX && !same_node(e, c, c->slot[k], i))
+      k = (k + 1) & (c->n_slots - 1);
+    if (c->slot[k] == NONE_IDX)
+      c->slot[k] = i;
+    c->id[i] = c->slot[k];
+  }
+}
+
+static run_code run_code_of(op_code code) {
+  switch (code) {
+  case OP_NUM:
+    return R_NUM;
+  case OP_VAR:
+    return R_VAR;
+  case OP_NEG:
+    return R_NEG;
+  case OP_EXP:
+    return R_EXP;
+  case OP_LOG:
+    return R_LOG;
+  case OP_SQRT:
+    return R_SQRT;
+  case OP_ABS:
+    return R_ABS;
+  case OP_STEP:
+    return R_STEP;
+  case OP_SIGN:
+    return R_SIGN;
+  case OP_ADD:
+    return R_ADD;
+  case OP_SUB:
+    return R_SUB;
+  case OP_MUL:
+    return R_MUL;
+  case OP_DIV:
+    return R_DIV;
+  case OP_POW:
+    return R_POW;
+  case OP_MIN:
+    return R_MIN;
+  case OP_MAX:
+    return R_MAX;
+  }
+  return R_END;
+}
+
+/* Appends x to the run program, folding a leaf pushed just before a binary
+ * operation into it (the leaf is then its right operand). */
+static void emit_run(ks_expr *e, run_op x) {
+  if (x.code >= R_ADD && x.code < R_END && e->n_run > 0) {
+    run_op *prev = &e->run[e->n_run - 1];
+    unsigned form = prev->code == R_VAR   ? 1u
+                    : prev->code == R_NUM ? 2u
+                    : prev->code == R_REG ? 3u
+                                          : 0u;
+    if (form) {
+      x.code += form;
+      x.u = prev->u;
+      *prev = x;
+      return;
+    }
+  }
+  e->run[e->n_run++] = x;
+}
+
+/* Decides which recurring sub-expressions are read from registers
+ * (c->best[p] stays set only where one is) and gives their first
+ * occurrences registers; returns the number of run ops before folding. */
+static size_t choose_registers(const ks_expr *e, cse_scratch *c) {
+  for (size_t i = 0; i < e->n; i++)
+    c->best[i] = c->reg[i] = NONE_IDX;
+  for (size_t i = 0; i < e->n; i++)
+    if (c->id[i] != i && i > c->start[i] &&
+        (c->best[c->start[i]] == NONE_IDX || c->best[c->start[i]] < i))
+      c->best[c->start[i]] = i;
+  size_t n_regs = 0, n_run = 0;
+  for (size_t p = 0; p < e->n;) {
+    size_t i = c->best[p];
+    if (i != NONE_IDX && c->reg[c->id[i]] == NONE_IDX) {
+      if (n_regs < KS_EXPR_MAX_REGS) {
+        c->reg[c->id[i]] = n_regs++;
+        n_run++; /* its R_TEE */
+      } else {
+        c->best[p] = i = NONE_IDX; /* out of registers: evaluate it */
+      }
+    }
+    n_run++;
+    p = i != NONE_IDX ? i + 1 : p + 1;
+  }
+  return n_run;
+}
+
+/* Writes e->run from e->ops; -1 when out of memory. */
+static int build_run(ks_expr *e) {
+  cse_scratch c = {0};
+  c.n_slots = 16;
+  while (c.n_slots < 2 * e->n)
+    c.n_slots *= 2;
+  size_t n = e->n ? e->n : 1;
+  size_t *mem = ks__malloc((6 * n + c.n_slots) * sizeof *mem);
+  if (!mem)
+    return -1;
+  c.start = mem, c.left = mem + n, c.right = mem + 2 * n, c.id = mem + 3 * n;
+  c.best = mem + 4 * n, c.reg = mem + 5 * n, c.slot = mem + 6 * n;
+  for (size_t k = 0; k < c.n_slots; k++)
+    c.slot[k] = NONE_IDX;
+  number_subexpressions(e, &c);
+  size_t n_run = choose_registers(e, &c);
+  e->run = ks__malloc((n_run ? n_run : 1) * sizeof *e->run);
+  if (!e->run) {
+    ks__free(mem);
+    return -1;
+  }
+  e->n_run = 0;
+  for (size_t p = 0; p < e->n;) {
+    size_t i = c.best[p];
+    if (i != NONE_IDX) { /* a recurrence: read its register */
+      emit_run(e, (run_op){.code = R_REG, .u.arg = c.reg[c.id[i]]});
+      p = i + 1;
+      continue;
+    }
+    const op *o = &e->ops[p];
+    run_op x = {.code = run_code_of(o->code)};
+    if (o->code == OP_NUM)
+      x.u.num = o->num;
+    else
+      x.u.arg = o->var;
+    emit_run(e, x);
+    if (c.reg[p] != NONE_IDX)
+      e->run[e->n_run++] = (run_op){.code = R_TEE, .u.arg = c.reg[p]};
+    p++;
+  }
+  ks__free(mem);
+  return 0;
 }
 
 typedef struct compiler {
@@ -349,12 +607,17 @@ ks_status ks__expr_compile_as(const char *text, const ks_srcloc *loc,
     return rc;
   }
   e->max_depth = program_depth(e);
+  if (build_run(e) != 0) {
+    ks__free(e);
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  }
   *out = e;
   return KS_OK;
 }
 
 void ks__expr_free(ks_expr **e) {
   if (e && *e) {
+    ks__free((*e)->run);
     ks__free(*e);
     *e = NULL;
   }
@@ -469,7 +732,7 @@ ks_status ks__expr_dims(const ks_expr *e, const ks_dims *name_dims,
   return KS_OK;
 }
 
-double ks__expr_eval(const ks_expr *e, const double *values) {
+double ks__expr_eval_ops(const ks_expr *e, const double *values) {
   double st[KS_EXPR_MAX_STACK];
   size_t sp = 0;
   if (e->max_depth > KS_EXPR_MAX_STACK) /* cannot happen; see struct ks_expr */
@@ -492,6 +755,77 @@ double ks__expr_eval(const ks_expr *e, const double *values) {
   return st[0];
 }
 
+/* The four forms of a binary operation (run_code), with apply's arithmetic
+ * so that every form rounds as the stack program does. */
+#define RUN_BINARY(R, OP)                                                      \
+  case R:                                                                      \
+    top--;                                                                     \
+    *top = apply(OP, top[0], top[1]);                                          \
+    break;                                                                     \
+  case R + 1:                                                                  \
+    *top = apply(OP, *top, values[x->u.arg]);                                  \
+    break;                                                                     \
+  case R + 2:                                                                  \
+    *top = apply(OP, *top, x->u.num);                                          \
+    break;                                                                     \
+  case R + 3:                                                                  \
+    *top = apply(OP, *top, reg[x->u.arg]);                                     \
+    break;
+
+/* A dispatch loop: one case per run_code. */
+double ks__expr_eval(const ks_expr *e, const double *values) {
+  double st[KS_EXPR_MAX_STACK + 1], reg[KS_EXPR_MAX_REGS];
+  double *top = st; /* st[0] is never used: top points at the top value */
+  st[0] = (double)NAN;
+  for (const run_op *x = e->run, *end = x + e->n_run; x < end; x++) {
+    switch (x->code) {
+    case R_NUM:
+      *++top = x->u.num;
+      break;
+    case R_VAR:
+      *++top = values[x->u.arg];
+      break;
+    case R_REG:
+      *++top = reg[x->u.arg];
+      break;
+    case R_TEE:
+      reg[x->u.arg] = *top;
+      break;
+    case R_NEG:
+      *top = -*top;
+      break;
+    case R_EXP:
+      *top = exp(*top);
+      break;
+    case R_LOG:
+      *top = log(*top);
+      break;
+    case R_SQRT:
+      *top = sqrt(*top);
+      break;
+    case R_ABS:
+      *top = fabs(*top);
+      break;
+    case R_STEP:
+      *top = apply(OP_STEP, *top, 0.0);
+      break;
+    case R_SIGN:
+      *top = apply(OP_SIGN, *top, 0.0);
+      break;
+      RUN_BINARY(R_ADD, OP_ADD)
+      RUN_BINARY(R_SUB, OP_SUB)
+      RUN_BINARY(R_MUL, OP_MUL)
+      RUN_BINARY(R_DIV, OP_DIV)
+      RUN_BINARY(R_POW, OP_POW)
+      RUN_BINARY(R_MIN, OP_MIN)
+      RUN_BINARY(R_MAX, OP_MAX)
+    default:
+      return (double)NAN; /* cannot happen: build_run writes no other code */
+    }
+  }
+  return st[1];
+}
+
 size_t ks__expr_uses(const ks_expr *e, size_t *uses, size_t max) {
   size_t k = 0;
   for (size_t i = 0; i < e->n && k < max; i++)
@@ -510,6 +844,8 @@ int ks__expr_is_name(const ks_expr *e, size_t *index) {
 
 size_t ks__expr_n_ops(const ks_expr *e) { return e->n; }
 
+size_t ks__expr_n_run(const ks_expr *e) { return e->n_run; }
+
 ks_status ks__expr_copy(const ks_expr *e, ks_expr **out, ks_error *err) {
   *out = alloc_expr(e->n);
   if (!*out)
@@ -517,6 +853,13 @@ ks_status ks__expr_copy(const ks_expr *e, ks_expr **out, ks_error *err) {
   (*out)->n = e->n;
   (*out)->max_depth = e->max_depth;
   memcpy((*out)->ops, e->ops, e->n * sizeof(op));
+  (*out)->run = ks__malloc((e->n_run ? e->n_run : 1) * sizeof(run_op));
+  if (!(*out)->run) {
+    ks__expr_free(out);
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  }
+  (*out)->n_run = e->n_run;
+  memcpy((*out)->run, e->run, e->n_run * sizeof(run_op));
   return KS_OK;
 }
 
@@ -842,6 +1185,10 @@ static ks_status write_program(const tree *t, size_t root, ks_expr **out,
       p->ops[q - 1].var = second;
       p->ops[q - 1 - t->nodes[second].size].var = first;
     }
+  }
+  if (build_run(p) != 0) {
+    ks__free(p);
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
   }
   *out = p;
   return KS_OK;

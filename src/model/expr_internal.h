@@ -50,8 +50,16 @@ ks_status ks__expr_dims(const ks_expr *e, const ks_dims *name_dims,
 
 /* Value given each name's value (values[i] for name index i; may be NULL if
  * the expression uses no name). Allocation-free and thread-safe: the stack is
- * a fixed array of KS_EXPR_MAX_STACK doubles on the C stack. */
+ * a fixed array of KS_EXPR_MAX_STACK doubles on the C stack, beside
+ * KS_EXPR_MAX_REGS registers. It runs a shorter program than the parsed one
+ * (a repeated sub-expression is computed once, a leaf operand is part of its
+ * operation; expr.c, "Evaluation") whose value is the same bit for bit. */
 double ks__expr_eval(const ks_expr *e, const double *values);
+/* The same value from the parsed program itself, one operation at a time:
+ * the reference that test_expr holds ks__expr_eval to. */
+double ks__expr_eval_ops(const ks_expr *e, const double *values);
+/* Operations ks__expr_eval runs (at most ks__expr_n_ops). */
+size_t ks__expr_n_run(const ks_expr *e);
 
 /* Indices of names used, written to uses[] (up to max); returns the count. */
 size_t ks__expr_uses(const ks_expr *e, size_t *uses, size_t max);
@@ -105,5 +113,8 @@ size_t ks__expr_n_ops(const ks_expr *e);
 /* Evaluation stack slots of any program (a parsed one needs at most
  * KS_EXPR_MAX_OPS / 2 + 1). 256 doubles = 2 KiB of C stack per evaluation. */
 #define KS_EXPR_MAX_STACK 256
+/* Registers of a run program (repeated sub-expressions kept for reuse); a
+ * program with more recurring sub-expressions evaluates the rest again. */
+#define KS_EXPR_MAX_REGS 64
 
 #endif
