@@ -284,6 +284,15 @@ size_t ks__expsum_zeros(const double *c, const double *mu, const double *eb,
                         double *work) {
   if (!(b > 0) || n == 0)
     return 0;
+  /* all terms of one sign (zeros ignored): no zero, whatever the order of
+   * the exponents and whichever terms are noise */
+  int pos = 0, neg = 0;
+  for (size_t k = 0; k < n; k++) {
+    pos |= c[k] > 0;
+    neg |= c[k] < 0;
+  }
+  if (!(pos && neg))
+    return 0;
   if (eb)
     return zeros(c, mu, eb, n, b, down, roots, work);
   double *e = work; /* the factors first, the search after them */
