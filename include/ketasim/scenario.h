@@ -299,6 +299,30 @@ int ks_scenario_has_replicates(const ks_scenario *s);
 const char *ks_scenario_drawn_key(const ks_scenario *s, size_t j);
 const char *ks_scenario_drawn_unit(const ks_scenario *s, size_t j);
 
+/* Inter-occasion variability (population.occasions): each case's window
+ * is cut into occasions, by administration (occasion k from the k-th
+ * distinct dose time; the first from t = 0), every `period_h`, or at the
+ * times `at_h` (increasing, > 0). In occasion o parameter i has the
+ * random effect eta_i + kappa_io, kappa_io = omega_iov[i] z, z standard
+ * normal of (seed, subject, occasion, parameter) (ks_sweep_iov), entering
+ * the parameter as its variability says (log-normal, normal, logit-normal).
+ * The parameters are re-evaluated at each occasion's start, inside the
+ * case driver, for both integrators. NULL without occasions. */
+typedef enum ks_occasion_kind {
+  KS_OCCASION_ADMINISTRATION = 0,
+  KS_OCCASION_PERIOD = 1,
+  KS_OCCASION_AT = 2
+} ks_occasion_kind;
+typedef struct ks_scenario_occasions {
+  ks_occasion_kind kind;
+  double period_h;    /* KS_OCCASION_PERIOD */
+  const double *at_h; /* KS_OCCASION_AT: [n_at] */
+  size_t n_at;
+  const double *omega_iov; /* [n_parameters], 0: no IOV */
+  size_t max_occasions;    /* most occasions of any case */
+} ks_scenario_occasions;
+const ks_scenario_occasions *ks_scenario_occasions_get(const ks_scenario *s);
+
 /* Largest single dose of any case in mg (per-kg doses times the case's
  * weight); used to scale absolute tolerances. */
 double ks_scenario_max_dose_mg(const ks_scenario *s);

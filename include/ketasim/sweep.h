@@ -56,6 +56,16 @@ double ks_sweep_uniform(uint64_t seed, uint64_t subject, uint32_t stream);
 void ks_sweep_replicate(const ks_model *m, uint64_t seed, uint64_t replicate,
                         double *factor);
 
+/* Inter-occasion variability (scenario population.occasions): kappa[i] =
+ * omega_iov[i] z_i for occasion `occasion` (< KS_SWEEP_MAX_OCCASIONS) of
+ * subject `subject`, z_i the standard normal of (seed, subject, stream
+ * KS_SWEEP_IOV_STREAM + 1024 occasion + i); parameters i >= 1024 and those
+ * with omega_iov 0 get 0. The same in every arm and sweep point. */
+#define KS_SWEEP_IOV_STREAM 0x00400000u
+#define KS_SWEEP_MAX_OCCASIONS 262144u
+void ks_sweep_iov(size_t n_parameters, const double *omega_iov, uint64_t seed,
+                  uint64_t subject, size_t occasion, double *kappa);
+
 /* Residual error (scenario residual_error): the standard normal of the
  * observation of analyte `analyte` (the model's index) at output time
  * `time_index` of case `case_index`. Key (seed, KS_SWEEP_RESIDUAL_STREAM +

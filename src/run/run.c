@@ -60,6 +60,16 @@ typedef struct worker {
   ks_case_buf *buf;
   double *eta;
   ks_solver_stats stats;
+  /* occasions (population.occasions): the epochs the driver enters, the
+   * subject's eta without and with the occasion's kappa, the route targets
+   * of the first occasion, and the case being solved */
+  ks_epochs ep;
+  double *ep_t;    /* [max_occasions] */
+  double *eta_occ; /* [n_parameters] */
+  double *kappa;   /* [n_parameters] */
+  ks_route_target *targets0;
+  const ks_scenario *s;
+  const ks_case *c;
 } worker;
 
 /* What the output holds per case besides profiles. */
@@ -332,6 +342,60 @@ static void observe(const ks_scenario *s, block *b, size_t i, size_t ci) {
   }
 }
 
+/* Evaluates w->sys for occasion k of the case: eta + kappa_k. */
+static ks_status occasion_params(worker *w, size_t k, ks_error *err) {
+  const ks_scenario_occasions *oc = ks_scenario_occasions_get(w->s);
+  const ks_model *m = ks_scenario_model(w->s);
+  size_t np = ks_model_n_parameters(m);
+  ks_sweep_iov(np, oc->omega_iov, ks_scenario_seed(w->s), w->c->subject_index,
+               k, w->kappa);
+  for (size_t i = 0; i < np; i++)
+    w->eta_occ[i] =
+        (ks_scenario_has_population(w->s) ? w->eta[i] : 0.0) + w->kappa[i];
+  return ks_system_evaluate(w->sys, &w->c->subject, w->c->overrides, w->eta_occ,
+                            err);
+}
+
+/* ks_epochs.enter: occasion k begins. The schedule was expanded with the
+ * first occasion's route targets (fraction, lag, duration), which the
+ * doses keep: a parameter with occasion variability must not change them. */
+static ks_status enter_occasion(void *user, size_t k, ks_system *sys,
+                                ks_error *err) {
+  worker *w = user;
+  (void)sys;
+  ks_status rc = occasion_params(w, k, err);
+  size_t nt = w->sys->route_first[ks_model_n_routes(w->sys->model)];
+  for (size_t j = 0; rc == KS_OK && j < nt; j++) {
+    const ks_route_target *a = &w->targets0[j], *b = &w->sys->targets[j];
+    if (a->fraction != b->fraction || a->lag_h != b->lag_h ||
+        a->duration_h != b->duration_h)
+      rc = ks_error_set(err, KS_ERR_INPUT, NULL,
+                        "occasion %zu changes the bioavailability, lag or "
+                        "duration of a route: occasion variability on the "
+                        "parameters of a route is not supported",
+                        k);
+  }
+  return rc;
+}
+
+/* The case's occasion boundaries into w->ep (none: w->sch.epochs NULL). */
+static void occasion_epochs(worker *w, double t_end) {
+  const ks_scenario_occasions *oc = ks_scenario_occasions_get(w->s);
+  size_t n = 0;
+  if (oc->kind == KS_OCCASION_ADMINISTRATION)
+    for (size_t k = 1; k < w->sch.n_dose_times; k++)
+      w->ep_t[n++] = w->sch.dose_times[k];
+  else if (oc->kind == KS_OCCASION_AT)
+    for (size_t k = 0; k < oc->n_at; k++)
+      w->ep_t[n++] = oc->at_h[k];
+  else
+    for (double t = oc->period_h; t <= t_end && n + 1 < oc->max_occasions;
+         t = (double)(n + 2) * oc->period_h)
+      w->ep_t[n++] = t;
+  w->ep.n = n;
+  w->sch.epochs = n ? &w->ep : NULL;
+}
+
 /* Solves case `ci` into slot `i` of the block. */
 static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
                        size_t ci) {
@@ -373,15 +437,24 @@ static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
   ks_error_clear(&err);
   if (ks_scenario_has_population(s))
     ks_sweep_eta(m, ks_scenario_seed(s), c.subject_index, w->eta);
-  ks_status rc = c.invalid
-                     ? ks_error_set(&err, KS_ERR_INPUT, NULL, "%s", c.invalid)
-                     : ks_system_evaluate(
-                           w->sys, &c.subject, c.overrides,
-                           ks_scenario_has_population(s) ? w->eta : NULL, &err);
+  const ks_scenario_occasions *occ = ks_scenario_occasions_get(s);
+  w->s = s;
+  w->c = &c;
+  ks_status rc =
+      c.invalid ? ks_error_set(&err, KS_ERR_INPUT, NULL, "%s", c.invalid)
+      : occ     ? occasion_params(w, 0, &err)
+                : ks_system_evaluate(w->sys, &c.subject, c.overrides,
+                                 ks_scenario_has_population(s) ? w->eta : NULL,
+                                     &err);
   for (size_t k = 0; k < sh->np; k++)
     b->params[i * sh->np + k] = c.invalid ? (double)NAN : w->sys->param[k];
   if (rc == KS_OK)
     rc = ks_schedule_build(&w->sch, w->sys, &c, &err);
+  if (rc == KS_OK && occ) {
+    memcpy(w->targets0, w->sys->targets,
+           w->sys->route_first[ks_model_n_routes(m)] * sizeof *w->targets0);
+    occasion_epochs(w, st->times_h[st->n_times - 1]);
+  }
   for (size_t k = 0; k < sh->nd; k++)
     b->dtime[i * sh->nd + k] = rc == KS_OK && k < w->sch.n_dose_times
                                    ? w->sch.dose_times[k]
@@ -419,8 +492,12 @@ static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
     ks_error_clear(&err);
     o.rtol *= 0.1;
     o.atol_mg *= 0.1;
-    rc = ks_solver_run(w->solver, w->sys, &w->sch, &o, st->times_h, st->n_times,
-                       st->analytes, st->n_analytes, &out, &w->stats, &err);
+    /* the failed attempt left the system in a later occasion */
+    rc = occ ? occasion_params(w, 0, &err) : KS_OK;
+    if (rc == KS_OK)
+      rc = ks_solver_run(w->solver, w->sys, &w->sch, &o, st->times_h,
+                         st->n_times, st->analytes, st->n_analytes, &out,
+                         &w->stats, &err);
   }
   char bad[160];
   if (rc == KS_OK && nonfinite_result(s, b, i, bad, sizeof bad))
@@ -435,6 +512,22 @@ static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
     observe(s, b, i, ci);
 }
 
+static ks_status occasions_alloc(const ks_scenario *s, worker *w,
+                                 ks_error *err) {
+  const ks_model *m = ks_scenario_model(s);
+  size_t np = ks_model_n_parameters(m) + 1;
+  w->ep_t = ks__calloc(ks_scenario_occasions_get(s)->max_occasions + 1,
+                       sizeof *w->ep_t);
+  w->eta_occ = ks__calloc(np, sizeof *w->eta_occ);
+  w->kappa = ks__calloc(np, sizeof *w->kappa);
+  w->targets0 = ks__calloc(w->sys->route_first[ks_model_n_routes(m)] + 1,
+                           sizeof *w->targets0);
+  if (!w->ep_t || !w->eta_occ || !w->kappa || !w->targets0)
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  w->ep = (ks_epochs){.t_h = w->ep_t, .enter = enter_occasion, .user = w};
+  return KS_OK;
+}
+
 static void workers_free(worker *w, int n) {
   for (int i = 0; w && i < n; i++) {
     ks_system_free(&w[i].sys);
@@ -443,6 +536,10 @@ static void workers_free(worker *w, int n) {
     ks_schedule_free(&w[i].sch);
     ks_case_buf_free(&w[i].buf);
     ks__free(w[i].eta);
+    ks__free(w[i].ep_t);
+    ks__free(w[i].eta_occ);
+    ks__free(w[i].kappa);
+    ks__free(w[i].targets0);
   }
   ks__free(w);
 }
@@ -467,6 +564,8 @@ static ks_status workers_create(const ks_scenario *s, int n, int exact,
     if (rc == KS_OK &&
         !(w[i].eta = ks__calloc(ks_model_n_parameters(m) + 1, sizeof(double))))
       rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+    if (rc == KS_OK && ks_scenario_occasions_get(s))
+      rc = occasions_alloc(s, &w[i], err);
   }
   if (rc != KS_OK) {
     workers_free(w, n);

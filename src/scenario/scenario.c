@@ -98,7 +98,11 @@ struct ks_scenario {
   int has_population;
   size_t n_replicates; /* 1 without population.replicates */
   int has_replicates;
-  ks__popcov *popcov; /* population.covariates, or NULL */
+  ks__popcov *popcov;        /* population.covariates, or NULL */
+  ks_scenario_occasions occ; /* population.occasions */
+  int has_occasions;
+  double *occ_buf; /* omega_iov [n_parameters], then at_h */
+  const ks_ynode *occ_node;
   size_t max_lines, max_doses;
   double max_dose_mg;
   /* Warnings found at load (first KS_MAX_WARNINGS), status KS_OK; kept
@@ -526,9 +530,146 @@ static ks_status read_sweep(reader *r, const ks_ynode *root) {
   return KS_OK;
 }
 
+/* occasions.omega: {PARAMETER: SD of kappa, ...}, base parameters. */
+static ks_status read_iov_omega(reader *r, const ks_ynode *n, double *omega) {
+  const ks_model *m = r->s->model;
+  ks_status rc = ks__schema_kind(r->doc, n, KS_YMAP, "'omega'", r->err);
+  ks_srcloc nl = loc_of(r, n);
+  if (rc == KS_OK && n->n == 0)
+    rc = ks_error_set(r->err, KS_ERR_INPUT, &nl, "'omega' names no parameter");
+  for (size_t j = 0; rc == KS_OK && j < n->n; j++) {
+    const ks_ynode *key = n->keys[j];
+    size_t i = ks_model_find_parameter(m, key->text);
+    ks_srcloc loc = loc_of(r, key);
+    if (i == NONE || !ks_model_parameter_is_base(m, i)) {
+      const char *names[64];
+      size_t nn = 0;
+      for (size_t q = 0; q < ks_model_n_parameters(m) && nn < 64; q++)
+        if (ks_model_parameter_is_base(m, q))
+          names[nn++] = ks_model_parameter_name(m, q);
+      return i == NONE ? ks__schema_unknown(r->doc, key, "base parameter",
+                                            key->text, names, nn, r->err)
+                       : ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                                      "'%s' is a derived parameter: give the "
+                                      "occasion variability to the base "
+                                      "parameters it uses",
+                                      key->text);
+    }
+    if (i >= 1024)
+      return ks_error_set(r->err, KS_ERR_LIMIT, &loc,
+                          "occasion variability is limited to the model's "
+                          "first 1024 parameters");
+    rc = ks__schema_number(r->doc, n->items[j], "an occasion omega", &omega[i],
+                           r->err);
+    ks_srcloc vl = loc_of(r, n->items[j]);
+    if (rc == KS_OK && !(omega[i] > 0 && omega[i] <= 5))
+      rc = ks_error_set(r->err, KS_ERR_INPUT, &vl,
+                        "an occasion omega (the SD of the random effect) "
+                        "must be above 0 and at most 5, got '%s'",
+                        n->items[j]->text);
+  }
+  return rc;
+}
+
+/* population.occasions: {by: administration | period: 24 h | at: [...],
+ * omega: {CL: 0.2, ...}, source}. */
+static ks_status read_occasions(reader *r, const ks_ynode *n) {
+  static const char *const keys[] = {"by", "period", "at", "omega", "source"};
+  ks_scenario *s = r->s;
+  size_t np = ks_model_n_parameters(s->model);
+  const ks_ynode *by, *period, *at, *om;
+  ks_status rc = ks__schema_kind(r->doc, n, KS_YMAP, "'occasions'", r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_keys(r->doc, n, keys, countof(keys), "'occasions'", r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_require(r->doc, n, "omega", "'occasions'", &om, r->err);
+  if (rc != KS_OK)
+    return rc;
+  by = ks__ymap_get(n, "by");
+  period = ks__ymap_get(n, "period");
+  at = ks__ymap_get(n, "at");
+  ks_srcloc loc = loc_of(r, n);
+  if ((by != NULL) + (period != NULL) + (at != NULL) != 1)
+    return ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "occasions need one of 'by: administration', "
+                        "'period' (e.g. '24 h') or 'at' (a list of times)");
+  size_t nat = at && at->kind == KS_YSEQ ? at->n : 0;
+  if (!(s->occ_buf = ks__calloc(np + nat + 1, sizeof *s->occ_buf)))
+    return nomem(r);
+  s->occ.omega_iov = s->occ_buf;
+  s->occ.at_h = s->occ_buf + np;
+  s->occ_node = n;
+  if (by) {
+    rc = ks__schema_kind(r->doc, by, KS_YSCALAR, "'by'", r->err);
+    if (rc == KS_OK && strcmp(by->text, "administration") != 0) {
+      ks_srcloc bl = loc_of(r, by);
+      rc = ks_error_set(r->err, KS_ERR_INPUT, &bl,
+                        "by must be 'administration' (or give 'period' or "
+                        "'at'), got '%s'",
+                        by->text);
+    }
+    s->occ.kind = KS_OCCASION_ADMINISTRATION;
+  } else if (period) {
+    ks_quantity q = {0};
+    rc = ks__schema_quantity(r->doc, period, KS_DIM_TIME, false, "24 h",
+                             "period", &q, r->err);
+    ks_srcloc pl = loc_of(r, period);
+    if (rc == KS_OK && !(q.value > 0 && isfinite(q.value)))
+      rc = ks_error_set(r->err, KS_ERR_INPUT, &pl,
+                        "a period must be above 0, got '%s'", period->text);
+    s->occ.kind = KS_OCCASION_PERIOD;
+    s->occ.period_h = q.value;
+  } else {
+    rc = ks__schema_kind(r->doc, at, KS_YSEQ, "'at'", r->err);
+    if (rc == KS_OK && (at->n == 0 || at->n >= KS_SWEEP_MAX_OCCASIONS))
+      rc = ks_error_set(r->err, KS_ERR_INPUT, &loc, "'at' needs 1 to %u times",
+                        KS_SWEEP_MAX_OCCASIONS - 1);
+    double *t = s->occ_buf + np;
+    for (size_t k = 0; rc == KS_OK && k < nat; k++) {
+      ks_quantity q = {0};
+      rc = ks__schema_quantity(r->doc, at->items[k], KS_DIM_TIME, false, "24 h",
+                               "an occasion time", &q, r->err);
+      ks_srcloc tl = loc_of(r, at->items[k]);
+      if (rc == KS_OK && !(q.value > (k ? t[k - 1] : 0) && isfinite(q.value)))
+        rc = ks_error_set(r->err, KS_ERR_INPUT, &tl,
+                          "occasion times must be above 0 and increase, got "
+                          "'%s'",
+                          at->items[k]->text);
+      t[k] = q.value;
+    }
+    s->occ.kind = KS_OCCASION_AT;
+    s->occ.n_at = nat;
+  }
+  if (rc == KS_OK)
+    rc = read_iov_omega(r, om, s->occ_buf);
+  s->has_occasions = rc == KS_OK;
+  return rc;
+}
+
+/* The most occasions of any case, once the output window is known. */
+static ks_status count_occasions(reader *r) {
+  ks_scenario *s = r->s;
+  if (!s->has_occasions)
+    return KS_OK;
+  const ks_scenario_settings *st = &s->settings;
+  double t_end = s->times[st->n_times - 1];
+  double n =
+      s->occ.kind == KS_OCCASION_ADMINISTRATION ? (double)s->max_doses + 1
+      : s->occ.kind == KS_OCCASION_AT           ? (double)s->occ.n_at + 1
+                                      : floor(t_end / s->occ.period_h) + 1;
+  if (n >= (double)KS_SWEEP_MAX_OCCASIONS) {
+    ks_srcloc loc = loc_of(r, s->occ_node);
+    return ks_error_set(r->err, KS_ERR_LIMIT, &loc,
+                        "more than %u occasions in the output window",
+                        KS_SWEEP_MAX_OCCASIONS - 1);
+  }
+  s->occ.max_occasions = (size_t)n;
+  return KS_OK;
+}
+
 static ks_status read_population(reader *r, const ks_ynode *root) {
-  static const char *const keys[] = {"subjects", "seed", "covariates",
-                                     "replicates", "records"};
+  static const char *const keys[] = {"subjects",   "seed",    "covariates",
+                                     "replicates", "records", "occasions"};
   ks_scenario *s = r->s;
   const ks_ynode *p = ks__ymap_get(root, "population"), *n, *seed;
   s->n_subjects = 1;
@@ -578,6 +719,9 @@ static ks_status read_population(reader *r, const ks_ynode *root) {
   }
   s->n_replicates = (size_t)nrep;
   s->has_replicates = rep != NULL;
+  const ks_ynode *occ = ks__ymap_get(p, "occasions");
+  if (rc == KS_OK && occ)
+    rc = read_occasions(r, occ);
   return rc;
 }
 
@@ -2290,7 +2434,8 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
     return too_many_cases(r, root);
   s->n_cases = s->n_replicates * s->n_arms * s->n_points * s->n_subjects;
   size_buffers(s);
-  return check_points(r);
+  rc = count_occasions(r);
+  return rc == KS_OK ? check_points(r) : rc;
 }
 
 /* Reads a scenario from its document; takes ownership of `doc` and of
@@ -2380,6 +2525,7 @@ void ks_scenario_free(ks_scenario **sp) {
   ks__free(s->output_thresholds);
   ks__free(s->percentiles);
   ks__free(s->residual);
+  ks__free(s->occ_buf);
   ks__popcov_free(&s->popcov);
   ks_model_free(&s->model);
   ks__ydoc_free(&s->doc);
@@ -2440,6 +2586,10 @@ const char *ks_scenario_drawn_key(const ks_scenario *s, size_t j) {
 }
 const char *ks_scenario_drawn_unit(const ks_scenario *s, size_t j) {
   return ks__popcov_unit(s->popcov, j);
+}
+
+const ks_scenario_occasions *ks_scenario_occasions_get(const ks_scenario *s) {
+  return s->has_occasions ? &s->occ : NULL;
 }
 
 int ks_scenario_has_population(const ks_scenario *s) {

@@ -80,3 +80,16 @@ void ks_sweep_replicate(const ks_model *m, uint64_t seed, uint64_t replicate,
     factor[par[k]] = 1.0 + x;
   }
 }
+
+void ks_sweep_iov(size_t n_parameters, const double *omega_iov, uint64_t seed,
+                  uint64_t subject, size_t occasion, double *kappa) {
+  for (size_t i = 0; i < n_parameters; i++) {
+    double w = omega_iov ? omega_iov[i] : 0.0;
+    kappa[i] =
+        w > 0 && i < 1024
+            ? w * ks_sweep_normal(seed, subject,
+                                  KS_SWEEP_IOV_STREAM +
+                                      1024u * (uint32_t)occasion + (uint32_t)i)
+            : 0.0;
+  }
+}
