@@ -280,6 +280,21 @@ void ks_system_rhs_block(const ks_system *s, size_t n, const double *y,
   else
     memset(dy, 0, nu * sizeof *dy);
   memset(dy + nu, 0, (n - nu) * sizeof *dy);
+  /* the whole system (CVODE's right-hand side, at every Newton iteration):
+   * every entry, no bounds to test; the same sums in the same order */
+  if (n == s->n_states) {
+    for (size_t i = 0; i < s->nnz; i++)
+      dy[s->k_row[i]] += s->k_val[i] * y[s->k_col[i]];
+    return;
+  }
+  /* the ODE states (the metrics' slopes at every step): their rows are the
+   * first nnz_compartments entries */
+  if (n == s->n_ode) {
+    for (size_t i = 0; i < s->nnz_compartments; i++)
+      if ((size_t)s->k_col[i] < n)
+        dy[s->k_row[i]] += s->k_val[i] * y[s->k_col[i]];
+    return;
+  }
   /* entries are sorted by row: the rows of the block come first */
   for (size_t i = 0; i < s->nnz && (size_t)s->k_row[i] < n; i++)
     if ((size_t)s->k_col[i] < n)
