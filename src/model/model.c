@@ -2335,10 +2335,11 @@ size_t ks_model_find_output(const ks_model *m, const char *name) {
   return NONE;
 }
 
-static int expr_names_from(const ks_expr *e, size_t first) {
+/* Does e name a symbol with an index in [first, last)? */
+static int expr_names(const ks_expr *e, size_t first, size_t last) {
   size_t uses[KS_EXPR_MAX_OPS], nu = ks__expr_uses(e, uses, KS_EXPR_MAX_OPS);
   for (size_t i = 0; i < nu; i++)
-    if (uses[i] >= first)
+    if (uses[i] >= first && uses[i] < last)
       return 1;
   return 0;
 }
@@ -2346,20 +2347,16 @@ static int expr_names_from(const ks_expr *e, size_t first) {
 int ks__model_outputs_linear(const ks_model *m) {
   if (m->n_outputs == 0 || m->n_xstates || m->n_fluxes)
     return 0;
+  /* the outputs' derivatives are taken with respect to the amounts,
+   * concentrations and other outputs they name (no states here); if each
+   * is free of every dynamic symbol, every output is affine in the amounts,
+   * those that name other outputs included */
   for (size_t i = 0; i < m->n_outputs; i++) {
-    const xoutput *o = &m->outputs[m->output_order[i]];
-    size_t uses[KS_EXPR_MAX_OPS],
-        nu = ks__expr_uses(o->expr, uses, KS_EXPR_MAX_OPS);
-    for (size_t k = 0; k < nu; k++)
-      if (uses[k] == m->dyn_t)
-        return 0;
-    /* every output is checked before those that name it (output_order),
-     * so a linear output named here has already passed */
+    const xoutput *o = &m->outputs[i];
+    if (expr_names(o->expr, m->dyn_t, m->dyn_t + 1))
+      return 0;
     for (size_t k = 0; k < o->n_deps; k++)
-      if (o->dep[k] >= m->dyn_s && o->dep[k] < m->dyn_o)
-        return 0;
-    for (size_t k = 0; k < o->n_deps; k++)
-      if (expr_names_from(o->dexpr[k], m->dyn_t))
+      if (expr_names(o->dexpr[k], m->dyn_t, m->n_dyn))
         return 0;
   }
   return 1;
