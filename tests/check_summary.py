@@ -7,7 +7,10 @@ The first file holds the profiles and metrics of every case and the
 summary variables of the same run. For every arm and sweep point, analyte,
 time and percentile p, the exact order statistic of rank floor(p/100 (n-1))
 over the subjects (numpy method "lower") is computed from the stored
-profiles (and cmax, tmax, auc); the summary must be within its stated
+profiles and metrics (every VAR with a VAR_percentile: cmax, tmax, auc,
+cmin, time_above, time_to_below, the per-dose metrics, the computed
+outputs' profiles and metrics), NaN counted above every number; the
+summary must be within its stated
 relative accuracy of it (values closer to 0 than 1e-12: within 1e-12
 absolutely). Prints the largest relative error found. Every further file
 (the same scenario run with profiles: false and other thread counts) must
@@ -32,32 +35,40 @@ def main():
         first = f["summary_first_case"][()]
         nsub = f["summary_subjects"][()]
         status = f["status"][()]
-        pairs = [("concentration", "concentration_percentile")] + [
-            (m, m + "_percentile") for m in ("cmax", "tmax", "auc")]
+        # every summarised variable: VAR_percentile beside VAR [case, ...]
+        pairs = [(k[:-len("_percentile")], k) for k in f.keys()
+                 if k.endswith("_percentile") and k[:-len("_percentile")] in f]
         worst = {}
         for g in range(len(first)):
             rows = slice(int(first[g]), int(first[g]) + int(nsub[g]))
             if not np.all(status[rows] == 0):
                 failures.append(f"group {g}: failed cases in the check run")
             for var, qvar in pairs:
-                x = f[var][rows]
+                # NaN (no value: still above a threshold at the end, no
+                # trough) ranks above every number
+                x = np.where(np.isnan(f[var][rows]), np.inf, f[var][rows])
                 got = f[qvar][g]
                 for j, p in enumerate(pct):
                     exact = np.percentile(x, p, axis=0, method="lower")
+                    both_nan = np.isinf(exact) & np.isnan(got[j])
+                    exact = np.where(np.isinf(exact), np.nan, exact)
                     err = np.abs(got[j] - exact)
                     small = np.abs(exact) < ZERO
-                    rel = np.where(small, 0.0,
+                    rel = np.where(small | both_nan, 0.0,
                                    err / np.where(small, 1.0, np.abs(exact)))
-                    bad = (~small & (rel > acc * (1 + 1e-9))) | \
-                          (small & (err > ZERO))
+                    bad = ~both_nan & (
+                        (~small & ~(rel <= acc * (1 + 1e-9))) |
+                        (small & (err > ZERO)))
                     if np.any(bad):
                         failures.append(
                             f"group {g} {qvar} p{p:g}: {int(bad.sum())} "
                             f"values off (largest relative error "
                             f"{rel.max():.3g})")
-                    worst[qvar] = max(worst.get(qvar, 0.0), float(rel.max()))
+                    worst[qvar] = max(worst.get(qvar, 0.0),
+                                      float(np.nanmax(rel, initial=0.0)))
         n = int(nsub.sum())
-        summary = {k: f[k][()] for k in SUMMARY}
+        summary = {k: f[k][()] for k in SUMMARY + tuple(q for _, q in pairs)}
+        SUMMARY_ALL = tuple(summary)
     print(f"{len(first)} group(s), {n} subjects, percentiles "
           f"{', '.join(f'{p:g}' for p in pct)}; stated relative accuracy "
           f"{acc:g}")
@@ -66,8 +77,8 @@ def main():
               f"{v:.4g}")
     for other in sys.argv[2:]:
         with h5py.File(other, "r") as f:
-            for k in SUMMARY:
-                if not np.array_equal(f[k][()], summary[k]):
+            for k in SUMMARY_ALL:
+                if not np.array_equal(f[k][()], summary[k], equal_nan=True):
                     failures.append(f"{other}: {k} differs")
             if "concentration" in f:
                 print(f"  note: {other} holds profiles")

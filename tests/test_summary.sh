@@ -22,6 +22,36 @@ for j in 1 3; do
 done
 "$py" "$src/tests/check_summary.py" "$tmp/full.h5" "$tmp/only-j1.h5" \
   "$tmp/only-j3.h5"
+# every summarised variable (cmin, thresholds, per-dose metrics, computed
+# outputs, NaN ranked above every number) against exact quantiles of the
+# same run; the same without profiles and case details (summary.case_details:
+# false) at 1 and 3 threads writes identical percentiles and leaves
+# parameter_value and the per-dose [case, ...] variables out
+"$ketasim" run "$src/tests/data/summary-all.yaml" -o "$tmp/all.h5" -j 2 -q
+sed -e 's/^  step: 30 min$/  step: 30 min\n  profiles: false/' \
+  -e 's/^summary: {percentiles: \[\(.*\)\]}$/summary: {percentiles: [\1], case_details: false}/' \
+  "$src/tests/data/summary-all.yaml" >"$tmp/all-only.yaml"
+sed -i "s|^model: ketamine-pd|model: $src/models/ketamine-pd.yaml|" "$tmp/all-only.yaml"
+grep -q "case_details: false" "$tmp/all-only.yaml"
+for j in 1 3; do
+  "$ketasim" run "$tmp/all-only.yaml" -o "$tmp/all-only-j$j.h5" -j "$j" -q
+done
+"$py" "$src/tests/check_summary.py" "$tmp/all.h5" "$tmp/all-only-j1.h5" \
+  "$tmp/all-only-j3.h5"
+"$py" - "$tmp" <<'PY'
+import os, sys
+import h5py
+d = sys.argv[1]
+with h5py.File(f"{d}/all-only-j1.h5", "r") as f:
+    for k in ("parameter_value", "cmax_per_dose", "administration_time",
+              "concentration", "drug_high"):
+        assert k not in f, f"{k} written without case details"
+    for k in ("cmax_per_dose_percentile", "cmin_percentile",
+              "time_to_below_percentile", "drug_high_max_percentile"):
+        assert k in f, k
+a, b = os.path.getsize(f"{d}/all.h5"), os.path.getsize(f"{d}/all-only-j1.h5")
+print(f"case_details: false: {b} bytes, with profiles and details {a}")
+PY
 # export: the summaries as PREFIX-percentiles.csv and
 # PREFIX-metric-percentiles.csv, from a file without profiles
 (cd "$tmp" && "$ketasim" export only-j1.h5 -q)

@@ -102,12 +102,15 @@ typedef struct ks_output_layout {
   const char *const *analyte_names;     /* [n_analytes] */
   const char *const *compartment_names; /* [n_compartments] */
   const double *times_h;                /* [n_times] */
-  int float32;      /* profiles as float32 instead of float64 */
-  int profiles;     /* 0: metrics only, no concentration/amount */
-  int dv;           /* with profiles: the `dv` variable */
-  int uncompressed; /* no shuffle + deflate: deflate costs about 4x the write
+  int float32;         /* profiles as float32 instead of float64 */
+  int profiles;        /* 0: metrics only, no concentration/amount */
+  int dv;              /* with profiles: the `dv` variable */
+  int no_case_details; /* leave out administration_time and the per-dose
+                          [case, ...] variables (a summary keeps their
+                          percentiles); 0: write them */
+  int uncompressed;    /* no shuffle + deflate: deflate costs about 4x the write
                        time of float64 profiles for about 20 % of size */
-  int lz4;          /* shuffle + LZ4 (HDF5 filter 32004, a plugin: Debian's
+  int lz4;             /* shuffle + LZ4 (HDF5 filter 32004, a plugin: Debian's
               hdf5-filter-plugin) instead of shuffle + deflate where the
               plugin loads (ks_output_lz4_available), else shuffle + deflate;
               10x less CPU per byte, size within 1 % (bench/README.md) */
@@ -149,8 +152,14 @@ typedef struct ks_output_layout {
    * summary_group and percentile, variables summary_first_case,
    * summary_subjects, summary_case_label [summary_group],
    * concentration_percentile [summary_group, percentile, analyte, time],
-   * cmax_, tmax_, auc_percentile [summary_group, percentile, analyte],
-   * each with the attribute relative_accuracy. */
+   * cmax_, tmax_, auc_, cmin_percentile [summary_group, percentile,
+   * analyte], time_above_ and time_to_below_percentile [..., analyte,
+   * threshold] (with thresholds), cmax_, tmax_, trough_, auc_per_dose_
+   * percentile [..., analyte, administration] (with administrations), and
+   * per computed output NAME_percentile [..., time], NAME_max_, NAME_tmax_,
+   * NAME_auc_percentile [summary_group, percentile], NAME_time_above_ and
+   * NAME_time_to_below_percentile [..., NAME_threshold]; each with the
+   * attribute relative_accuracy. */
   size_t n_percentiles;
   const double *percentiles;
   double summary_accuracy;
@@ -255,6 +264,18 @@ typedef struct ks_output_summary {
   const char *label;
   const double *conc_ng_per_ml;
   const double *cmax_ng_per_ml, *tmax_h, *auc_ng_h_per_ml;
+  /* Also required: cmin [n_percentiles][n_analytes]; with thresholds
+   * time_above and time_to_below [n_percentiles][n_analytes][n_thresholds];
+   * with administrations the per-dose metrics [n_percentiles][n_analytes]
+   * [n_doses]; with computed outputs `outputs`, output after output: its
+   * profile [n_percentiles][n_times], max, tmax, auc [n_percentiles] each,
+   * time_above and time_to_below [n_percentiles][its thresholds]. NaN
+   * marks a percentile whose rank falls among subjects without a value. */
+  const double *cmin_ng_per_ml;
+  const double *time_above_h, *time_to_below_h;
+  const double *dose_cmax_ng_per_ml, *dose_tmax_h, *dose_trough_ng_per_ml,
+      *dose_auc_ng_h_per_ml;
+  const double *outputs;
 } ks_output_summary;
 
 /* Writes one summary row. Not thread-safe for a given writer. */

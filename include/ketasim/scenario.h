@@ -117,6 +117,9 @@ typedef struct ks_scenario_settings {
   size_t n_percentiles;
   const double *percentiles;
   double summary_accuracy;
+  /* summary.case_details: 0 leaves parameter_value and the per-dose [case,
+   * ...] variables out of the file (their percentiles stay) [1] */
+  int case_details;
   /* `residual_error`: written analyte a has the observation
    *     dv = c + sqrt(add[a]^2 + (prop[a] c)^2) z
    * with c the predicted concentration (ng/mL) and z a standard normal of

@@ -151,6 +151,13 @@ static const char *const ks_reserved_names[] = {"case",
                                                 "cmax_percentile",
                                                 "tmax_percentile",
                                                 "auc_percentile",
+                                                "cmin_percentile",
+                                                "time_above_percentile",
+                                                "time_to_below_percentile",
+                                                "cmax_per_dose_percentile",
+                                                "tmax_per_dose_percentile",
+                                                "trough_per_dose_percentile",
+                                                "auc_per_dose_percentile",
                                                 "dv"};
 
 /* The writer's datasets other than coordinates and case variables. */
@@ -179,6 +186,13 @@ enum {
   KS_VAR_CMAX_PCT,
   KS_VAR_TMAX_PCT,
   KS_VAR_AUC_PCT,
+  KS_VAR_CMIN_PCT,
+  KS_VAR_ABOVE_PCT,
+  KS_VAR_BELOW_PCT,
+  KS_VAR_DOSE_CMAX_PCT,
+  KS_VAR_DOSE_TMAX_PCT,
+  KS_VAR_DOSE_TROUGH_PCT,
+  KS_VAR_DOSE_AUC_PCT,
   KS_VAR_REC_ID,
   KS_VAR_REC_TIME,
   KS_VAR_REC_EVID,
@@ -201,8 +215,9 @@ struct ks_output {
   size_t n_cases, n_analytes, n_times, n_compartments, n_case_vars;
   size_t case_offset, n_cases_total; /* a part file: its global range */
   size_t n_num_case_vars, n_str_case_vars, n_parameters, n_thresholds;
-  size_t n_doses;   /* administration slots per case */
-  size_t n_records; /* dataset records (ragged), 0: none */
+  size_t n_doses;      /* administration slots per case */
+  int no_case_details; /* no per-dose [case, ...] variables */
+  size_t n_records;    /* dataset records (ragged), 0: none */
   int has_dv;
   size_t n_groups, n_percentiles; /* summaries (0: none) */
   uint64_t first_group;
@@ -226,6 +241,7 @@ struct ks_output {
   size_t *o_nthr;    /* [n_outputs] */
   hid_t *o_dim;      /* [n_outputs] */
   hid_t *o_var;      /* [n_outputs * KS_OVARS] */
+  hid_t *o_pvar;     /* [n_outputs * KS_OVARS]: their percentiles */
   double *o_scratch; /* block staging, [n][n_times or n_thr] */
   size_t o_scratch_len;
   hid_t dxpl; /* data transfer: xfer, or collective MPI-IO */
@@ -1192,7 +1208,9 @@ static ks_status define_per_dose(ks_output *out, ks_error *err) {
                "administration to the next one (the last: to the end of the "
                "window)")}};
   ks_status rc = KS_OK;
-  for (size_t i = 0; rc == KS_OK && i < sizeof defs / sizeof *defs; i++)
+  for (size_t i = 0;
+       rc == KS_OK && !out->no_case_details && i < sizeof defs / sizeof *defs;
+       i++)
     rc = define_named(out, &defs[i].def, &out->var[defs[i].var], err);
   return rc;
 }
@@ -1277,14 +1295,82 @@ static ks_status define_summary(ks_output *out, ks_error *err) {
       {KS_VAR_TMAX_PCT, by_group("tmax_percentile", f64, 3, pc, an, 0, "h",
                                  "percentile over subjects of tmax")},
       {KS_VAR_AUC_PCT, by_group("auc_percentile", f64, 3, pc, an, 0, "ng*h/mL",
-                                "percentile over subjects of auc")}};
+                                "percentile over subjects of auc")},
+      {KS_VAR_CMIN_PCT, by_group("cmin_percentile", f64, 3, pc, an, 0, "ng/mL",
+                                 "percentile over subjects of cmin")},
+      {KS_VAR_ABOVE_PCT,
+       by_group("time_above_percentile", f64, 4, pc, an, KS_DIM_THRESHOLD, "h",
+                "percentile over subjects of time_above")},
+      {KS_VAR_BELOW_PCT,
+       by_group("time_to_below_percentile", f64, 4, pc, an, KS_DIM_THRESHOLD,
+                "h",
+                "percentile over subjects of time_to_below (NaN: the rank "
+                "falls among subjects still above at the end)")},
+      {KS_VAR_DOSE_CMAX_PCT,
+       by_group("cmax_per_dose_percentile", f64, 4, pc, an, KS_DIM_ADMIN,
+                "ng/mL", "percentile over subjects of cmax_per_dose")},
+      {KS_VAR_DOSE_TMAX_PCT,
+       by_group("tmax_per_dose_percentile", f64, 4, pc, an, KS_DIM_ADMIN, "h",
+                "percentile over subjects of tmax_per_dose")},
+      {KS_VAR_DOSE_TROUGH_PCT,
+       by_group("trough_per_dose_percentile", f64, 4, pc, an, KS_DIM_ADMIN,
+                "ng/mL", "percentile over subjects of trough_per_dose")},
+      {KS_VAR_DOSE_AUC_PCT,
+       by_group("auc_per_dose_percentile", f64, 4, pc, an, KS_DIM_ADMIN,
+                "ng*h/mL", "percentile over subjects of auc_per_dose")}};
   ks_status rc = KS_OK;
-  for (size_t i = 0; rc == KS_OK && i < sizeof defs / sizeof *defs; i++)
-    rc = define_named(out, &defs[i].def, &out->var[defs[i].var], err);
-  for (int v = KS_VAR_CONC_PCT; rc == KS_OK && v <= KS_VAR_AUC_PCT; v++)
-    if (put_double_attr(out->var[v], "relative_accuracy",
+  for (size_t i = 0; rc == KS_OK && i < sizeof defs / sizeof *defs; i++) {
+    int v = defs[i].var;
+    if ((v == KS_VAR_ABOVE_PCT || v == KS_VAR_BELOW_PCT) && !out->n_thresholds)
+      continue;
+    if (v >= KS_VAR_DOSE_CMAX_PCT && v <= KS_VAR_DOSE_AUC_PCT && !out->n_doses)
+      continue;
+    rc = define_named(out, &defs[i].def, &out->var[v], err);
+  }
+  for (int v = KS_VAR_CONC_PCT; rc == KS_OK && v <= KS_VAR_DOSE_AUC_PCT; v++)
+    if (v != KS_VAR_SUM_LABEL && out->var[v] >= 0 &&
+        put_double_attr(out->var[v], "relative_accuracy",
                         out->summary_accuracy) < 0)
       rc = h5_fail(err, out->path, "cannot describe the summary variables");
+  return rc;
+}
+
+static const char *oname(char *buf, size_t size, const char *name,
+                         const char *suffix);
+
+/* Percentiles of computed output o's variables (after its own): NAME_
+ * percentile [summary_group, percentile, time], NAME_max_percentile, ... */
+static ks_status define_output_summary(ks_output *out,
+                                       const ks_output_layout *l, size_t o,
+                                       ks_error *err) {
+  ks_status rc = KS_OK;
+  static const char *const what[KS_OVARS] = {
+      "", "_max", "_tmax", "_auc", "_time_above", "_time_to_below"};
+  const char *units[KS_OVARS] = {
+      l->output_units[o], l->output_units[o], "h", "", "h", "h"};
+  char auc_units[96];
+  snprintf(auc_units, sizeof auc_units, "%s*h", l->output_units[o]);
+  units[KS_OV_AUC] = strcmp(l->output_units[o], "1") == 0 ? "h" : auc_units;
+  for (int k = 0; rc == KS_OK && k < KS_OVARS; k++) {
+    if (k >= KS_OV_ABOVE && !out->o_nthr[o])
+      continue;
+    char name[200], sfx[40], ln[240];
+    snprintf(sfx, sizeof sfx, "%s_percentile", what[k]);
+    oname(name, sizeof name, l->output_names[o], sfx);
+    snprintf(ln, sizeof ln, "percentile over subjects of %s%s",
+             l->output_names[o], what[k]);
+    int rank = k == KS_OV_PROFILE || k >= KS_OV_ABOVE ? 3 : 2;
+    int d2 = k == KS_OV_PROFILE ? KS_DIM_TIME
+             : k >= KS_OV_ABOVE ? (int)(KS_NDIM + o)
+                                : 0;
+    var_def d = by_group(name, H5T_IEEE_F64LE, rank, KS_DIM_PERCENTILE, d2, 0,
+                         units[k], ln);
+    hid_t *id = &out->o_pvar[o * KS_OVARS + (size_t)k];
+    rc = define_named(out, &d, id, err);
+    if (rc == KS_OK &&
+        put_double_attr(*id, "relative_accuracy", out->summary_accuracy) < 0)
+      rc = h5_fail(err, out->path, "cannot describe the summary variables");
+  }
   return rc;
 }
 
@@ -1490,6 +1576,8 @@ static ks_status define_outputs(ks_output *out, const ks_output_layout *l,
   ks_status rc = KS_OK;
   for (size_t o = 0; rc == KS_OK && o < out->n_outputs; o++)
     rc = define_output(out, l, o, err);
+  for (size_t o = 0; rc == KS_OK && out->n_groups && o < out->n_outputs; o++)
+    rc = define_output_summary(out, l, o, err);
   return rc;
 }
 
@@ -1615,6 +1703,7 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
   out->n_parameters = l->n_parameters;
   out->n_thresholds = l->n_thresholds;
   out->n_doses = l->n_doses;
+  out->no_case_details = l->no_case_details;
   out->n_records = l->n_records;
   out->has_dv = l->has_dv;
   out->n_groups = l->n_percentiles ? l->n_groups : 0;
@@ -1634,17 +1723,19 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
   out->o_thr_off = ks__calloc(no + 1, sizeof *out->o_thr_off);
   out->o_nthr = ks__calloc(no + 1, sizeof *out->o_nthr);
   out->o_dim = ks__calloc(no + 1, sizeof *out->o_dim);
-  out->o_var = ks__calloc(no * KS_OVARS + 1, sizeof *out->o_var);
+  /* the outputs' variables, then their percentiles (o_pvar) */
+  out->o_var = ks__calloc(2 * no * KS_OVARS + 1, sizeof *out->o_var);
   if (!out->path || !out->dir || !out->written || !out->case_var ||
       !out->case_var_is_string || !out->case_var_col || !out->o_thr_off ||
       !out->o_nthr || !out->o_dim || !out->o_var) {
     writer_free(out);
     return NULL;
   }
+  out->o_pvar = out->o_var + no * KS_OVARS;
+  for (size_t k = 0; k < 2 * no * KS_OVARS; k++)
+    out->o_var[k] = H5I_INVALID_HID;
   for (size_t o = 0; o < no; o++) {
     out->o_dim[o] = H5I_INVALID_HID;
-    for (size_t k = 0; k < KS_OVARS; k++)
-      out->o_var[o * KS_OVARS + k] = H5I_INVALID_HID;
     if (l->output_thr_first) {
       out->o_thr_off[o] = l->output_thr_first[o];
       out->o_nthr[o] = l->output_thr_first[o + 1] - l->output_thr_first[o];
@@ -1694,7 +1785,7 @@ static int close_writer(ks_output *out) {
   for (int d = 0; d < KS_NDIM; d++)
     ids[n++] = &out->dim[d];
   hid_t stack = H5I_INVALID_HID;
-  size_t no = out->n_outputs * KS_OVARS, nd = out->n_outputs;
+  size_t no = 2 * out->n_outputs * KS_OVARS, nd = out->n_outputs;
   for (size_t i = 0; i < n + out->n_case_vars + no + nd; i++) {
     hid_t *id = i < n                      ? ids[i]
                 : i < n + out->n_case_vars ? &out->case_var[i - n]
@@ -1955,7 +2046,8 @@ static uint64_t block_bytes(const ks_output *out, const ks_output_block *b) {
       out->n_parameters * 8 + out->n_num_case_vars * 8 +
       out->n_outputs *
           (3 * 8 + (out->var[KS_VAR_CONC] >= 0 ? out->n_times * 8 : 0)) +
-      out->n_out_thr * 2 * 8 + out->n_doses * (1 + 4 * out->n_analytes) * 8;
+      out->n_out_thr * 2 * 8 +
+      (out->no_case_details ? 0 : out->n_doses * (1 + 4 * out->n_analytes)) * 8;
   uint64_t bytes = per_case * b->n + strings_bytes(b->labels, b->n);
   if (out->n_str_case_vars > 0)
     bytes += strings_bytes(b->case_strings, b->n * out->n_str_case_vars);
@@ -1966,7 +2058,12 @@ ks_status ks_output_write_summary(ks_output *out, const ks_output_summary *sm,
                                   ks_error *err) {
   if (!out || !sm || out->n_groups == 0 || sm->row >= out->n_groups ||
       !sm->conc_ng_per_ml || !sm->cmax_ng_per_ml || !sm->tmax_h ||
-      !sm->auc_ng_h_per_ml)
+      !sm->auc_ng_h_per_ml || !sm->cmin_ng_per_ml ||
+      (out->n_thresholds && (!sm->time_above_h || !sm->time_to_below_h)) ||
+      (out->n_doses &&
+       (!sm->dose_cmax_ng_per_ml || !sm->dose_tmax_h ||
+        !sm->dose_trough_ng_per_ml || !sm->dose_auc_ng_h_per_ml)) ||
+      (out->n_outputs && !sm->outputs))
     return ks_error_set(err, KS_ERR_ARG, NULL,
                         "ks_output_write_summary: no summary row %zu",
                         sm ? sm->row : 0);
@@ -1988,12 +2085,42 @@ ks_status ks_output_write_summary(ks_output *out, const ks_output_summary *sm,
                        sm->tmax_h) >= 0 &&
            write_cases(out, out->var[KS_VAR_AUC_PCT], &r, H5T_NATIVE_DOUBLE,
                        sm->auc_ng_h_per_ml) >= 0;
+  const struct {
+    int var;
+    const double *v;
+  } more[] = {{KS_VAR_CMIN_PCT, sm->cmin_ng_per_ml},
+              {KS_VAR_ABOVE_PCT, sm->time_above_h},
+              {KS_VAR_BELOW_PCT, sm->time_to_below_h},
+              {KS_VAR_DOSE_CMAX_PCT, sm->dose_cmax_ng_per_ml},
+              {KS_VAR_DOSE_TMAX_PCT, sm->dose_tmax_h},
+              {KS_VAR_DOSE_TROUGH_PCT, sm->dose_trough_ng_per_ml},
+              {KS_VAR_DOSE_AUC_PCT, sm->dose_auc_ng_h_per_ml}};
+  for (size_t i = 0; ok && i < sizeof more / sizeof *more; i++)
+    if (out->var[more[i].var] >= 0)
+      ok = write_cases(out, out->var[more[i].var], &r, H5T_NATIVE_DOUBLE,
+                       more[i].v) >= 0;
+  /* computed outputs: their percentiles one after the other */
+  const double *v = sm->outputs;
+  size_t np = out->n_percentiles;
+  for (size_t o = 0; ok && o < out->n_outputs; o++)
+    for (size_t k = 0; ok && k < KS_OVARS; k++) {
+      hid_t id = out->o_pvar[o * KS_OVARS + k];
+      if (id < 0)
+        continue;
+      ok = write_cases(out, id, &r, H5T_NATIVE_DOUBLE, v) >= 0;
+      v += np * (k == KS_OV_PROFILE ? out->n_times
+                 : k >= KS_OV_ABOVE ? out->o_nthr[o]
+                                    : 1);
+    }
   ks_status rc =
       ok ? KS_OK : h5_fail(err, out->path, "cannot write a summary row");
   quiet_end(&q);
   if (ok)
-    out->bytes_written += 16 + 8 * (uint64_t)out->n_percentiles *
-                                   out->n_analytes * (out->n_times + 3);
+    out->bytes_written +=
+        16 + 8 * (uint64_t)out->n_percentiles *
+                 (out->n_analytes * (out->n_times + 4 + 2 * out->n_thresholds +
+                                     4 * out->n_doses) +
+                  out->n_outputs * (out->n_times + 3) + out->n_out_thr * 2);
   return rc;
 }
 
@@ -2402,8 +2529,11 @@ uint64_t ks_output_estimate_bytes(const ks_output_layout *l) {
     total = sat_add(
         total, ks__mul_sat(l->n_groups,
                            24 + vlen_bytes(KS_LABEL_BYTES_GUESS) +
-                               8 * (uint64_t)l->n_percentiles * na * (nt + 3)));
-  if (l->n_doses) /* administration_time, the per-dose metrics and index */
+                               8 * (uint64_t)l->n_percentiles *
+                                   (na * (nt + 4 + 2 * nthr + 4 * l->n_doses) +
+                                    l->n_outputs * (nt + 3) + 2 * n_othr)));
+  if (l->n_doses && !l->no_case_details) /* administration_time, the
+                                            per-dose metrics and index */
     total = sat_add(
         total,
         sat_add(chunked_bytes(2, nc, l->n_doses, 0, 8),

@@ -480,7 +480,13 @@ static ks_status read_per_dose(reader *rd) {
   hsize_t cd[2] = {r->n_cases, r->n_doses};
   hsize_t cad[3] = {r->n_cases, r->n_analytes, r->n_doses};
   ks_status rc =
-      read_doubles(rd, "administration_time", 2, cd, 1, &r->dose_time);
+      read_doubles(rd, "administration_time", 2, cd, 0, &r->dose_time);
+  if (rc == KS_OK && !r->dose_time) {
+    /* a summary-only file without case details (summary.case_details:
+     * false) keeps the dimension for the percentiles only */
+    r->n_doses = 0;
+    return KS_OK;
+  }
   if (rc == KS_OK)
     rc = read_doubles(rd, "cmax_per_dose", 3, cad, 1, &r->dose_cmax);
   if (rc == KS_OK)

@@ -625,7 +625,9 @@ static ks_status names_fill(const ks_scenario *s, names *n, shape *sh,
   sh->n_num = sh->n_str = 0;
   sh->no = ks_model_n_outputs(m);
   sh->nothr = st->output_thr_first ? st->output_thr_first[sh->no] : 0;
-  sh->oprof = st->profiles;
+  /* computed outputs' profiles: written with profiles, summarised with
+   * percentiles */
+  sh->oprof = st->profiles || st->n_percentiles;
   sh->dv = st->profiles && st->residual;
   sh->nd = ks_scenario_max_doses(s);
   n->outputs = cal(sh->no, sizeof(char *), &ok);
@@ -727,7 +729,9 @@ static void fill_layout(const ks_scenario *s, size_t n_cases, const names *n,
   l->dv = st->profiles && st->residual;
   l->n_case_vars = n->n_vars;
   l->case_vars = n->vars;
-  l->n_parameters = ks_model_n_parameters(m);
+  /* summary.case_details: false keeps a 10^5-subject summary run small */
+  l->n_parameters = st->case_details ? ks_model_n_parameters(m) : 0;
+  l->no_case_details = !st->case_details;
   l->parameter_names = n->params;
   l->parameter_units = n->param_units;
   l->n_thresholds = st->n_thresholds;
@@ -1037,15 +1041,69 @@ typedef struct run_state {
   ks__summary *sum;
   size_t group, first_group; /* group being summed; SIZE_MAX: none */
   size_t group_first_case, group_n;
-  double *sum_conc, *sum_metrics, *sum_q; /* quantiles staged for a row */
-  ks_case_buf *sum_buf; /* the writer's own, for a group's arm name */
+  double *sum_all, *sum_q; /* quantiles staged for a row: span by span,
+                              each [n_percentiles][its width] */
+  struct sspan *spans;     /* [summary_n_spans] */
+  ks_case_buf *sum_buf;    /* the writer's own, for a group's arm name */
 } run_state;
 
-/* Columns of the summary: concentration [analyte][time], then cmax, tmax
- * and auc [analyte]. */
-static size_t summary_columns(const ks_scenario *s) {
+/* The summary's columns come in spans, one per output variable summarised,
+ * in this order: concentration [analyte][time]; cmax, tmax, auc, cmin
+ * [analyte]; time_above, time_to_below [analyte][threshold];
+ * cmax_, tmax_, trough_, auc_per_dose [analyte][administration]; then per
+ * computed output its profile [time], max, tmax, auc, and time_above,
+ * time_to_below [its thresholds]. A span's columns are consecutive. */
+typedef struct sspan {
+  const double *v; /* the case's values (NULL: sizes only) */
+  size_t w;        /* columns */
+} sspan;
+
+#define KS_SUM_FIXED 11 /* spans before the computed outputs' */
+
+static size_t summary_n_spans(const ks_scenario *s) {
+  return KS_SUM_FIXED + 6 * ks_model_n_outputs(ks_scenario_model(s));
+}
+
+/* The spans of case slot i of block b (b NULL: widths only). */
+static void summary_spans(const ks_scenario *s, const block *b, size_t i,
+                          sspan *sp) {
   const ks_scenario_settings *st = ks_scenario_settings_get(s);
-  return st->n_analytes * (st->n_times + 3);
+  size_t na = st->n_analytes, nt = st->n_times, nthr = st->n_thresholds;
+  size_t nd = ks_scenario_max_doses(s);
+  size_t no = ks_model_n_outputs(ks_scenario_model(s));
+  size_t nothr = st->output_thr_first ? st->output_thr_first[no] : 0;
+#define AT(p, off) (b && (p) ? (p) + (off) : NULL)
+  sp[0] = (sspan){AT(b ? b->conc : NULL, i * na * nt), na * nt};
+  sp[1] = (sspan){AT(b ? b->cmax : NULL, i * na), na};
+  sp[2] = (sspan){AT(b ? b->tmax : NULL, i * na), na};
+  sp[3] = (sspan){AT(b ? b->auc : NULL, i * na), na};
+  sp[4] = (sspan){AT(b ? b->cmin : NULL, i * na), na};
+  sp[5] = (sspan){AT(b ? b->above : NULL, i * na * nthr), na * nthr};
+  sp[6] = (sspan){AT(b ? b->below : NULL, i * na * nthr), na * nthr};
+  sp[7] = (sspan){AT(b ? b->dcmax : NULL, i * na * nd), na * nd};
+  sp[8] = (sspan){AT(b ? b->dtmax : NULL, i * na * nd), na * nd};
+  sp[9] = (sspan){AT(b ? b->dtrough : NULL, i * na * nd), na * nd};
+  sp[10] = (sspan){AT(b ? b->dauc : NULL, i * na * nd), na * nd};
+  for (size_t o = 0; o < no; o++) {
+    size_t t0 = st->output_thr_first ? st->output_thr_first[o] : 0;
+    size_t tn = st->output_thr_first ? st->output_thr_first[o + 1] - t0 : 0;
+    sspan *q = sp + KS_SUM_FIXED + 6 * o;
+    q[0] = (sspan){AT(b ? b->ovalue : NULL, (i * no + o) * nt), nt};
+    q[1] = (sspan){AT(b ? b->omax : NULL, i * no + o), 1};
+    q[2] = (sspan){AT(b ? b->otmax : NULL, i * no + o), 1};
+    q[3] = (sspan){AT(b ? b->oauc : NULL, i * no + o), 1};
+    q[4] = (sspan){AT(b ? b->oabove : NULL, i * nothr + t0), tn};
+    q[5] = (sspan){AT(b ? b->obelow : NULL, i * nothr + t0), tn};
+  }
+#undef AT
+}
+
+static size_t summary_columns(const run_state *rs) {
+  size_t n = 0, ns = summary_n_spans(rs->s);
+  summary_spans(rs->s, NULL, 0, rs->spans);
+  for (size_t k = 0; k < ns; k++)
+    n += rs->spans[k].w;
+  return n;
 }
 
 static ks_status summary_create(run_state *rs, ks_error *err) {
@@ -1053,12 +1111,14 @@ static ks_status summary_create(run_state *rs, ks_error *err) {
   rs->group = SIZE_MAX;
   if (st->n_percentiles == 0)
     return KS_OK;
-  size_t na = st->n_analytes, np = st->n_percentiles;
-  ks_status rc = ks__summary_create(summary_columns(rs->s),
-                                    st->summary_accuracy, &rs->sum, err);
+  size_t np = st->n_percentiles;
   int ok = 1;
-  rs->sum_conc = cal(np * na * st->n_times, sizeof(double), &ok);
-  rs->sum_metrics = cal(3 * np * na, sizeof(double), &ok);
+  rs->spans = cal(summary_n_spans(rs->s), sizeof *rs->spans, &ok);
+  if (!ok)
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  size_t nc = summary_columns(rs);
+  ks_status rc = ks__summary_create(nc, st->summary_accuracy, &rs->sum, err);
+  rs->sum_all = cal(np * nc, sizeof(double), &ok);
   rs->sum_q = cal(np, sizeof(double), &ok);
   if (rc == KS_OK && !ok)
     rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
@@ -1069,9 +1129,9 @@ static ks_status summary_create(run_state *rs, ks_error *err) {
 
 static void summary_free(run_state *rs) {
   ks__summary_free(&rs->sum);
-  ks__free(rs->sum_conc);
-  ks__free(rs->sum_metrics);
+  ks__free(rs->sum_all);
   ks__free(rs->sum_q);
+  ks__free(rs->spans);
   ks_case_buf_free(&rs->sum_buf);
 }
 
@@ -1080,21 +1140,24 @@ static ks_status summary_flush(run_state *rs, ks_error *err) {
   if (!rs->sum || rs->group == SIZE_MAX)
     return KS_OK;
   const ks_scenario_settings *st = ks_scenario_settings_get(rs->s);
-  size_t na = st->n_analytes, nt = st->n_times, np = st->n_percentiles;
-  for (size_t a = 0; a < na; a++) {
-    for (size_t t = 0; t < nt; t++) {
-      ks__summary_quantiles(rs->sum, a * nt + t, st->percentiles, np,
-                            rs->sum_q);
+  size_t np = st->n_percentiles, ns = summary_n_spans(rs->s), col = 0;
+  const double *at[KS_SUM_FIXED + 1]; /* each fixed span's row, then the
+                                         outputs' */
+  summary_spans(rs->s, NULL, 0, rs->spans);
+  for (size_t k = 0; k < ns; k++) {
+    size_t w = rs->spans[k].w;
+    double *dst = rs->sum_all + np * col;
+    if (k <= KS_SUM_FIXED)
+      at[k] = dst;
+    for (size_t x = 0; x < w; x++) {
+      ks__summary_quantiles(rs->sum, col + x, st->percentiles, np, rs->sum_q);
       for (size_t j = 0; j < np; j++)
-        rs->sum_conc[(j * na + a) * nt + t] = rs->sum_q[j];
+        dst[j * w + x] = rs->sum_q[j];
     }
-    for (size_t m = 0; m < 3; m++) {
-      ks__summary_quantiles(rs->sum, na * nt + m * na + a, st->percentiles, np,
-                            rs->sum_q);
-      for (size_t j = 0; j < np; j++)
-        rs->sum_metrics[(m * np + j) * na + a] = rs->sum_q[j];
-    }
+    col += w;
   }
+  if (ns == KS_SUM_FIXED)
+    at[KS_SUM_FIXED] = rs->sum_all + np * col;
   ks_case c;
   ks_scenario_case(rs->s, rs->group * ks_scenario_n_subjects(rs->s),
                    rs->sum_buf, &c);
@@ -1102,10 +1165,18 @@ static ks_status summary_flush(run_state *rs, ks_error *err) {
                           .first_case = (int64_t)rs->group_first_case,
                           .n_subjects = (int64_t)rs->group_n,
                           .label = c.label,
-                          .conc_ng_per_ml = rs->sum_conc,
-                          .cmax_ng_per_ml = rs->sum_metrics,
-                          .tmax_h = rs->sum_metrics + np * na,
-                          .auc_ng_h_per_ml = rs->sum_metrics + 2 * np * na};
+                          .conc_ng_per_ml = at[0],
+                          .cmax_ng_per_ml = at[1],
+                          .tmax_h = at[2],
+                          .auc_ng_h_per_ml = at[3],
+                          .cmin_ng_per_ml = at[4],
+                          .time_above_h = at[5],
+                          .time_to_below_h = at[6],
+                          .dose_cmax_ng_per_ml = at[7],
+                          .dose_tmax_h = at[8],
+                          .dose_trough_ng_per_ml = at[9],
+                          .dose_auc_ng_h_per_ml = at[10],
+                          .outputs = at[KS_SUM_FIXED]};
   rs->group = SIZE_MAX;
   return rs->out ? ks_output_write_summary(rs->out, &sm, err) : KS_OK;
 }
@@ -1114,9 +1185,7 @@ static ks_status summary_flush(run_state *rs, ks_error *err) {
  * row when the next group starts. */
 static ks_status summary_feed(run_state *rs, const block *b, size_t first,
                               size_t n, ks_error *err) {
-  const ks_scenario_settings *st = ks_scenario_settings_get(rs->s);
-  size_t na = st->n_analytes, nt = st->n_times;
-  size_t n_sub = ks_scenario_n_subjects(rs->s);
+  size_t n_sub = ks_scenario_n_subjects(rs->s), ns = summary_n_spans(rs->s);
   ks_status rc = KS_OK;
   for (size_t i = 0; i < n && rc == KS_OK; i++) {
     size_t ci = first + i, g = ci / n_sub;
@@ -1130,14 +1199,14 @@ static ks_status summary_feed(run_state *rs, const block *b, size_t first,
     if (rc != KS_OK || b->status[i] != 0)
       continue;
     rs->group_n++;
-    const double *conc = b->conc + i * na * nt;
-    for (size_t k = 0; k < na * nt && rc == KS_OK; k++)
-      rc = ks__summary_add(rs->sum, k, conc[k], err);
-    const double *met[3] = {b->cmax, b->tmax, b->auc};
-    for (size_t m = 0; m < 3 && rc == KS_OK; m++)
-      for (size_t a = 0; a < na && rc == KS_OK; a++)
-        rc = ks__summary_add(rs->sum, na * nt + m * na + a, met[m][i * na + a],
-                             err);
+    summary_spans(rs->s, b, i, rs->spans);
+    size_t col = 0;
+    for (size_t k = 0; k < ns && rc == KS_OK; k++) {
+      const sspan *q = &rs->spans[k];
+      for (size_t x = 0; q->v && x < q->w && rc == KS_OK; x++)
+        rc = ks__summary_add(rs->sum, col + x, q->v[x], err);
+      col += q->w;
+    }
   }
   return rc;
 }

@@ -15,6 +15,7 @@ typedef struct side {
 typedef struct column {
   side pos, neg; /* neg holds |x| of negative values */
   uint64_t zero, n;
+  uint64_t nan; /* NaN values: counted above every number */
   double min, max;
 } column;
 
@@ -66,7 +67,7 @@ void ks__summary_reset(ks__summary *s) {
       memset(k->pos.cnt, 0, k->pos.len * sizeof *k->pos.cnt);
     if (k->neg.cnt)
       memset(k->neg.cnt, 0, k->neg.len * sizeof *k->neg.cnt);
-    k->zero = k->n = 0;
+    k->zero = k->n = k->nan = 0;
     k->min = HUGE_VAL;
     k->max = -HUGE_VAL;
   }
@@ -96,9 +97,11 @@ static int side_cover(side *d, int64_t key) {
 }
 
 ks_status ks__summary_add(ks__summary *s, size_t c, double x, ks_error *err) {
-  if (isnan(x))
-    return KS_OK;
   column *k = &s->col[c];
+  if (isnan(x)) {
+    k->nan++;
+    return KS_OK;
+  }
   if (fabs(x) < KS_SUMMARY_ZERO) {
     k->zero++;
   } else {
@@ -150,14 +153,13 @@ static double at_rank(const ks__summary *s, const column *k, uint64_t r) {
 void ks__summary_quantiles(const ks__summary *s, size_t c, const double *pct,
                            size_t n, double *q) {
   const column *k = &s->col[c];
+  uint64_t all = k->n + k->nan;
   for (size_t j = 0; j < n; j++) {
-    if (k->n == 0) {
+    uint64_t r = all ? (uint64_t)floor(pct[j] / 100.0 * (double)(all - 1)) : 0;
+    if (r >= k->n) { /* empty, or a rank among the NaN values */
       q[j] = (double)NAN;
       continue;
     }
-    uint64_t r = (uint64_t)floor(pct[j] / 100.0 * (double)(k->n - 1));
-    if (r >= k->n)
-      r = k->n - 1;
     double v = r == 0 ? k->min : r == k->n - 1 ? k->max : at_rank(s, k, r);
     q[j] = v < k->min ? k->min : v > k->max ? k->max : v;
   }

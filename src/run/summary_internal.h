@@ -5,8 +5,12 @@
  * a log-bucketed histogram of its values: bucket i holds the values in
  * (gamma^(i-1), gamma^i] (negatives mirrored, |x| < KS_SUMMARY_ZERO counted
  * as 0), gamma = (1 + a) / (1 - a) for the relative accuracy a. The p-th percentile is the order statistic of rank
- * floor(p / 100 * (n - 1)) (0-based, NaN values left out: numpy's
- * method="lower"); the bucket that holds it answers with
+ * floor(p / 100 * (n - 1)) (0-based: numpy's method="lower"), where NaN
+ * values count as above every number (a time_to_below that is NaN because
+ * the concentration is still above the threshold at the end of the window
+ * is longer than every time that was reached): a rank among them gives NaN,
+ * so a percentile is never lower for leaving out the subjects that have no
+ * value. The bucket that holds it answers with
  * 2 gamma^i / (gamma + 1), which is within a relative a of every value in
  * the bucket, so within a of the exact order statistic (|x| below
  * KS_SUMMARY_ZERO: within that absolute amount); the 0th and 100th are the
@@ -40,14 +44,15 @@ void ks__summary_free(ks__summary **s);
 /* Forgets every value (the buckets' memory is kept for the next group). */
 void ks__summary_reset(ks__summary *s);
 
-/* Adds x to column `col`; NaN is left out. Fails only for memory. */
+/* Adds x to column `col` (NaN: counted above every number). Fails only
+ * for memory. */
 ks_status ks__summary_add(ks__summary *s, size_t col, double x, ks_error *err);
 
-/* Number of values (NaN left out) in column `col`. */
+/* Number of values other than NaN in column `col`. */
 uint64_t ks__summary_count(const ks__summary *s, size_t col);
 
 /* The percentiles pct[0..n) (0 to 100) of column `col` into q[0..n); NaN for
- * an empty column. */
+ * an empty column or a rank among the NaN values. */
 void ks__summary_quantiles(const ks__summary *s, size_t col, const double *pct,
                            size_t n, double *q);
 

@@ -2183,12 +2183,14 @@ static ks_status too_many_cases(reader *r, const ks_ynode *root) {
 
 /* `summary: {percentiles: [5, 50, 95], accuracy: 0.001}`. */
 static ks_status read_summary(reader *r, const ks_ynode *n) {
-  static const char *const keys[] = {"percentiles", "accuracy"};
+  static const char *const keys[] = {"percentiles", "accuracy", "case_details"};
   ks_scenario *s = r->s;
-  const ks_ynode *p = NULL, *acc;
+  const ks_ynode *p = NULL, *acc, *cd;
   ks_status rc = ks__schema_kind(r->doc, n, KS_YMAP, "'summary'", r->err);
   if (rc == KS_OK)
-    rc = ks__schema_keys(r->doc, n, keys, 2, "'summary'", r->err);
+    rc = ks__schema_keys(r->doc, n, keys, countof(keys), "'summary'", r->err);
+  if (rc == KS_OK && (cd = ks__ymap_get(n, "case_details")))
+    rc = read_flag(r, cd, "'case_details'", &s->settings.case_details);
   if (rc == KS_OK)
     rc = ks__schema_require(r->doc, n, "percentiles", "'summary'", &p, r->err);
   if (rc == KS_OK)
@@ -2452,6 +2454,7 @@ static ks_status scenario_from_doc(ks_ydoc *doc, ks_model *model,
   s->doc = doc;
   s->model = model;
   s->settings = (ks_scenario_settings){.profiles = 1,
+                                       .case_details = 1,
                                        .rtol = 1e-6,
                                        .atol_mg = (double)NAN,
                                        .max_steps = 100000,
