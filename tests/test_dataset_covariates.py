@@ -50,6 +50,8 @@ transfers:
 routes:
   iv: {to: central}
 observe: {drug: central}
+outputs:
+  body_amount: {unit: mg, expr: A_central, description: amount in the body}
 """
 
 # ID, TIME, AMT, RATE, EVID, WT
@@ -78,16 +80,19 @@ def vol(wt):
     return 10.0 * (wt / 70.0) ** 0.5
 
 
-def reference(rows, backward=False):
-    """Concentration after each record has acted (ng/mL), and the AUC from
-    the first to the last record (ng h/mL), stepping exactly. Carried
-    backward, a record's values hold over the interval before it."""
-    a, t, auc, wt = 0.0, 0.0, 0.0, rows[0][4]
+def reference(rows, backward=False, grid=()):
+    """Concentration after each record has acted (ng/mL), the AUC from the
+    first to the last record (ng h/mL) and of the amount (mg h), stepping
+    exactly; and at each grid time the concentration and amount after the
+    records at or before it. Carried backward, a record's values hold over
+    the interval before it."""
+    a, t, auc, aauc, wt = 0.0, 0.0, 0.0, 0.0, rows[0][4]
     infusions = []  # (rate, end)
-    out = []
+    out, gconc, gamt = [], [], []
+    t_last = rows[-1][0]
 
     def step(t1):
-        nonlocal a, t, auc
+        nonlocal a, t, auc, aauc
         while t < t1:
             ends = [e for _, e in infusions if e > t]
             tn = min([t1] + ends)
@@ -95,12 +100,27 @@ def reference(rows, backward=False):
             k = 0.03 * wt / vol(wt)
             s = tn - t
             em = -math.expm1(-k * s)
-            if t >= rows[0][0]:
-                auc += (a * em / k + r / k * (s - em / k)) / vol(wt) * 1e3
+            if t >= rows[0][0] and tn <= t_last:
+                part = a * em / k + r / k * (s - em / k)
+                auc += part / vol(wt) * 1e3
+                aauc += part
             a = a * math.exp(-k * s) + r / k * em
             t = tn
 
-    for time, amt, rate, evid, w in rows:
+    # grid times as pseudo-records after the records at the same time
+    events = [(row[0], 0, j) for j, row in enumerate(rows)]
+    events += [(g, 1, j) for j, g in enumerate(grid)]
+    events.sort()
+    for time, kind, j in events:
+        if kind == 1:
+            if backward:  # the next record's values hold until it
+                later = [row[4] for row in rows if row[0] > time]
+                wt = later[0] if later else wt
+            step(time)
+            gconc.append(a / vol(wt) * 1e3)
+            gamt.append(a)
+            continue
+        _, amt, rate, evid, w = rows[j]
         if backward:
             wt = w
         step(time)
@@ -110,7 +130,7 @@ def reference(rows, backward=False):
         elif evid == 1:
             a += amt
         out.append(a / vol(wt) * 1e3)
-    return np.array(out), auc
+    return np.array(out), auc, aauc, np.array(gconc), np.array(gamt)
 
 
 def run(args):
@@ -136,16 +156,24 @@ with tempfile.TemporaryDirectory() as tmp:
                     f"data: {{file: wt.csv, covariates: {{WT: weight kg}}, "
                     f"covariates_carry: {carry}}}\n"
                     f"solver: {{method: {method}, rtol: 1e-8}}\n"
-                    f"output: {{end: 24 h}}\n")
+                    f"output: {{end: 26 h, step: 0.25 h, profiles: true}}\n")
         out = os.path.join(tmp, f"{method}-{carry}.h5")
         run(["run", scen, "-o", out, "-q"])
         with h5py.File(out) as h:
             pred = h["prediction"][:, 0]
             auc = h["auc"][:, 0] if h["auc"].ndim == 2 else h["auc"][:]
             status = h["status"][:]
+            conc = h["concentration"][:, 0, :]
+            amount = h["body_amount"][:]
+            amount_auc = h["body_amount_auc"][:]
+            grid = h["time"][:]
+            pnames = [x.decode() if isinstance(x, bytes) else x
+                      for x in h["parameter"][:]]
+            params = h["parameter_value"][:]
         first = 0
         for c, (i, rows) in enumerate(SUBJECTS.items()):
-            want, want_auc = reference(rows, carry == "backward")
+            want, want_auc, want_aauc, gc, ga = reference(
+                rows, carry == "backward", grid)
             got = pred[first:first + len(rows)]
             first += len(rows)
             peak = float(np.max(want))
@@ -157,8 +185,25 @@ with tempfile.TemporaryDirectory() as tmp:
             check(aerr <= tol * want_auc,
                   f"{method} {carry} subject {i}: AUC {float(auc[c]):.10g} vs "
                   f"{want_auc:.10g} ng h/mL (rel {aerr / want_auc:.1e})")
+            gerr = float(np.max(np.abs(conc[c] - gc)))
+            check(gerr <= tol * float(np.max(gc)),
+                  f"{method} {carry} subject {i}: grid profile (0 to 26 h, "
+                  f"past the last record) largest error {gerr:.2e} of peak "
+                  f"{float(np.max(gc)):.4g} ng/mL")
+            oerr = float(np.max(np.abs(amount[c] - ga)))
+            check(oerr <= tol * float(np.max(ga)),
+                  f"{method} {carry} subject {i}: computed output body_amount "
+                  f"on the grid, largest error {oerr:.2e} mg")
+            check(abs(float(amount_auc[c]) - want_aauc) <= tol * want_aauc,
+                  f"{method} {carry} subject {i}: body_amount_auc "
+                  f"{float(amount_auc[c]):.10g} vs {want_aauc:.10g} mg h")
+            wt0 = rows[0][4]
+            check(abs(params[c, pnames.index("CL")] - 0.03 * wt0) < 1e-12 and
+                  abs(params[c, pnames.index("V")] - vol(wt0)) < 1e-12,
+                  f"{method} {carry} subject {i}: parameter_value CL, V of "
+                  f"the first record ({wt0} kg)")
     # the jump at equal times: subject 2's rows at 3 h, old weight then new
-    want, _ = reference(SUBJECTS[2])
+    want = reference(SUBJECTS[2])[0]
     check(abs(want[2] / want[3] - vol(90) / vol(60)) < 1e-12,
           "equal times: the row with the old weight sees the old volume")
 

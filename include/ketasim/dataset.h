@@ -87,6 +87,8 @@ double ks_dataset_subject_id(const ks_dataset *ds, size_t i);
  * with their ADDL repeats) of one subject. */
 size_t ks_dataset_max_rows(const ks_dataset *ds);
 size_t ks_dataset_max_doses(const ks_dataset *ds);
+/* Largest AMT of a dose record (EVID 1 or 4), mg; 0 without doses. */
+double ks_dataset_max_dose_mg(const ks_dataset *ds);
 int ks_dataset_has_dv(const ks_dataset *ds);
 const char *ks_dataset_path(const ks_dataset *ds);
 

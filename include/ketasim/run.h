@@ -148,6 +148,7 @@ typedef struct ks_run_estimate {
                                   unprivileged user; UINT64_MAX if unknown or
                                   there is no output */
   uint64_t memory_total_bytes; /* physical memory; UINT64_MAX if unknown */
+  uint64_t n_cases;            /* cases the run solves (a dataset: its IDs) */
 } ks_run_estimate;
 
 /* Fills *estimate for the run `opts` describes (case range, threads, output

@@ -97,8 +97,10 @@ static const char usage[] =
     "  -q, --quiet          print nothing but errors and the final summary\n"
     "      --stats          print integrator statistics per case\n"
     "      --data FILE.csv  run: simulate the NONMEM-style dataset FILE.csv\n"
-    "                       (one case per ID, predictions at its records;\n"
-    "                       see docs/datasets.md) instead of a regimen\n"
+    "                       (one case per ID, predictions at its records,\n"
+    "                       profiles on the output grid with 'profiles:\n"
+    "                       true'; see docs/datasets.md) instead of a\n"
+    "                       regimen; no --cases\n"
     "      --cases FIRST:LAST  run: only cases FIRST to LAST - 1 (0-based; "
     "'FIRST:'\n"
     "                       runs to the end) into a part file for 'merge'\n"
@@ -385,10 +387,14 @@ static void on_block(void *user, size_t first, const ks_output_block *b) {
   const ks_scenario_settings *st = ks_scenario_settings_get(p->s);
   const ks_model *m = ks_scenario_model(p->s);
   for (size_t i = 0; i < n && p->shown < KS_SUMMARY_MAX_ROWS; i++, p->shown++) {
-    ks_case c;
-    ks_scenario_case(p->s, first + i, p->buf, &c);
     char title[256], raw[256], an_buf[256], short_title[256];
-    case_title(p->s, &c, raw, sizeof raw);
+    if (ks_scenario_data_get(p->s)) { /* a dataset's case: "ID 17" */
+      snprintf(raw, sizeof raw, "%s", b->labels[i]);
+    } else {
+      ks_case c;
+      ks_scenario_case(p->s, first + i, p->buf, &c);
+      case_title(p->s, &c, raw, sizeof raw);
+    }
     visible(raw, title, sizeof title);
     int w = label_width(p->s);
     const char *shown = fit(title, w, short_title, sizeof short_title);
@@ -644,7 +650,11 @@ static int cmd_check(const args *a) {
          ks_model_name(m), ks_model_path(m), ks_model_n_compartments(m),
          ks_model_n_analytes(m), ks_model_n_parameters(m),
          ks_model_n_routes(m));
-  printf("  cases      %zu\n", ks_scenario_n_cases(s));
+  if (ks_scenario_data_get(s))
+    printf("  cases      %llu (one per ID of %s)\n",
+           (unsigned long long)e.n_cases, ks_scenario_data_get(s)->path);
+  else
+    printf("  cases      %zu\n", ks_scenario_n_cases(s));
   if (a->cases)
     printf("  part       cases %zu to %zu (--cases %s)\n", o.first_case,
            (o.last_case ? o.last_case : ks_scenario_n_cases(s)) - 1, a->cases);

@@ -972,16 +972,63 @@ static ks_status check_fits(const ks_scenario *s, const ks_run_options *o,
   return KS_OK;
 }
 
+ks_status ks__run_layout(const ks_scenario *s, const char *command_line,
+                         ks_output_layout *l, void **names_out, ks_error *err) {
+  names *nm = ks__calloc(1, sizeof *nm);
+  if (!nm)
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
+  shape sh;
+  ks_status rc = names_fill(s, nm, &sh, err);
+  if (rc != KS_OK) {
+    ks__free(nm);
+    return rc;
+  }
+  fill_layout(s, 1, nm, command_line, l);
+  *names_out = nm;
+  return KS_OK;
+}
+
+void ks__run_layout_free(void **names_p) {
+  if (!names_p || !*names_p)
+    return;
+  names_free(*names_p);
+  ks__free(*names_p);
+  *names_p = NULL;
+}
+
+ks_status ks__run_check_fits(const ks_scenario *s, const ks_run_options *o,
+                             ks_run_estimate *e, ks_error *err) {
+  e->memory_total_bytes = physical_memory();
+  if (o->output_path) {
+    /* never overwrite what the run reads */
+    const char *inputs[] = {
+        ks_scenario_path(s), ks_model_path(ks_scenario_model(s)),
+        ks_scenario_data_get(s) ? ks_scenario_data_get(s)->path
+                                : ks_scenario_path(s)};
+    ks_status rc =
+        ks__output_check_path(o->output_path, inputs, countof(inputs), err);
+    if (rc != KS_OK)
+      return rc;
+  }
+  char dir[4096] = "";
+  e->disk_free_bytes =
+      o->output_path ? disk_free(o->output_path, dir, sizeof dir) : UINT64_MAX;
+  return check_fits(s, o, e, dir, err);
+}
+
 ks_status ks_run_estimate_resources(const ks_scenario *s,
                                     const ks_run_options *opts,
                                     ks_run_estimate *e, ks_error *err) {
   ks_run_options o = opts ? *opts : ks_run_options_default();
   memset(e, 0, sizeof *e);
+  if (ks_scenario_data_get(s))
+    return ks__run_data_estimate(s, &o, e, err);
   size_t last;
   ks_status rc = check_range(&o, ks_scenario_n_cases(s), &last, err);
   if (rc != KS_OK)
     return rc;
   size_t n_cases = last - o.first_case;
+  e->n_cases = n_cases;
   int threads = thread_count(&o, n_cases);
   names nm;
   shape sh;
@@ -1777,6 +1824,11 @@ ks_status ks_run(const ks_scenario *s, const ks_run_options *opts,
     return ks_error_set(err, KS_ERR_ARG, NULL,
                         "a dataset (--data) is not run by MPI processes yet: "
                         "run it without mpirun");
+  if (ks_scenario_data_get(s) && (o.first_case != 0 || o.last_case != 0))
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "a dataset (--data) is run whole: a case range "
+                        "(--cases) and 'merge' are not supported for "
+                        "datasets yet; split the file by ID instead");
   if (ks_scenario_data_get(s))
     return ks__run_data(s, &o, res, err);
   double t0 = omp_get_wtime();

@@ -57,6 +57,7 @@ struct ks_dataset {
   int *cov_col;      /* [o.n_cov] */
   subject *subj;
   size_t n_subj, cap_subj, n_rows, max_rows, max_doses;
+  double max_dose_mg; /* largest AMT of a dose record */
 };
 
 ks_dataset_options ks_dataset_options_default(void) {
@@ -450,6 +451,8 @@ static ks_status scan(ks_dataset *ds, FILE *f, ks_error *err) {
       rc = next_row(ds, c, &r, id, have_prev ? &prev : NULL, &doses, err);
     if (rc != KS_OK)
       break;
+    if ((r.evid == 1 || r.evid == 4) && r.amt_mg > ds->max_dose_mg)
+      ds->max_dose_mg = r.amt_mg;
     subject *s = &ds->subj[ds->n_subj - 1];
     s->rows++;
     ds->n_rows++;
@@ -545,6 +548,7 @@ double ks_dataset_subject_id(const ks_dataset *ds, size_t i) {
 }
 size_t ks_dataset_max_rows(const ks_dataset *ds) { return ds->max_rows; }
 size_t ks_dataset_max_doses(const ks_dataset *ds) { return ds->max_doses; }
+double ks_dataset_max_dose_mg(const ks_dataset *ds) { return ds->max_dose_mg; }
 int ks_dataset_has_dv(const ks_dataset *ds) { return ds->col[C_DV] >= 0; }
 const char *ks_dataset_path(const ks_dataset *ds) { return ds->path; }
 

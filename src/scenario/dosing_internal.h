@@ -84,6 +84,10 @@ typedef struct ks_schedule {
    * docs/datasets.md); the lists above are then unused. */
   const struct ks_record *records;
   size_t n_records;
+  /* 0: output time j is record j's prediction; 1: the output times are a
+   * grid (profiles of a dataset subject): each is recorded after the events
+   * at or before it, and the walk goes on to the grid's end */
+  int records_grid;
   const ks_epochs *epochs; /* NULL: one set of parameters for the case */
 } ks_schedule;
 

@@ -2405,15 +2405,10 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
     rc = ks__schema_require(doc, root, "output", "a scenario file", &n, r->err);
   if (rc == KS_OK)
     rc = read_output(r, n);
-  if (rc == KS_OK && s->has_data && s->settings.profiles &&
-      ks__ymap_get(n, "profiles")) {
-    ks_srcloc loc = loc_of(r, ks__ymap_get(n, "profiles"));
-    rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
-                      "with 'data' the predictions are written at the "
-                      "records; profiles on the output grid are not "
-                      "written for datasets: remove 'profiles: true'");
-  }
-  if (s->has_data)
+  /* a dataset's predictions are at its records: profiles on the output
+   * grid only when asked for (a 10^7-row file should not get a grid per
+   * subject by default) */
+  if (s->has_data && !(n && ks__ymap_get(n, "profiles")))
     s->settings.profiles = 0;
   if (rc == KS_OK)
     rc = read_thresholds(r, n);
@@ -2423,6 +2418,16 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
     rc = read_solver(r, n);
   if (rc == KS_OK && (n = ks__ymap_get(root, "summary")))
     rc = read_summary(r, n);
+  static const char *const not_for_data[] = {"summary", "residual_error"};
+  for (size_t i = 0; rc == KS_OK && s->has_data && i < countof(not_for_data);
+       i++)
+    if ((n = ks__ymap_get(root, not_for_data[i]))) {
+      ks_srcloc loc = loc_of(r, n);
+      rc = ks_error_set(r->err, KS_ERR_INPUT, &loc,
+                        "'%s' is not supported with a dataset ('data'): "
+                        "remove it",
+                        not_for_data[i]);
+    }
   if (rc == KS_OK)
     rc = ks__scenario_report_read(doc, s->model, &s->report, r->err);
   if (rc == KS_OK && (n = ks__ymap_get(root, "residual_error")))

@@ -88,6 +88,8 @@ typedef struct walk {
   size_t n;
   double t;
   size_t n_admin; /* administrations so far */
+  int grid;       /* the output times are a grid (records_grid) */
+  size_t k;       /* the next grid time */
   ks_error *err;
 } walk;
 
@@ -237,6 +239,13 @@ static void rates(const walk *w, double *u) {
     u[w->s->run[i].compartment] += w->s->run[i].rate_mg_per_h;
 }
 
+/* Grid mode: records the grid times up to the current time, whose events
+ * have all happened (the walk is about to leave it, or has ended). */
+static void settle(walk *w) {
+  while (w->grid && w->k < w->d->n_times && w->d->times[w->k] <= w->t)
+    w->st->record(w->st->self, w->k++, w->t);
+}
+
 /* Integrates to time T, applying what falls due on the way and at T. */
 static ks_status advance(walk *w, double T) {
   size_t none = SIZE_MAX;
@@ -244,9 +253,10 @@ static ks_status advance(walk *w, double T) {
     double tn = next_event(w);
     double t1 = fmin(tn, T);
     if (t1 > w->t) {
+      settle(w);
       rates(w, w->d->u);
-      ks_status rc =
-          w->st->segment(w->st->self, w->t, t1, w->d->u, &none, w->err);
+      ks_status rc = w->st->segment(w->st->self, w->t, t1, w->d->u,
+                                    w->grid ? &w->k : &none, w->err);
       if (rc != KS_OK)
         return rc;
       w->t = t1;
@@ -357,7 +367,8 @@ static ks_status record(walk *w, size_t j) {
     rc = dose_record(w, j);
   if (rc != KS_OK)
     return rc;
-  w->st->record(w->st->self, j, w->t);
+  if (!w->grid)
+    w->st->record(w->st->self, j, w->t);
   observe_point(w);
   return KS_OK;
 }
@@ -374,6 +385,7 @@ ks_status ks__drive_records(const ks_stepper *st, const ks_drive *d,
             .rec = d->sch->records,
             .n = d->sch->n_records,
             .t = 0,
+            .grid = d->sch->records_grid,
             .err = err};
   if (d->acc)
     ks_case_output_begin(d->out, d->acc, d->n_analytes,
@@ -392,6 +404,10 @@ ks_status ks__drive_records(const ks_stepper *st, const ks_drive *d,
     if (rc == KS_OK)
       rc = record(&w, j);
   }
+  if (rc == KS_OK && w.grid && d->times[d->n_times - 1] > w.t)
+    rc = advance(&w, d->times[d->n_times - 1]);
+  if (rc == KS_OK)
+    settle(&w);
   if (rc == KS_OK && d->acc) {
     st->auc(st->self, d->auc);
     for (size_t a = 0; a < d->n_analytes; a++)
