@@ -16,7 +16,9 @@
  * infusion and oral; EVID 3 and 4; a dose and observations at the same time
  * (record order); overlapping infusions; ADDL doses crossing observation
  * times; a route's lag time; bioavailability (the model's F) and CMT by
- * number. Exact path within 1e-9 of the subject's peak; CVODE at rtol 1e-8
+ * number; a lagged bolus and its ADDL repeat arriving at observation
+ * times, and an ADDL repeat due at a reset's time (mrgsolve's order of
+ * records at equal times, docs/datasets.md rule 2). Exact path within 1e-9 of the subject's peak; CVODE at rtol 1e-8
  * within 1e-7. */
 #include <stdio.h>
 #include <unistd.h>
@@ -44,15 +46,18 @@ static const char *one_cmt =
     "  iv: {to: central}\n"
     "  oral: {to: depot}\n"
     "  oral_lag: {targets: [{to: depot, lag: TLAG}]}\n"
+    "  iv_lag: {targets: [{to: central, lag: TLAG}]}\n"
     "observe: {drug: central}\n";
 
 static const double V = 10, CL = 2, K = 0.2, KA = 1.5, F = 0.6, TLAG = 0.75;
-enum { IV, ORAL, ORAL_LAG };
+enum { IV, ORAL, ORAL_LAG, IV_LAG };
 
 /* One dose's concentration at t (ng/mL). */
 static double one(int route, double t0, double d, double rate, double t) {
   if (route == ORAL_LAG)
     return one(ORAL, t0 + TLAG, d, 0, t);
+  if (route == IV_LAG) /* a bolus that arrives at t0 + TLAG, seen from then */
+    return one(IV, t0 + TLAG, d, 0, t);
   double s = t - t0;
   if (s < 0 || (s == 0 && route == ORAL))
     return 0;
@@ -320,6 +325,28 @@ static const check_case cases[] = {
      1,
      {0},
      0,
+     {0}},
+    /* equal times, as mrgsolve orders them (docs/datasets.md, rule 2): a
+     * lagged bolus and its ADDL repeat arrive before the observation rows
+     * at their arrival times (0.75 h, 6.75 h) */
+    {"lagged bolus arriving at observation times",
+     "1,0,100,iv_lag,1,0,6,1,0,.\n1,0.75,0,iv,0,0,0,0,0,.\n"
+     "1,3,0,iv,0,0,0,0,0,.\n1,6.75,0,iv,0,0,0,0,0,.\n"
+     "1,10,0,iv,0,0,0,0,0,.\n",
+     {{IV_LAG, 0, 100, 0, 6, 0, 1}},
+     1,
+     {0},
+     0,
+     {0}},
+    /* an ADDL repeat due at a reset's time is given before the reset row,
+     * which then removes it and cancels the repeats to come */
+    {"ADDL repeat at the time of a reset (EVID 3)",
+     "1,0,100,iv,1,0,6,2,0,.\n1,3,0,iv,0,0,0,0,0,.\n1,6,0,iv,3,0,0,0,0,.\n"
+     "1,6,0,iv,0,0,0,0,0,.\n1,13,0,iv,0,0,0,0,0,.\n",
+     {{IV, 0, 100, 0, 0, 0, 0}},
+     1,
+     {6},
+     1,
      {0}},
     {"CMT by number (2 = central), bolus",
      "1,0,100,2,1,0,0,0,0,.\n1,3,0,2,0,0,0,0,0,.\n1,9,0,2,0,0,0,0,0,.\n",
