@@ -43,7 +43,9 @@ fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 model_dir=$(cd "$here/../../models" && pwd)
-limit_s=5
+# A bad input must fail fast, never hang: 5 s each, more under the
+# sanitizers (KS_BAD_INPUT_LIMIT_S, set by the asan-ubsan build).
+limit_s=${KS_BAD_INPUT_LIMIT_S:-5}
 cd "$here" || exit 2
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ketasim-bad-input.XXXXXX") || exit 2
