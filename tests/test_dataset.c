@@ -123,6 +123,30 @@ static double reference(const check_case *c, double t, int before) {
   return v;
 }
 
+/* One analyte of subject or case `sch` at `times` by the exact propagator
+ * or CVODE (rtol 1e-8). */
+static ks_status integrate(const ks_model *m, ks_system *sys,
+                           const ks_schedule *sch, const double *times,
+                           size_t n, ks_case_output *out, int exact,
+                           ks_error *err) {
+  size_t an[1] = {0};
+  ks_solver_stats st = {0, 0, 0, 0};
+  ks_status rc;
+  if (exact) {
+    ks_exact *ex = NULL;
+    ks_exact_create(m, &ex, err);
+    rc = ks_exact_run(ex, sys, sch, times, n, an, 1, out, &st, err);
+    ks_exact_free(&ex);
+  } else {
+    ks_solver *so = NULL;
+    ks_solver_options o = {1e-8, 1e-3 * 1e-8 * 100, 100000};
+    ks_solver_create(m, &so, err);
+    rc = ks_solver_run(so, sys, sch, &o, times, n, an, 1, out, &st, err);
+    ks_solver_free(&so);
+  }
+  return rc;
+}
+
 static const char *header = "ID,TIME,AMT,CMT,EVID,RATE,II,ADDL,SS,DV\n";
 
 static void run_case(const ks_model *m, const check_case *c, int exact) {
@@ -164,22 +188,9 @@ static void run_case(const ks_model *m, const check_case *c, int exact) {
                         .cmax_ng_per_ml = &cmax,
                         .tmax_h = &tmax,
                         .cmin_ng_per_ml = &cmin};
-  ks_solver_stats st = {0, 0, 0, 0};
-  size_t an[1] = {0};
   KS_CHECK(ks_system_create(m, &sys, &err) == KS_OK);
   KS_CHECK(ks_system_evaluate(sys, &kc.subject, NULL, NULL, &err) == KS_OK);
-  if (exact) {
-    ks_exact *ex = NULL;
-    ks_exact_create(m, &ex, &err);
-    rc = ks_exact_run(ex, sys, &sch, times, n, an, 1, &out, &st, &err);
-    ks_exact_free(&ex);
-  } else {
-    ks_solver *so = NULL;
-    ks_solver_options o = {1e-8, 1e-3 * 1e-8 * 100, 100000};
-    ks_solver_create(m, &so, &err);
-    rc = ks_solver_run(so, sys, &sch, &o, times, n, an, 1, &out, &st, &err);
-    ks_solver_free(&so);
-  }
+  rc = integrate(m, sys, &sch, times, n, &out, exact, &err);
   if (rc != KS_OK) {
     char line[512];
     fprintf(stderr, "%s: %s\n", c->name,
@@ -428,22 +439,9 @@ static void regimen_epochs(int exact) {
   ks_epochs ep = {.n = 1, .t_h = ep_t, .enter = enter_weight, .user = &heavy};
   sch.epochs = &ep;
   double times[] = {0, 1, 3, 4.9, 5, 5.5, 7, 8, 10, 24}, conc[10], auc;
-  size_t nt = 10, an[1] = {0};
+  size_t nt = 10;
   ks_case_output out = {.conc_ng_per_ml = conc, .auc_ng_h_per_ml = &auc};
-  ks_solver_stats st = {0, 0, 0, 0};
-  ks_status rc;
-  if (exact) {
-    ks_exact *ex = NULL;
-    ks_exact_create(m, &ex, &err);
-    rc = ks_exact_run(ex, sys, &sch, times, nt, an, 1, &out, &st, &err);
-    ks_exact_free(&ex);
-  } else {
-    ks_solver *so = NULL;
-    ks_solver_options o = {1e-8, 1e-3 * 1e-8 * 100, 100000};
-    ks_solver_create(m, &so, &err);
-    rc = ks_solver_run(so, sys, &sch, &o, times, nt, an, 1, &out, &st, &err);
-    ks_solver_free(&so);
-  }
+  ks_status rc = integrate(m, sys, &sch, times, nt, &out, exact, &err);
   KS_CHECK(rc == KS_OK);
   double worst = 0, peak = 0;
   for (size_t j = 0; j < nt; j++) {
