@@ -10,7 +10,13 @@
 #   - a model without a `validated` section (a copy of ketamine.yaml without
 #     it) warns about nothing;
 #   - scenarios/cannabis-what-if.yaml (documented in docs/validation.md)
-#     runs.
+#     runs;
+#   - the sampling site (`sampling:` of a scenario, the `sampling` section
+#     of a model): venous sampling with the arterial models/ketamine.yaml and
+#     arterial sampling with the venous models/esketamine.yaml warn (printed
+#     and stored, concentrations unchanged); the model's own site and no
+#     site draw nothing; a model without a `sampling` section warns that it
+#     does not say.
 #
 # usage: test_validated.sh PATH/TO/ketasim
 set -euo pipefail
@@ -87,3 +93,50 @@ echo "ok   a model without a validated section warns about nothing"
 n=$(/usr/bin/python3 -c 'import h5py, sys; print(h5py.File(sys.argv[1], "r")["case"].shape[0])' whatif.h5)
 [ "$n" -eq 6 ] || fail "cannabis-what-if.yaml: $n cases, expected 6"
 echo "ok   the cannabis what-if scenario runs its 6 cases"
+
+# sampling site: the scenario's choice against the model's declared site
+site_case() { # model site-or-empty file
+  {
+    echo "scenario: sampling $2"
+    echo "model: $1"
+    [ -z "$2" ] || echo "sampling: $2"
+    echo "subject: {weight: 70 kg}"
+    echo "regimen:"
+    echo "  - {route: iv, dose: 0.4 mg/kg, duration: 40 min}"
+    echo "output: {end: 4 h, step: 10 min}"
+  } >"$3"
+}
+conc() { # file.h5 -> the concentrations, one per line
+  /usr/bin/python3 -c 'import h5py, sys
+f = h5py.File(sys.argv[1], "r")
+for k in f:
+    if k.startswith("conc") or k in ("ketamine", "esketamine"):
+        print(f[k][()].tobytes().hex())' "$1"
+}
+site_case "$models/ketamine.yaml" venous venous.yaml
+site_case "$models/ketamine.yaml" arterial arterial.yaml
+site_case "$models/ketamine.yaml" "" nosite.yaml
+site_case "$models/esketamine.yaml" arterial esk-arterial.yaml
+site_case "$models/esketamine.yaml" venous esk-venous.yaml
+for f in venous arterial nosite esk-arterial esk-venous; do
+  "$ketasim" run $f.yaml -o $f.h5 -q 2>$f.err || fail "run $f.yaml: exit status $?: $(cat $f.err)"
+done
+grep -qF "venous.yaml:3:11: warning: venous sampling asked, but the concentrations of model 'ketamine' stand for arterial plasma; they are not converted: the central compartment of kamp2020 is arterial" venous.err ||
+  fail "venous.yaml: no sampling warning: $(cat venous.err)"
+[ "$(grep -c ': warning: ' venous.err)" -eq 1 ] || fail "venous.yaml: expected 1 warning: $(cat venous.err)"
+[ "$(attr venous.h5)" = "$(grep ': warning: ' venous.err | sed 's/^ketasim: //')" ] || fail "venous.h5: stored warning differs: $(attr venous.h5)"
+grep -qF "esk-arterial.yaml:3:11: warning: arterial sampling asked, but the concentrations of model 'esketamine' stand for venous plasma" esk-arterial.err ||
+  fail "esk-arterial.yaml: no sampling warning: $(cat esk-arterial.err)"
+for f in arterial nosite esk-venous; do
+  ! grep -q 'sampling' $f.err || fail "$f.yaml warned about sampling: $(cat $f.err)"
+done
+[ -z "$(attr arterial.h5)" ] || fail "arterial.h5: warnings not empty: $(attr arterial.h5)"
+cmp -s <(conc venous.h5) <(conc arterial.h5) || fail "the sampling key changed the concentrations"
+[ -n "$(conc venous.h5)" ] || fail "no concentrations found in venous.h5"
+sed '/^sampling:/,/^$/d' "$models/ketamine.yaml" >nosection.yaml
+grep -q '^sampling:' nosection.yaml && fail "nosection.yaml still has a sampling section"
+sed "s|$models/ketamine.yaml|nosection.yaml|" venous.yaml >venous-nosection.yaml
+"$ketasim" check venous-nosection.yaml >out 2>err || fail "check venous-nosection.yaml: exit status $?"
+grep -qF "venous-nosection.yaml:3:11: warning: venous sampling asked, but model 'ketamine' does not say which blood its concentrations stand for (no 'sampling' section)" err ||
+  fail "a model without a sampling section: $(cat err)"
+echo "ok   a sampling site other than the model's warns (printed, stored, values unchanged); the model's own site does not"

@@ -148,6 +148,16 @@ void ks_model_check_validated(const ks_model *m, size_t route, double weight_kg,
 /* 1 if the model has a `validated` section. */
 int ks_model_has_validated(const ks_model *m);
 
+/* The blood its observed concentrations stand for, from the model's
+ * `sampling` section: "arterial", "venous", or NULL when the model does not
+ * say; and the section's note (NULL without one). Owned by the model. */
+const char *ks_model_sampling_site(const ks_model *m);
+const char *ks_model_sampling_note(const ks_model *m);
+/* The sampling sites by index ("arterial", "venous"; NULL past the last),
+ * and the index of a name, or (size_t)-1. */
+const char *ks_model_sampling_site_name(size_t i);
+size_t ks_model_sampling_site_find(const char *name);
+
 /* Index of a name, or (size_t)-1. */
 size_t ks_model_find_analyte(const ks_model *m, const char *name);
 size_t ks_model_find_compartment(const ks_model *m, const char *name);

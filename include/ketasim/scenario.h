@@ -333,11 +333,18 @@ double ks_scenario_max_dose_mg(const ks_scenario *s);
 /* Warnings found while loading: things that are valid but probably not what
  * the author meant. Today: a single dose above 10 mg/kg for the case's body
  * weight ("dose 1500 mg (21.4 mg/kg) is far above anaesthetic doses"), once
- * per dose value in the file, at most 16 in all. Each is a record with
+ * per dose value in the file; a subject or dose outside the model's
+ * validated ranges; a `sampling` site the model's concentrations do not
+ * stand for; at most 32 in all. Each is a record with
  * status KS_OK, file, line, column and message, owned by the scenario; print
  * it with ks_warning_format(). NULL when i >= ks_scenario_n_warnings(). */
 size_t ks_scenario_n_warnings(const ks_scenario *s);
 const ks_error *ks_scenario_warning(const ks_scenario *s, size_t i);
+
+/* The scenario's `sampling` site ("arterial", "venous"), or NULL when it
+ * names none. A site other than the one the model's `sampling` section
+ * names, or a model that names none, draws a warning at load. */
+const char *ks_scenario_sampling(const ks_scenario *s);
 
 KS_API_END
 #ifdef __cplusplus

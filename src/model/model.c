@@ -1743,6 +1743,55 @@ void ks_model_check_validated(const ks_model *m, size_t ri, double weight_kg,
                ctx);
 }
 
+/* ---- sampling site ------------------------------------------------------ */
+
+static const char *const sampling_sites[] = {"arterial", "venous"};
+
+const char *ks_model_sampling_site_name(size_t i) {
+  return i < countof(sampling_sites) ? sampling_sites[i] : NULL;
+}
+
+size_t ks_model_sampling_site_find(const char *name) {
+  return find(sampling_sites, countof(sampling_sites), name);
+}
+
+/* `sampling: {site: arterial, note: ...}`: the blood the observed
+ * concentrations stand for. It changes no number; a scenario that asks for
+ * samples from another site is warned (ks_model_sampling_site). */
+static ks_status read_sampling(reader *r, const ks_ynode *node) {
+  static const char *const keys[] = {"site", "note", "source", "description"};
+  ks_model *m = r->m;
+  ks_status rc = ks__schema_kind(r->doc, node, KS_YMAP, "'sampling'", r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_keys(r->doc, node, keys, countof(keys), "'sampling'",
+                         r->err);
+  const ks_ynode *site = NULL, *note = ks__ymap_get(node, "note");
+  if (rc == KS_OK)
+    rc = ks__schema_require(r->doc, node, "site", "'sampling'", &site, r->err);
+  if (rc == KS_OK)
+    rc = ks__schema_kind(r->doc, site, KS_YSCALAR, "'site'", r->err);
+  if (rc != KS_OK)
+    return rc;
+  size_t i = ks_model_sampling_site_find(site->text);
+  if (i == NONE)
+    return ks__schema_unknown(r->doc, site, "sampling site", site->text,
+                              sampling_sites, countof(sampling_sites), r->err);
+  m->sampling_site = sampling_sites[i];
+  if (note) {
+    rc = ks__schema_kind(r->doc, note, KS_YSCALAR, "'note'", r->err);
+    m->sampling_note = note->text;
+  }
+  return rc;
+}
+
+const char *ks_model_sampling_site(const ks_model *m) {
+  return m->sampling_site;
+}
+
+const char *ks_model_sampling_note(const ks_model *m) {
+  return m->sampling_note;
+}
+
 /* ---- parameter uncertainty ---------------------------------------------- */
 
 /* An error at n whose message `msg` holds one "%s", replaced by `name`
@@ -1906,11 +1955,11 @@ static ks_status read_uncertainty(reader *r, const ks_ynode *node) {
 
 static ks_status read_model(reader *r) {
   static const char *const keys[] = {
-      "model",        "description", "references", "reference_weight",
-      "analytes",     "covariates",  "parameters", "modifiers",
-      "compartments", "transfers",   "routes",     "observe",
-      "notes",        "fluxes",      "states",     "outputs",
-      "correlations", "validated",   "uncertainty"};
+      "model",        "description", "references",  "reference_weight",
+      "analytes",     "covariates",  "parameters",  "modifiers",
+      "compartments", "transfers",   "routes",      "observe",
+      "notes",        "fluxes",      "states",      "outputs",
+      "correlations", "validated",   "uncertainty", "sampling"};
   const ks_ydoc *doc = r->doc;
   const ks_ynode *root = doc->root;
   if (!root || root->kind != KS_YMAP)
@@ -1967,6 +2016,8 @@ static ks_status read_model(reader *r) {
     rc = read_uncertainty(r, n);
   if (rc == KS_OK && ks__ymap_get(root, "validated"))
     rc = read_validated(r, ks__ymap_get(root, "validated"));
+  if (rc == KS_OK && ks__ymap_get(root, "sampling"))
+    rc = read_sampling(r, ks__ymap_get(root, "sampling"));
   if (rc == KS_OK)
     rc = build_pattern(r);
   return rc;

@@ -201,6 +201,8 @@ struct ks_model {
   size_t n_vranges;
   vrange *vranges; /* ranges for every route */
   vroute *vroutes; /* [n_routes] */
+  /* the `sampling` section: "arterial", "venous" or NULL (not declared) */
+  const char *sampling_site, *sampling_note;
   /* sparsity pattern of K */
   size_t nnz;
   int *k_row, *k_col;

@@ -111,7 +111,8 @@ struct ks_scenario {
   const ks_ynode *warned[KS_MAX_WARNINGS]; /* the dose each one is about */
   char warned_key[KS_MAX_WARNINGS][64];    /* the validated range it is about */
   size_t n_warnings;
-  int warned_weight; /* the per-kg dose without a weight, once per file */
+  int warned_weight;    /* the per-kg dose without a weight, once per file */
+  const char *sampling; /* `sampling`: "arterial", "venous", or NULL */
   int has_data;
   ks_scenario_data data;
   char data_path[4096];
@@ -2352,12 +2353,60 @@ static ks_status read_residual(reader *r, const ks_ynode *n) {
   return rc;
 }
 
+/* `sampling: arterial | venous`: the blood the study or user samples. The
+ * model's concentrations stand for the site its `sampling` section names;
+ * a different site, or a model that names none, is warned about here (the
+ * concentrations are not converted: no shipped model has a sampling
+ * compartment for a second site). */
+static ks_status read_sampling(reader *r, const ks_ynode *n) {
+  if (!n)
+    return KS_OK;
+  ks_scenario *s = r->s;
+  ks_status rc = ks__schema_kind(r->doc, n, KS_YSCALAR, "'sampling'", r->err);
+  if (rc != KS_OK)
+    return rc;
+  size_t i = ks_model_sampling_site_find(n->text);
+  if (i == (size_t)-1) {
+    const char *names[8];
+    size_t k = 0;
+    while (k < 8 && (names[k] = ks_model_sampling_site_name(k)))
+      k++;
+    return ks__schema_unknown(r->doc, n, "sampling site", n->text, names, k,
+                              r->err);
+  }
+  s->sampling = ks_model_sampling_site_name(i);
+  const char *site = ks_model_sampling_site(s->model);
+  if ((site && !strcmp(site, s->sampling)) || s->n_warnings == KS_MAX_WARNINGS)
+    return KS_OK;
+  const char *note = ks_model_sampling_note(s->model);
+  ks_error *e = &s->warnings[s->n_warnings];
+  snprintf(s->warned_key[s->n_warnings], sizeof s->warned_key[0], "sampling");
+  s->warned[s->n_warnings++] = NULL;
+  ks_srcloc loc = loc_of(r, n);
+  ks_error_clear(e);
+  if (site)
+    ks_error_set(e, KS_ERR_INPUT, &loc,
+                 "%s sampling asked, but the concentrations of model '%s' "
+                 "stand for %s plasma; they are not converted%s%s",
+                 s->sampling, ks_model_name(s->model), site, note ? ": " : "",
+                 note ? note : "");
+  else
+    ks_error_set(e, KS_ERR_INPUT, &loc,
+                 "%s sampling asked, but model '%s' does not say which blood "
+                 "its concentrations stand for (no 'sampling' section)",
+                 s->sampling, ks_model_name(s->model));
+  e->status = KS_OK; /* a warning: the scenario is valid */
+  return KS_OK;
+}
+
+const char *ks_scenario_sampling(const ks_scenario *s) { return s->sampling; }
+
 static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
   static const char *const keys[] = {
-      "scenario", "description",   "model",      "subject", "parameters",
-      "regimen",  "arms",          "output",     "solver",  "notes",
-      "sweep",    "sweep_mode",    "population", "report",  "summary",
-      "data",     "residual_error"};
+      "scenario", "description",    "model",      "subject", "parameters",
+      "regimen",  "arms",           "output",     "solver",  "notes",
+      "sweep",    "sweep_mode",     "population", "report",  "summary",
+      "data",     "residual_error", "sampling"};
   const ks_ydoc *doc = r->doc;
   const ks_ynode *root = doc->root, *n;
   ks_scenario *s = r->s;
@@ -2392,7 +2441,9 @@ static ks_status read_scenario(reader *r, const ks_scenario_options *opts) {
     return rc;
   if (!s->title)
     s->title = ks_model_name(s->model);
-  rc = read_data(r, root, opts);
+  rc = read_sampling(r, ks__ymap_get(root, "sampling"));
+  if (rc == KS_OK)
+    rc = read_data(r, root, opts);
   if (rc == KS_OK)
     rc = read_sweep(r, root);
   if (rc == KS_OK)

@@ -88,6 +88,23 @@ class InputError(Exception):
 
 # ---------------------------------------------------------------- input ----
 
+SITES = ("arterial", "venous")
+
+
+def scenario_sites(name):
+    """(the scenario's `sampling` site or None, the site its model's
+    concentrations stand for or None)."""
+    path = os.path.join(SCEN_DIR, name + ".yaml")
+    with open(path, encoding="utf-8") as f:
+        doc = yaml.safe_load(f)
+    model = doc["model"]
+    if "/" not in model and not model.endswith(".yaml"):
+        model = os.path.join(ROOT, "models", model + ".yaml")
+    with open(os.path.normpath(os.path.join(SCEN_DIR, model)), encoding="utf-8") as f:
+        mdoc = yaml.safe_load(f)
+    return doc.get("sampling"), (mdoc.get("sampling") or {}).get("site")
+
+
 def read_targets(path):
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -111,6 +128,15 @@ def read_targets(path):
                 raise InputError(f"{where}: column '{k}' is empty")
         if not os.path.isfile(os.path.join(SCEN_DIR, r["scenario"] + ".yaml")):
             raise InputError(f"{where}: no scenario {r['scenario']}.yaml in {SCEN_DIR}")
+        site = short_site(r["sampling"])
+        asked, model_site = scenario_sites(r["scenario"])
+        if site in SITES and asked != site:
+            raise InputError(f"{where}: the study sampled {site} blood; its scenario "
+                             f"{r['scenario']}.yaml must say 'sampling: {site}' (it says {asked or 'nothing'})")
+        if site not in SITES and asked is not None:
+            raise InputError(f"{where}: sampling '{r['sampling']}', but its scenario "
+                             f"{r['scenario']}.yaml says 'sampling: {asked}'")
+        r["model_site"] = model_site
         r["band_low"], r["band_high"] = float(r["band_low"]), float(r["band_high"])
         r["published_num"] = float(r["published"]) if r["published"] else None
         r["scale_num"] = float(Fraction(r["scale"])) if r["scale"] else 1.0
@@ -154,6 +180,12 @@ def run_ketasim(ketasim, scenario_path, out_path):
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr}")
+    # the engine warns when the scenario's sampling site is not the model's
+    asked, model_site = scenario_sites(os.path.splitext(os.path.basename(scenario_path))[0])
+    warned = "sampling asked, but" in p.stderr
+    if warned != (asked is not None and asked != model_site):
+        raise RuntimeError(f"{scenario_path}: sampling '{asked}' with a model of site "
+                           f"'{model_site}', but ketasim {'warned' if warned else 'did not warn'}:\n{p.stderr}")
 
 
 def loglinear_slope(t, c, t_from, t_to):
@@ -381,6 +413,14 @@ def short_site(sampling):
     return "not stated"
 
 
+def site_cell(r):
+    """The sampling site, and the model's where the two differ."""
+    site = short_site(r["sampling"])
+    if site in SITES and r["model_site"] and r["model_site"] != site:
+        return f"{site} (model {r['model_site']})"
+    return site
+
+
 def md_escape(s):
     return s.replace("|", "\\|")
 
@@ -432,10 +472,16 @@ def write_report(rows, sims, conv, figures, path, ketasim_version):
     L.append("")
     L.append("## What is not modelled, and why")
     L.append("")
-    L.append("- **Sampling site.** Each row states whether the study sampled arterial or venous blood; no "
-             "venous sampling compartment is simulated, because no arterio-venous parameters of ketamine "
-             "were found in a source that could be quoted (see *How to read the table*). Arterial peaks "
-             "during an infusion are under-predicted (iv-simons-art-cmax).")
+    L.append("- **Sampling site.** Each row states whether the study sampled arterial or venous blood, and "
+             "the scenario of every study that says so names the site (`sampling: venous`). Each model "
+             "file declares the blood its concentrations stand for (its `sampling` section: arterial for "
+             "the racemic and enantiomer models, venous for `models/esketamine.yaml`); `ketasim run` and "
+             "`check` warn, and store the warning in the output file, when a scenario asks for the other "
+             "site, and this check fails unless the engine warned exactly for the rows shown as "
+             "\"venous (model arterial)\". The concentrations are not converted: no venous sampling "
+             "compartment is simulated, because no arterio-venous parameters of ketamine were found in a "
+             "source that could be quoted (see *How to read the table*). Arterial peaks during an "
+             "infusion are under-predicted (iv-simons-art-cmax).")
     L.append("- **Liver disease and norketamine.** The Child-Pugh modifiers lower ketamine's intrinsic "
              "clearance only. No published norketamine (or noresketamine) exposure in hepatic impairment "
              "was found: the esketamine label (section 8.6) and the trial record of NCT02611505 report "
@@ -475,10 +521,12 @@ def write_report(rows, sims, conv, figures, path, ketasim_version):
              "duration, weight, and the study's AUC window: an AUC over 0-8 h is compared with a simulated "
              "AUC over 0-8 h). **Ratio** = simulated / published.")
     L.append("- **Sampling**: where the study drew its blood samples (arterial, venous, mixed, or not "
-             "stated in the source seen; *Targets in detail* says where the site was read). The racemic "
+             "stated in the source seen; *Targets in detail* says where the site was read), followed by "
+             "the model's site where it differs (\"venous (model arterial)\"). The racemic "
              "model's concentration is that of the central compartment of Kamp 2020, which was fitted "
              "with arterial data, so it stands for arterial plasma; `models/esketamine.yaml` was fitted "
-             "to venous samples. The site is stated, not simulated: no venous sampling compartment is "
+             "to venous samples (both declared in the model files' `sampling` sections). The site is "
+             "chosen in the scenario and checked against the model, not simulated: no venous sampling compartment is "
              "modelled, because no arterio-venous parameters of ketamine were found in a source that could "
              "be quoted (the venous delay compartments of Kamp 2020 and the arm-venous compartments of "
              "Henthorn 2018 are described in their abstracts without values).")
@@ -524,7 +572,7 @@ def write_report(rows, sims, conv, figures, path, ketasim_version):
             shown = {"pass": "pass", "FAIL": "**FAIL**", "known misfit": "known misfit",
                      "misfit (passes)": "misfit (passes)"}[st]
             L.append(f"| {r['id']} | {md_escape(r['study'])} | {md_escape(r['measure'])}; "
-                     f"{md_escape(r['dose'])} | {md_escape(short_site(r['sampling']))} | {md_escape(fmt_pub(r))} | "
+                     f"{md_escape(r['dose'])} | {md_escape(site_cell(r))} | {md_escape(fmt_pub(r))} | "
                      f"{fmt(sim)} | {ratio} | {fmt(r['band_low'])}–{fmt(r['band_high'])} | "
                      f"{indep} | {shown} |")
         L.append("")
@@ -551,7 +599,10 @@ def write_report(rows, sims, conv, figures, path, ketasim_version):
         L.append(f"- Published: {r['measure']}, {fmt_pub(r)}; seen in: {r['evidence']}.")
         if r["excerpt"]:
             L.append(f"- Excerpt read: \"{r['excerpt']}\"")
-        L.append(f"- Sampling: {r['sampling']}.")
+        L.append(f"- Sampling: {r['sampling']}." + (
+            f" The model's concentrations stand for {r['model_site']} plasma (its `sampling` section); "
+            f"the scenario says `sampling: {short_site(r['sampling'])}`, the run warns, and the value is "
+            f"compared unconverted." if site_cell(r) != short_site(r["sampling"]) else ""))
         L.append(f"- Window: {r['window'] or '-'}. Scenario: `tests/validation/scenarios/{r['scenario']}.yaml`, "
                  f"arm \"{r['case']}\"" + (f" vs \"{r['ref_case']}\"" if r['ref_case'] else "") + ".")
         L.append(f"- Simulated: {fmt(sim)} {r['unit']}. Band {fmt(r['band_low'])}–{fmt(r['band_high'])}: "
