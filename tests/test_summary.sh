@@ -52,6 +52,26 @@ with h5py.File(f"{d}/all-only-j1.h5", "r") as f:
 a, b = os.path.getsize(f"{d}/all.h5"), os.path.getsize(f"{d}/all-only-j1.h5")
 print(f"case_details: false: {b} bytes, with profiles and details {a}")
 PY
+# export: cmin and the threshold times in PREFIX-metric-percentiles.csv
+(cd "$tmp" && "$ketasim" export all-only-j1.h5 -q)
+"$py" - "$tmp" <<'PY'
+import csv, sys
+import h5py
+import numpy as np
+d = sys.argv[1]
+rows = list(csv.DictReader(open(f"{d}/all-only-j1-metric-percentiles.csv")))
+num = lambda v: float(v) if v != "" else np.nan
+with h5py.File(f"{d}/all-only-j1.h5", "r") as f:
+    cmin = f["cmin_percentile"][()].ravel()
+    below = f["time_to_below_percentile"][()]
+assert np.array_equal([num(r["cmin_ng_per_ml"]) for r in rows], cmin.round(10)) or \
+    np.allclose([num(r["cmin_ng_per_ml"]) for r in rows], cmin, rtol=1e-9)
+got = np.array([[num(r["time_to_below_100_ng_per_ml_h"]),
+                 num(r["time_to_below_20_ng_per_ml_h"])] for r in rows])
+assert np.allclose(got, below.reshape(-1, 2), rtol=1e-9, equal_nan=True)
+print("export: cmin and time_to_below percentiles in metric-percentiles.csv "
+      "(NaN as an empty cell)")
+PY
 # export: the summaries as PREFIX-percentiles.csv and
 # PREFIX-metric-percentiles.csv, from a file without profiles
 (cd "$tmp" && "$ketasim" export only-j1.h5 -q)

@@ -321,8 +321,14 @@ static ks_status write_metric_percentiles(const exporter *x, FILE *f,
                                           size_t *rows) {
   const ks__results *r = x->r;
   size_t np = r->n_percentiles, na = r->n_analytes;
+  size_t nthr = r->above_pct && r->below_pct ? r->n_thresholds : 0;
   put_group_header(x, f);
-  fputs(",analyte,cmax_ng_per_ml,tmax_h,auc_ng_h_per_ml\n", f);
+  fputs(",analyte,cmax_ng_per_ml,tmax_h,auc_ng_h_per_ml", f);
+  if (r->cmin_pct) /* files written before it lack cmin_percentile */
+    fputs(",cmin_ng_per_ml", f);
+  for (size_t j = 0; j < nthr; j++)
+    put_threshold_header(f, r->thresholds_ng_per_ml[j]);
+  fputc('\n', f);
   for (size_t g = 0; g < r->n_groups; g++)
     for (size_t p = 0; p < np; p++)
       for (size_t a = 0; a < na; a++) {
@@ -333,6 +339,12 @@ static ks_status write_metric_percentiles(const exporter *x, FILE *f,
         put_number(f, r->cmax_pct[k]);
         put_number(f, r->tmax_pct[k]);
         put_number(f, r->auc_pct[k]);
+        if (r->cmin_pct)
+          put_number(f, r->cmin_pct[k]);
+        for (size_t j = 0; j < nthr; j++) {
+          put_number(f, r->above_pct[k * nthr + j]);
+          put_number(f, r->below_pct[k * nthr + j]);
+        }
         fputc('\n', f);
       }
   *rows = r->n_groups * np * na;

@@ -927,6 +927,15 @@ static ks_status read_summary(reader *rd) {
     rc = read_doubles(rd, "tmax_percentile", 3, gpa, 1, &r->tmax_pct);
   if (rc == KS_OK)
     rc = read_doubles(rd, "auc_percentile", 3, gpa, 1, &r->auc_pct);
+  if (rc == KS_OK)
+    rc = read_doubles(rd, "cmin_percentile", 3, gpa, 0, &r->cmin_pct);
+  hsize_t gpar[4] = {r->n_groups, r->n_percentiles, r->n_analytes,
+                     r->n_thresholds};
+  if (rc == KS_OK && r->n_thresholds)
+    rc = read_doubles(rd, "time_above_percentile", 4, gpar, 0, &r->above_pct);
+  if (rc == KS_OK && r->n_thresholds)
+    rc =
+        read_doubles(rd, "time_to_below_percentile", 4, gpar, 0, &r->below_pct);
   for (size_t i = 0; rc == KS_OK && i < r->n_groups; i++)
     if (!(r->group_first_case[i] >= 0 &&
           r->group_first_case[i] < (double)r->n_cases))
@@ -1144,6 +1153,9 @@ void ks__results_close(ks__results **rp) {
                   r->cmax_pct,
                   r->tmax_pct,
                   r->auc_pct,
+                  r->cmin_pct,
+                  r->above_pct,
+                  r->below_pct,
                   r->scenario_text,
                   r->model_text,
                   r->title,

@@ -82,6 +82,9 @@ typedef struct ks__results {
   size_t n_groups, n_percentiles;
   double *percentiles, *group_first_case, *group_subjects;
   double *conc_pct, *cmax_pct, *tmax_pct, *auc_pct;
+  /* NULL in files without them: cmin_pct [n_groups][n_percentiles]
+   * [n_analytes]; above_pct, below_pct [...][n_analytes][n_thresholds] */
+  double *cmin_pct, *above_pct, *below_pct;
   double summary_accuracy; /* NaN when the file does not say */
   size_t n_vars;
   ks__rvar *vars; /* in the file's creation order */
