@@ -2376,26 +2376,23 @@ static ks_status read_sampling(reader *r, const ks_ynode *n) {
   }
   s->sampling = ks_model_sampling_site_name(i);
   const char *site = ks_model_sampling_site(s->model);
-  if ((site && !strcmp(site, s->sampling)) || s->n_warnings == KS_MAX_WARNINGS)
+  if (site && !strcmp(site, s->sampling))
     return KS_OK;
   const char *note = ks_model_sampling_note(s->model);
-  ks_error *e = &s->warnings[s->n_warnings];
-  snprintf(s->warned_key[s->n_warnings], sizeof s->warned_key[0], "sampling");
-  s->warned[s->n_warnings++] = NULL;
-  ks_srcloc loc = loc_of(r, n);
-  ks_error_clear(e);
+  char msg[sizeof s->warnings[0].message];
   if (site)
-    ks_error_set(e, KS_ERR_INPUT, &loc,
-                 "%s sampling asked, but the concentrations of model '%s' "
-                 "stand for %s plasma; they are not converted%s%s",
-                 s->sampling, ks_model_name(s->model), site, note ? ": " : "",
-                 note ? note : "");
+    snprintf(msg, sizeof msg,
+             "%s sampling asked, but the concentrations of model '%s' stand "
+             "for %s plasma; they are not converted%s%s",
+             s->sampling, ks_model_name(s->model), site, note ? ": " : "",
+             note ? note : "");
   else
-    ks_error_set(e, KS_ERR_INPUT, &loc,
-                 "%s sampling asked, but model '%s' does not say which blood "
-                 "its concentrations stand for (no 'sampling' section)",
-                 s->sampling, ks_model_name(s->model));
-  e->status = KS_OK; /* a warning: the scenario is valid */
+    snprintf(msg, sizeof msg,
+             "%s sampling asked, but model '%s' does not say which blood its "
+             "concentrations stand for (no 'sampling' section)",
+             s->sampling, ks_model_name(s->model));
+  validity_ctx vc = {r, n, n};
+  warn_validity(&vc, "sampling", msg);
   return KS_OK;
 }
 
