@@ -4,11 +4,8 @@
 #include <Random123/u01fixedpt.h>
 #include <math.h>
 
-double ks_sweep_normal(uint64_t seed, uint64_t subject, uint32_t stream) {
-  philox4x32_key_t key = {{(uint32_t)(seed ^ (seed >> 32)), stream}};
-  philox4x32_ctr_t ctr = {{(uint32_t)subject, (uint32_t)(subject >> 32),
-                           (uint32_t)(seed >> 32), 0x6b657461u /* "keta" */}};
-  philox4x32_ctr_t r = philox4x32(ctr, key);
+/* Two uniforms in (0, 1) from one Philox block, one standard normal. */
+static double box_muller(philox4x32_ctr_t r) {
   uint64_t a = ((uint64_t)r.v[0] << 32) | r.v[1];
   uint64_t b = ((uint64_t)r.v[2] << 32) | r.v[3];
   double u1 = u01fixedpt_open_open_64_double(a);
@@ -17,19 +14,20 @@ double ks_sweep_normal(uint64_t seed, uint64_t subject, uint32_t stream) {
   return sqrt(-2.0 * log(u1)) * cos(two_pi * u2);
 }
 
+double ks_sweep_normal(uint64_t seed, uint64_t subject, uint32_t stream) {
+  philox4x32_key_t key = {{(uint32_t)(seed ^ (seed >> 32)), stream}};
+  philox4x32_ctr_t ctr = {{(uint32_t)subject, (uint32_t)(subject >> 32),
+                           (uint32_t)(seed >> 32), 0x6b657461u /* "keta" */}};
+  return box_muller(philox4x32(ctr, key));
+}
+
 double ks_sweep_residual(uint64_t seed, uint64_t case_index,
                          uint32_t time_index, uint32_t analyte) {
   philox4x32_key_t key = {
       {(uint32_t)(seed ^ (seed >> 32)), KS_SWEEP_RESIDUAL_STREAM + analyte}};
   philox4x32_ctr_t ctr = {{(uint32_t)case_index, (uint32_t)(case_index >> 32),
                            time_index, 0x72657364u /* "resd" */}};
-  philox4x32_ctr_t r = philox4x32(ctr, key);
-  uint64_t a = ((uint64_t)r.v[0] << 32) | r.v[1];
-  uint64_t b = ((uint64_t)r.v[2] << 32) | r.v[3];
-  double u1 = u01fixedpt_open_open_64_double(a);
-  double u2 = u01fixedpt_open_open_64_double(b);
-  const double two_pi = 6.283185307179586476925;
-  return sqrt(-2.0 * log(u1)) * cos(two_pi * u2);
+  return box_muller(philox4x32(ctr, key));
 }
 
 double ks_sweep_uniform(uint64_t seed, uint64_t subject, uint32_t stream) {
