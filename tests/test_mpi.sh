@@ -10,7 +10,8 @@
 #                       (exit 3 from every rank count; status and NaN values
 #                       identical: a failed case stays isolated)
 #   sweep-threads-pd    computed outputs (CVODE), a population
-# then 2 ranks x 2 OpenMP threads, and a case range (--cases) under mpirun.
+# then 2 ranks x 2 OpenMP threads, a case range (--cases) under mpirun, and
+# the table of the first cases printed by process 0 (the same as one process).
 #
 # usage: test_mpi.sh MPI_BUILD(0|1) PATH/TO/ketasim
 # Exit 77 (skipped, with the reason) in a build without MPI, without mpirun
@@ -89,6 +90,23 @@ rc=0
 [ "$rc" -eq 0 ] || fail "--cases under mpirun: exit $rc: $(cat "$tmp/err")"
 "$py" "$src/tests/h5_compare.py" "$tmp/part-serial.h5" "$tmp/part-np3.h5" ||
   fail "--cases 10:61 under mpirun differs"
+
+# The table of the first 40 cases (stdout): the same under mpirun as from one
+# process, failed cases included, and with --cases (numbered by the run)
+for args in "split-metrics.yaml" "sweep-threads.yaml --cases 10:61"; do
+  set -- $args
+  mkdir -p "$tmp/tab1" "$tmp/tab3"
+  (cd "$tmp/tab1" && OMP_NUM_THREADS=1 "$ketasim" run "$src/tests/data/$1" "${@:2}" \
+    -o out.h5 >stdout 2>/dev/null) || true
+  (cd "$tmp/tab3" && "${mpirun[@]}" -np 3 -x OMP_NUM_THREADS=1 "$ketasim" run \
+    "$src/tests/data/$1" "${@:2}" -o out.h5 >stdout 2>/dev/null) || true
+  [ -s "$tmp/tab1/stdout" ] || fail "table $args: no table from one process"
+  cmp -s "$tmp/tab1/stdout" "$tmp/tab3/stdout" ||
+    fail "table $args: differs under mpirun: $(diff "$tmp/tab1/stdout" "$tmp/tab3/stdout" | head -5)"
+  rm -rf "$tmp/tab1" "$tmp/tab3"
+done
+grep -q "failed" <(cd "$tmp" && OMP_NUM_THREADS=1 "$ketasim" run "$src/tests/data/split-metrics.yaml" -o t.h5 2>/dev/null) ||
+  fail "table: split-metrics shows no failed case"
 
 # Population summaries are not written by MPI runs yet: refused, no file
 rc=0

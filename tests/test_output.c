@@ -744,6 +744,42 @@ static void test_incomplete_and_duplicate(void) {
   KS_CHECK(out == NULL && !exists(path) && !exists(tmp));
 }
 
+/* Blocks in any order: the writer keeps the written cases as ranges, merges
+ * them as they meet, refuses an overlap, and commits once all are in. */
+static void test_blocks_out_of_order(void) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/out_of_order.h5", tmpdir);
+  ks_output_layout l = test_layout();
+  ks_error err;
+  ks_error_clear(&err);
+  ks_output *out = NULL;
+  KS_CHECK(ks_output_create(path, &l, &out, &err) == KS_OK);
+  block_data d;
+  ks_output_block b = make_block(&d, 2, 1);
+  KS_CHECK(ks_output_write_block(out, &b, &err) == KS_OK);
+  b = make_block(&d, 0, 1);
+  KS_CHECK(ks_output_write_block(out, &b, &err) == KS_OK);
+  b = make_block(&d, 0, 2); /* case 0 again */
+  KS_CHECK(ks_output_write_block(out, &b, &err) == KS_ERR_ARG);
+  KS_CHECK(strstr(err.message, "case 0 was already written") != NULL);
+  ks_error_clear(&err);
+  b = make_block(&d, 1, 2); /* case 2 again */
+  KS_CHECK(ks_output_write_block(out, &b, &err) == KS_ERR_ARG);
+  KS_CHECK(strstr(err.message, "case 2 was already written") != NULL);
+  ks_error_clear(&err);
+  b = make_block(&d, 1, 1); /* joins both ranges */
+  KS_CHECK(ks_output_write_block(out, &b, &err) == KS_OK);
+  b = make_block(&d, 0, 3);
+  KS_CHECK(ks_output_write_block(out, &b, &err) == KS_ERR_ARG);
+  ks_error_clear(&err);
+  KS_CHECK(ks_output_commit(&out, &err) == KS_OK);
+  hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  KS_CHECK(file >= 0);
+  check_values(file);
+  H5Fclose(file);
+  KS_CHECK(unlink(path) == 0);
+}
+
 static void test_missing_directory(void) {
   char path[160];
   snprintf(path, sizeof path, "%s/no_such_dir/out.h5", tmpdir);
@@ -895,6 +931,7 @@ int main(void) {
   test_float32_profiles();
   test_abort();
   test_incomplete_and_duplicate();
+  test_blocks_out_of_order();
   test_missing_directory();
   test_hdf5_failure();
   test_bad_layout();

@@ -57,6 +57,33 @@ assert (f["status"][:] == 0).all() and np.isfinite(f["cmax"][:]).all()
 print("ok: part 31:70 holds cases 31..69 of 84")
 PY
 
+# export and report of a part number its cases as the run does: the part's
+# rows of every table are the whole run's rows for those cases, text for
+# text, and the report finds every case's dose in the stored scenario.
+for name in sweep-threads split-profiles; do
+  case $name in
+    sweep-threads) part=31:70 ;;
+    split-profiles) part=7:24 ;;
+  esac
+  "$ketasim" export "$tmp/$name-full.h5" -o "$tmp/x-full" >/dev/null 2>&1 ||
+    fail "$name: export of the whole run"
+  "$ketasim" export "$tmp/$name-$part.h5" -o "$tmp/x-part" >/dev/null 2>&1 ||
+    fail "$name: export of part $part"
+  for t in metrics profiles doses; do
+    [ -s "$tmp/x-full-$t.csv" ] || continue
+    # the header, then the rows of the part's cases (first column: case)
+    awk -F, -v lo="${part%%:*}" -v hi="${part##*:}" \
+      'NR == 1 || ($1 >= lo && $1 < hi)' "$tmp/x-full-$t.csv" >"$tmp/x-want.csv"
+    cmp -s "$tmp/x-want.csv" "$tmp/x-part-$t.csv" ||
+      fail "$name: $t.csv of part $part is not the run's rows: $(diff "$tmp/x-want.csv" "$tmp/x-part-$t.csv" | head -4)"
+  done
+  rm -f "$tmp"/x-*.csv
+  "$ketasim" report "$tmp/$name-$part.h5" -o "$tmp/part.html" >/dev/null 2>"$tmp/err" ||
+    fail "$name: report of part $part: $(cat "$tmp/err")"
+  grep -q "stored scenario has" "$tmp/part.html" &&
+    fail "$name: the report of part $part lost the doses"
+done
+
 # refuse NAME WANT_RC PATTERN ARGS...: exit status, message, no output file
 refuse() {
   local what=$1 want=$2 pattern=$3

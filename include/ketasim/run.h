@@ -75,7 +75,8 @@ typedef struct ks_run_options {
               output_path with parallel HDF5 (the same file one process
               writes). The caller initialises MPI (MPI_THREAD_FUNNELED or
               more). KS_ERR_ARG in a library built without KETASIM_MPI.
-              on_block and progress are not called. [0] */
+              on_block and progress are not called (ks_workspace_solve()
+              gives a case's results again, the same bits). [0] */
   char *tmp_path; /* with mpi: if set, process 0 copies here the name of the
                      output's temporary file once the processes share it, so
                      that a signal handler can remove it (unlink() is

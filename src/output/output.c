@@ -204,6 +204,10 @@ enum {
   KS_NVAR
 };
 
+typedef struct case_span {
+  size_t first, end;
+} case_span;
+
 struct ks_output {
   hid_t file;
   hid_t dim[KS_NDIM]; /* coordinate variables, which are the dimension scales */
@@ -224,7 +228,12 @@ struct ks_output {
   uint64_t first_group;
   double summary_accuracy;
   size_t prof_bytes; /* bytes per concentration/amount element in the file */
-  unsigned char *written; /* [n_cases], 1 once the case has been written */
+  /* The cases written so far, as sorted, disjoint, non-touching ranges
+   * [first, end): one range when blocks come in order, so the bookkeeping
+   * does not grow with the number of cases (a byte per case was 1 GB per
+   * process at 10^9 cases). */
+  case_span *written;
+  size_t n_spans, cap_spans;
   size_t n_written;
   uint64_t bytes_written;
   int uncompressed; /* layout asked for no deflate */
@@ -1663,6 +1672,62 @@ static int write_outputs(ks_output *out, const ks_output_block *b,
 
 /* ---- writer lifetime ----------------------------------------------------- */
 
+/* Index of the first span that ends after `first` (n_spans if none). */
+static size_t span_after(const ks_output *out, size_t first) {
+  size_t lo = 0, hi = out->n_spans;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (out->written[mid].end <= first)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* 1 and the lowest such case in *which if a case of [first, first + n) has
+ * been written. */
+static int span_overlaps(const ks_output *out, size_t first, size_t n,
+                         size_t *which) {
+  size_t k = span_after(out, first);
+  if (k == out->n_spans || out->written[k].first >= first + n)
+    return 0;
+  *which = out->written[k].first > first ? out->written[k].first : first;
+  return 1;
+}
+
+/* Records [first, first + n) as written (it overlaps nothing written);
+ * -1 when out of memory. */
+static int span_add(ks_output *out, size_t first, size_t n) {
+  size_t end = first + n, k = span_after(out, first);
+  case_span *w = out->written;
+  if (k > 0 && w[k - 1].end == first) {
+    w[k - 1].end = end; /* extends the range before it */
+    if (k < out->n_spans && w[k].first == end) {
+      w[k - 1].end = w[k].end;
+      memmove(w + k, w + k + 1, (out->n_spans - k - 1) * sizeof *w);
+      out->n_spans--;
+    }
+  } else if (k < out->n_spans && w[k].first == end) {
+    w[k].first = first;
+  } else {
+    if (out->n_spans == out->cap_spans) {
+      size_t cap = out->cap_spans ? 2 * out->cap_spans : 8;
+      case_span *nw = ks__realloc(w, cap * sizeof *nw);
+      if (!nw)
+        return -1;
+      out->written = w = nw;
+      out->cap_spans = cap;
+    }
+    memmove(w + k + 1, w + k, (out->n_spans - k) * sizeof *w);
+    w[k].first = first;
+    w[k].end = end;
+    out->n_spans++;
+  }
+  out->n_written += n;
+  return 0;
+}
+
 static void writer_free(ks_output *out) {
   if (out->xfer >= 0)
     H5Pclose(out->xfer);
@@ -1721,7 +1786,6 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
   out->prof_bytes = l->float32 ? 4 : 8;
   out->path = ks__strdup(path);
   out->dir = dir_of(path);
-  out->written = ks__calloc(l->n_cases, 1);
   out->case_var = ks__malloc((l->n_case_vars + 1) * sizeof *out->case_var);
   out->case_var_is_string = ks__calloc(l->n_case_vars + 1, 1);
   out->case_var_col =
@@ -1733,9 +1797,9 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
   out->o_dim = ks__calloc(no + 1, sizeof *out->o_dim);
   /* the outputs' variables, then their percentiles (o_pvar) */
   out->o_var = ks__calloc(2 * no * KS_OVARS + 1, sizeof *out->o_var);
-  if (!out->path || !out->dir || !out->written || !out->case_var ||
-      !out->case_var_is_string || !out->case_var_col || !out->o_thr_off ||
-      !out->o_nthr || !out->o_dim || !out->o_var) {
+  if (!out->path || !out->dir || !out->case_var || !out->case_var_is_string ||
+      !out->case_var_col || !out->o_thr_off || !out->o_nthr || !out->o_dim ||
+      !out->o_var) {
     writer_free(out);
     return NULL;
   }
@@ -1958,10 +2022,10 @@ static ks_status check_block(const ks_output *out, const ks_output_block *b,
                                   strcmp(need[i].name, "case_strings") == 0
                               ? " or holds a NULL string"
                               : "");
-  for (size_t i = b->first; i < b->first + b->n; i++)
-    if (out->written[i])
-      return ks_error_set(err, KS_ERR_ARG, NULL,
-                          "output block: case %zu was already written", i);
+  size_t dup;
+  if (span_overlaps(out, b->first, b->n, &dup))
+    return ks_error_set(err, KS_ERR_ARG, NULL,
+                        "output block: case %zu was already written", dup);
   return KS_OK;
 }
 
@@ -2153,8 +2217,8 @@ ks_status ks_output_write_block(ks_output *out, const ks_output_block *block,
   quiet_end(&q);
   if (rc != KS_OK)
     return rc;
-  memset(out->written + block->first, 1, block->n);
-  out->n_written += block->n;
+  if (span_add(out, block->first, block->n) < 0)
+    return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
   out->bytes_written += block_bytes(out, block);
   return KS_OK;
 }
@@ -2318,12 +2382,12 @@ ks_status ks__output_copy_part(ks_output *out, const char *part_path,
     return ks_error_set(err, KS_ERR_ARG, NULL,
                         "cannot merge '%s': cases [%zu, %zu) outside [0, %zu)",
                         part_path, first, first + n, out->n_cases);
-  for (size_t i = first; i < first + n; i++)
-    if (out->written[i])
-      return ks_error_set(err, KS_ERR_INPUT, NULL,
-                          "cannot merge '%s': case %zu is also in another "
-                          "part",
-                          part_path, i);
+  size_t dup;
+  if (span_overlaps(out, first, n, &dup))
+    return ks_error_set(err, KS_ERR_INPUT, NULL,
+                        "cannot merge '%s': case %zu is also in another "
+                        "part",
+                        part_path, dup);
   h5_quiet q;
   quiet_begin(&q);
   copy_job j = {out,       H5Fopen(part_path, H5F_ACC_RDONLY, H5P_DEFAULT),
@@ -2350,10 +2414,8 @@ ks_status ks__output_copy_part(ks_output *out, const char *part_path,
   if (j.part >= 0)
     H5Fclose(j.part);
   quiet_end(&q);
-  if (rc == KS_OK) {
-    memset(out->written + first, 1, n);
-    out->n_written += n;
-  }
+  if (rc == KS_OK && span_add(out, first, n) < 0)
+    rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
   return rc;
 }
 

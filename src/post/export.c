@@ -142,7 +142,7 @@ static void put_case_header(const exporter *x, FILE *f) {
 /* case, arm and the case variables of case i, without a line end. */
 static void put_case(const exporter *x, FILE *f, size_t i) {
   const ks__results *r = x->r;
-  fprintf(f, "%zu,", i);
+  fprintf(f, "%zu,", r->case_offset + i); /* the run's case number */
   put_text(f, r->labels[i]);
   for (size_t j = 0; j < r->n_vars; j++) {
     if (r->vars[j].is_string) {
@@ -274,7 +274,7 @@ static void put_group_header(const exporter *x, FILE *f) {
 static void put_group(const exporter *x, FILE *f, size_t g, size_t p) {
   const ks__results *r = x->r;
   size_t i = (size_t)r->group_first_case[g];
-  fprintf(f, "%zu,", g);
+  fprintf(f, "%.0f,", r->group_id[g]); /* the run's group number */
   put_text(f, r->labels[i]);
   for (size_t j = 0; j < r->n_vars; j++) {
     if (!group_var(&r->vars[j]))

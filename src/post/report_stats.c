@@ -51,16 +51,17 @@ static uint64_t route_mask(const ks_case *c) {
 
 #define KS_REPORT_MAX_CLASSES 8
 
-/* Numbers the distinct subjects and route sets in order of appearance. */
+/* Numbers the distinct subjects and route sets in order of appearance.
+ * Case i of the file is case off + i of the run (a part file). */
 static void classify(const ks_scenario *s, ks_case_buf *b1, ks_case_buf *b2,
-                     dose_info *d, size_t n) {
+                     dose_info *d, size_t n, size_t off) {
   size_t n_cov = ks_model_n_covariates(ks_scenario_model(s));
   size_t srep[KS_REPORT_MAX_CLASSES];
   uint64_t rrep[KS_REPORT_MAX_CLASSES];
   size_t ns = 0, nr = 0;
   ks_case c, o;
   for (size_t i = 0; i < n && ns != SIZE_MAX && nr != SIZE_MAX; i++) {
-    ks_scenario_case(s, i, b1, &c);
+    ks_scenario_case(s, off + i, b1, &c);
     uint64_t mask = route_mask(&c);
     size_t k = 0;
     while (k < nr && rrep[k] != mask)
@@ -71,7 +72,7 @@ static void classify(const ks_scenario *s, ks_case_buf *b1, ks_case_buf *b2,
     if (k == KS_REPORT_MAX_CLASSES)
       nr = SIZE_MAX;
     for (k = 0; k < ns; k++) {
-      ks_scenario_case(s, srep[k], b2, &o);
+      ks_scenario_case(s, off + srep[k], b2, &o);
       if (same_subject(&c.subject, &o.subject, n_cov))
         break;
     }
@@ -94,22 +95,23 @@ static int case_is_iv(const ks_model *m, const ks_case *c) {
 
 /* The IV reference of every case: itself for an IV case, else the first
  * all-IV arm's case at the same sweep point and subject number whose subject
- * is the same. */
+ * is the same. The file holds cases off .. off + n - 1 of the run's total
+ * (a part file): a reference outside them is none. */
 static int find_refs(const ks_scenario *s, ks_case_buf *b1, ks_case_buf *b2,
                      const unsigned char *is_iv,
-                     volatile const sig_atomic_t *stop, dose_info *d,
-                     size_t n) {
+                     volatile const sig_atomic_t *stop, dose_info *d, size_t n,
+                     size_t off, size_t total) {
   const ks_model *m = ks_scenario_model(s);
   size_t n_cov = ks_model_n_covariates(m), n_arms = 0;
   size_t n_sub = ks_scenario_n_subjects(s);
   ks_case c, o;
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < total; i++) {
     ks_scenario_case(s, i, b1, &c);
     if (c.arm + 1 > n_arms)
       n_arms = c.arm + 1;
   }
-  size_t n_pts = n_arms && n_sub ? n / (n_arms * n_sub) : 0;
-  if (n_pts * n_arms * n_sub != n)
+  size_t n_pts = n_arms && n_sub ? total / (n_arms * n_sub) : 0;
+  if (n_pts * n_arms * n_sub != total)
     return -1;
   for (size_t i = 0; i < n; i++) {
     if (stop && *stop)
@@ -118,14 +120,14 @@ static int find_refs(const ks_scenario *s, ks_case_buf *b1, ks_case_buf *b2,
     d->any_ref |= is_iv[i];
     if (is_iv[i])
       continue;
-    ks_scenario_case(s, i, b1, &c);
+    ks_scenario_case(s, off + i, b1, &c);
     for (size_t a = 0; a < n_arms; a++) {
       size_t j = (a * n_pts + c.point) * n_sub + c.subject_index;
-      if (!is_iv[j])
+      if (j < off || j - off >= n || !is_iv[j - off])
         continue;
       ks_scenario_case(s, j, b2, &o);
       if (same_subject(&c.subject, &o.subject, n_cov)) {
-        d->ref[i] = j;
+        d->ref[i] = j - off;
         d->any_ref = 1;
         break;
       }
@@ -137,7 +139,7 @@ static int find_refs(const ks_scenario *s, ks_case_buf *b1, ks_case_buf *b2,
 static int fill_doses(const ks_scenario *s, const ks__results *r,
                       volatile const sig_atomic_t *stop, dose_info *d,
                       ks_error *err) {
-  size_t n = r->n_cases;
+  size_t n = r->n_cases, off = r->case_offset;
   const ks_scenario_settings *st = ks_scenario_settings_get(s);
   double t_end = st->times_h[st->n_times - 1];
   ks_case_buf *b1 = NULL, *b2 = NULL;
@@ -153,13 +155,13 @@ static int fill_doses(const ks_scenario *s, const ks__results *r,
       ks_case_buf_create(s, &b2, err) == KS_OK) {
     ks_case c;
     for (size_t i = 0; i < n && !(stop && *stop); i++) {
-      ks_scenario_case(s, i, b1, &c);
+      ks_scenario_case(s, off + i, b1, &c);
       case_doses(&c, t_end, &d->dose_mg[i], &d->last_dose_h[i]);
       is_iv[i] = (unsigned char)case_is_iv(ks_scenario_model(s), &c);
     }
-    rc = find_refs(s, b1, b2, is_iv, stop, d, n);
+    rc = find_refs(s, b1, b2, is_iv, stop, d, n, off, r->n_cases_total);
     if (rc == 0 && n <= KS_REPORT_MAX_LINES)
-      classify(s, b1, b2, d, n); /* styles matter for lines only */
+      classify(s, b1, b2, d, n, off); /* styles matter for lines only */
   }
   ks_case_buf_free(&b1);
   ks_case_buf_free(&b2);
@@ -178,10 +180,10 @@ void ks__report_load_doses(const ks__results *r, const ks_scenario *s,
   ks_error_clear(&e);
   if (!s)
     snprintf(d->why, sizeof d->why, "%s", why);
-  else if (ks_scenario_n_cases(s) != r->n_cases)
+  else if (ks_scenario_n_cases(s) != r->n_cases_total)
     snprintf(d->why, sizeof d->why,
              "the stored scenario has %zu cases, the data %zu",
-             ks_scenario_n_cases(s), r->n_cases);
+             ks_scenario_n_cases(s), r->n_cases_total);
   else if (fill_doses(s, r, stop, d, &e) != 0)
     snprintf(d->why, sizeof d->why, "doses could not be resolved%s%.300s",
              e.message[0] ? ": " : "", e.message);

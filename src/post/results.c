@@ -395,6 +395,28 @@ static char *text_attr(hid_t obj, const char *name) {
   return s ? s : ks__strdup("");
 }
 
+/* A scalar integer attribute of `obj` that is a count: `dflt` when absent;
+ * -1 when present but not a non-negative integer. */
+static int count_attr(hid_t obj, const char *name, size_t dflt, size_t *out) {
+  *out = dflt;
+  if (H5Aexists(obj, name) <= 0)
+    return 0;
+  hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+  hid_t ft = a >= 0 ? H5Aget_type(a) : H5I_INVALID_HID;
+  hid_t space = a >= 0 ? H5Aget_space(a) : H5I_INVALID_HID;
+  int64_t v = -1;
+  int ok = ft >= 0 && space >= 0 && H5Tget_class(ft) == H5T_INTEGER &&
+           H5Sget_simple_extent_npoints(space) == 1 &&
+           H5Aread(a, H5T_NATIVE_INT64, &v) >= 0 && v >= 0;
+  close_id(&ft);
+  close_id(&space);
+  close_id(&a);
+  if (!ok)
+    return -1;
+  *out = (size_t)v;
+  return 0;
+}
+
 /* Scalar text variables (scenario_text, model_text): "" when absent. */
 static ks_status read_text(reader *rd, const char *name, char **out) {
   char **v;
@@ -555,6 +577,15 @@ static ks_status read_provenance(reader *rd) {
   r->hdf5_version = text_attr(rd->file, "hdf5_version");
   r->created_utc = text_attr(rd->file, "created_utc");
   r->command_line = text_attr(rd->file, "command_line");
+  if (count_attr(rd->file, "part_first_case", 0, &r->case_offset) < 0 ||
+      count_attr(rd->file, "part_total_cases", r->n_cases, &r->n_cases_total) <
+          0 ||
+      r->case_offset > r->n_cases_total ||
+      r->n_cases > r->n_cases_total - r->case_offset)
+    return ks_error_set(rd->err, KS_ERR_INPUT, NULL,
+                        "'%s': its part_first_case or part_total_cases "
+                        "does not fit its %zu cases",
+                        r->path, r->n_cases);
   if (!r->title || !r->ketasim_version || !r->sundials_version ||
       !r->hdf5_version || !r->created_utc || !r->command_line)
     return ks_error_set(rd->err, KS_ERR_NOMEM, NULL,
@@ -916,6 +947,8 @@ static ks_status read_summary(reader *rd) {
   hsize_t gpat[4] = {r->n_groups, r->n_percentiles, r->n_analytes, r->n_times};
   rc = read_doubles(rd, "percentile", 1, p, 1, &r->percentiles);
   if (rc == KS_OK)
+    rc = read_doubles(rd, "summary_group", 1, g, 1, &r->group_id);
+  if (rc == KS_OK)
     rc = read_doubles(rd, "summary_first_case", 1, g, 1, &r->group_first_case);
   if (rc == KS_OK)
     rc = read_doubles(rd, "summary_subjects", 1, g, 1, &r->group_subjects);
@@ -1149,6 +1182,7 @@ void ks__results_close(ks__results **rp) {
                   r->percentiles,
                   r->group_first_case,
                   r->group_subjects,
+                  r->group_id,
                   r->conc_pct,
                   r->cmax_pct,
                   r->tmax_pct,

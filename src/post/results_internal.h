@@ -57,8 +57,13 @@ typedef struct ks__rvar {
 typedef struct ks__results {
   char *path;
   size_t n_cases, n_analytes, n_times, n_thresholds; /* all but the last >= 1 */
-  char **analytes;                                   /* [n_analytes] */
-  double *times_h;                                   /* [n_times] */
+  /* A part file (written with --cases): its first case in the run and the
+   * run's cases (root attributes part_first_case, part_total_cases); 0 and
+   * n_cases for a whole run. Case i of this file is case case_offset + i of
+   * the run. */
+  size_t case_offset, n_cases_total;
+  char **analytes;                    /* [n_analytes] */
+  double *times_h;                    /* [n_times] */
   double *thresholds_ng_per_ml;       /* [n_thresholds]; NULL when none */
   char **labels;                      /* [n_cases] case_label (the arm) */
   int32_t *status;                    /* [n_cases] 0 = solved */
@@ -81,6 +86,7 @@ typedef struct ks__results {
    * [n_analytes]. */
   size_t n_groups, n_percentiles;
   double *percentiles, *group_first_case, *group_subjects;
+  double *group_id; /* summary_group: arm · n_points + point in the run */
   double *conc_pct, *cmax_pct, *tmax_pct, *auc_pct;
   /* NULL in files without them: cmin_pct [n_groups][n_percentiles]
    * [n_analytes]; above_pct, below_pct [...][n_analytes][n_thresholds] */

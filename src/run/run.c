@@ -59,6 +59,9 @@ typedef struct worker {
   ks_schedule sch;
   ks_case_buf *buf;
   double *eta;
+  double *conc; /* a case's concentrations on the grid, when the block keeps
+                 * none (no profiles, no percentiles): CVODE fills the grid
+                 * for the metrics, the exact propagator needs none */
   ks_solver_stats stats;
   /* occasions (population.occasions): the epochs the driver enters, the
    * subject's eta without and with the occasion's kappa, the route targets
@@ -79,6 +82,7 @@ typedef struct shape {
   size_t nd;        /* administration slots per case */
   int oprof;        /* output profiles are written */
   int dv;           /* simulated observations are written */
+  int cconc; /* the block keeps concentrations (profiles or percentiles) */
 } shape;
 
 /* One block of results, case-major. */
@@ -140,7 +144,7 @@ static ks_status block_alloc(block *b, size_t cap, const shape *sh,
   b->cap = cap;
   b->sh = *sh;
   size_t am = cap * sh->na;
-  b->conc = cal(am * sh->nt, sizeof(double), &ok);
+  b->conc = sh->cconc ? cal(am * sh->nt, sizeof(double), &ok) : NULL;
   b->dv = sh->dv ? cal(am * sh->nt, sizeof(double), &ok) : NULL;
   b->amount = sh->nc ? cal(cap * sh->nc * sh->nt, sizeof(double), &ok) : NULL;
   b->cmax = cal(am, sizeof(double), &ok);
@@ -201,7 +205,7 @@ static void fail_case(block *b, size_t i, size_t ci, const char *label,
       snprintf(b->msg[i], sizeof b->msg[i], "case %zu (%.40s): ", ci, label);
   ks__strlcpy(b->msg[i] + len, line, sizeof b->msg[i] - (size_t)len);
   double nan = (double)NAN;
-  for (size_t k = 0; k < sh->na * sh->nt; k++)
+  for (size_t k = 0; b->conc && k < sh->na * sh->nt; k++)
     b->conc[i * sh->na * sh->nt + k] = nan;
   for (size_t k = 0; b->dv && k < sh->na * sh->nt; k++)
     b->dv[i * sh->na * sh->nt + k] = nan;
@@ -410,7 +414,7 @@ static void solve_case(const ks_scenario *s, worker *w, block *b, size_t i,
   size_t am = i * sh->na;
   size_t om = i * sh->no;
   ks_case_output out = {
-      .conc_ng_per_ml = b->conc + am * sh->nt,
+      .conc_ng_per_ml = b->conc ? b->conc + am * sh->nt : w->conc,
       .amount_mg = b->amount ? b->amount + i * sh->nc * sh->nt : NULL,
       .auc_ng_h_per_ml = b->auc + am,
       .cmax_ng_per_ml = b->cmax + am,
@@ -540,6 +544,7 @@ static void workers_free(worker *w, int n) {
     ks__free(w[i].eta_occ);
     ks__free(w[i].kappa);
     ks__free(w[i].targets0);
+    ks__free(w[i].conc);
   }
   ks__free(w);
 }
@@ -547,6 +552,7 @@ static void workers_free(worker *w, int n) {
 static ks_status workers_create(const ks_scenario *s, int n, int exact,
                                 worker **out, ks_error *err) {
   const ks_model *m = ks_scenario_model(s);
+  const ks_scenario_settings *st = ks_scenario_settings_get(s);
   worker *w = ks__calloc((size_t)n, sizeof *w);
   if (!w)
     return ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
@@ -566,6 +572,9 @@ static ks_status workers_create(const ks_scenario *s, int n, int exact,
       rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
     if (rc == KS_OK && ks_scenario_occasions_get(s))
       rc = occasions_alloc(s, &w[i], err);
+    if (rc == KS_OK && !st->profiles && st->n_percentiles == 0 &&
+        !(w[i].conc = ks__calloc(st->n_analytes * st->n_times, sizeof(double))))
+      rc = ks_error_set(err, KS_ERR_NOMEM, NULL, "out of memory");
   }
   if (rc != KS_OK) {
     workers_free(w, n);
@@ -629,6 +638,7 @@ static ks_status names_fill(const ks_scenario *s, names *n, shape *sh,
    * percentiles */
   sh->oprof = st->profiles || st->n_percentiles;
   sh->dv = st->profiles && st->residual;
+  sh->cconc = st->profiles || st->n_percentiles > 0;
   sh->nd = ks_scenario_max_doses(s);
   n->outputs = cal(sh->no, sizeof(char *), &ok);
   n->output_units = cal(sh->no, sizeof(char *), &ok);
@@ -800,7 +810,9 @@ uint64_t ks_run_estimate_bytes(const ks_scenario *s) {
 
 /* Bytes of one case's results in a block. */
 static size_t case_bytes(const shape *sh) {
-  return ((sh->na * (1 + (size_t)sh->dv) + sh->nc + sh->no) * sh->nt +
+  return (((sh->cconc ? sh->na : 0) + sh->na * (size_t)sh->dv + sh->nc +
+           (sh->oprof ? sh->no : 0)) *
+              sh->nt +
           sh->na * (4 + 2 * sh->nthr) + 3 * sh->no + 2 * sh->nothr + sh->np +
           sh->nd * (1 + 4 * sh->na)) *
              sizeof(double) +
@@ -874,14 +886,17 @@ static uint64_t estimate_memory(const ks_scenario *s, size_t n_cases,
                                 int threads, const shape *sh) {
   size_t cap = block_size(n_cases, threads, sh);
   uint64_t per_case =
-      ((sh->na + sh->nc + sh->no) * sh->nt + sh->na * (4 + 2 * sh->nthr) +
-       3 * sh->no + 2 * sh->nothr + sh->np + sh->n_num + sh->n_str + 1 +
-       sh->nd * (1 + 4 * sh->na)) *
+      (((sh->cconc ? sh->na : 0) + sh->na * (uint64_t)sh->dv + sh->nc +
+        (sh->oprof ? sh->no : 0)) *
+           sh->nt +
+       sh->na * (4 + 2 * sh->nthr) + 3 * sh->no + 2 * sh->nothr + sh->np +
+       sh->n_num + sh->n_str + 1 + sh->nd * (1 + 4 * sh->na)) *
           8 +
       300;
   /* a workspace holds a dozen n x n matrices (propagators, Jacobian) */
   uint64_t n = ks_model_n_states(ks_scenario_model(s)) + sh->nc + 1;
-  uint64_t per_thread = 64 * 1024 + 16 * n * n * 8;
+  uint64_t per_thread = 64 * 1024 + 16 * n * n * 8 +
+                        (sh->cconc ? 0 : (uint64_t)sh->na * sh->nt * 8);
   uint64_t grid = (uint64_t)sh->nt * 8;
   return ks__mul_sat(cap, per_case) +
          ks__mul_sat((uint64_t)threads, per_thread) + grid;
@@ -1709,15 +1724,22 @@ static void mpi_results(run_state *rs, mpi_ctx *m) {
 
 /* Rank 0's round and chunk sizes, for every rank. Every round ends in a
  * collective write, where all ranks meet: a share of 32 MiB of results per
- * rank and round (the buffer holds two) keeps the rounds few (the million
- * benchmark, metrics only: about 41,000 cases per rank and round), and a
- * chunk of an eighth of it lets a rank that meets slow cases fall behind by
- * less than that. */
+ * rank, thread and round (the buffer holds two) keeps the rounds few (the
+ * million benchmark, metrics only: about 28,900 cases per thread and round),
+ * and a chunk of an eighth of it lets a rank that meets slow cases fall
+ * behind by less than that. The share grows with the threads so that a round
+ * is as long for a rank of 64 threads as for one of 1 (each round's
+ * collective writes cost the same whatever its size, and an HDF5 chunk that
+ * two rounds share is compressed twice), up to an eighth of the memory. */
 static mpi_plan mpi_make_plan(const run_state *rs, int rank, int size,
                               size_t n_cases) {
   unsigned long long v[2] = {0, 0};
   if (rank == 0) {
-    unsigned long long share = ((size_t)32 << 20) / case_bytes(&rs->b[0].sh);
+    uint64_t bytes = ((uint64_t)32 << 20) * (uint64_t)rs->threads,
+             cap = physical_memory() / 8;
+    bytes = bytes > cap ? cap : bytes;
+    bytes = bytes < ((uint64_t)32 << 20) ? ((uint64_t)32 << 20) : bytes;
+    unsigned long long share = bytes / case_bytes(&rs->b[0].sh);
     unsigned long long even = (n_cases + (size_t)size - 1) / (size_t)size;
     share = share > even ? even : share;
     share = share < 1 ? 1 : share;
