@@ -2,10 +2,11 @@
 # Job-array splitting: 'ketasim run --cases FIRST:LAST' writes part files and
 # 'ketasim merge' joins them into a file identical, variable for variable and
 # bit for bit (h5_compare.py: every dataset and attribute but created_utc and
-# command_line), to one run over every case. Four scenarios: profiles with a
+# command_line), to one run over every case. Five scenarios: profiles with a
 # population and thresholds (float64), float32 profiles with amounts and two
 # arms, metrics only without population with failing cases (merge exits 3 as
-# run does), and computed outputs (CVODE). Then the refusals: a gap, an
+# run does), computed outputs (CVODE), and population summaries (parts cut
+# at group boundaries; a cut inside a group is refused). Then the refusals: a gap, an
 # overlap, parts of two runs, -o naming a part, bad --cases, a file that is
 # not HDF5; none leaves a file. Exit 77 (skipped) without h5py.
 set -euo pipefail
@@ -46,6 +47,10 @@ split split-metrics 3 0:5 5:6 6:18
 grep -q "6 of 18 cases failed; first: case 6 has status" "$tmp/err" ||
   fail "merge of failed cases: no summary: $(cat "$tmp/err")"
 split sweep-threads-pd 0 0:3 3:11 11:20
+# population summaries: parts cut at multiples of the 5 subjects, the rows
+# of each arm and sweep point copied (summary_first_case moved to the run's)
+split split-summary 0 0:5 5:15
+split split-summary 0 0:5 5:10 10:
 
 # The part file's case coordinate holds the run's case numbers.
 "$py" - "$tmp/sweep-threads-31:70.h5" <<'PY' || fail "part file attributes"
@@ -112,9 +117,9 @@ refuse "output is a part" 4 "it is the input file" merge "$p-0:30.h5" "$p-30:31.
 printf 'not hdf5\n' >"$tmp/junk.h5"
 refuse "not HDF5" 4 "not a readable HDF5 file" merge "$tmp/junk.h5" -o "$tmp/out.h5"
 s=$src/tests/data/split-summary.yaml
-"$ketasim" run "$s" --cases 0:4 -o "$tmp/sum-a.h5" -q 2>/dev/null
-"$ketasim" run "$s" --cases 4:8 -o "$tmp/sum-b.h5" -q 2>/dev/null
-refuse "population summaries" 1 "its run writes population summaries (summary.percentiles), which merge does not combine yet" \
+"$ketasim" run "$s" --cases 0:7 -o "$tmp/sum-a.h5" -q 2>/dev/null
+"$ketasim" run "$s" --cases 7:15 -o "$tmp/sum-b.h5" -q 2>/dev/null
+refuse "population summaries cut inside a group" 1 "this part starts at case 7, inside the 5 subjects of one arm and sweep point (cases 5 to 9), whose percentiles cannot be put together from two parts; cut the parts at multiples of 5" \
   merge "$tmp/sum-a.h5" "$tmp/sum-b.h5" -o "$tmp/out.h5"
 refuse "no -o" 2 "needs the merged file" merge "$p-0:30.h5"
 refuse "no parts" 2 "needs part files" merge

@@ -2236,9 +2236,12 @@ typedef struct copy_job {
   ks_output *out;
   hid_t part;
   const char *part_path;
-  hsize_t first, n;
-  size_t n_vars; /* [case, ...] variables copied */
-  ks_status rc;  /* KS_OK, or why the copy stopped */
+  hsize_t first, n; /* along `dim` */
+  int dim;          /* KS_DIM_CASE, or KS_DIM_GROUP for the summary rows */
+  int64_t shift;    /* added to summary_first_case (rows are per file) */
+  int shifting;     /* the variable being copied is summary_first_case */
+  size_t n_vars;    /* [dim, ...] variables copied */
+  ks_status rc;     /* KS_OK, or why the copy stopped */
   ks_error *err;
 } copy_job;
 
@@ -2271,6 +2274,9 @@ static int copy_cases(copy_job *j, hid_t dst, hid_t src, hid_t type, int is_str,
         H5Sselect_hyperslab(ids[1], H5S_SELECT_SET, s0, NULL, cnt, NULL) >= 0 &&
         H5Sselect_hyperslab(ids[2], H5S_SELECT_SET, d0, NULL, cnt, NULL) >= 0 &&
         H5Dread(src, memtype, ids[0], ids[1], H5P_DEFAULT, buf) >= 0;
+    if (ok && j->shifting && H5Tequal(type, H5T_STD_I64LE) > 0)
+      for (hsize_t k = 0; k < cnt[0] * inner; k++)
+        ((int64_t *)buf)[k] += j->shift;
     if (ok) {
       ok = H5Dwrite(dst, memtype, ids[0], ids[2], H5P_DEFAULT, buf) >= 0;
       if (is_str) {
@@ -2324,19 +2330,21 @@ static int copy_var(copy_job *j, hid_t dst, const char *name) {
     return -1;
   }
   int is_str = H5Tis_variable_str(ids[1]) > 0;
+  j->shifting = strcmp(name, "summary_first_case") == 0;
   ok = copy_cases(j, dst, ids[0], ids[1], is_str, rank, dd) == 0;
+  j->shifting = 0;
   j->n_vars++;
   return release(ok, ids, 5);
 }
 
-/* 1 if `ds` is a variable over the case dimension (other than `case`). */
-static int over_cases(const ks_output *out, hid_t ds) {
+/* 1 if `ds` is a variable over dimension `dim` (not its coordinate). */
+static int over_dim(const ks_output *out, hid_t ds, int dim) {
   hid_t space = H5Dget_space(ds);
   int rank = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
   if (space >= 0)
     H5Sclose(space);
   return rank >= 1 && H5DSis_scale(ds) <= 0 &&
-         H5DSis_attached(ds, out->dim[KS_DIM_CASE], 0) > 0;
+         H5DSis_attached(ds, out->dim[dim], 0) > 0;
 }
 
 static herr_t copy_one(hid_t group, const char *name, const ks_link_info *info,
@@ -2347,26 +2355,33 @@ static herr_t copy_one(hid_t group, const char *name, const ks_link_info *info,
   if (obj < 0)
     return -1;
   int rc = 0;
-  if (H5Iget_type(obj) == H5I_DATASET && over_cases(j->out, obj))
+  if (H5Iget_type(obj) == H5I_DATASET && over_dim(j->out, obj, j->dim))
     rc = copy_var(j, obj, name);
   H5Oclose(obj);
   return rc < 0 ? -1 : 0;
 }
 
-/* Counts the part's [case, ...] variables, which must be the ones copied. */
+/* Counts the part's [scale, ...] variables, which must be the ones copied. */
+typedef struct count_job {
+  const char *scale;
+  size_t n;
+} count_job;
+
 static herr_t count_one(hid_t group, const char *name, const ks_link_info *info,
                         void *data) {
   (void)info;
-  size_t *n = data;
+  count_job *c = data;
   hid_t obj = H5Oopen(group, name, H5P_DEFAULT);
   if (obj < 0)
     return -1;
-  hid_t cs = H5Dopen2(group, "case", H5P_DEFAULT);
+  hid_t cs = H5Lexists(group, c->scale, H5P_DEFAULT) > 0
+                 ? H5Dopen2(group, c->scale, H5P_DEFAULT)
+                 : H5I_INVALID_HID;
   if (H5Iget_type(obj) == H5I_DATASET && cs >= 0 && H5DSis_scale(obj) <= 0) {
     hid_t space = H5Dget_space(obj);
     if (space >= 0 && H5Sget_simple_extent_ndims(space) >= 1 &&
         H5DSis_attached(obj, cs, 0) > 0)
-      (*n)++;
+      c->n++;
     if (space >= 0)
       H5Sclose(space);
   }
@@ -2376,8 +2391,47 @@ static herr_t count_one(hid_t group, const char *name, const ks_link_info *info,
   return 0;
 }
 
+/* Copies the part's variables over dimension j->dim; KS_OK or why not. */
+static ks_status copy_dim(copy_job *j, const char *what) {
+  ks_output *out = j->out;
+  const char *scale = ks_dim_names[j->dim];
+  hsize_t idx = 0;
+  count_job c = {scale, 0};
+  j->n_vars = 0;
+  if (H5Literate(out->file, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, copy_one,
+                 j) < 0)
+    return j->rc != KS_OK ? j->rc : h5_fail(j->err, out->path, what);
+  idx = 0;
+  if (H5Literate(j->part, H5_INDEX_NAME, H5_ITER_INC, &idx, count_one, &c) <
+          0 ||
+      c.n != j->n_vars)
+    return ks_error_set(j->err, KS_ERR_INPUT, NULL,
+                        "cannot merge '%s': it has %zu variables over %s, "
+                        "the run %zu",
+                        j->part_path, c.n, scale, j->n_vars);
+  return KS_OK;
+}
+
+/* Rows of the part's `summary_group` dimension (0 without). */
+static hsize_t part_groups(hid_t part) {
+  hsize_t n = 0;
+  if (H5Lexists(part, "summary_group", H5P_DEFAULT) <= 0)
+    return 0;
+  hid_t ds = H5Dopen2(part, "summary_group", H5P_DEFAULT);
+  hid_t sp = ds >= 0 ? H5Dget_space(ds) : H5I_INVALID_HID;
+  if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1 ||
+      H5Sget_simple_extent_dims(sp, &n, NULL) < 0)
+    n = 0;
+  if (sp >= 0)
+    H5Sclose(sp);
+  if (ds >= 0)
+    H5Dclose(ds);
+  return n;
+}
+
 ks_status ks__output_copy_part(ks_output *out, const char *part_path,
-                               size_t first, size_t n, ks_error *err) {
+                               size_t first, size_t n, size_t first_group,
+                               ks_error *err) {
   if (first > out->n_cases || n > out->n_cases - first || n == 0)
     return ks_error_set(err, KS_ERR_ARG, NULL,
                         "cannot merge '%s': cases [%zu, %zu) outside [0, %zu)",
@@ -2390,27 +2444,36 @@ ks_status ks__output_copy_part(ks_output *out, const char *part_path,
                         part_path, dup);
   h5_quiet q;
   quiet_begin(&q);
-  copy_job j = {out,       H5Fopen(part_path, H5F_ACC_RDONLY, H5P_DEFAULT),
-                part_path, first,
-                n,         0,
-                KS_OK,     err};
+  copy_job j;
+  memset(&j, 0, sizeof j);
+  j.out = out;
+  j.part = H5Fopen(part_path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  j.part_path = part_path;
+  j.first = first;
+  j.n = n;
+  j.dim = KS_DIM_CASE;
+  j.rc = KS_OK;
+  j.err = err;
   ks_status rc = KS_OK;
-  hsize_t idx = 0;
-  size_t n_part = 0;
   if (j.part < 0)
     rc = h5_fail(err, out->path, "cannot open a part file");
-  else if (H5Literate(out->file, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx,
-                      copy_one, &j) < 0)
-    rc = j.rc != KS_OK ? j.rc
-                       : h5_fail(err, out->path, "cannot copy a part's cases");
-  idx = 0;
-  if (rc == KS_OK && (H5Literate(j.part, H5_INDEX_NAME, H5_ITER_INC, &idx,
-                                 count_one, &n_part) < 0 ||
-                      n_part != j.n_vars))
+  else
+    rc = copy_dim(&j, "cannot copy a part's cases");
+  hsize_t ng = rc == KS_OK && out->n_groups ? part_groups(j.part) : 0;
+  if (rc == KS_OK && out->n_groups &&
+      (ng == 0 || first_group > out->n_groups ||
+       ng > out->n_groups - first_group))
     rc = ks_error_set(err, KS_ERR_INPUT, NULL,
-                      "cannot merge '%s': it has %zu variables over cases, "
-                      "the run %zu",
-                      part_path, n_part, j.n_vars);
+                      "cannot merge '%s': its population summaries do not "
+                      "fit the run's",
+                      part_path);
+  if (rc == KS_OK && ng) {
+    j.dim = KS_DIM_GROUP;
+    j.first = first_group;
+    j.n = ng;
+    j.shift = (int64_t)first;
+    rc = copy_dim(&j, "cannot copy a part's summaries");
+  }
   if (j.part >= 0)
     H5Fclose(j.part);
   quiet_end(&q);

@@ -34,11 +34,15 @@ KS_POST_API_END
 /* Copies every variable over the `case` dimension of the part file
  * `part_path` (n cases, written from the same scenario) into cases
  * [first, first + n) of `out`, bit for bit, and counts them as written.
- * KS_ERR_INPUT when the part's variables or shapes differ from the run's or
- * a case was already written. */
+ * With population summaries in `out`, the part's rows over `summary_group`
+ * go to rows [first_group, ...) (the caller has checked that the part holds
+ * whole groups), summary_first_case moved by `first`. KS_ERR_INPUT when the
+ * part's variables or shapes differ from the run's or a case was already
+ * written. */
 typedef struct ks_output ks_output;
 ks_status ks__output_copy_part(ks_output *out, const char *part_path,
-                               size_t first, size_t n, ks_error *err);
+                               size_t first, size_t n, size_t first_group,
+                               ks_error *err);
 
 #ifdef KETASIM_MPI
 #include <mpi.h>

@@ -251,19 +251,35 @@ static ks_status load_scenario(const part *p, ks_scenario **s, ks_error *err) {
   if (rc == KS_OK)
     rc = ks_scenario_parse_with_model(sname, p->scenario_text,
                                       strlen(p->scenario_text), m, s, err);
-  if (rc == KS_OK && ks_scenario_settings_get(*s)->n_percentiles > 0)
-    rc = ks_error_set(err, KS_ERR_INPUT, NULL,
-                      "cannot merge '%s': its run writes population summaries "
-                      "(summary.percentiles), which merge does not combine "
-                      "yet; run the scenario in one piece, or split it "
-                      "without summary.percentiles",
-                      p->path);
   if (rc == KS_OK && ks_scenario_n_cases(*s) != p->total)
     rc = ks_error_set(err, KS_ERR_INPUT, NULL,
                       "cannot merge '%s': its scenario has %zu cases, the "
                       "parts %zu",
                       p->path, ks_scenario_n_cases(*s), p->total);
   return rc;
+}
+
+/* Population summaries are percentiles over the subjects of an arm and sweep
+ * point; the percentiles of two halves do not give those of the whole, so
+ * each group must lie in one part, whose rows are then copied. */
+static ks_status check_groups(const ks_scenario *s, const part *p, size_t n,
+                              ks_error *err) {
+  size_t n_sub = ks_scenario_n_subjects(s);
+  if (ks_scenario_settings_get(s)->n_percentiles == 0 || n_sub <= 1)
+    return KS_OK;
+  for (size_t i = 1; i < n; i++)
+    if (p[i].first % n_sub != 0) {
+      size_t g = p[i].first / n_sub;
+      return ks_error_set(
+          err, KS_ERR_INPUT, NULL,
+          "cannot merge '%s': the run writes population summaries "
+          "(summary.percentiles) and this part starts at case %zu, inside "
+          "the %zu subjects of one arm and sweep point (cases %zu to %zu), "
+          "whose percentiles cannot be put together from two parts; cut the "
+          "parts at multiples of %zu",
+          p[i].path, p[i].first, n_sub, g * n_sub, (g + 1) * n_sub - 1, n_sub);
+    }
+  return KS_OK;
 }
 
 static ks_status merge_into(part *p, size_t n, const char *output_path,
@@ -274,13 +290,17 @@ static ks_status merge_into(part *p, size_t n, const char *output_path,
   ks_output *out = NULL;
   ks_status rc = load_scenario(&p[0], &s, err);
   if (rc == KS_OK)
+    rc = check_groups(s, p, n, err);
+  size_t n_sub = rc == KS_OK ? ks_scenario_n_subjects(s) : 1;
+  if (rc == KS_OK)
     rc = ks__run_output_create(s, output_path, command_line, p[0].warnings,
                                &out, err);
   for (size_t i = 0; rc == KS_OK && i < n; i++) {
     if (stop && *stop)
       rc = ks_error_set(err, KS_ERR_INTERRUPTED, NULL, "interrupted");
     else
-      rc = ks__output_copy_part(out, p[i].path, p[i].first, p[i].n, err);
+      rc = ks__output_copy_part(out, p[i].path, p[i].first, p[i].n,
+                                p[i].first / (n_sub ? n_sub : 1), err);
   }
   if (out)
     res->bytes_written = ks_output_bytes_written(out);
