@@ -1797,9 +1797,13 @@ static ks_output *writer_new(const char *path, const ks_output_layout *l) {
   out->o_dim = ks__calloc(no + 1, sizeof *out->o_dim);
   /* the outputs' variables, then their percentiles (o_pvar) */
   out->o_var = ks__calloc(2 * no * KS_OVARS + 1, sizeof *out->o_var);
+  /* The written ranges grow on whichever thread writes a block; their first
+   * array is made here, by the thread that also frees it. */
+  out->cap_spans = 8;
+  out->written = ks__malloc(out->cap_spans * sizeof *out->written);
   if (!out->path || !out->dir || !out->case_var || !out->case_var_is_string ||
       !out->case_var_col || !out->o_thr_off || !out->o_nthr || !out->o_dim ||
-      !out->o_var) {
+      !out->o_var || !out->written) {
     writer_free(out);
     return NULL;
   }
