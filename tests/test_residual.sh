@@ -5,15 +5,7 @@
 # same dv; the profiles export has the dv column. Exit 77 (skipped) without
 # h5py.
 set -euo pipefail
-ketasim=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-src=$(cd "$(dirname "$0")/.." && pwd)
-py=/usr/bin/python3
-if ! "$py" -c 'import h5py, numpy' 2>/dev/null; then
-  echo "h5py/numpy not available: skipped"
-  exit 77
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib/h5_script.sh" "$1"
 data="$src/tests/data"
 "$ketasim" run "$data/residual.yaml" -o "$tmp/main.h5" -j 2 -q
 "$ketasim" run "$data/residual.yaml" -o "$tmp/j3.h5" -j 3 -q

@@ -5,15 +5,7 @@
 # profiles: false at 1 and 3 threads writes bit-identical summaries. Exit
 # 77 (skipped) without h5py.
 set -euo pipefail
-ketasim=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-src=$(cd "$(dirname "$0")/.." && pwd)
-py=/usr/bin/python3
-if ! "$py" -c 'import h5py, numpy' 2>/dev/null; then
-  echo "h5py/numpy not available: skipped"
-  exit 77
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+. "$(dirname "$0")/lib/h5_script.sh" "$1"
 "$ketasim" run "$src/tests/data/summary-100k.yaml" -o "$tmp/full.h5" -j 2 -q
 for j in 1 3; do
   sed 's/^  step: 20 min$/  step: 20 min\n  profiles: false/' \
