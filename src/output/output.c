@@ -1712,7 +1712,7 @@ static int span_add(ks_output *out, size_t first, size_t n) {
     w[k].first = first;
   } else {
     if (out->n_spans == out->cap_spans) {
-      size_t cap = out->cap_spans ? 2 * out->cap_spans : 8;
+      size_t cap = 2 * out->cap_spans; /* 8 at first (writer_new) */
       case_span *nw = ks__realloc(w, cap * sizeof *nw);
       if (!nw)
         return -1;
